@@ -1,0 +1,1 @@
+"""Shared core of the platform: event contracts, messaging, outbox, storage, settings, telemetry."""
