@@ -1,0 +1,318 @@
+"""Transactional outbox that works without transactions (FerretDB v1 has none).
+
+A service writes its state change and the events it causes in ONE document write: the events sit in the
+aggregate document under ``_outbox.<event id>``. Once the write is acknowledged the :class:`Outbox` hands them
+to the :class:`OutboxRelay`, which publishes them (in order per aggregate) and removes exactly those keys.
+A crash anywhere leaves the events in the document; the relay's leased sweeper publishes them later.
+So: no event without its state change, no state change without its event; a restart may publish twice,
+and consumers de-duplicate on the event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
+from pymongo import UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.results import InsertManyResult, InsertOneResult, UpdateResult
+
+from shared.contracts.envelope import Envelope
+from shared.lease import Lease
+from shared.metrics import OUTBOX_BACKLOG, PUBLISHED
+from shared.settings import ServiceSettings
+from shared.storage import Doc, doc_locks, utcnow
+
+log = logging.getLogger("stvs.outbox")
+
+OUTBOX = "_outbox"
+OUTBOX_N = "_outbox_n"
+CLOUDEVENTS_JSON = "application/cloudevents+json"
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """An event waiting in an aggregate document to be published."""
+
+    collection: str
+    doc_id: Any
+    event_id: str
+    seq: int
+    stream: str
+    key: str
+    payload: bytes
+    traceparent: str | None
+
+
+def _entry(env: Envelope[Any]) -> Doc:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)  # the request's trace continues through Kafka to every consumer
+    return {
+        "seq": time.time_ns(),
+        "stream": env.stream,
+        "key": env.subject,
+        "payload": env.model_dump_json(),
+        "traceparent": carrier.get("traceparent"),
+        "staged_at": utcnow(),
+    }
+
+
+def _pending(collection: str, doc_id: Any, event_id: str, entry: Mapping[str, Any]) -> PendingEvent:
+    return PendingEvent(
+        collection=collection,
+        doc_id=doc_id,
+        event_id=event_id,
+        seq=int(entry["seq"]),
+        stream=str(entry["stream"]),
+        key=str(entry["key"]),
+        payload=str(entry["payload"]).encode(),
+        traceparent=entry.get("traceparent"),
+    )
+
+
+class Outbox:
+    """What a service writes through: state change plus events in one document write."""
+
+    def __init__(self, db: AsyncDatabase[Doc], relay: OutboxRelay | None) -> None:
+        self.db = db
+        self.relay = relay
+
+    @staticmethod
+    def stage_insert(doc: Doc, events: Sequence[Envelope[Any]]) -> Doc:
+        """``doc`` plus its events, ready for insert_one/insert_many."""
+        if not events:
+            return doc
+        return {**doc, OUTBOX: {e.id: _entry(e) for e in events}, OUTBOX_N: len(events)}
+
+    @staticmethod
+    def stage_update(update: Mapping[str, Any], events: Sequence[Envelope[Any]]) -> dict[str, Any]:
+        """``update`` plus the operators that stage its events in the same document."""
+        merged: dict[str, Any] = {k: dict(v) for k, v in update.items()}
+        if events:
+            sets = merged.setdefault("$set", {})
+            for e in events:
+                sets[f"{OUTBOX}.{e.id}"] = _entry(e)
+            merged.setdefault("$inc", {})[OUTBOX_N] = merged.get("$inc", {}).get(OUTBOX_N, 0) + len(events)
+        return merged
+
+    def written(self, collection: str, doc_id: Any, staged: Mapping[str, Any]) -> None:
+        """Tell the relay that a write carrying these staged entries was acknowledged."""
+        if self.relay is None:
+            return
+        outbox = staged.get(OUTBOX)
+        if outbox is not None:
+            entries = outbox.items()
+        else:
+            sets = staged.get("$set", {})
+            entries = ((k.split(".", 1)[1], v) for k, v in sets.items() if k.startswith(OUTBOX + "."))
+        self.relay.submit([_pending(collection, doc_id, eid, entry) for eid, entry in entries])
+
+    async def insert_one(self, collection: str, doc: Doc, events: Sequence[Envelope[Any]]) -> InsertOneResult:
+        staged = self.stage_insert(doc, events)
+        result = await self.db[collection].insert_one(staged)
+        self.written(collection, staged["_id"], staged)
+        return result
+
+    async def insert_many(
+        self, collection: str, docs_events: Sequence[tuple[Doc, Sequence[Envelope[Any]]]]
+    ) -> InsertManyResult:
+        staged = [self.stage_insert(doc, events) for doc, events in docs_events]
+        result = await self.db[collection].insert_many(staged, ordered=True)
+        for doc in staged:
+            self.written(collection, doc["_id"], doc)
+        return result
+
+    async def update_one(
+        self,
+        collection: str,
+        filter_: Mapping[str, Any],
+        update: Mapping[str, Any],
+        events: Sequence[Envelope[Any]],
+        *,
+        upsert: bool = False,
+    ) -> UpdateResult:
+        """Update one document (found by ``filter_``, which must name ``_id``) with its events."""
+        if "_id" not in filter_:
+            raise ValueError("outbox writes address the aggregate by _id")
+        staged = self.stage_update(update, events)
+        async with doc_locks.hold(self.db[collection], filter_["_id"]):
+            result = await self.db[collection].update_one(dict(filter_), staged, upsert=upsert)
+        if result.matched_count or result.upserted_id is not None:
+            self.written(collection, filter_["_id"], staged)
+        return result
+
+
+class OutboxRelay:
+    """Publishes staged events to Kafka, in order per aggregate, and removes them from their documents."""
+
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        db: AsyncDatabase[Doc],
+        settings: ServiceSettings,
+        *,
+        service: str,
+        collections: Iterable[str],
+        batch: int = 2_000,
+    ) -> None:
+        self.broker = broker
+        self.db = db
+        self.settings = settings
+        self.service = service
+        self.collections = list(collections)
+        self.batch = batch
+        self._queue: list[PendingEvent] = []
+        self._held: set[str] = set()  # event ids queued or being published by this relay
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lease = Lease(db, f"outbox-sweep:{service}", ttl_s=max(30.0, settings.outbox_sweep_interval_s * 2))
+
+    # -- lifecycle
+    async def start(self) -> None:
+        self._stopping = False
+        self._tasks = [
+            asyncio.create_task(self._publish_loop(), name=f"{self.service}-outbox-relay"),
+            asyncio.create_task(self._sweep_loop(), name=f"{self.service}-outbox-sweeper"),
+        ]
+
+    async def stop(self, flush_s: float = 15.0) -> None:
+        """Flush what is queued (graceful shutdown), then stop. What is left stays in MongoDB for the sweeper."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.flush(), flush_s)
+        self._stopping = True
+        self._wake.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    def submit(self, events: Sequence[PendingEvent]) -> None:
+        if events:
+            self._held.update(e.event_id for e in events)
+            self._queue.extend(events)
+            self._idle.clear()
+            OUTBOX_BACKLOG.labels(self.service).set(len(self._queue))
+            self._wake.set()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._queue)
+
+    async def flush(self) -> None:
+        """Wait until every submitted event is published and cleared."""
+        while self._queue or not self._idle.is_set():
+            self._wake.set()
+            await self._idle.wait()
+
+    # -- fast path: events this process wrote
+    async def _publish_loop(self) -> None:
+        delay = 0.2
+        while not self._stopping:
+            if not self._queue:
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch, self._queue = self._queue[: self.batch], self._queue[self.batch :]
+            try:
+                await self.publish(batch)
+                delay = 0.2
+            except asyncio.CancelledError:
+                self._queue[:0] = batch
+                raise
+            except Exception:
+                log.warning("outbox publish failed; retrying in %.1fs", delay, exc_info=True)
+                self._queue[:0] = batch
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            OUTBOX_BACKLOG.labels(self.service).set(len(self._queue))
+
+    async def publish(self, events: Sequence[PendingEvent]) -> None:
+        """Publish in (aggregate, seq) order, wait for every acknowledgement, then clear them in MongoDB."""
+        ordered = sorted(events, key=lambda e: (e.collection, str(e.doc_id), e.seq))
+        futures = []
+        for ev in ordered:
+            token = None
+            if ev.traceparent:
+                token = otel_context.attach(propagate.extract({"traceparent": ev.traceparent}))
+            try:
+                futures.append(
+                    await self.broker.publish(
+                        ev.payload,
+                        topic=self.settings.topic(ev.stream),
+                        key=ev.key.encode(),
+                        headers={"content-type": CLOUDEVENTS_JSON},
+                        correlation_id=ev.event_id,
+                        no_confirm=True,
+                    )
+                )
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
+        await asyncio.gather(*futures)
+        for ev in ordered:
+            PUBLISHED.labels(ev.stream).inc()
+        await self._clear(ordered)
+        self._held.difference_update(e.event_id for e in ordered)
+
+    async def _clear(self, events: Sequence[PendingEvent]) -> None:
+        by_doc: dict[tuple[str, Any], list[str]] = {}
+        for ev in events:
+            by_doc.setdefault((ev.collection, ev.doc_id), []).append(ev.event_id)
+        per_collection: dict[str, list[UpdateOne]] = {}
+        for (collection, doc_id), ids in by_doc.items():
+            # Unset exactly the published keys by _id alone: newer events staged meanwhile stay.
+            per_collection.setdefault(collection, []).append(
+                UpdateOne(
+                    {"_id": doc_id},
+                    {"$unset": {f"{OUTBOX}.{i}": "" for i in ids}, "$inc": {OUTBOX_N: -len(ids)}},
+                )
+            )
+        for collection, ops in per_collection.items():
+            col = self.db[collection]
+            async with doc_locks.hold(col, *(op._filter["_id"] for op in ops)):
+                await col.bulk_write(ops, ordered=False)
+
+    # -- safety net: events a crashed writer (any replica) left behind
+    async def _sweep_loop(self) -> None:
+        while not self._stopping:
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("outbox sweep failed", exc_info=True)
+            await asyncio.sleep(self.settings.outbox_sweep_interval_s)
+
+    async def sweep(self, grace_s: float | None = None) -> int:
+        """Publish events older than the grace period still sitting in documents; returns how many."""
+        if not await self._lease.acquire():
+            return 0
+        grace = timedelta(seconds=self.settings.outbox_sweep_grace_s if grace_s is None else grace_s)
+        cutoff = utcnow() - grace
+        found: list[PendingEvent] = []
+        for collection in self.collections:
+            cursor = self.db[collection].find({OUTBOX_N: {"$gt": 0}}, {OUTBOX: 1})
+            async for doc in cursor:
+                for eid, entry in (doc.get(OUTBOX) or {}).items():
+                    if eid not in self._held and entry.get("staged_at") is not None and entry["staged_at"] <= cutoff:
+                        found.append(_pending(collection, doc["_id"], eid, entry))
+        for start in range(0, len(found), self.batch):
+            await self.publish(found[start : start + self.batch])
+        if found:
+            log.info("outbox sweeper published %d left-behind events", len(found))
+        return len(found)

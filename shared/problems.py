@@ -1,0 +1,172 @@
+"""RFC 9457 problem details: one error shape for every service, Chinese text for people."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pymongo.errors import ConnectionFailure, PyMongoError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("stvs.problems")
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://stvs.hebei.example/problems/"
+
+_STATUS_TITLES = {
+    400: "请求有误",
+    401: "未登录或登录已失效",
+    403: "没有权限执行此操作",
+    404: "未找到",
+    405: "不支持该请求方法",
+    409: "与现有数据冲突",
+    413: "上传内容过大",
+    415: "不支持的文件类型",
+    422: "提交的数据未通过校验",
+    429: "请求过于频繁，请稍后再试",
+    500: "服务器内部错误",
+    502: "上游服务返回了无效响应",
+    503: "服务暂时不可用，请稍后重试",
+    504: "上游服务响应超时",
+}
+
+
+class Problem(Exception):
+    """An error the caller can act on. ``code`` is stable for programs; ``detail`` is Chinese for people."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        title: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.title = title or _STATUS_TITLES.get(status, "请求未能完成")
+        self.errors = errors
+        self.headers = headers
+        self.extra = extra
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": TYPE_BASE + self.code,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+        }
+        if instance:
+            body["instance"] = instance
+        if self.errors is not None:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return body
+
+
+def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.body(instance), status_code=problem.status, media_type=PROBLEM_JSON, headers=problem.headers
+    )
+
+
+_MSG_ZH = {
+    "missing": "必填项缺失",
+    "string_too_short": "内容过短",
+    "string_too_long": "内容过长",
+    "string_pattern_mismatch": "格式不正确",
+    "int_parsing": "应为整数",
+    "float_parsing": "应为数字",
+    "bool_parsing": "应为是/否",
+    "datetime_parsing": "日期时间格式不正确",
+    "datetime_from_date_parsing": "日期时间格式不正确",
+    "date_from_datetime_parsing": "日期格式不正确",
+    "enum": "不是允许的取值",
+    "literal_error": "不是允许的取值",
+    "greater_than_equal": "数值过小",
+    "less_than_equal": "数值过大",
+    "greater_than": "数值过小",
+    "less_than": "数值过大",
+    "json_invalid": "请求体不是有效的 JSON",
+    "value_error": "取值无效",
+    "model_attributes_type": "格式不正确",
+    "dict_type": "应为对象",
+    "list_type": "应为列表",
+    "string_type": "应为文本",
+    "url_parsing": "网址格式不正确",
+    "url_scheme": "网址应以 http:// 或 https:// 开头",
+    "too_long": "条目过多",
+    "too_short": "条目过少",
+    "extra_forbidden": "不允许的字段",
+}
+
+
+def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for e in exc.errors():
+        loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path")]
+        msg = e.get("ctx", {}).get("message_zh") or _MSG_ZH.get(e.get("type", ""), "取值无效")
+        out.append({"field": ".".join(loc), "message": msg, "type": e.get("type", "")})
+    return out
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Map every error to a problem document, once."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = validation_errors(exc)
+        fields = "、".join(sorted({e["field"] for e in errors if e["field"]})) or "请求"
+        return problem_response(
+            Problem(422, "validation", f"以下内容未通过校验：{fields}", errors=errors), request.url.path
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) and not exc.detail.isascii() else None
+        title = _STATUS_TITLES.get(exc.status_code, "请求未能完成")
+        return problem_response(
+            Problem(
+                exc.status_code,
+                f"http_{exc.status_code}",
+                detail or title,
+                headers=dict(exc.headers) if exc.headers else None,
+            ),
+            request.url.path,
+        )
+
+    @app.exception_handler(ConnectionFailure)
+    async def _db_down(request: Request, exc: ConnectionFailure) -> JSONResponse:
+        log.warning("database unreachable: %s", type(exc).__name__)
+        return problem_response(
+            Problem(
+                503,
+                "database_unavailable",
+                "数据库暂时不可用，本次操作未保存，请稍后重试",
+                headers={"Retry-After": "5"},
+            ),
+            request.url.path,
+        )
+
+    @app.exception_handler(PyMongoError)
+    async def _db_error(request: Request, exc: PyMongoError) -> JSONResponse:
+        log.error("database error: %s", exc)
+        return problem_response(Problem(500, "database_error", "数据库操作失败，请稍后重试"), request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(Problem(500, "internal", "服务器内部错误，已记录，请稍后重试"), request.url.path)

@@ -1,0 +1,251 @@
+"""The frame every service process is built on: settings, MongoDB, broker, outbox relay, consumers, HTTP.
+
+A service's ``app.py`` creates a :class:`Service`, declares its indexes, outbox collections, consumers and
+routers, and gets a FastAPI app with ``/healthz``, ``/readyz``, ``/metrics``, dead-letter admin routes,
+problem-details errors, tracing, and a lifespan that starts and stops everything in the right order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from typing import Annotated, Any
+
+import uvicorn
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from shared.identity import Identity, require_roles
+from shared.lease import LEASES
+from shared.messaging.broker import make_broker
+from shared.messaging.consumer import PROCESSED, EventConsumer
+from shared.messaging.dlq import DeadLetter, list_dead_letters, replay_dead_letters
+from shared.messaging.outbox import OUTBOX_N, Outbox, OutboxRelay
+from shared.metrics import HTTP_LATENCY
+from shared.problems import Problem, install_problem_handlers
+from shared.settings import ServiceSettings
+from shared.storage import Indexes, mongo_client, ping
+from shared.telemetry import setup_logging, setup_telemetry
+
+log = logging.getLogger("stvs.service")
+
+Task = Callable[[], Coroutine[Any, Any, None]]
+
+
+class Service:
+    """One service process's parts, wired in one place (the composition root)."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: ServiceSettings,
+        *,
+        indexes: Indexes | None = None,
+        outbox_collections: Sequence[str] = (),
+    ) -> None:
+        settings.check_production()
+        self.name = name
+        self.settings = settings
+        self.client = mongo_client(settings.mongo_url, app_name=f"stvs-{name}")
+        self.db = self.client[settings.database(name)]
+        self.broker = make_broker(settings, service=name)
+        self.indexes = indexes or Indexes()
+        for collection in outbox_collections:
+            self.indexes.add(collection, OUTBOX_N)
+        self.relay = (
+            OutboxRelay(self.broker, self.db, settings, service=name, collections=outbox_collections)
+            if outbox_collections
+            else None
+        )
+        self.outbox = Outbox(self.db, self.relay)
+        self.consumers: list[EventConsumer] = []
+        self.background: list[Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started = False
+
+    def consumer(self, name: str, streams: Sequence[str]) -> EventConsumer:
+        """A consumer group ``stvs.<service>.<name>`` on these event streams."""
+        consumer = EventConsumer(service=self.name, name=name, settings=self.settings, db=self.db, streams=streams)
+        consumer.attach(self.broker)
+        self.consumers.append(consumer)
+        return consumer
+
+    # -- lifecycle
+    async def start(self, *, wait_s: float = 60.0) -> None:
+        deadline = time.monotonic() + wait_s
+        await _retry_until(lambda: ping(self.client), deadline, "MongoDB")
+        await self.indexes.create(self.db)
+        await self.db[PROCESSED].find_one({})  # touch so the collection exists for FerretDB's index keeper
+        await _retry_until(self.broker.start, deadline, "Kafka")
+        if self.relay is not None:
+            await self.relay.start()
+        self._tasks = [asyncio.create_task(task(), name=f"{self.name}-bg") for task in self.background]
+        self.started = True
+        log.info("%s started", self.name)
+
+    async def stop(self) -> None:
+        """Graceful: stop polling and finish in-flight handlers, flush the outbox, then close."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for sub in self.broker.subscribers:
+            with contextlib.suppress(Exception):
+                await sub.stop()
+        if self.relay is not None:
+            await self.relay.stop()
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        await self.client.close()
+        self.started = False
+        log.info("%s stopped", self.name)
+
+    async def readiness(self) -> tuple[bool, dict[str, Any]]:
+        checks: dict[str, Any] = {}
+        try:
+            await asyncio.wait_for(ping(self.client), 3)
+            checks["mongodb"] = "ok"
+        except Exception as exc:
+            checks["mongodb"] = f"unreachable: {type(exc).__name__}"
+        try:
+            ok = await self.broker.ping(timeout=3)
+            checks["kafka"] = "ok" if ok else "unreachable"
+        except Exception as exc:
+            checks["kafka"] = f"unreachable: {type(exc).__name__}"
+        checks["outbox_backlog"] = self.relay.backlog if self.relay else 0
+        return checks["mongodb"] == "ok" and checks["kafka"] == "ok", checks
+
+    # -- HTTP
+    def create_app(self, *routers: APIRouter, title: str, description: str = "", version: str = "1.0.0") -> FastAPI:
+        service = self
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            await service.start()
+            try:
+                yield
+            finally:
+                await service.stop()
+
+        app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+        app.state.service = self
+        app.state.internal_secret = self.settings.internal_token.get_secret_value()
+        install_problem_handlers(app)
+        app.include_router(health_router())
+        app.include_router(dlq_router())
+        for router in routers:
+            app.include_router(router)
+
+        @app.middleware("http")
+        async def _latency(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+            started = time.perf_counter()
+            response = await call_next(request)
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            HTTP_LATENCY.labels(service.name, request.method, route, str(response.status_code)).observe(
+                time.perf_counter() - started
+            )
+            return response
+
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+        return app
+
+
+async def _retry_until(action: Callable[[], Awaitable[Any]], deadline: float, what: str) -> None:
+    delay = 0.25
+    while True:
+        try:
+            await action()
+            return
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} not reachable: {exc}") from exc
+            log.warning("%s not reachable yet (%s); retrying", what, type(exc).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 3.0)
+
+
+def get_service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(tags=["运维"])
+
+    @router.get("/healthz", summary="进程存活")
+    async def healthz(service: ServiceDep) -> dict[str, str]:
+        return {"status": "ok", "service": service.name}
+
+    @router.get("/readyz", summary="依赖就绪（Kafka、MongoDB、发件箱积压）")
+    async def readyz(service: ServiceDep) -> JSONResponse:
+        ok, checks = await service.readiness()
+        return JSONResponse({"status": "ready" if ok else "not_ready", **checks}, status_code=200 if ok else 503)
+
+    @router.get("/metrics", summary="Prometheus 指标", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+class ReplayRequest(BaseModel):
+    stream: str
+    offsets: list[tuple[int, int]] | None = None
+
+
+class ReplayResult(BaseModel):
+    replayed: int
+
+
+def dlq_router() -> APIRouter:
+    router = APIRouter(prefix="/admin/dlq", tags=["死信"])
+    province = require_roles("province_admin")
+
+    def topic_of(service: Service, stream: str) -> str:
+        wanted = {s for c in service.consumers for s in c.streams}
+        if stream not in wanted:
+            raise Problem(404, "unknown_stream", f"本服务不消费事件流 {stream}")
+        return service.settings.topic(stream) + ".dlq"
+
+    @router.get("", summary="列出本服务消费的事件流中的死信", response_model=list[DeadLetter])
+    async def list_dlq(
+        service: ServiceDep, stream: str, limit: int = 100, identity: Identity = province
+    ) -> list[DeadLetter]:
+        letters = await list_dead_letters(service.settings.kafka_bootstrap, topic_of(service, stream), limit=limit)
+        groups = {c.group for c in service.consumers}
+        return [d for d in letters if d.consumer_group in groups or not d.consumer_group]
+
+    @router.post("/replay", summary="问题修复后重新投递死信", response_model=ReplayResult)
+    async def replay(service: ServiceDep, body: ReplayRequest, identity: Identity = province) -> ReplayResult:
+        offsets = {(p, o) for p, o in body.offsets} if body.offsets is not None else None
+        n = await replay_dead_letters(service.settings.kafka_bootstrap, topic_of(service, body.stream), offsets)
+        return ReplayResult(replayed=n)
+
+    return router
+
+
+def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:
+    """Run the service's HTTP server (used by ``python -m services.<name>``)."""
+    setup_logging(service, settings.log_level)
+    setup_telemetry(service)
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )
+
+
+__all__ = ["LEASES", "Service", "ServiceDep", "serve"]

@@ -1,0 +1,73 @@
+"""Settings every service reads from the environment (prefix ``STVS_``).
+
+Service-specific settings subclass :class:`ServiceSettings` in ``services/<name>/settings.py``.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - explicit development default, refused in production
+
+
+class ServiceSettings(BaseSettings):
+    """What every service process needs: infrastructure, identity, HTTP, telemetry, delivery tuning."""
+
+    model_config = SettingsConfigDict(env_prefix="STVS_", extra="ignore", frozen=True)
+
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated")
+    mongo_url: str = Field("mongodb://127.0.0.1:27017/", description="MongoDB (or FerretDB) connection URL")
+    namespace: str = Field(
+        "",
+        pattern=r"^[a-z0-9_]{0,32}$",
+        description="Prefix of topic and database names; lets several environments (or test runs) share a cluster",
+    )
+    production: bool = Field(False, description="Production mode: refuses development secrets and private webhook URLs")
+    http_host: str = Field("127.0.0.1", description="Interface the service's HTTP API listens on")
+    http_port: int = Field(8000, ge=1, le=65535, description="Port of the service's HTTP API")
+    log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Log level")
+    internal_token: SecretStr = Field(
+        SecretStr(DEV_SECRET),
+        description="Shared secret the gateway presents to internal services (signs the forwarded identity)",
+    )
+    consumer_max_attempts: int = Field(
+        4, ge=1, le=20, description="Attempts of a failing event handler before the event goes to the DLQ"
+    )
+    consumer_backoff_ms: int = Field(200, ge=0, le=60_000, description="First retry delay; doubles each attempt")
+    consumer_batch_size: int = Field(200, ge=1, le=5_000, description="Most events one consumer poll hands over")
+    outbox_sweep_interval_s: float = Field(
+        60.0, gt=0, description="How often the outbox sweeper looks for events a crash left unpublished"
+    )
+    outbox_sweep_grace_s: float = Field(
+        10.0, ge=0, description="Age an unpublished event must reach before the sweeper takes it"
+    )
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_has_port(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port…], got {server!r}")
+        return value
+
+    @field_validator("mongo_url")
+    @classmethod
+    def _mongo_scheme(cls, value: str) -> str:
+        if not value.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("must start with mongodb:// or mongodb+srv://")
+        return value
+
+    def check_production(self) -> None:
+        """Refuse to run in production with a development secret."""
+        if self.production and self.internal_token.get_secret_value() == DEV_SECRET:
+            raise ValueError("STVS_INTERNAL_TOKEN must be set in production mode")
+
+    def topic(self, stream: str) -> str:
+        """Kafka topic name of an event stream in this namespace."""
+        return f"{self.namespace}.{stream}" if self.namespace else stream
+
+    def database(self, service: str) -> str:
+        """MongoDB database name of a service in this namespace."""
+        return f"{self.namespace}_stvs_{service}" if self.namespace else f"stvs_{service}"
