@@ -1,0 +1,426 @@
+"""Compliance rules of the reporting service (DOMAIN.md §2, §4, §5, §7): pure functions over plain data.
+
+Every calendar computation runs in Asia/Shanghai. A deadline "April 20" means 23:59:59 Shanghai time that day,
+and deadlines are stated to the second: anything within that last second is still on time.
+"""
+
+from __future__ import annotations
+
+import calendar
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+DEFAULT_MONTHLY_REPORT_DAY = 5
+# The notice came out in spring: campaign months and quarters start in April unless configured otherwise.
+DEFAULT_CAMPAIGN_START_MONTH = 4
+
+
+class UnitKind(StrEnum):
+    """Kinds of unit in the three-level hierarchy (队伍建设)."""
+
+    PROVINCE_CORPS = "province_corps"  # 总队
+    CITY_DETACHMENT = "city_detachment"  # 市级支队
+    SOCIETY_DETACHMENT = "society_detachment"  # 省级学会支队
+    UNIVERSITY_DETACHMENT = "university_detachment"  # 高校支队
+    ENTERPRISE_DETACHMENT = "enterprise_detachment"  # 企业（园区）支队
+    COUNTY_TEAM = "county_team"  # 县（市、区）队
+    SUB_TEAM = "sub_team"  # 分队
+
+
+UNIT_KIND_ZH: Mapping[UnitKind, str] = {
+    UnitKind.PROVINCE_CORPS: "省科技志愿者总队",
+    UnitKind.CITY_DETACHMENT: "市级科技志愿者支队",
+    UnitKind.SOCIETY_DETACHMENT: "省级学会科技志愿者支队",
+    UnitKind.UNIVERSITY_DETACHMENT: "高校科技志愿者支队",
+    UnitKind.ENTERPRISE_DETACHMENT: "企业（园区）科技志愿者支队",
+    UnitKind.COUNTY_TEAM: "县（市、区）科技志愿者队",
+    UnitKind.SUB_TEAM: "科技志愿服务分队",
+}
+
+
+class LeaderRole(StrEnum):
+    """Leadership posts named by the notice (the registry's role codes)."""
+
+    CORPS_CHIEF = "corps_chief"  # 总队长
+    CORPS_DEPUTY = "corps_deputy"  # 副总队长
+    DETACHMENT_CHIEF = "detachment_chief"  # 支队长
+    DETACHMENT_DEPUTY = "detachment_deputy"  # 副支队长
+    SECRETARY_GENERAL = "secretary_general"  # 秘书长
+    DEPUTY_SECRETARY_GENERAL = "deputy_secretary_general"  # 副秘书长
+    TEAM_CHIEF = "team_chief"  # 队长
+    TEAM_DEPUTY = "team_deputy"  # 副队长
+    SUB_TEAM_HEAD = "sub_team_head"  # 分队负责人
+
+
+LEADER_ROLE_ZH: Mapping[LeaderRole, str] = {
+    LeaderRole.CORPS_CHIEF: "总队长",
+    LeaderRole.CORPS_DEPUTY: "副总队长",
+    LeaderRole.DETACHMENT_CHIEF: "支队长",
+    LeaderRole.DETACHMENT_DEPUTY: "副支队长",
+    LeaderRole.SECRETARY_GENERAL: "秘书长",
+    LeaderRole.DEPUTY_SECRETARY_GENERAL: "副秘书长",
+    LeaderRole.TEAM_CHIEF: "队长",
+    LeaderRole.TEAM_DEPUTY: "副队长",
+    LeaderRole.SUB_TEAM_HEAD: "分队负责人",
+}
+
+
+class Theme(StrEnum):
+    """The four activity themes each unit must cover at least once a year."""
+
+    NATIONAL_KEY_EVENT = "national_key_event"
+    POVERTY_HEALTH = "poverty_health"
+    WOMEN_YOUTH = "women_youth"
+    ENTERPRISE_INNOVATION = "enterprise_innovation"
+
+
+THEME_ZH: Mapping[Theme, str] = {
+    Theme.NATIONAL_KEY_EVENT: "结合全国科普日、科技周等重点活动",
+    Theme.POVERTY_HEALTH: "科技助力精准扶贫和卫生健康",
+    Theme.WOMEN_YOUTH: "服务农村妇女和青少年等重点人群",
+    Theme.ENTERPRISE_INNOVATION: "助力企业创新发展",
+}
+
+FIRST_BATCH_MINIMUM: Mapping[UnitKind, int] = {
+    UnitKind.CITY_DETACHMENT: 300,
+    UnitKind.SOCIETY_DETACHMENT: 30,
+    UnitKind.UNIVERSITY_DETACHMENT: 100,
+    UnitKind.COUNTY_TEAM: 50,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderRequirement:
+    """How many holders of a post a unit needs; `maximum` is the notice's usual ceiling ("一般3—5名")."""
+
+    role: LeaderRole
+    minimum: int
+    maximum: int | None = None
+
+
+REQUIRED_LEADERS: Mapping[UnitKind, tuple[LeaderRequirement, ...]] = {
+    UnitKind.PROVINCE_CORPS: (LeaderRequirement(LeaderRole.CORPS_CHIEF, 1, 1),),
+    UnitKind.CITY_DETACHMENT: (
+        LeaderRequirement(LeaderRole.DETACHMENT_CHIEF, 1, 1),
+        LeaderRequirement(LeaderRole.DETACHMENT_DEPUTY, 3, 5),
+        LeaderRequirement(LeaderRole.SECRETARY_GENERAL, 1, 1),
+    ),
+    UnitKind.SOCIETY_DETACHMENT: (LeaderRequirement(LeaderRole.DETACHMENT_CHIEF, 1, 1),),
+    UnitKind.UNIVERSITY_DETACHMENT: (LeaderRequirement(LeaderRole.DETACHMENT_CHIEF, 1, 1),),
+    UnitKind.ENTERPRISE_DETACHMENT: (LeaderRequirement(LeaderRole.DETACHMENT_CHIEF, 1, 1),),
+    UnitKind.COUNTY_TEAM: (
+        LeaderRequirement(LeaderRole.TEAM_CHIEF, 1, 1),
+        LeaderRequirement(LeaderRole.TEAM_DEPUTY, 2, 3),
+    ),
+    UnitKind.SUB_TEAM: (LeaderRequirement(LeaderRole.SUB_TEAM_HEAD, 1, 1),),
+}
+
+# Cumulative service hours needed for 1★ … 5★.
+STAR_THRESHOLDS: tuple[int, ...] = (100, 300, 600, 1000, 1500)
+
+
+class RuleStatus(StrEnum):
+    MET = "met"
+    NOT_YET = "not_yet"  # still open, or behind on a standing rule (headcount, leaders)
+    MISSED = "missed"  # the deadline passed before the obligation was met
+
+
+@dataclass(frozen=True, slots=True)
+class RuleResult:
+    """One unit against one rule.
+
+    `status` says where the unit stands against the deadline; `gap` says what is still outstanding (people,
+    leaders, activities, submissions). A late submission is therefore `missed` with `gap == 0`.
+    """
+
+    rule: str
+    status: RuleStatus
+    gap: int
+    label_zh: str
+    detail_zh: str
+    due_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitFacts:
+    """What the projections know about one unit for one campaign year."""
+
+    kind: UnitKind
+    registered_at: datetime | None = None
+    volunteers: int = 0
+    leaders: Mapping[str, int] = field(default_factory=dict)  # role code or Chinese title -> people in post
+    activities_per_quarter: Mapping[int, int] = field(default_factory=dict)  # quarter 1-4 -> completed
+    theme_counts: Mapping[str, int] = field(default_factory=dict)  # Theme value -> completed this year
+    contact_person_given_at: datetime | None = None
+    action_plan_submitted_at: datetime | None = None
+    monthly_reports: Mapping[str, datetime] = field(default_factory=dict)  # "2026-04" -> submitted_at
+
+    def __post_init__(self) -> None:
+        UnitKind(self.kind)  # refuses an unknown kind early
+        if self.volunteers < 0:
+            raise ValueError("volunteers must not be negative")
+        for quarter in self.activities_per_quarter:
+            if quarter not in (1, 2, 3, 4):
+                raise ValueError(f"unknown quarter {quarter!r}")
+
+
+# ---- calendar helpers (Asia/Shanghai) ----
+
+
+def to_shanghai(dt: datetime) -> datetime:
+    """The same instant in Shanghai time; a naive datetime is refused as ambiguous."""
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError("an aware datetime is required (naive datetimes are ambiguous)")
+    return dt.astimezone(SHANGHAI)
+
+
+def end_of_day(day: date) -> datetime:
+    """23:59:59 Shanghai time on `day`: the instant a deadline "on `day`" expires."""
+    return datetime.combine(day, time(23, 59, 59), tzinfo=SHANGHAI)
+
+
+def quarter_of(dt: datetime) -> int:
+    """Quarter 1-4 of the Shanghai calendar that `dt` falls in."""
+    return (to_shanghai(dt).month - 1) // 3 + 1
+
+
+def month_key(dt: datetime) -> str:
+    """The Shanghai calendar month of `dt`, e.g. "2026-04"."""
+    local = to_shanghai(dt)
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+def month_end(year: int, month: int) -> datetime:
+    return end_of_day(date(year, month, calendar.monthrange(year, month)[1]))
+
+
+def quarter_end(year: int, quarter: int) -> datetime:
+    if quarter not in (1, 2, 3, 4):
+        raise ValueError(f"unknown quarter {quarter!r}")
+    return month_end(year, quarter * 3)
+
+
+def registration_due(year: int) -> datetime:
+    """Platform registration and the contact-person form (附件3): April 20."""
+    return end_of_day(date(year, 4, 20))
+
+
+def action_plan_due(year: int) -> datetime:
+    """Action plan, registration status, 附件1 and 附件2: April 30."""
+    return end_of_day(date(year, 4, 30))
+
+
+def monthly_report_due(year: int, month: int, day: int = DEFAULT_MONTHLY_REPORT_DAY) -> datetime:
+    """The report for `month` is due on `day` of the following month (clamped to that month's last day)."""
+    if not 1 <= day <= 31:
+        raise ValueError("the monthly report day must be 1-31")
+    due_year, due_month = (year + 1, 1) if month == 12 else (year, month + 1)
+    last = calendar.monthrange(due_year, due_month)[1]
+    return end_of_day(date(due_year, due_month, min(day, last)))
+
+
+def campaign_quarters(start_month: int = DEFAULT_CAMPAIGN_START_MONTH) -> range:
+    """Quarters that overlap the campaign months start_month..12."""
+    if not 1 <= start_month <= 12:
+        raise ValueError("the campaign start month must be 1-12")
+    return range((start_month - 1) // 3 + 1, 5)
+
+
+def is_late(submitted_at: datetime, due: datetime) -> bool:
+    """True when `submitted_at` falls after `due`; sub-second fractions inside the due second are on time."""
+    to_shanghai(due)
+    return to_shanghai(submitted_at).replace(microsecond=0) > due
+
+
+def zh_date(dt: datetime) -> str:
+    """E.g. "2026年4月20日", in Shanghai time."""
+    local = to_shanghai(dt)
+    return f"{local.year}年{local.month}月{local.day}日"
+
+
+def zh_datetime(dt: datetime) -> str:
+    """E.g. "2026年4月20日 23:59", in Shanghai time."""
+    local = to_shanghai(dt)
+    return f"{zh_date(local)} {local.hour:02d}:{local.minute:02d}"
+
+
+# ---- service hours ----
+
+
+def star_level(hours: float) -> int:
+    """Star level 0-5 from cumulative service hours (1★ 100 h … 5★ 1,500 h)."""
+    _check_hours(hours)
+    return sum(1 for threshold in STAR_THRESHOLDS if hours >= threshold)
+
+
+def hours_to_next_star(hours: float) -> float | None:
+    """Hours still needed for the next star, rounded to 0.01 h; None at 5★."""
+    level = star_level(hours)
+    if level == len(STAR_THRESHOLDS):
+        return None
+    return round(STAR_THRESHOLDS[level] - hours, 2)
+
+
+def _check_hours(hours: float) -> None:
+    if not math.isfinite(hours) or hours < 0:
+        raise ValueError("service hours must be a finite, non-negative number")
+
+
+# ---- compliance ----
+
+
+def evaluate_unit(
+    unit: UnitFacts,
+    year: int,
+    today: datetime | date,
+    *,
+    monthly_report_day: int = DEFAULT_MONTHLY_REPORT_DAY,
+    campaign_start_month: int = DEFAULT_CAMPAIGN_START_MONTH,
+) -> list[RuleResult]:
+    """Every rule for `unit` in campaign `year`, as seen at `today`.
+
+    `today` is an aware datetime, or a date meaning the start of that day in Shanghai. Quarters and months
+    that ended before the unit registered are not held against it; monthly reports are listed for the
+    campaign months up to the current one.
+    """
+    now = _instant(today)
+    results = [_headcount(unit), _leaders(unit)]
+    for quarter in campaign_quarters(campaign_start_month):
+        if _covers(unit, quarter_end(year, quarter)):
+            results.append(_quarter_activity(unit, year, quarter, now))
+    results.extend(_theme(unit, year, theme, now) for theme in Theme)
+    one_off = (
+        ("registration", "平台注册（4月20日前）", unit.registered_at, registration_due(year)),
+        (
+            "contact_person",
+            "工作联系人（附件3，4月20日前）",
+            unit.contact_person_given_at,
+            registration_due(year),
+        ),
+        (
+            "action_plan",
+            "行动计划及注册情况（4月30日前）",
+            unit.action_plan_submitted_at,
+            action_plan_due(year),
+        ),
+    )
+    results.extend(_deadline_rule(rule, label, done_at, due, now) for rule, label, done_at, due in one_off)
+    for month in _report_months(year, now, campaign_start_month):
+        if _covers(unit, month_end(year, month)):
+            key = f"{year:04d}-{month:02d}"
+            results.append(
+                _deadline_rule(
+                    f"monthly-{key}",
+                    f"{year}年{month}月月报",
+                    unit.monthly_reports.get(key),
+                    monthly_report_due(year, month, monthly_report_day),
+                    now,
+                )
+            )
+    return results
+
+
+def _instant(today: datetime | date) -> datetime:
+    if isinstance(today, datetime):
+        return to_shanghai(today)
+    return datetime.combine(today, time(0), tzinfo=SHANGHAI)
+
+
+def _covers(unit: UnitFacts, period_end: datetime) -> bool:
+    """Whether the unit was on the platform before a period ended (unknown registration counts as yes)."""
+    return unit.registered_at is None or not is_late(unit.registered_at, period_end)
+
+
+def _report_months(year: int, now: datetime, start_month: int) -> range:
+    if now.year < year:
+        return range(0)
+    last = 12 if now.year > year else now.month
+    return range(start_month, last + 1)
+
+
+def _headcount(unit: UnitFacts) -> RuleResult:
+    # Below the minimum a unit is behind, not invalid: the rule never turns "missed", only shows the gap.
+    label = "首批组建人数"
+    minimum = FIRST_BATCH_MINIMUM.get(unit.kind)
+    if minimum is None:
+        return RuleResult(
+            "headcount",
+            RuleStatus.MET,
+            0,
+            label,
+            f"该类队伍无首批人数要求（已注册志愿者{unit.volunteers}人）",
+        )
+    gap = max(0, minimum - unit.volunteers)
+    if gap == 0:
+        detail = f"已注册志愿者{unit.volunteers}人，达到首批不少于{minimum}人的要求"
+        return RuleResult("headcount", RuleStatus.MET, 0, label, detail)
+    detail = f"已注册志愿者{unit.volunteers}人，首批不少于{minimum}人，尚差{gap}人"
+    return RuleResult("headcount", RuleStatus.NOT_YET, gap, label, detail)
+
+
+def _leaders(unit: UnitFacts) -> RuleResult:
+    # Like the headcount, a missing leader keeps the unit "not_yet"; exceeding the usual ceiling is noted.
+    label = "负责人配备"
+    missing: list[str] = []
+    over: list[str] = []
+    gap = 0
+    for req in REQUIRED_LEADERS[unit.kind]:
+        name = LEADER_ROLE_ZH[req.role]
+        # The event contract counts leaders by Chinese title (中文职务); the registry names roles by code.
+        have = unit.leaders[req.role] if req.role in unit.leaders else unit.leaders.get(name, 0)
+        if have < req.minimum:
+            gap += req.minimum - have
+            missing.append(f"{name}{req.minimum - have}名")
+        elif req.maximum is not None and have > req.maximum:
+            over.append(f"{name}{have}名，超过一般{_range_zh(req)}名")
+    notes = "；".join(over)
+    if gap:
+        detail = "尚缺" + "、".join(missing) + (f"（{notes}）" if notes else "")
+        return RuleResult("leaders", RuleStatus.NOT_YET, gap, label, detail)
+    return RuleResult("leaders", RuleStatus.MET, 0, label, "负责人配备齐全" + (f"（{notes}）" if notes else ""))
+
+
+def _range_zh(req: LeaderRequirement) -> str:
+    if req.maximum is None or req.maximum == req.minimum:
+        return str(req.minimum)
+    return f"{req.minimum}—{req.maximum}"
+
+
+def _quarter_activity(unit: UnitFacts, year: int, quarter: int, now: datetime) -> RuleResult:
+    due = quarter_end(year, quarter)
+    done = unit.activities_per_quarter.get(quarter, 0)
+    rule, label = f"activity-Q{quarter}", f"第{quarter}季度活动（不少于1次）"
+    if done >= 1:
+        return RuleResult(rule, RuleStatus.MET, 0, label, f"本季度已开展活动{done}次", due)
+    if is_late(now, due):
+        return RuleResult(rule, RuleStatus.MISSED, 1, label, f"第{quarter}季度未开展活动", due)
+    detail = f"本季度尚未开展活动，{zh_date(due)}前需至少开展1次"
+    return RuleResult(rule, RuleStatus.NOT_YET, 1, label, detail, due)
+
+
+def _theme(unit: UnitFacts, year: int, theme: Theme, now: datetime) -> RuleResult:
+    due = end_of_day(date(year, 12, 31))
+    done = unit.theme_counts.get(theme, 0)
+    rule, label = f"theme-{theme.value}", f"主题活动：{THEME_ZH[theme]}（全年不少于1次）"
+    if done >= 1:
+        return RuleResult(rule, RuleStatus.MET, 0, label, f"本年度已开展{done}次", due)
+    if is_late(now, due):
+        return RuleResult(rule, RuleStatus.MISSED, 1, label, f"{year}年度未开展该主题活动", due)
+    return RuleResult(rule, RuleStatus.NOT_YET, 1, label, f"本年度尚未开展，{zh_date(due)}前需至少开展1次", due)
+
+
+def _deadline_rule(rule: str, label: str, done_at: datetime | None, due: datetime, now: datetime) -> RuleResult:
+    if done_at is not None:
+        if is_late(done_at, due):
+            detail = f"已于{zh_datetime(done_at)}完成，晚于截止时间{zh_datetime(due)}"
+            return RuleResult(rule, RuleStatus.MISSED, 0, label, detail, due)
+        return RuleResult(rule, RuleStatus.MET, 0, label, f"已于{zh_datetime(done_at)}完成", due)
+    if is_late(now, due):
+        return RuleResult(rule, RuleStatus.MISSED, 1, label, f"截止时间{zh_datetime(due)}已过，尚未完成", due)
+    return RuleResult(rule, RuleStatus.NOT_YET, 1, label, f"尚未完成，截止时间{zh_datetime(due)}", due)
