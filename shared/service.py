@@ -59,9 +59,7 @@ class Service:
         for collection in outbox_collections:
             self.indexes.add(collection, OUTBOX_N)
         self.relay = (
-            OutboxRelay(self.broker, self.db, settings, service=name, collections=outbox_collections)
-            if outbox_collections
-            else None
+            OutboxRelay(self.db, settings, service=name, collections=outbox_collections) if outbox_collections else None
         )
         self.outbox = Outbox(self.db, self.relay)
         self.consumers: list[EventConsumer] = []

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from faststream.kafka import KafkaBroker
-from opentelemetry import context as otel_context
-from opentelemetry import propagate
+from aiokafka import AIOKafkaProducer
+from opentelemetry import propagate, trace
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.results import InsertManyResult, InsertOneResult, UpdateResult
@@ -33,6 +32,7 @@ from shared.settings import ServiceSettings
 from shared.storage import Doc, doc_locks, utcnow
 
 log = logging.getLogger("stvs.outbox")
+tracer = trace.get_tracer("stvs.outbox")
 
 OUTBOX = "_outbox"
 OUTBOX_N = "_outbox_n"
@@ -156,7 +156,6 @@ class OutboxRelay:
 
     def __init__(
         self,
-        broker: KafkaBroker,
         db: AsyncDatabase[Doc],
         settings: ServiceSettings,
         *,
@@ -164,17 +163,17 @@ class OutboxRelay:
         collections: Iterable[str],
         batch: int = 2_000,
     ) -> None:
-        self.broker = broker
         self.db = db
         self.settings = settings
         self.service = service
         self.collections = list(collections)
         self.batch = batch
         self._queue: list[PendingEvent] = []
-        self._held: set[str] = set()  # event ids queued or being published by this relay
+        self._to_clear: list[PendingEvent] = []  # published, not yet removed from their documents
+        self._held: set[str] = set()  # event ids queued, publishing or clearing in this relay
+        self._clear_wake = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
         self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._lease = Lease(db, f"outbox-sweep:{service}", ttl_s=max(30.0, settings.outbox_sweep_interval_s * 2))
@@ -184,8 +183,24 @@ class OutboxRelay:
         self._stopping = False
         self._tasks = [
             asyncio.create_task(self._publish_loop(), name=f"{self.service}-outbox-relay"),
+            asyncio.create_task(self._clear_loop(), name=f"{self.service}-outbox-clear"),
             asyncio.create_task(self._sweep_loop(), name=f"{self.service}-outbox-sweeper"),
         ]
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.settings.kafka_bootstrap,
+                client_id=f"stvs-{self.service}-outbox",
+                enable_idempotence=True,
+                acks="all",
+                linger_ms=5,
+                max_batch_size=512 * 1024,
+                request_timeout_ms=15_000,
+            )
+            await producer.start()
+            self._producer = producer
+        return self._producer
 
     async def stop(self, flush_s: float = 15.0) -> None:
         """Flush what is queued (graceful shutdown), then stop. What is left stays in MongoDB for the sweeper."""
@@ -199,37 +214,44 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
 
     def submit(self, events: Sequence[PendingEvent]) -> None:
         if events:
             self._held.update(e.event_id for e in events)
             self._queue.extend(events)
-            self._idle.clear()
             OUTBOX_BACKLOG.labels(self.service).set(len(self._queue))
             self._wake.set()
 
     @property
     def backlog(self) -> int:
+        """Events submitted but not yet published."""
         return len(self._queue)
 
     async def flush(self) -> None:
-        """Wait until every submitted event is published and cleared."""
-        while self._queue or not self._idle.is_set():
+        """Wait until every submitted event is published and removed from its document."""
+        while self._held:
             self._wake.set()
-            await self._idle.wait()
+            self._clear_wake.set()
+            await asyncio.sleep(0.01)
 
     # -- fast path: events this process wrote
     async def _publish_loop(self) -> None:
         delay = 0.2
         while not self._stopping:
             if not self._queue:
-                self._idle.set()
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             batch, self._queue = self._queue[: self.batch], self._queue[self.batch :]
             try:
                 await self.publish(batch)
+                # Removing them from their documents only bounds re-publication after a crash, so it runs beside
+                # publishing instead of throttling it (an update by _id costs more on FerretDB than a publish).
+                self._to_clear.extend(batch)
+                self._clear_wake.set()
                 delay = 0.2
             except asyncio.CancelledError:
                 self._queue[:0] = batch
@@ -242,32 +264,53 @@ class OutboxRelay:
             OUTBOX_BACKLOG.labels(self.service).set(len(self._queue))
 
     async def publish(self, events: Sequence[PendingEvent]) -> None:
-        """Publish in (aggregate, seq) order, wait for every acknowledgement, then clear them in MongoDB."""
+        """Publish in (aggregate, seq) order and wait for every acknowledgement.
+
+        The relay drives aiokafka directly (idempotent, acks=all): FastStream's per-message publish path costs
+        ~270 µs here, six times a raw send. The producer span continues the trace of the request that wrote the
+        event, and its context travels in the ``traceparent`` header like FastStream's own.
+        """
+        producer = await self._ensure_producer()
         ordered = sorted(events, key=lambda e: (e.collection, str(e.doc_id), e.seq))
         futures = []
         for ev in ordered:
-            token = None
-            if ev.traceparent:
-                token = otel_context.attach(propagate.extract({"traceparent": ev.traceparent}))
-            try:
-                futures.append(
-                    await self.broker.publish(
-                        ev.payload,
-                        topic=self.settings.topic(ev.stream),
-                        key=ev.key.encode(),
-                        headers={"content-type": CLOUDEVENTS_JSON},
-                        correlation_id=ev.event_id,
-                        no_confirm=True,
-                    )
-                )
-            finally:
-                if token is not None:
-                    otel_context.detach(token)
+            topic = self.settings.topic(ev.stream)
+            parent = propagate.extract({"traceparent": ev.traceparent}) if ev.traceparent else None
+            span = tracer.start_span(
+                f"{topic} publish",
+                context=parent,
+                kind=trace.SpanKind.PRODUCER,
+                attributes={"messaging.system": "kafka", "messaging.destination.name": topic},
+            )
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier, context=trace.set_span_in_context(span))
+            headers = [("content-type", CLOUDEVENTS_JSON.encode())] + [(k, v.encode()) for k, v in carrier.items()]
+            futures.append(await producer.send(topic, ev.payload, key=ev.key.encode(), headers=headers))
+            span.end()
         await asyncio.gather(*futures)
         for ev in ordered:
             PUBLISHED.labels(ev.stream).inc()
-        await self._clear(ordered)
-        self._held.difference_update(e.event_id for e in ordered)
+
+    async def _clear_loop(self) -> None:
+        delay = 0.2
+        while not self._stopping:
+            if not self._to_clear:
+                self._clear_wake.clear()
+                await self._clear_wake.wait()
+                continue
+            batch, self._to_clear = self._to_clear[: self.batch], self._to_clear[self.batch :]
+            try:
+                await self._clear(batch)
+                self._held.difference_update(e.event_id for e in batch)
+                delay = 0.2
+            except asyncio.CancelledError:
+                self._to_clear[:0] = batch
+                raise
+            except Exception:
+                log.warning("outbox clear failed; retrying in %.1fs", delay, exc_info=True)
+                self._to_clear[:0] = batch
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _clear(self, events: Sequence[PendingEvent]) -> None:
         by_doc: dict[tuple[str, Any], list[str]] = {}
@@ -313,6 +356,7 @@ class OutboxRelay:
                         found.append(_pending(collection, doc["_id"], eid, entry))
         for start in range(0, len(found), self.batch):
             await self.publish(found[start : start + self.batch])
+            await self._clear(found[start : start + self.batch])
         if found:
             log.info("outbox sweeper published %d left-behind events", len(found))
         return len(found)

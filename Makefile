@@ -1,0 +1,55 @@
+# Entry points named in the README. Everything runs through uv; the infrastructure (Kafka, FerretDB) is
+# downloaded/built once into ~/.cache/stvs by `make install` (needs Java 17+, Maven and Go on PATH).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+# Re-evaluated at each use, so a uv installed by `make install` into ~/.local/bin is found afterwards.
+UV = $(shell command -v uv 2>/dev/null || echo $$HOME/.local/bin/uv)
+FUZZ_URL ?= http://127.0.0.1:8000/openapi.json
+FUZZ_ARGS ?=
+
+.PHONY: help install run test lint fmt bench docs demo chaos fuzz clean
+
+help:
+	@echo "make install | run | test | lint | fmt | bench [ONLY=name] | docs | demo | chaos | fuzz | clean"
+
+install:
+	@command -v uv >/dev/null 2>&1 || test -x $$HOME/.local/bin/uv || \
+		$(PYTHON) -m pip install --user uv || $(PYTHON) -m pip install uv
+	$(UV) sync --frozen
+	$(UV) run python -m infra.local install
+
+run: install
+	$(UV) run python -m infra.local run
+
+test: install lint
+	$(UV) run pytest
+
+lint:
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy
+
+fmt:
+	$(UV) run ruff check --fix .
+	$(UV) run ruff format .
+
+bench: install
+	$(UV) run python -m benchmarks $(if $(ONLY),--only $(ONLY))
+
+docs:
+	$(UV) run python -m shared.contracts.docs
+
+demo:
+	$(UV) run python -m services.registry.demo
+
+chaos: install
+	$(UV) run pytest -m slow tests/resilience
+
+# Against a running `make run`; pass e.g. FUZZ_ARGS='--header "Authorization: Bearer <token>"'.
+fuzz:
+	$(UV) run schemathesis run $(FUZZ_URL) --checks all $(FUZZ_ARGS)
+
+clean:
+	rm -rf .stvs .mypy_cache .ruff_cache .pytest_cache .hypothesis benchmarks/results.json
+	find . -name __pycache__ -type d -not -path './.venv/*' -prune -exec rm -rf {} +

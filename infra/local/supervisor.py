@@ -1,0 +1,233 @@
+"""The ``make run`` supervisor: infrastructure, topics, then every service, in one terminal.
+
+Each service's output is shown line by line, prefixed with its name. Ctrl-C / SIGTERM stops the services
+(SIGTERM, up to 20 s each), then the infrastructure. A service that dies is reported; the others keep running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+
+import httpx
+
+from infra.local.runner import REPO_ROOT, Endpoints, InfraError, InfraRunner, port_free
+
+# Start order: the gateway last, so its dependencies answer when it does.
+SERVICES: dict[str, int] = {
+    "registry": 8001,
+    "activities": 8002,
+    "reporting": 8003,
+    "notifier": 8004,
+    "gateway": 8000,
+}
+HEALTH_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 20.0
+_COLOURS = ["36", "32", "35", "33", "34", "31"]
+
+
+class _Output:
+    """Writes child output lines to the terminal with a (coloured, on a TTY) name prefix."""
+
+    def __init__(self) -> None:
+        self.colour = sys.stdout.isatty()
+        self.width = max(len(n) for n in [*SERVICES, "topics", "run"])
+        self._codes: dict[str, str] = {}
+
+    def line(self, name: str, text: str) -> None:
+        code = self._codes.setdefault(name, _COLOURS[len(self._codes) % len(_COLOURS)])
+        prefix = f"{name:<{self.width}} |"
+        if self.colour:
+            prefix = f"\033[{code}m{prefix}\033[0m"
+        sys.stdout.write(f"{prefix} {text.rstrip()}\n")
+        sys.stdout.flush()
+
+    def say(self, text: str) -> None:
+        self.line("run", text)
+
+
+def _service_env(endpoints: Endpoints, port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "STVS_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap,
+            "STVS_MONGO_URL": endpoints.mongo_url,
+            "STVS_HTTP_HOST": "127.0.0.1",
+            "STVS_HTTP_PORT": str(port),
+            "PYTHONUNBUFFERED": "1",  # lines appear as they are written, not at exit
+        }
+    )
+    for name, service_port in SERVICES.items():
+        env[f"STVS_{name.upper()}_URL"] = f"http://127.0.0.1:{service_port}"
+    return env
+
+
+async def _pump(name: str, proc: asyncio.subprocess.Process, out: _Output) -> None:
+    assert proc.stdout is not None
+    while True:
+        try:
+            raw = await proc.stdout.readline()
+        except ValueError:  # a line longer than the buffer: show what there is
+            raw = await proc.stdout.read(1 << 16)
+        if not raw:
+            return
+        out.line(name, raw.decode("utf-8", "replace"))
+
+
+async def _spawn(
+    name: str, module: str, env: dict[str, str], out: _Output
+) -> tuple[asyncio.subprocess.Process, asyncio.Task[None]]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        module,
+        cwd=REPO_ROOT,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        limit=1 << 20,
+        start_new_session=True,  # the supervisor decides when and how children stop
+    )
+    return proc, asyncio.create_task(_pump(name, proc, out))
+
+
+async def _terminate(name: str, proc: asyncio.subprocess.Process, out: _Output) -> None:
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S)
+    except TimeoutError:
+        out.say(f"{name} did not stop within {STOP_TIMEOUT_S:.0f} s; killing it")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+
+
+async def _wait_healthy(name: str, port: int, proc: asyncio.subprocess.Process, client: httpx.AsyncClient) -> bool:
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    while time.monotonic() < deadline and proc.returncode is None:
+        with contextlib.suppress(httpx.HTTPError):
+            if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                return True
+        await asyncio.sleep(0.5)
+    return False
+
+
+def _topics_module_exists() -> bool:
+    base = REPO_ROOT / "shared" / "messaging"
+    return (base / "topics.py").is_file() or (base / "topics" / "__main__.py").is_file()
+
+
+class Supervisor:
+    """Starts and stops everything `make run` shows."""
+
+    def __init__(self) -> None:
+        self.out = _Output()
+        self.runner = InfraRunner()
+        self.stopping = asyncio.Event()
+        self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self.signals = 0
+        self.watchers: list[asyncio.Task[None]] = []  # referenced so they are not garbage-collected
+
+    def _on_signal(self) -> None:
+        self.signals += 1
+        if self.signals == 1:
+            self.out.say("stopping (Ctrl-C again to kill the services at once)...")
+            self.stopping.set()
+        else:
+            for proc in self.procs.values():
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal)
+        services = {n: p for n, p in SERVICES.items() if (REPO_ROOT / "services" / n / "__main__.py").is_file()}
+        for name, port in services.items():
+            if not port_free(port):
+                raise InfraError(f"Port {port} for the {name} service is already in use (is `make run` running?)")
+        self.out.say("starting Kafka and FerretDB...")
+        try:
+            endpoints = await asyncio.to_thread(self.runner.start)
+            self.out.say(f"Kafka {endpoints.kafka_bootstrap}, MongoDB {endpoints.mongo_url}")
+            self.out.say(f"infrastructure logs: {self.runner.log_dir}")
+            if not self.stopping.is_set() and not await self._topics(endpoints):
+                return 1
+            if not self.stopping.is_set():
+                await self._services(services, endpoints)
+            watch = asyncio.create_task(self._watch_infra())
+            await self.stopping.wait()
+            watch.cancel()
+            return 0
+        finally:
+            await asyncio.gather(*(_terminate(n, p, self.out) for n, p in self.procs.items()))
+            self.out.say("stopping Kafka and FerretDB...")
+            await asyncio.to_thread(self.runner.stop)
+            self.out.say("stopped")
+
+    async def _topics(self, endpoints: Endpoints) -> bool:
+        if not _topics_module_exists():
+            self.out.say("WARNING: shared/messaging/topics.py does not exist yet; no topics created")
+            return True
+        env = {**os.environ, "STVS_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap, "PYTHONUNBUFFERED": "1"}
+        proc, pump = await _spawn("topics", "shared.messaging.topics", env, self.out)
+        self.procs["topics"] = proc
+        code = await proc.wait()
+        await pump
+        del self.procs["topics"]
+        if code != 0:
+            self.out.say(f"!! creating topics failed (exit {code}); stopping")
+        return code == 0
+
+    async def _services(self, services: dict[str, int], endpoints: Endpoints) -> None:
+        if not services:
+            self.out.say("WARNING: no services/<name>/__main__.py yet; only the infrastructure runs")
+            return
+        for name, port in services.items():
+            proc, pump = await _spawn(name, f"services.{name}", _service_env(endpoints, port), self.out)
+            self.procs[name] = proc
+            self.watchers.append(asyncio.create_task(self._watch(name, proc, pump)))
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            checks = [_wait_healthy(n, services[n], p, client) for n, p in self.procs.items()]
+            healthy = dict(zip(self.procs, await asyncio.gather(*checks), strict=True))
+            for name, ok in healthy.items():
+                if not ok and self.procs[name].returncode is None:
+                    self.out.say(f"!! {name} did not answer /healthz within {HEALTH_TIMEOUT_S:.0f} s")
+            if "gateway" in services:
+                gateway = f"http://127.0.0.1:{services['gateway']}"
+                with contextlib.suppress(httpx.HTTPError):
+                    ready = (await client.get(f"{gateway}/readyz")).status_code
+                    self.out.say(f"readiness: {gateway}/readyz -> {ready}")
+                self.out.say(f"gateway: {gateway}  (API docs: {gateway}/docs)  Ctrl-C to stop")
+
+    async def _watch_infra(self) -> None:
+        reported: set[str] = set()
+        while True:
+            for name, code in self.runner.dead_children().items():
+                if name not in reported:
+                    reported.add(name)
+                    self.out.say(f"!! {name} EXITED with code {code}; see {self.runner.log_path(name)}")
+            await asyncio.sleep(2)
+
+    async def _watch(self, name: str, proc: asyncio.subprocess.Process, pump: asyncio.Task[None]) -> None:
+        code = await proc.wait()
+        await pump
+        if not self.stopping.is_set():
+            self.out.say(f"!! {name} EXITED with code {code}; the other services keep running")
+
+
+def run() -> int:
+    supervisor = Supervisor()
+    try:
+        return asyncio.run(supervisor.run())
+    except InfraError as exc:
+        supervisor.out.say(f"error: {exc}")
+        return 2
