@@ -33,14 +33,14 @@ async def test_relay_publishes_what_a_crashed_writer_left_and_nothing_twice_afte
 
     broker = make_broker(settings, service="test")
     await broker.start()
-    relay = OutboxRelay(broker, db, settings, service="outbox_crash", collections=["volunteers"])
+    relay = OutboxRelay(db, settings, service="outbox_crash", collections=["volunteers"])
     assert await relay.sweep(grace_s=0) == 2
     doc = await db.volunteers.find_one({"_id": "v-crash"})
     assert doc is not None and doc[OUTBOX_N] == 0 and not doc.get(OUTBOX)
 
     # A restarted relay (new lease holder after expiry is not needed: same lease name, first one released) finds
     # nothing left to publish.
-    relay2 = OutboxRelay(broker, db, settings, service="outbox_crash", collections=["volunteers"])
+    relay2 = OutboxRelay(db, settings, service="outbox_crash", collections=["volunteers"])
     relay2._lease.holder = relay._lease.holder
     assert await relay2.sweep(grace_s=0) == 0
 
@@ -56,7 +56,7 @@ async def test_fast_path_publishes_in_order_per_aggregate_and_clears_the_documen
     db = client[settings.database("outbox_fast")]
     broker = make_broker(settings, service="test")
     await broker.start()
-    relay = OutboxRelay(broker, db, settings, service="outbox_fast", collections=["volunteers"])
+    relay = OutboxRelay(db, settings, service="outbox_fast", collections=["volunteers"])
     await relay.start()
     outbox = Outbox(db, relay)
 
@@ -86,7 +86,7 @@ async def test_an_update_that_matches_nothing_publishes_nothing(settings: Servic
     db = client[settings.database("outbox_phantom")]
     broker = make_broker(settings, service="test")
     await broker.start()
-    relay = OutboxRelay(broker, db, settings, service="outbox_phantom", collections=["volunteers"])
+    relay = OutboxRelay(db, settings, service="outbox_phantom", collections=["volunteers"])
     await relay.start()
     outbox = Outbox(db, relay)
     phantom = joined("v-missing", "u1", 1)
