@@ -83,7 +83,8 @@ class Service:
         await _retry_until(self.broker.start, deadline, "Kafka")
         if self.relay is not None:
             await self.relay.start()
-        self._tasks = [asyncio.create_task(task(), name=f"{self.name}-bg") for task in self.background]
+        tasks = [*self.background, self._watch_lag] if self.consumers else list(self.background)
+        self._tasks = [asyncio.create_task(task(), name=f"{self.name}-bg") for task in tasks]
         self.started = True
         log.info("%s started", self.name)
 
@@ -104,6 +105,16 @@ class Service:
         await self.client.close()
         self.started = False
         log.info("%s stopped", self.name)
+
+    async def _watch_lag(self, interval_s: float = 15.0) -> None:
+        """Keep the consumer-lag gauge current (Prometheus ``stvs_consumer_lag``)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            for consumer in self.consumers:
+                try:
+                    await consumer.lag()
+                except Exception as exc:
+                    log.debug("consumer lag of %s unavailable: %s", consumer.group, exc)
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
         checks: dict[str, Any] = {}

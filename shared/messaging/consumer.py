@@ -14,7 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -25,7 +26,7 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from shared.contracts.envelope import MAX_EVENT_BYTES, Envelope, EnvelopeError, parse_envelope
 from shared.contracts.events import Event
-from shared.metrics import CONSUMED, DEAD_LETTERED, RETRIED
+from shared.metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, RETRIED
 from shared.settings import ServiceSettings
 from shared.storage import Doc, utcnow
 
@@ -51,6 +52,11 @@ H_TRUNCATED = "x-stvs-truncated-from"
 async def _raw(msg: Any) -> Any:
     # Never let the framework decode: a poison message must reach our parser (and the DLQ), not crash the poll.
     return msg.body
+
+
+async def partitions_of_admin(admin: AIOKafkaAdminClient, topic: str) -> list[int]:
+    described = await admin.describe_topics([topic])
+    return sorted(p["partition"] for d in described if d.get("error_code") == 0 for p in d["partitions"])
 
 
 class InfrastructureDown(Exception):
@@ -114,6 +120,28 @@ class EventConsumer:
         async def handle_batch(msg: KafkaMessage) -> None:
             records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
             await self.handle_records(records)
+
+    async def lag(self) -> dict[str, int]:
+        """Messages not yet consumed by this group, per topic (end offsets minus committed offsets)."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+        probe = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, group_id=None)
+        await admin.start()
+        await probe.start()
+        try:
+            committed = await admin.list_consumer_group_offsets(self.group)
+            tps = [TopicPartition(t, p) for t in self.topics for p in await partitions_of_admin(admin, t)]
+            ends = await probe.end_offsets(tps) if tps else {}
+        finally:
+            await probe.stop()
+            await admin.close()
+        lag: dict[str, int] = {}
+        for tp, end in ends.items():
+            meta = committed.get(tp)
+            done = meta.offset if meta is not None and meta.offset >= 0 else 0
+            lag[tp.topic] = lag.get(tp.topic, 0) + max(end - done, 0)
+        for topic, value in lag.items():
+            CONSUMER_LAG.labels(self.group, topic).set(value)
+        return lag
 
     async def handle_records(self, records: Iterable[ConsumerRecord[Any, Any]]) -> None:
         for record in records:

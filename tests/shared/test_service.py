@@ -1,0 +1,104 @@
+"""The service frame: graceful shutdown finishes and commits in-flight work; consumer lag is measured."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from shared.contracts.envelope import Envelope
+from shared.contracts.events import VOLUNTEERS, VolunteerJoinedUnit
+from shared.service import Service
+from shared.settings import ServiceSettings
+from tests.fixtures import eventually
+
+pytest_plugins = ["tests.fixtures"]
+
+
+def joined(volunteer: str) -> Envelope[Any]:
+    data = VolunteerJoinedUnit(volunteer_id=volunteer, unit_id="u1", joined_at=datetime.now(UTC), version=1)
+    return Envelope.new(data, source="/stvs/registry", subject=volunteer)
+
+
+def slow_service(settings: ServiceSettings, started: list[str], finished: list[str]) -> Service:
+    service = Service("graceful", settings, outbox_collections=["volunteers"])
+    consumer = service.consumer("main", [VOLUNTEERS])
+
+    @consumer.on(VolunteerJoinedUnit)
+    async def slow(env: Envelope[Any]) -> None:
+        started.append(env.data.volunteer_id)
+        await asyncio.sleep(1.5)
+        await service.db.done.insert_one({"_id": env.id})
+        finished.append(env.data.volunteer_id)
+
+    return service
+
+
+async def publish(settings: ServiceSettings, *events: Envelope[Any]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        for env in events:
+            await producer.send_and_wait(settings.topic(VOLUNTEERS), env.to_json(), key=env.subject.encode())
+    finally:
+        await producer.stop()
+
+
+async def test_stopping_finishes_the_handler_in_flight_and_the_restart_redoes_nothing(
+    settings: ServiceSettings,
+) -> None:
+    started: list[str] = []
+    finished: list[str] = []
+    service = slow_service(settings, started, finished)
+    await service.start()
+    await publish(settings, joined("v-inflight"))
+    await eventually(lambda: started == ["v-inflight"])
+    await service.stop()  # SIGTERM path: stop polling, let the handler finish, commit, close
+    assert finished == ["v-inflight"]
+
+    started2: list[str] = []
+    finished2: list[str] = []
+    again = slow_service(settings, started2, finished2)
+    await again.start()
+    try:
+        await publish(settings, joined("v-next"))
+        await eventually(lambda: finished2 == ["v-next"])
+        assert started2 == ["v-next"], "the committed event is not handled again"
+        lag = await again.consumers[0].lag()
+        assert lag == {settings.topic(VOLUNTEERS): 0}
+    finally:
+        await again.stop()
+
+
+async def test_consumer_lag_counts_what_is_waiting(settings: ServiceSettings) -> None:
+    service = Service("lagging", settings)
+    consumer = service.consumer("main", [VOLUNTEERS])
+    consumer.on(VolunteerJoinedUnit)(_ignore)
+    await publish(settings, joined("a"), joined("b"), joined("c"))
+    lag = await consumer.lag()  # the group has committed nothing yet
+    assert lag[settings.topic(VOLUNTEERS)] >= 3
+    await service.client.close()
+
+
+async def _ignore(env: Envelope[Any]) -> None:
+    return None
+
+
+async def test_health_and_readiness_report_kafka_mongodb_and_the_outbox(settings: ServiceSettings) -> None:
+    service = Service("health", settings, outbox_collections=["things"])
+    app = service.create_app(title="test")
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://svc") as client:
+            assert (await client.get("/healthz")).json() == {"status": "ok", "service": "health"}
+            ready = await client.get("/readyz")
+            assert ready.status_code == 200
+            assert ready.json() == {"status": "ready", "mongodb": "ok", "kafka": "ok", "outbox_backlog": 0}
+            metrics = await client.get("/metrics")
+            assert "stvs_events_published_total" in metrics.text
+            unauthorised = await client.get("/admin/dlq", params={"stream": VOLUNTEERS})
+            assert unauthorised.status_code == 401
+            assert unauthorised.headers["content-type"] == "application/problem+json"
+            assert "网关" in unauthorised.json()["detail"]
