@@ -90,15 +90,15 @@ async def _ignore(env: Envelope[Any]) -> None:
 async def test_health_and_readiness_report_kafka_mongodb_and_the_outbox(settings: ServiceSettings) -> None:
     service = Service("health", settings, outbox_collections=["things"])
     app = service.create_app(title="test")
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://svc") as client:
-            assert (await client.get("/healthz")).json() == {"status": "ok", "service": "health"}
-            ready = await client.get("/readyz")
-            assert ready.status_code == 200
-            assert ready.json() == {"status": "ready", "mongodb": "ok", "kafka": "ok", "outbox_backlog": 0}
-            metrics = await client.get("/metrics")
-            assert "stvs_events_published_total" in metrics.text
-            unauthorised = await client.get("/admin/dlq", params={"stream": VOLUNTEERS})
-            assert unauthorised.status_code == 401
-            assert unauthorised.headers["content-type"] == "application/problem+json"
-            assert "网关" in unauthorised.json()["detail"]
+    transport = httpx.ASGITransport(app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://s") as client:
+        assert (await client.get("/healthz")).json() == {"status": "ok", "service": "health"}
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json() == {"status": "ready", "mongodb": "ok", "kafka": "ok", "outbox_backlog": 0}
+        metrics = await client.get("/metrics")
+        assert "stvs_events_published_total" in metrics.text
+        unauthorised = await client.get("/admin/dlq", params={"stream": VOLUNTEERS})
+        assert unauthorised.status_code == 401
+        assert unauthorised.headers["content-type"] == "application/problem+json"
+        assert "网关" in unauthorised.json()["detail"]
