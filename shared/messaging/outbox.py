@@ -37,6 +37,7 @@ tracer = trace.get_tracer("stvs.outbox")
 OUTBOX = "_outbox"
 OUTBOX_N = "_outbox_n"
 CLOUDEVENTS_JSON = "application/cloudevents+json"
+CLEAR_CHUNK = 250
 
 
 @dataclass(frozen=True)
@@ -327,8 +328,12 @@ class OutboxRelay:
             )
         for collection, ops in per_collection.items():
             col = self.db[collection]
-            async with doc_locks.hold(col, *(op._filter["_id"] for op in ops)):
-                await col.bulk_write(ops, ordered=False)
+            # Short commands: FerretDB applies a bulk write update by update, and a long one could outlast the
+            # socket timeout on a busy machine.
+            for start in range(0, len(ops), CLEAR_CHUNK):
+                chunk = ops[start : start + CLEAR_CHUNK]
+                async with doc_locks.hold(col, *(op._filter["_id"] for op in chunk)):
+                    await col.bulk_write(chunk, ordered=False)
 
     # -- safety net: events a crashed writer (any replica) left behind
     async def _sweep_loop(self) -> None:
