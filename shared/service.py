@@ -50,6 +50,7 @@ class Service:
         outbox_collections: Sequence[str] = (),
     ) -> None:
         settings.check_production()
+        setup_telemetry(name)  # before the MongoDB client exists, so its commands are traced
         self.name = name
         self.settings = settings
         self.client = mongo_client(settings.mongo_url, app_name=f"stvs-{name}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - explicit development default, refused in production
+DEV_SECRET = "dev-only-insecure-secret-change-me-now"  # noqa: S105 - explicit development default, refused in production
 
 
 class ServiceSettings(BaseSettings):

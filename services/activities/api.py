@@ -1,0 +1,947 @@
+"""HTTP API of the activities service: activities, sign-ups, attendance and hours, publicity, demands.
+
+Every change of an activity is read, decided by the rules in ``domain`` and written under the activity document's
+lock, with its events staged in the same write (outbox). Domain refusals become RFC 9457 problems in one place
+(:func:`problem_of`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from shared.contracts.envelope import Envelope
+from shared.contracts.events import (
+    ActivityCancelled,
+    ActivityCompleted,
+    ActivityPublished,
+    AttendanceRecorded,
+    DemandRecorded,
+    Event,
+    Participation,
+    PublicityPublished,
+    SignUpCancelled,
+    SignUpConfirmed,
+    VolunteerSignedUp,
+)
+from shared.identity import Identity, IdentityDep, require_roles
+from shared.problems import Problem, problem_response
+from shared.storage import Doc, utcnow
+
+from .domain import (
+    CHECKIN_GRACE,
+    Activity,
+    ActivityDraft,
+    ActivityError,
+    ActivityNotEditable,
+    ActivityStatus,
+    ActivityValidationError,
+    CheckInCodeMismatch,
+    CheckInRefused,
+    Demand,
+    DemandStatus,
+    InvalidCorrection,
+    LineOfWork,
+    OutsideCheckInWindow,
+    SignUpRefused,
+    SignUpStatus,
+    Theme,
+    Violation,
+    VolunteerInactive,
+    VolunteerUnknown,
+    approve_signup,
+    cancel,
+    cancel_signup,
+    change_demand_status,
+    checkin_code,
+    checkin_window,
+    complete,
+    correct_hours,
+    create_activity,
+    decide_signup,
+    make_correction,
+    parse_draft,
+    parse_publicity,
+    promotions,
+    publicise,
+    publish,
+    record_check_in,
+    record_check_out,
+    reject_signup,
+    revise_activity,
+    start,
+    verify_checkin,
+    violations_from_validation_error,
+    waitlist_order,
+)
+from .store import (
+    ACTIVITIES,
+    DEMANDS,
+    LISTING_EXCLUDE,
+    SIGNUPS,
+    SOURCE,
+    VOLUNTEERS,
+    Store,
+    activity_fields,
+    attendance_doc,
+    attendance_of,
+    bson,
+    confirmed_count,
+    signup_id,
+    to_activity,
+    to_demand,
+    to_signup,
+)
+
+router = APIRouter()
+ADMINS = require_roles("province_admin", "unit_admin")
+CLOCK_SKEW = timedelta(minutes=2)
+
+VolunteerId = Annotated[str, Path(pattern=r"^[^.$\s]{1,64}$", description="志愿者 ID")]
+ActivityId = Annotated[str, Path(min_length=1, max_length=64, description="活动 ID")]
+
+
+# ---------------------------------------------------------------- plumbing
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def get_secret(request: Request) -> str:
+    secret: str = request.app.state.checkin_secret
+    return secret
+
+
+SecretDep = Annotated[str, Depends(get_secret)]
+
+
+_STATUS_OF: list[tuple[type[ActivityError], int]] = [
+    (ActivityValidationError, 422),
+    (VolunteerUnknown, 422),
+    (VolunteerInactive, 422),
+    (SignUpRefused, 409),
+    (CheckInCodeMismatch, 403),
+    (CheckInRefused, 409),
+    (InvalidCorrection, 422),
+]
+
+
+def problem_of(error: ActivityError) -> Problem:
+    """The one mapping of domain refusals to problem details (Chinese message, stable code)."""
+    status = next((s for cls, s in _STATUS_OF if isinstance(error, cls)), 409)
+    if error.code == "cancel_reason_required":
+        status = 422
+    errors = None
+    if isinstance(error, ActivityValidationError):
+        errors = [{"field": v.field, "message": v.message} for v in error.violations]
+    return Problem(status, error.code, error.message, errors=errors)
+
+
+def install_activity_errors(app: FastAPI) -> None:
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ActivityError)
+        return problem_response(problem_of(exc), request.url.path)
+
+    app.add_exception_handler(ActivityError, handle)
+
+
+def envelope(data: Event, subject: str) -> Envelope[Any]:
+    return Envelope.new(data, source=SOURCE, subject=subject)
+
+
+def is_admin_of(identity: Identity, unit_id: str) -> bool:
+    return identity.is_province or (identity.role == "unit_admin" and identity.unit_id == unit_id)
+
+
+def require_admin_of(identity: Identity, unit_id: str) -> None:
+    if not is_admin_of(identity, unit_id):
+        raise Problem(403, "not_unit_admin", "只有组织单位的管理员或省级管理员可以执行此操作")
+
+
+def not_found_activity() -> Problem:
+    return Problem(404, "activity_not_found", "未找到该活动")
+
+
+async def load_activity(store: Store, activity_id: str) -> Doc:
+    """The activity, with sign-up changes a crash left pending applied; the caller holds its lock."""
+    doc = await store.load_settled(activity_id)
+    if doc is None:
+        raise not_found_activity()
+    return doc
+
+
+def can_see(identity: Identity, doc: Mapping[str, Any]) -> bool:
+    return doc["status"] != ActivityStatus.DRAFT.value or is_admin_of(identity, doc["unit_id"])
+
+
+def no_counts() -> dict[str, int]:
+    return {s.value: 0 for s in SignUpStatus}
+
+
+def bump(*moves: tuple[str | None, SignUpStatus]) -> dict[str, int]:
+    """``$inc`` of the sign-up counters for status moves (old status or None for a new sign-up → new status)."""
+    inc: dict[str, int] = {}
+    for old, new in moves:
+        if old is not None:
+            inc[f"counts.{old}"] = inc.get(f"counts.{old}", 0) - 1
+        inc[f"counts.{new.value}"] = inc.get(f"counts.{new.value}", 0) + 1
+    return inc
+
+
+def activity_view(doc: Mapping[str, Any], mine: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    fields = {k: doc.get(k) for k in Activity.model_fields if k != "id"}
+    out: dict[str, Any] = {"id": doc["_id"], **fields}
+    out["status_label"] = ActivityStatus(doc["status"]).label
+    out["line_of_work_label"] = LineOfWork(doc["line_of_work"]).label
+    out["theme_labels"] = [Theme(t).label for t in doc.get("themes", [])]
+    out["signup_counts"] = {**no_counts(), **(doc.get("counts") or {})}
+    for key in ("created_at", "published_at", "started_at", "completed_at", "cancelled_at"):
+        if doc.get(key) is not None:
+            out[key] = doc[key]
+    if mine is not None:
+        out["my_signup"] = signup_view(mine)
+    return out
+
+
+def signup_view(entry: Mapping[str, Any], waitlist_position: int | None = None) -> dict[str, Any]:
+    status = SignUpStatus(entry["status"])
+    out = {
+        "activity_id": entry["activity_id"],
+        "volunteer_id": entry["volunteer_id"],
+        "display_name": entry.get("display_name"),
+        "sequence": entry["sequence"],
+        "status": status.value,
+        "status_label": status.label,
+        "signed_up_at": entry["signed_up_at"],
+        "by": entry.get("by"),
+    }
+    if waitlist_position is not None:
+        out["waitlist_position"] = waitlist_position
+    return out
+
+
+def require_running(doc: Mapping[str, Any], action: str) -> None:
+    status = ActivityStatus(doc["status"])
+    if status not in (ActivityStatus.PUBLISHED, ActivityStatus.ONGOING):
+        raise Problem(409, "activity_not_open", f"活动状态为“{status.label}”，不能{action}")
+
+
+# ---------------------------------------------------------------- activities
+
+
+async def check_demands(store: Store, demand_ids: tuple[str, ...]) -> None:
+    missing = [d for d in demand_ids if await store.get(DEMANDS, d, {"_id": 1}) is None]
+    if missing:
+        raise ActivityValidationError([Violation(field="demand_ids", message=f"对接需求不存在：{'、'.join(missing)}")])
+
+
+@router.post("/activities", status_code=201, tags=["活动"], summary="创建活动（草稿）")
+async def create(
+    store: StoreDep, body: Annotated[dict[str, Any], Body()], identity: Identity = ADMINS
+) -> dict[str, Any]:
+    draft = parse_draft(body)
+    require_admin_of(identity, draft.unit_id)
+    await check_demands(store, draft.demand_ids)
+    activity = create_activity(draft, activity_id=str(uuid.uuid4()))
+    now = utcnow()
+    doc: Doc = {
+        "_id": activity.id,
+        **activity_fields(activity),
+        "next_seq": 0,
+        "counts": no_counts(),
+        "created_at": now,
+        "created_by": identity.subject,
+        "updated_at": now,
+    }
+    await store.insert(ACTIVITIES, doc, [])
+    return activity_view(doc)
+
+
+Changes = dict[str, dict[str, Any]]
+Decision = tuple[dict[str, Any], list[Envelope[Any]], Changes]
+
+
+async def change_activity(
+    store: Store,
+    activity_id: str,
+    identity: Identity,
+    decide: Callable[[Doc, Activity], Awaitable[Decision]],
+) -> Doc:
+    """Read, decide and commit one activity under its lock; returns the document as written."""
+    async with store.locked(ACTIVITIES, activity_id):
+        doc = await load_activity(store, activity_id)
+        require_admin_of(identity, doc["unit_id"])
+        update, events, changes = await decide(doc, to_activity(doc))
+        update.setdefault("$set", {})["updated_at"] = utcnow()
+        await store.commit(activity_id, update, events, changes)
+        return await load_activity(store, activity_id)
+
+
+async def promote(
+    store: Store, activity_id: str, capacity: int, now: datetime, leaving: str | None = None
+) -> tuple[Changes, list[tuple[str | None, SignUpStatus]], list[Envelope[Any]]]:
+    """Move waitlisted sign-ups up into the free places, first come first served (``leaving`` is being cancelled)."""
+    signups = [to_signup(d) for d in await store.roster(activity_id)]
+    signups = [
+        s.model_copy(update={"status": SignUpStatus.CANCELLED}) if s.volunteer_id == leaving else s for s in signups
+    ]
+    changes: Changes = {}
+    moves: list[tuple[str | None, SignUpStatus]] = []
+    events: list[Envelope[Any]] = []
+    for s in promotions(signups, capacity):
+        changes[s.volunteer_id] = {"status": SignUpStatus.CONFIRMED.value, "confirmed_at": now}
+        moves.append((SignUpStatus.WAITLISTED.value, SignUpStatus.CONFIRMED))
+        data = SignUpConfirmed(
+            activity_id=activity_id, volunteer_id=s.volunteer_id, confirmed_at=now, reason="promoted"
+        )
+        events.append(envelope(data, activity_id))
+    return changes, moves, events
+
+
+@router.patch("/activities/{activity_id}", tags=["活动"], summary="修改活动信息")
+async def revise(
+    store: StoreDep,
+    activity_id: ActivityId,
+    body: Annotated[dict[str, Any], Body()],
+    identity: Identity = ADMINS,
+) -> dict[str, Any]:
+    if "demand_ids" in body and isinstance(body["demand_ids"], list):
+        await check_demands(store, tuple(str(d) for d in body["demand_ids"]))
+
+    async def decide(doc: Doc, activity: Activity) -> Decision:
+        if activity.status not in (ActivityStatus.DRAFT, ActivityStatus.PUBLISHED, ActivityStatus.ONGOING):
+            raise ActivityNotEditable(activity.status)
+        confirmed = confirmed_count(doc)
+        current = activity.model_dump(include=set(ActivityDraft.model_fields))
+        draft = parse_draft({**current, **body}, confirmed_count=confirmed)
+        revised = revise_activity(activity, draft, confirmed_count=confirmed)
+        update: dict[str, Any] = {"$set": activity_fields(revised)}
+        if revised.capacity <= activity.capacity:
+            return update, [], {}
+        changes, moves, events = await promote(store, activity.id, revised.capacity, utcnow())
+        if moves:
+            update["$inc"] = bump(*moves)
+        return update, events, changes
+
+    return activity_view(await change_activity(store, activity_id, identity, decide))
+
+
+@router.post("/activities/{activity_id}/publish", tags=["活动"], summary="发布活动")
+async def publish_activity(store: StoreDep, activity_id: ActivityId, identity: Identity = ADMINS) -> dict[str, Any]:
+    async def decide(doc: Doc, activity: Activity) -> Decision:
+        published, now = publish(activity), utcnow()
+        data = ActivityPublished(
+            activity_id=activity.id,
+            unit_id=activity.unit_id,
+            title=activity.title,
+            line_of_work=activity.line_of_work.value,
+            themes=sorted(t.value for t in activity.themes),
+            county=activity.county,
+            starts_at=activity.starts_at,
+            ends_at=activity.ends_at,
+            capacity=activity.capacity,
+            signup_closes_at=activity.signup_closes_at,
+            published_at=now,
+        )
+        return {"$set": {"status": published.status.value, "published_at": now}}, [envelope(data, activity.id)], {}
+
+    return activity_view(await change_activity(store, activity_id, identity, decide))
+
+
+@router.post("/activities/{activity_id}/start", tags=["活动"], summary="活动开始（进行中）")
+async def start_activity(store: StoreDep, activity_id: ActivityId, identity: Identity = ADMINS) -> dict[str, Any]:
+    async def decide(doc: Doc, activity: Activity) -> Decision:
+        return {"$set": {"status": start(activity).status.value, "started_at": utcnow()}}, [], {}
+
+    return activity_view(await change_activity(store, activity_id, identity, decide))
+
+
+def participants(roster: list[Doc], activity: Activity) -> list[Participation]:
+    """Everyone with an attendance record (checked in, or hours corrected), with effective hours."""
+    out = []
+    for entry in roster:
+        if entry.get("attendance"):
+            attendance = attendance_of(entry, activity.id, entry["volunteer_id"])
+            hours = attendance.effective_hours(activity.starts_at, activity.ends_at)
+            name = entry.get("display_name") or entry["volunteer_id"]
+            out.append(Participation(volunteer_id=entry["volunteer_id"], display_name=name, hours=float(hours)))
+    return out
+
+
+@router.post("/activities/{activity_id}/complete", tags=["活动"], summary="活动结束，汇总服务时长")
+async def complete_activity(store: StoreDep, activity_id: ActivityId, identity: Identity = ADMINS) -> dict[str, Any]:
+    async def decide(doc: Doc, activity: Activity) -> Decision:
+        completed, now = complete(activity), utcnow()
+        people = participants(await store.roster(activity.id), activity)
+        total = sum((Decimal(str(p.hours)) for p in people), Decimal("0"))
+        data = ActivityCompleted(
+            activity_id=activity.id,
+            unit_id=activity.unit_id,
+            title=activity.title,
+            line_of_work=activity.line_of_work.value,
+            themes=sorted(t.value for t in activity.themes),
+            starts_at=activity.starts_at,
+            ends_at=activity.ends_at,
+            completed_at=now,
+            people_served=activity.publicity.people_served if activity.publicity else None,
+            participants=people,
+            total_hours=float(total),
+        )
+        sets = {"status": completed.status.value, "completed_at": now, "total_hours": str(total)}
+        return {"$set": sets}, [envelope(data, activity.id)], {}
+
+    return activity_view(await change_activity(store, activity_id, identity, decide))
+
+
+class CancelBody(BaseModel):
+    reason: str = Field("", max_length=500, description="取消原因（必填）")
+
+
+@router.post("/activities/{activity_id}/cancel", tags=["活动"], summary="取消活动（须填写原因）")
+async def cancel_activity(
+    store: StoreDep, activity_id: ActivityId, body: CancelBody, identity: Identity = ADMINS
+) -> dict[str, Any]:
+    async def decide(doc: Doc, activity: Activity) -> Decision:
+        cancelled, now = cancel(activity, body.reason), utcnow()
+        told = sorted(d["volunteer_id"] for d in await store.roster(activity.id) if SignUpStatus(d["status"]).is_active)
+        data = ActivityCancelled(
+            activity_id=activity.id,
+            unit_id=activity.unit_id,
+            title=activity.title,
+            starts_at=activity.starts_at,
+            reason=cancelled.cancel_reason,
+            cancelled_at=now,
+            signed_up_volunteer_ids=told,
+        )
+        sets = {"status": cancelled.status.value, "cancel_reason": cancelled.cancel_reason, "cancelled_at": now}
+        return {"$set": sets}, [envelope(data, activity.id)], {}
+
+    return activity_view(await change_activity(store, activity_id, identity, decide))
+
+
+@router.post("/activities/{activity_id}/publicity", tags=["活动"], summary="发布活动宣传信息（活动结束后）")
+async def publish_publicity(
+    store: StoreDep,
+    activity_id: ActivityId,
+    body: Annotated[dict[str, Any], Body()],
+    identity: Identity = ADMINS,
+) -> dict[str, Any]:
+    record = parse_publicity(body)
+
+    async def decide(doc: Doc, activity: Activity) -> Decision:
+        publicised, now = publicise(activity, record), utcnow()
+        data = PublicityPublished(
+            activity_id=activity.id,
+            unit_id=activity.unit_id,
+            summary=record.summary,
+            people_served=record.people_served,
+            links=[str(u) for u in (*record.links, *record.photo_urls)],
+            published_at=now,
+        )
+        sets = {"publicity": bson(publicised.publicity), "publicity_published_at": now}
+        return {"$set": sets}, [envelope(data, activity.id)], {}
+
+    return activity_view(await change_activity(store, activity_id, identity, decide))
+
+
+@router.get("/activities/{activity_id}", tags=["活动"], summary="活动详情")
+async def get_activity(store: StoreDep, activity_id: ActivityId, identity: IdentityDep) -> dict[str, Any]:
+    doc = await store.get(ACTIVITIES, activity_id, LISTING_EXCLUDE)
+    if doc is None or not can_see(identity, doc):
+        raise not_found_activity()
+    mine = await store.get(SIGNUPS, signup_id(activity_id, identity.volunteer_id)) if identity.volunteer_id else None
+    return activity_view(doc, mine)
+
+
+@router.get("/activities", tags=["活动"], summary="活动列表（志愿者看到已发布的活动）")
+async def list_activities(
+    store: StoreDep,
+    identity: IdentityDep,
+    unit_id: str | None = None,
+    status: ActivityStatus | None = None,
+    line_of_work: LineOfWork | None = None,
+    theme: Theme | None = None,
+    from_: Annotated[AwareDatetime | None, Query(alias="from", description="开始时间不早于")] = None,
+    to: Annotated[AwareDatetime | None, Query(description="开始时间早于")] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    filter_: dict[str, Any] = {}
+    if unit_id is not None:
+        filter_["unit_id"] = unit_id
+    if status is not None:
+        filter_["status"] = status.value
+    elif identity.role == "volunteer":
+        filter_["status"] = ActivityStatus.PUBLISHED.value  # the public listing: open for sign-up
+    if line_of_work is not None:
+        filter_["line_of_work"] = line_of_work.value
+    if theme is not None:
+        filter_["themes"] = theme.value
+    window: dict[str, Any] = {}
+    if from_ is not None:
+        window["$gte"] = from_
+    if to is not None:
+        window["$lt"] = to
+    if window:
+        filter_["starts_at"] = window
+    # Drafts only for the organising unit's administrators and the province.
+    if not identity.is_province:
+        own = identity.unit_id if identity.role == "unit_admin" else None
+        if status is ActivityStatus.DRAFT and (own is None or unit_id not in (None, own)):
+            return {"items": [], "total": 0, "offset": offset, "limit": limit}
+        if status is ActivityStatus.DRAFT:
+            filter_["unit_id"] = own
+        elif status is None and "status" not in filter_:
+            if own is not None and unit_id == own:
+                pass
+            elif own is not None and unit_id is None:
+                filter_["$or"] = [{"unit_id": own}, {"status": {"$ne": ActivityStatus.DRAFT.value}}]
+            else:
+                filter_["status"] = {"$ne": ActivityStatus.DRAFT.value}
+    total, docs = await store.find(
+        ACTIVITIES, filter_, sort="starts_at", offset=offset, limit=limit, projection=LISTING_EXCLUDE
+    )
+    return {"items": [activity_view(d) for d in docs], "total": total, "offset": offset, "limit": limit}
+
+
+# ---------------------------------------------------------------- sign-ups
+
+
+class SignUpBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    volunteer_id: str | None = Field(None, pattern=r"^[^.$\s]{1,64}$", description="管理员代志愿者报名时填写")
+
+
+def acting_volunteer(identity: Identity, volunteer_id: str | None) -> tuple[str, Literal["volunteer", "admin"]]:
+    """Whose sign-up it is and who acts: the volunteer for themself, or an administrator for a volunteer."""
+    if identity.role == "volunteer":
+        if not identity.volunteer_id:
+            raise Problem(403, "no_volunteer", "当前账号未关联志愿者身份")
+        if volunteer_id not in (None, identity.volunteer_id):
+            raise Problem(403, "not_yourself", "志愿者只能为本人报名或取消报名")
+        return identity.volunteer_id, "volunteer"
+    if identity.role not in ("province_admin", "unit_admin"):
+        raise Problem(403, "forbidden_role", "当前账号的角色无权执行此操作")
+    if not volunteer_id:
+        raise Problem(422, "volunteer_required", "管理员代为操作时必须指定志愿者", errors=[{"field": "volunteer_id"}])
+    return volunteer_id, "admin"
+
+
+async def load_signup(store: Store, activity_id: str, volunteer_id: str) -> Doc:
+    doc = await store.get(SIGNUPS, signup_id(activity_id, volunteer_id))
+    if doc is None:
+        raise Problem(404, "signup_not_found", "未找到该志愿者的报名记录")
+    return doc
+
+
+@router.post("/activities/{activity_id}/signups", status_code=201, tags=["报名"], summary="报名（满员进入候补）")
+async def sign_up(
+    store: StoreDep,
+    activity_id: ActivityId,
+    identity: IdentityDep,
+    body: Annotated[SignUpBody | None, Body()] = None,
+) -> dict[str, Any]:
+    volunteer_id, by = acting_volunteer(identity, body.volunteer_id if body else None)
+    volunteer = await store.get(VOLUNTEERS, volunteer_id)  # the local copy: no call to the registry
+    known = volunteer is not None and "status" in volunteer
+    active = known and volunteer is not None and volunteer["status"] == "active" and bool(volunteer.get("unit_ids"))
+    async with store.locked(ACTIVITIES, activity_id):
+        doc = await load_activity(store, activity_id)
+        if by == "admin":
+            require_admin_of(identity, doc["unit_id"])
+        elif not can_see(identity, doc):
+            raise not_found_activity()
+        existing = await store.get(SIGNUPS, signup_id(activity_id, volunteer_id), {"status": 1})
+        now = utcnow()
+        status = decide_signup(
+            to_activity(doc),
+            now=now,
+            volunteer_known=known,
+            volunteer_active=active,
+            already_signed=existing is not None and SignUpStatus(existing["status"]).is_active,
+            confirmed_count=confirmed_count(doc),
+        )
+        sequence = int(doc.get("next_seq", 0)) + 1
+        entry = {
+            "activity_id": activity_id,
+            "volunteer_id": volunteer_id,
+            "sequence": sequence,
+            "status": status.value,
+            "signed_up_at": now,
+            "display_name": volunteer.get("display_name") if volunteer else None,
+            "by": by,
+        }
+        data = VolunteerSignedUp(
+            activity_id=activity_id, volunteer_id=volunteer_id, status=status.value, signed_up_at=now
+        )
+        update = {
+            "$set": {"next_seq": sequence},
+            "$inc": bump((existing["status"] if existing else None, status)),
+        }
+        await store.commit(activity_id, update, [envelope(data, activity_id)], {volunteer_id: entry})
+        waiting = int((doc.get("counts") or {}).get(SignUpStatus.WAITLISTED.value, 0)) + 1
+    return signup_view(entry, waiting if status is SignUpStatus.WAITLISTED else None)
+
+
+@router.delete("/activities/{activity_id}/signups/{volunteer_id}", tags=["报名"], summary="取消报名（候补依次递补）")
+async def cancel_sign_up(
+    store: StoreDep, activity_id: ActivityId, volunteer_id: VolunteerId, identity: IdentityDep
+) -> dict[str, Any]:
+    _, by = acting_volunteer(identity, volunteer_id)
+    async with store.locked(ACTIVITIES, activity_id):
+        doc = await load_activity(store, activity_id)
+        if by == "admin":
+            require_admin_of(identity, doc["unit_id"])
+        require_running(doc, "取消报名")
+        entry = await load_signup(store, activity_id, volunteer_id)
+        cancelled, now = cancel_signup(to_signup(entry)), utcnow()
+        changes: Changes = {}
+        moves: list[tuple[str | None, SignUpStatus]] = [(entry["status"], cancelled.status)]
+        events: list[Envelope[Any]] = []
+        if entry["status"] == SignUpStatus.CONFIRMED.value:
+            changes, promoted_moves, events = await promote(
+                store, activity_id, int(doc["capacity"]), now, leaving=volunteer_id
+            )
+            moves += promoted_moves
+        promoted = list(changes)
+        changes[volunteer_id] = {"status": cancelled.status.value, "cancelled_at": now}
+        data = SignUpCancelled(activity_id=activity_id, volunteer_id=volunteer_id, cancelled_at=now, by=by)
+        events.insert(0, envelope(data, activity_id))
+        update = {"$set": {"updated_at": now}, "$inc": bump(*moves)}
+        await store.commit(activity_id, update, events, changes)
+    return {**signup_view({**entry, "status": cancelled.status.value}), "promoted": promoted}
+
+
+async def review(store: Store, activity_id: str, volunteer_id: str, identity: Identity, approve: bool) -> Doc:
+    async with store.locked(ACTIVITIES, activity_id):
+        doc = await load_activity(store, activity_id)
+        require_admin_of(identity, doc["unit_id"])
+        require_running(doc, "审核报名")
+        entry, now = await load_signup(store, activity_id, volunteer_id), utcnow()
+        signup = to_signup(entry)
+        events: list[Envelope[Any]] = []
+        if approve:
+            decided = approve_signup(signup, capacity=int(doc["capacity"]), confirmed_count=confirmed_count(doc))
+            if decided.status is SignUpStatus.CONFIRMED:
+                data: Event = SignUpConfirmed(
+                    activity_id=activity_id, volunteer_id=volunteer_id, confirmed_at=now, reason="approved"
+                )
+                events.append(envelope(data, activity_id))
+        else:
+            decided = reject_signup(signup)
+            data = SignUpCancelled(activity_id=activity_id, volunteer_id=volunteer_id, cancelled_at=now, by="admin")
+            events.append(envelope(data, activity_id))
+        change = {"status": decided.status.value, "reviewed_at": now, "reviewed_by": identity.subject}
+        update = {"$inc": bump((entry["status"], decided.status))}
+        await store.commit(activity_id, update, events, {volunteer_id: change})
+        return {**entry, **change}
+
+
+@router.post("/activities/{activity_id}/signups/{volunteer_id}/approve", tags=["报名"], summary="审核通过报名")
+async def approve(
+    store: StoreDep, activity_id: ActivityId, volunteer_id: VolunteerId, identity: Identity = ADMINS
+) -> dict[str, Any]:
+    return signup_view(await review(store, activity_id, volunteer_id, identity, approve=True))
+
+
+@router.post("/activities/{activity_id}/signups/{volunteer_id}/reject", tags=["报名"], summary="审核不通过")
+async def reject(
+    store: StoreDep, activity_id: ActivityId, volunteer_id: VolunteerId, identity: Identity = ADMINS
+) -> dict[str, Any]:
+    return signup_view(await review(store, activity_id, volunteer_id, identity, approve=False))
+
+
+@router.get("/activities/{activity_id}/signups", tags=["报名"], summary="报名名单（按报名顺序）")
+async def list_sign_ups(
+    store: StoreDep,
+    activity_id: ActivityId,
+    status: SignUpStatus | None = None,
+    identity: Identity = ADMINS,
+) -> dict[str, Any]:
+    async with store.locked(ACTIVITIES, activity_id):
+        doc = await load_activity(store, activity_id)
+    require_admin_of(identity, doc["unit_id"])
+    roster = await store.roster(activity_id)
+    waiting = {s.volunteer_id: i for i, s in enumerate(waitlist_order(to_signup(d) for d in roster), start=1)}
+    items = [
+        signup_view(d, waiting.get(d["volunteer_id"])) for d in roster if status is None or d["status"] == status.value
+    ]
+    return {"items": items, "total": len(items), "counts": {**no_counts(), **(doc.get("counts") or {})}}
+
+
+# ---------------------------------------------------------------- attendance and hours
+
+
+class AttendanceBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    volunteer_id: str | None = Field(None, pattern=r"^[^.$\s]{1,64}$", description="管理员代签时填写")
+    code: str | None = Field(None, max_length=100, description="志愿者扫码签到时的签到码")
+    at: AwareDatetime | None = Field(None, description="管理员补记的签到/签退时刻（不晚于当前时间），缺省为当前时间")
+
+
+async def attend(
+    store: Store, activity_id: str, identity: Identity, body: AttendanceBody, secret: str, kind: Literal["in", "out"]
+) -> dict[str, Any]:
+    volunteer_id, by = acting_volunteer(identity, body.volunteer_id)
+    now = utcnow()
+    if by == "volunteer" and not body.code:
+        raise Problem(422, "checkin_code_required", "请扫描活动的签到码", errors=[{"field": "code"}])
+    if by == "volunteer" and body.at is not None:
+        raise Problem(403, "at_for_admins", "只有管理员可以补记签到签退时刻")
+    at = body.at or now
+    if at > now + CLOCK_SKEW:
+        raise Problem(422, "time_in_future", "签到签退时刻不能晚于当前时间", errors=[{"field": "at"}])
+    async with store.locked(ACTIVITIES, activity_id):
+        doc = await load_activity(store, activity_id)
+        activity = to_activity(doc)
+        if by == "admin":
+            require_admin_of(identity, doc["unit_id"])
+            opens, closes = checkin_window(activity.starts_at, activity.ends_at)
+            if not opens <= at <= closes:
+                raise OutsideCheckInWindow(CHECKIN_GRACE)
+        else:
+            verify_checkin(
+                body.code or "",
+                activity_id=activity_id,
+                secret=secret,
+                now=now,
+                starts_at=activity.starts_at,
+                ends_at=activity.ends_at,
+            )
+        require_running(doc, "签到签退")
+        entry = await store.get(SIGNUPS, signup_id(activity_id, volunteer_id))
+        if entry is None or entry["status"] != SignUpStatus.CONFIRMED.value:
+            raise Problem(409, "not_confirmed", "该志愿者没有本活动的有效报名（报名成功后才能签到签退）")
+        attendance = attendance_of(entry, activity_id, volunteer_id)
+        attendance = record_check_in(attendance, at) if kind == "in" else record_check_out(attendance, at)
+        hours = (
+            None if attendance.check_out is None else attendance.effective_hours(activity.starts_at, activity.ends_at)
+        )
+        data = AttendanceRecorded(
+            activity_id=activity_id,
+            volunteer_id=volunteer_id,
+            check_in_at=attendance.check_in,
+            check_out_at=attendance.check_out,
+            hours=None if hours is None else float(hours),
+        )
+        update = {"$set": {"attendance": attendance_doc(attendance)}}
+        await store.write_signup(activity_id, volunteer_id, update, [envelope(data, activity_id)])
+    return attendance_view(activity, attendance)
+
+
+def attendance_view(activity: Activity, attendance: Any) -> dict[str, Any]:
+    computed = attendance.computed_hours(activity.starts_at, activity.ends_at)
+    effective = attendance.effective_hours(activity.starts_at, activity.ends_at)
+    return {
+        "activity_id": activity.id,
+        "volunteer_id": attendance.volunteer_id,
+        "check_in": attendance.check_in,
+        "check_out": attendance.check_out,
+        "computed_hours": str(computed),
+        "hours": str(effective),
+        "corrections": [
+            {"hours": str(c.hours), "reason": c.reason, "by": c.by, "at": c.at} for c in attendance.corrections
+        ],
+    }
+
+
+@router.post("/activities/{activity_id}/checkin", tags=["签到"], summary="签到（管理员代签，或志愿者扫码）")
+async def check_in(
+    store: StoreDep, activity_id: ActivityId, body: AttendanceBody, identity: IdentityDep, secret: SecretDep
+) -> dict[str, Any]:
+    return await attend(store, activity_id, identity, body, secret, "in")
+
+
+@router.post("/activities/{activity_id}/checkout", tags=["签到"], summary="签退（管理员代签，或志愿者扫码）")
+async def check_out(
+    store: StoreDep, activity_id: ActivityId, body: AttendanceBody, identity: IdentityDep, secret: SecretDep
+) -> dict[str, Any]:
+    return await attend(store, activity_id, identity, body, secret, "out")
+
+
+@router.get("/activities/{activity_id}/checkin-code", tags=["签到"], summary="活动签到码（二维码内容）")
+async def get_checkin_code(
+    store: StoreDep, activity_id: ActivityId, secret: SecretDep, identity: Identity = ADMINS
+) -> dict[str, Any]:
+    doc = await store.get(ACTIVITIES, activity_id, LISTING_EXCLUDE)
+    if doc is None:
+        raise not_found_activity()
+    require_admin_of(identity, doc["unit_id"])
+    opens, closes = checkin_window(doc["starts_at"], doc["ends_at"])
+    return {
+        "activity_id": activity_id,
+        "code": checkin_code(activity_id, secret),
+        "valid_from": opens,
+        "valid_until": closes,
+    }
+
+
+class CorrectionBody(BaseModel):
+    hours: Decimal = Field(description="更正后的服务时长（小时）")
+    reason: str = Field("", max_length=500, description="补录原因（必填）")
+
+
+@router.post(
+    "/activities/{activity_id}/attendance/{volunteer_id}/correction",
+    tags=["签到"],
+    summary="补录/更正服务时长（须填写原因，保留全部记录）",
+)
+async def correct(
+    store: StoreDep,
+    activity_id: ActivityId,
+    volunteer_id: VolunteerId,
+    body: CorrectionBody,
+    identity: Identity = ADMINS,
+) -> dict[str, Any]:
+    async with store.locked(ACTIVITIES, activity_id):
+        doc = await load_activity(store, activity_id)
+        require_admin_of(identity, doc["unit_id"])
+        activity = to_activity(doc)
+        if activity.status not in (ActivityStatus.ONGOING, ActivityStatus.COMPLETED):
+            raise Problem(409, "activity_not_open", f"活动状态为“{activity.status.label}”，不能补录服务时长")
+        entry = await store.get(SIGNUPS, signup_id(activity_id, volunteer_id))
+        if entry is None or (not entry.get("attendance") and entry["status"] != SignUpStatus.CONFIRMED.value):
+            raise Problem(409, "not_confirmed", "该志愿者没有本活动的有效报名或签到记录，不能补录")
+        now = utcnow()
+        correction = make_correction(
+            body.hours,
+            reason=body.reason,
+            by=identity.subject[:64],
+            at=now,
+            starts_at=activity.starts_at,
+            ends_at=activity.ends_at,
+        )
+        attendance = correct_hours(attendance_of(entry, activity_id, volunteer_id), correction)
+        data = AttendanceRecorded(
+            activity_id=activity_id,
+            volunteer_id=volunteer_id,
+            check_in_at=attendance.check_in,
+            check_out_at=attendance.check_out,
+            hours=float(correction.hours),
+            correction_reason=correction.reason,
+        )
+        update = {"$set": {"attendance": attendance_doc(attendance)}}
+        await store.write_signup(activity_id, volunteer_id, update, [envelope(data, activity_id)])
+    return attendance_view(activity, attendance)
+
+
+@router.get("/activities/{activity_id}/attendance", tags=["签到"], summary="签到记录与服务时长")
+async def list_attendance(store: StoreDep, activity_id: ActivityId, identity: Identity = ADMINS) -> dict[str, Any]:
+    async with store.locked(ACTIVITIES, activity_id):
+        doc = await load_activity(store, activity_id)
+    require_admin_of(identity, doc["unit_id"])
+    activity = to_activity(doc)
+    items = [
+        attendance_view(activity, attendance_of(d, activity_id, d["volunteer_id"]))
+        for d in await store.roster(activity_id)
+        if d.get("attendance")
+    ]
+    total = sum((Decimal(i["hours"]) for i in items), Decimal("0"))
+    return {"items": items, "total_hours": str(total)}
+
+
+# ---------------------------------------------------------------- demand library (企业创新难题需求库)
+
+
+class DemandBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    unit_id: str
+    enterprise: str
+    title: str
+    description: str
+
+
+class DemandStatusBody(BaseModel):
+    status: DemandStatus
+
+
+def demand_view(doc: Mapping[str, Any]) -> dict[str, Any]:
+    demand = to_demand(doc)
+    return {
+        **demand.model_dump(mode="json"),
+        "status_label": demand.status.label,
+        "recorded_at": doc.get("recorded_at"),
+        "updated_at": doc.get("updated_at"),
+    }
+
+
+def demand_event(demand: Demand, recorded_at: datetime) -> Envelope[Any]:
+    data = DemandRecorded(
+        demand_id=demand.id,
+        unit_id=demand.unit_id,
+        enterprise=demand.enterprise,
+        title=demand.title,
+        status=demand.status.value,
+        recorded_at=recorded_at,
+    )
+    return envelope(data, demand.id)
+
+
+@router.post("/demands", status_code=201, tags=["需求库"], summary="登记企业创新难题需求")
+async def create_demand(store: StoreDep, body: DemandBody, identity: Identity = ADMINS) -> dict[str, Any]:
+    require_admin_of(identity, body.unit_id)
+    try:
+        demand = Demand(id=str(uuid.uuid4()), **body.model_dump())
+    except ValidationError as exc:
+        raise ActivityValidationError(violations_from_validation_error(exc)) from exc
+    now = utcnow()
+    doc: Doc = {"_id": demand.id, **bson(demand.model_dump(exclude={"id"})), "recorded_at": now, "updated_at": now}
+    await store.insert(DEMANDS, doc, [demand_event(demand, now)])
+    return demand_view(doc)
+
+
+@router.get("/demands", tags=["需求库"], summary="需求列表")
+async def list_demands(
+    store: StoreDep,
+    identity: IdentityDep,
+    unit_id: str | None = None,
+    status: DemandStatus | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    filter_: dict[str, Any] = {}
+    if unit_id is not None:
+        filter_["unit_id"] = unit_id
+    if status is not None:
+        filter_["status"] = status.value
+    total, docs = await store.find(
+        DEMANDS, filter_, sort="recorded_at", offset=offset, limit=limit, projection={"_outbox": 0, "_outbox_n": 0}
+    )
+    return {"items": [demand_view(d) for d in docs], "total": total, "offset": offset, "limit": limit}
+
+
+@router.get("/demands/{demand_id}", tags=["需求库"], summary="需求详情")
+async def get_demand(store: StoreDep, demand_id: str, identity: IdentityDep) -> dict[str, Any]:
+    doc = await store.get(DEMANDS, demand_id)
+    if doc is None:
+        raise Problem(404, "demand_not_found", "未找到该需求")
+    return demand_view(doc)
+
+
+@router.patch("/demands/{demand_id}", tags=["需求库"], summary="更新需求状态（待对接/已对接/已解决）")
+async def change_demand(
+    store: StoreDep, demand_id: str, body: DemandStatusBody, identity: Identity = ADMINS
+) -> dict[str, Any]:
+    async with store.locked(DEMANDS, demand_id):
+        doc = await store.get(DEMANDS, demand_id)
+        if doc is None:
+            raise Problem(404, "demand_not_found", "未找到该需求")
+        require_admin_of(identity, doc["unit_id"])
+        changed, now = change_demand_status(to_demand(doc), body.status), utcnow()
+        update = {"$set": {"status": changed.status.value, "updated_at": now}}
+        await store.write_locked(DEMANDS, demand_id, update, [demand_event(changed, now)])
+        doc = await store.get(DEMANDS, demand_id)
+    assert doc is not None
+    return demand_view(doc)

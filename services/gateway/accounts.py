@@ -1,0 +1,261 @@
+"""Accounts of people and systems that use the platform, and their sessions.
+
+FerretDB finds a document fast only by ``_id``, so every hot lookup is one: an account by its id (each request),
+a username by ``account_names._id`` (sign-in), an API key by ``api_keys._id`` = SHA-256 of the key. Sessions live
+inside the account document, so the one read per request also tells whether the session was signed out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import uuid
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from pydantic import BaseModel, Field
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from shared.identity import Identity, Role
+from shared.problems import Problem
+from shared.storage import Doc, Indexes, doc_locks, utcnow
+
+ACCOUNTS = "accounts"
+NAMES = "account_names"
+API_KEYS = "api_keys"
+
+_hasher = PasswordHasher()
+# Verified against when the username is unknown, so a wrong username costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+def indexes() -> Indexes:
+    idx = Indexes()
+    idx.add(ACCOUNTS, "username", unique=True)
+    idx.add(NAMES, "account_id")
+    idx.add(API_KEYS, "account_id")
+    return idx
+
+
+class Account(BaseModel):
+    """An account as the API shows it (never the password hash or sessions)."""
+
+    id: str
+    username: str
+    role: Role
+    unit_id: str | None = None
+    volunteer_id: str | None = None
+    display_name: str | None = None
+    disabled: bool = False
+    created_at: datetime
+    created_by: str | None = None
+
+    @classmethod
+    def of(cls, doc: Doc) -> Account:
+        return cls(id=doc["_id"], **{k: doc.get(k) for k in cls.model_fields if k != "id"})
+
+    def identity(self) -> Identity:
+        return Identity(
+            subject=self.id,
+            role=self.role,
+            unit_id=self.unit_id,
+            volunteer_id=self.volunteer_id,
+            display_name=self.display_name or self.username,
+        )
+
+
+class NewAccount(BaseModel):
+    username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.@\-]+$")
+    password: str | None = Field(None, min_length=8, max_length=256, description="Not for system accounts")
+    role: Role
+    unit_id: str | None = Field(None, description="Required for unit_admin")
+    volunteer_id: str | None = Field(None, description="Required for volunteer")
+    display_name: str | None = Field(None, max_length=64)
+
+
+class AccountPatch(BaseModel):
+    disabled: bool | None = None
+    password: str | None = Field(None, min_length=8, max_length=256)
+    display_name: str | None = Field(None, max_length=64)
+
+
+class Session(BaseModel):
+    secret_hash: str
+    expires_at: datetime
+    token_version: int
+
+
+def _hash(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# Argon2 takes tens of milliseconds of CPU on purpose: off the event loop, so proxied requests do not wait.
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hash, password)
+
+
+async def verify_password(password_hash: str | None, password: str) -> bool:
+    return await asyncio.to_thread(_verify, password_hash, password)
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _check_binding(new: NewAccount) -> None:
+    need: dict[str, Literal["unit_id", "volunteer_id"]] = {"unit_admin": "unit_id", "volunteer": "volunteer_id"}
+    field = need.get(new.role)
+    if field and not getattr(new, field):
+        raise Problem(422, "binding_missing", "单位管理员须绑定队伍，志愿者账号须绑定志愿者")
+    if new.role != "system" and not new.password:
+        raise Problem(422, "password_missing", "请设置密码（至少 8 位）")
+    if new.role == "system" and new.password:
+        raise Problem(422, "password_not_allowed", "系统账号使用 API 密钥，不设密码")
+
+
+class AccountStore:
+    """Accounts, usernames, API keys and sessions in the gateway's own database."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self.db = db
+        self.accounts = db[ACCOUNTS]
+        self.names = db[NAMES]
+        self.api_keys = db[API_KEYS]
+
+    async def get(self, account_id: str) -> Doc | None:
+        return await self.accounts.find_one({"_id": account_id})
+
+    async def by_username(self, username: str) -> Doc | None:
+        name = await self.names.find_one({"_id": username.lower()})
+        return await self.get(name["account_id"]) if name else None
+
+    async def by_api_key(self, key: str) -> Doc | None:
+        entry = await self.api_keys.find_one({"_id": sha256(key)})
+        return await self.get(entry["account_id"]) if entry else None
+
+    async def create(self, new: NewAccount, *, created_by: str | None) -> tuple[Account, str | None]:
+        """Create an account; returns it and, for a system account, its API key (shown once)."""
+        _check_binding(new)
+        account_id = uuid.uuid4().hex
+        key = new.username.lower()
+        try:
+            await self.names.insert_one({"_id": key, "account_id": account_id})
+        except DuplicateKeyError:
+            existing = await self.names.find_one({"_id": key})
+            if existing and await self.get(existing["account_id"]) is not None:
+                raise Problem(409, "username_taken", f"用户名 {new.username} 已被使用") from None
+            # a crash left the name without its account: take it over
+            await self.names.replace_one({"_id": key}, {"_id": key, "account_id": account_id})
+        doc: Doc = {
+            "_id": account_id,
+            "username": new.username,
+            "role": new.role,
+            "unit_id": new.unit_id if new.role == "unit_admin" else None,
+            "volunteer_id": new.volunteer_id if new.role == "volunteer" else None,
+            "display_name": new.display_name,
+            "password_hash": await hash_password(new.password) if new.password else None,
+            "disabled": False,
+            "token_version": 1,
+            "sessions": {},
+            "created_at": utcnow(),
+            "created_by": created_by,
+        }
+        api_key = None
+        if new.role == "system":
+            api_key = "stvs_" + secrets.token_urlsafe(32)
+            await self.api_keys.insert_one({"_id": sha256(api_key), "account_id": account_id})
+        try:
+            await self.accounts.insert_one(doc)
+        except DuplicateKeyError:
+            raise Problem(409, "username_taken", f"用户名 {new.username} 已被使用") from None
+        return Account.of(doc), api_key
+
+    async def all(self) -> list[Doc]:
+        return [d async for d in self.accounts.find({}, {"password_hash": 0, "sessions": 0}).sort("created_at", 1)]
+
+    async def any_province_admin(self) -> bool:
+        return await self.accounts.find_one({"role": "province_admin", "disabled": False}, {"_id": 1}) is not None
+
+    async def patch(self, account_id: str, patch: AccountPatch) -> Account:
+        async with doc_locks.hold(self.accounts, account_id):
+            doc = await self.get(account_id)
+            if doc is None:
+                raise Problem(404, "account_not_found", "账号不存在")
+            update: dict[str, Any] = {"updated_at": utcnow()}
+            revoke = False
+            if patch.display_name is not None:
+                update["display_name"] = patch.display_name
+            if patch.password is not None:
+                if doc["role"] == "system":
+                    raise Problem(422, "password_not_allowed", "系统账号使用 API 密钥，不设密码")
+                update["password_hash"] = await hash_password(patch.password)
+                revoke = True
+            if patch.disabled is not None:
+                update["disabled"] = patch.disabled
+                revoke = revoke or patch.disabled
+            if revoke:  # every token issued so far stops working at once
+                update["token_version"] = int(doc.get("token_version", 1)) + 1
+                update["sessions"] = {}
+            await self.accounts.update_one({"_id": account_id}, {"$set": update})
+            doc.update(update)
+            return Account.of(doc)
+
+    # -- sessions (refresh tokens "<account id>.<session id>.<secret>")
+    async def open_session(self, doc: Doc, ttl_s: int) -> tuple[str, str]:
+        """A new session; returns (session id, refresh token)."""
+        sid = secrets.token_hex(8)
+        secret = secrets.token_urlsafe(32)
+        now = utcnow()
+        session = Session(
+            secret_hash=sha256(secret), expires_at=now + timedelta(seconds=ttl_s), token_version=doc["token_version"]
+        )
+        async with doc_locks.hold(self.accounts, doc["_id"]):
+            fresh = await self.get(doc["_id"]) or doc
+            stale = [s for s, v in (fresh.get("sessions") or {}).items() if v["expires_at"] < now]
+            update: dict[str, Any] = {"$set": {f"sessions.{sid}": session.model_dump()}}
+            if stale:
+                update["$unset"] = {f"sessions.{s}": "" for s in stale}
+            await self.accounts.update_one({"_id": doc["_id"]}, update)
+        return sid, f"{doc['_id']}.{sid}.{secret}"
+
+    async def rotate_session(self, refresh_token: str, ttl_s: int) -> tuple[Doc, str, str]:
+        """Exchange a refresh token for a new one (same session); a reused old token ends the session."""
+        bad = Problem(401, "invalid_refresh_token", "登录已失效，请重新登录")
+        parts = refresh_token.split(".")
+        if len(parts) != 3:
+            raise bad
+        account_id, sid, secret = parts
+        async with doc_locks.hold(self.accounts, account_id):
+            doc = await self.get(account_id)
+            raw = (doc or {}).get("sessions", {}).get(sid)
+            if doc is None or raw is None or doc.get("disabled"):
+                raise bad
+            session = Session.model_validate(raw)
+            if session.token_version != doc["token_version"] or session.expires_at < utcnow():
+                await self.accounts.update_one({"_id": account_id}, {"$unset": {f"sessions.{sid}": ""}})
+                raise bad
+            if not secrets.compare_digest(session.secret_hash, sha256(secret)):
+                # an old refresh token came back: stolen or replayed — end the session
+                await self.accounts.update_one({"_id": account_id}, {"$unset": {f"sessions.{sid}": ""}})
+                raise bad
+            new_secret = secrets.token_urlsafe(32)
+            session.secret_hash = sha256(new_secret)
+            session.expires_at = utcnow() + timedelta(seconds=ttl_s)
+            await self.accounts.update_one({"_id": account_id}, {"$set": {f"sessions.{sid}": session.model_dump()}})
+            doc["sessions"][sid] = session.model_dump()
+        return doc, sid, f"{account_id}.{sid}.{new_secret}"
+
+    async def close_session(self, account_id: str, sid: str) -> None:
+        async with doc_locks.hold(self.accounts, account_id):
+            await self.accounts.update_one({"_id": account_id}, {"$unset": {f"sessions.{sid}": ""}})

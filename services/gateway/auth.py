@@ -1,0 +1,131 @@
+"""Sign-in, short-lived access tokens, and who is calling.
+
+An access token is an HS256 JWT carrying the account id, the account's token version and the session id; every
+request reads the account by ``_id`` (one fast lookup) and refuses the token when the account is disabled, its
+token version moved on (password changed, disabled) or the session was signed out — so that happens at once.
+Systems present an API key (``X-API-Key``) instead and are read-only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+
+from services.gateway.accounts import Account, AccountStore
+from services.gateway.settings import GatewaySettings
+from shared.identity import Identity
+from shared.problems import Problem
+from shared.storage import Doc
+
+AUDIENCE = "stvs-api"
+ISSUER = "stvs-gateway"
+
+
+def _unauthorized(code: str, detail: str) -> Problem:
+    return Problem(401, code, detail, headers={"WWW-Authenticate": 'Bearer realm="stvs"'})
+
+
+def issue_access_token(settings: GatewaySettings, doc: Doc, sid: str) -> str:
+    now = int(time.time())
+    claims = {
+        "sub": doc["_id"],
+        "ver": doc["token_version"],
+        "sid": sid,
+        "role": doc["role"],
+        "iat": now,
+        "exp": now + settings.access_ttl_s,
+        "aud": AUDIENCE,
+        "iss": ISSUER,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), "HS256")
+
+
+def decode_access_token(settings: GatewaySettings, token: str) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            settings.jwt_secret.get_secret_value(),
+            algorithms=["HS256"],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options={"require": ["sub", "ver", "sid", "exp"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise _unauthorized("token_expired", "登录已过期，请刷新或重新登录") from exc
+    except jwt.PyJWTError as exc:
+        raise _unauthorized("invalid_token", "访问令牌无效，请重新登录") from exc
+    return claims
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated caller: the account, its identity, and the session (None for API keys)."""
+
+    account: Account
+    identity: Identity
+    session_id: str | None
+
+
+async def authenticate(request: Request) -> Caller:
+    gw = request.app.state.gateway
+    settings: GatewaySettings = gw.settings
+    store: AccountStore = gw.accounts
+    api_key = request.headers.get("x-api-key")
+    if api_key:
+        doc = await store.by_api_key(api_key)
+        if doc is None or doc.get("disabled") or doc["role"] != "system":
+            raise _unauthorized("invalid_api_key", "API 密钥无效或已停用")
+        account = Account.of(doc)
+        return Caller(account, account.identity(), None)
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise _unauthorized("not_signed_in", "请先登录")
+    claims = decode_access_token(settings, token.strip())
+    doc = await store.get(str(claims["sub"]))
+    if doc is None or doc.get("disabled"):
+        raise _unauthorized("account_disabled", "账号已停用或不存在")
+    if doc.get("token_version") != claims["ver"] or claims["sid"] not in (doc.get("sessions") or {}):
+        raise _unauthorized("session_ended", "登录已失效，请重新登录")
+    account = Account.of(doc)
+    return Caller(account, account.identity(), str(claims["sid"]))
+
+
+CallerDep = Annotated[Caller, Depends(authenticate)]
+
+
+class RateLimiter:
+    """Sliding-window limit per key (here: username and client IP) in this process."""
+
+    def __init__(self, per_minute: int, window_s: float = 60.0) -> None:
+        self.per_minute = per_minute
+        self.window_s = window_s
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = asyncio.Lock()
+
+    async def hit(self, key: str) -> float:
+        """Count one attempt; returns 0 when allowed, else the seconds until the next one is."""
+        now = time.monotonic()
+        async with self._lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] <= now - self.window_s:
+                hits.popleft()
+            if len(hits) >= self.per_minute:
+                return max(hits[0] + self.window_s - now, 0.1)
+            hits.append(now)
+            if len(self._hits) > 100_000:  # forget idle keys
+                for k in [k for k, v in self._hits.items() if not v or v[-1] <= now - self.window_s]:
+                    del self._hits[k]
+            return 0.0
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

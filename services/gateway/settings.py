@@ -1,0 +1,58 @@
+"""Gateway settings: the shared ones plus sign-in, upstream services and limits (prefix ``STVS_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+
+from shared.settings import ServiceSettings
+
+DEV_JWT_SECRET = "dev-only-gateway-jwt-secret-change-me"  # noqa: S105 - explicit development default
+
+SERVICES = ("registry", "activities", "reporting", "notifier")
+
+
+class GatewaySettings(ServiceSettings):
+    """What the gateway needs beyond the shared settings."""
+
+    http_port: int = Field(8000, ge=1, le=65535, description="Port of the gateway's public HTTP API")
+    jwt_secret: SecretStr = Field(
+        SecretStr(DEV_JWT_SECRET), description="HS256 key of the access tokens the gateway issues (≥ 32 characters)"
+    )
+    access_ttl_s: int = Field(900, ge=30, le=24 * 3600, description="Lifetime of an access token")
+    refresh_ttl_s: int = Field(14 * 24 * 3600, ge=300, description="Lifetime of a refresh token (a session)")
+    registry_url: str = Field("http://127.0.0.1:8001", description="Base URL of the registry service")
+    activities_url: str = Field("http://127.0.0.1:8002", description="Base URL of the activities service")
+    reporting_url: str = Field("http://127.0.0.1:8003", description="Base URL of the reporting service")
+    notifier_url: str = Field("http://127.0.0.1:8004", description="Base URL of the notifier service")
+    upstream_prefix: str = Field(
+        "", pattern=r"^(/[A-Za-z0-9_\-/]*[A-Za-z0-9_\-])?$", description="Path prefix of the services' own routes"
+    )
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest request body (other than uploads)")
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest multipart upload")
+    signin_rate_per_min: int = Field(10, ge=1, description="Sign-in attempts per minute per username and IP")
+    upstream_connect_timeout_s: float = Field(2.0, gt=0, description="Connect timeout to a service")
+    upstream_read_timeout_s: float = Field(60.0, gt=0, description="Read timeout (between chunks) from a service")
+    upstream_retries: int = Field(2, ge=0, le=5, description="Retries of a GET/HEAD that could not connect")
+
+    @field_validator("registry_url", "activities_url", "reporting_url", "notifier_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+    def service_url(self, service: str) -> str:
+        url: str = getattr(self, f"{service}_url")
+        return url
+
+    def check_production(self) -> None:
+        super().check_production()
+        if self.production and self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
+            raise ValueError("STVS_JWT_SECRET must be set in production mode")

@@ -1,0 +1,37 @@
+"""Settings of the reporting service (same ``STVS_`` environment prefix as every service)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field, SecretStr
+
+from shared.settings import ServiceSettings
+
+from .domain import DEFAULT_CAMPAIGN_START_MONTH, DEFAULT_MONTHLY_REPORT_DAY, SHANGHAI
+
+DEV_CERTIFICATE_SECRET = "dev-only-certificate-secret-change-me"  # noqa: S105 - development default, refused in production
+
+
+class ReportingSettings(ServiceSettings):
+    """What the reporting service needs beyond the common settings."""
+
+    campaign_year: int = Field(
+        default_factory=lambda: datetime.now(SHANGHAI).year, ge=2000, le=2100, description="Default campaign year"
+    )
+    monthly_report_day: int = Field(
+        DEFAULT_MONTHLY_REPORT_DAY, ge=1, le=31, description="Day of the next month a monthly report is due"
+    )
+    campaign_start_month: int = Field(DEFAULT_CAMPAIGN_START_MONTH, ge=1, le=12, description="First campaign month")
+    certificate_secret: SecretStr = Field(
+        SecretStr(DEV_CERTIFICATE_SECRET),
+        description="HMAC key of service-record certificate numbers; changing it invalidates issued numbers",
+    )
+    projections_consumer: str = Field(
+        "projections", pattern=r"^[a-z0-9_.-]{1,64}$", description="Consumer name of the projections"
+    )
+
+    def check_production(self) -> None:
+        super().check_production()
+        if self.production and self.certificate_secret.get_secret_value() == DEV_CERTIFICATE_SECRET:
+            raise ValueError("STVS_CERTIFICATE_SECRET must be set in production mode")

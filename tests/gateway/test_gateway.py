@@ -1,0 +1,605 @@
+"""The gateway against the real Kafka and FerretDB, served by uvicorn, in front of a fake internal service."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from services.gateway.app import create_app
+from services.gateway.create_admin import create_admin
+from services.gateway.settings import GatewaySettings
+from shared.contracts.envelope import Envelope
+from shared.contracts.events import (
+    UNITS,
+    UnitRegistered,
+    UnitUpdated,
+    VolunteerJoinedUnit,
+    VolunteerLeftUnit,
+    VolunteerRegistered,
+)
+from shared.identity import HEADER, Identity, sign_identity
+from shared.settings import ServiceSettings
+from shared.telemetry import setup_telemetry
+from tests.fixtures import eventually
+from tests.gateway.matrix import Scope, cases
+from tests.gateway.upstream import Gate, closed_port, fake_service, serving
+
+pytest_plugins = ["tests.fixtures"]
+
+API = "/api/v1"
+ADMIN = ("province", "province-pass-1")
+# The tree: P (province corps) ─ C1 (city) ─ K1 (county);  P ─ C2 (another city)
+TREE = {"P": [], "C1": ["P"], "K1": ["P", "C1"], "C2": ["P"]}
+PROBLEM = "application/problem+json"
+
+
+class Env:
+    def __init__(self, url: str, gw: Any, gate: Gate, settings: GatewaySettings) -> None:
+        self.url = url
+        self.gw = gw
+        self.gate = gate
+        self.settings = settings
+        self.client = httpx.AsyncClient(base_url=url, timeout=15)
+
+    async def signin(self, username: str, password: str) -> dict[str, Any]:
+        r = await self.client.post(f"{API}/auth/signin", json={"username": username, "password": password})
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    async def bearer(self, username: str, password: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {(await self.signin(username, password))['access_token']}"}
+
+    async def account(self, admin: dict[str, str], **body: Any) -> httpx.Response:
+        return await self.client.post(f"{API}/accounts", json=body, headers=admin)
+
+
+async def publish(settings: ServiceSettings, envelopes: list[Envelope[Any]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        for env in envelopes:
+            await producer.send_and_wait(settings.topic(env.stream), env.to_json(), key=env.subject.encode())
+    finally:
+        await producer.stop()
+
+
+def unit_event(unit_id: str, ancestors: list[str]) -> Envelope[Any]:
+    data = UnitRegistered(
+        unit_id=unit_id,
+        name=f"队伍{unit_id}",
+        kind="province_corps" if not ancestors else "city_detachment",
+        parent_id=ancestors[-1] if ancestors else None,
+        ancestors=ancestors,
+        status="active",
+        registered_at=datetime.now(UTC),
+        version=1,
+    )
+    return Envelope.new(data, source="/stvs/registry", subject=unit_id)
+
+
+def volunteer_event(volunteer_id: str, unit_ids: list[str]) -> Envelope[Any]:
+    data = VolunteerRegistered(
+        volunteer_id=volunteer_id,
+        platform_number="HB2026000001",
+        display_name="张三",
+        status="active",
+        unit_ids=unit_ids,
+        registered_at=datetime.now(UTC),
+        version=1,
+    )
+    return Envelope.new(data, source="/stvs/registry", subject=volunteer_id)
+
+
+@pytest.fixture(scope="module")
+async def env(settings: ServiceSettings) -> AsyncIterator[Env]:
+    gate = Gate()
+    secret = settings.internal_token.get_secret_value()
+    async with serving(fake_service(secret, gate)) as upstream:
+        gs = GatewaySettings(
+            **{k: v for k, v in settings.model_dump().items() if k != "http_port"},
+            registry_url=upstream,
+            activities_url=upstream,
+            reporting_url=upstream,
+            notifier_url=f"http://127.0.0.1:{closed_port()}",  # down
+            max_body_bytes=64 * 1024,
+            max_upload_bytes=8 * 1024 * 1024,
+        )
+        await create_admin(gs, *ADMIN, "省级管理员")
+        app = create_app(gs)
+        async with serving(app, lifespan="on") as url:
+            e = Env(url, app.state.gateway, gate, gs)
+            await publish(settings, [unit_event(u, a) for u, a in TREE.items()])
+            await publish(settings, [volunteer_event("V1", ["K1"]), volunteer_event("V2", ["C2"])])
+            await eventually(lambda: e.gw.tree.unit("K1"))
+            await eventually(lambda: e.gw.tree.unit("C2"))
+            await eventually(lambda: e.gw.tree.volunteers.find_one({"_id": "V2"}))
+            yield e
+            await e.client.aclose()
+
+
+@pytest.fixture(scope="module")
+async def admin(env: Env) -> dict[str, str]:
+    return await env.bearer(*ADMIN)
+
+
+@pytest.fixture(scope="module")
+async def c1_admin(env: Env, admin: dict[str, str]) -> dict[str, str]:
+    r = await env.account(admin, username="c1-admin", password="c1-admin-pass", role="unit_admin", unit_id="C1")
+    assert r.status_code == 201, r.text
+    return await env.bearer("c1-admin", "c1-admin-pass")
+
+
+@pytest.fixture(scope="module")
+async def volunteer(env: Env, admin: dict[str, str]) -> dict[str, str]:
+    r = await env.account(admin, username="v1", password="v1-password", role="volunteer", volunteer_id="V1")
+    assert r.status_code == 201, r.text
+    return await env.bearer("v1", "v1-password")
+
+
+# ---------------------------------------------------------------- sign-in, tokens, accounts
+
+
+async def test_signin_refresh_signout(env: Env) -> None:
+    tokens = await env.signin(*ADMIN)
+    assert tokens["token_type"] == "bearer"
+    assert tokens["expires_in"] == 900
+    assert tokens["account"]["role"] == "province_admin"
+    me = await env.client.get(f"{API}/auth/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert me.status_code == 200
+    assert me.json()["username"] == ADMIN[0]
+
+    r = await env.client.post(f"{API}/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert r.status_code == 200, r.text
+    fresh = r.json()
+    assert fresh["refresh_token"] != tokens["refresh_token"]
+    auth = {"Authorization": f"Bearer {fresh['access_token']}"}
+    assert (await env.client.get(f"{API}/auth/me", headers=auth)).status_code == 200
+
+    r = await env.client.post(f"{API}/auth/signout", headers=auth)
+    assert r.status_code == 204
+    gone = await env.client.get(f"{API}/auth/me", headers=auth)
+    assert gone.status_code == 401
+    assert gone.headers["content-type"] == PROBLEM
+    r = await env.client.post(f"{API}/auth/refresh", json={"refresh_token": fresh["refresh_token"]})
+    assert r.status_code == 401
+
+
+async def test_a_reused_refresh_token_ends_the_session(env: Env) -> None:
+    tokens = await env.signin(*ADMIN)
+    r = await env.client.post(f"{API}/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert r.status_code == 200
+    replay = await env.client.post(f"{API}/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert replay.status_code == 401
+    auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    assert (await env.client.get(f"{API}/auth/me", headers=auth)).status_code == 401
+
+
+async def test_wrong_password_and_unknown_user(env: Env) -> None:
+    for username, password in ((ADMIN[0], "wrong-password"), ("nobody", "whatever-pass")):
+        r = await env.client.post(f"{API}/auth/signin", json={"username": username, "password": password})
+        assert r.status_code == 401
+        assert r.headers["content-type"] == PROBLEM
+        assert r.json()["detail"] == "用户名或密码错误"
+    r = await env.client.get(f"{API}/auth/me", headers={"Authorization": "Bearer not-a-jwt"})
+    assert r.status_code == 401
+    assert (await env.client.get(f"{API}/units/P")).status_code == 401
+
+
+async def test_signin_is_rate_limited_per_username_and_ip(env: Env, admin: dict[str, str]) -> None:
+    r = await env.account(admin, username="limited", password="limited-pass", role="province_admin")
+    assert r.status_code == 201
+    for _ in range(env.settings.signin_rate_per_min):
+        r = await env.client.post(f"{API}/auth/signin", json={"username": "limited", "password": "bad-password"})
+        assert r.status_code == 401
+    r = await env.client.post(f"{API}/auth/signin", json={"username": "limited", "password": "limited-pass"})
+    assert r.status_code == 429
+    assert r.headers["content-type"] == PROBLEM
+    assert "频繁" in r.json()["detail"]
+    assert int(r.headers["retry-after"]) > 0
+    # another username from the same IP is not affected
+    assert (
+        await env.client.post(f"{API}/auth/signin", json=dict(zip(("username", "password"), ADMIN, strict=True)))
+    ).status_code == 200
+
+
+async def test_a_disabled_account_stops_working_at_once(env: Env, admin: dict[str, str]) -> None:
+    r = await env.account(admin, username="soon-gone", password="soon-gone-pass", role="unit_admin", unit_id="C2")
+    account_id = r.json()["account"]["id"]
+    tokens = await env.signin("soon-gone", "soon-gone-pass")
+    auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert (await env.client.get(f"{API}/units/C2", headers=auth)).status_code == 200
+
+    r = await env.client.patch(f"{API}/accounts/{account_id}", json={"disabled": True}, headers=admin)
+    assert r.status_code == 200
+    assert r.json()["disabled"] is True
+    for call in (env.client.get(f"{API}/units/C2", headers=auth), env.client.get(f"{API}/auth/me", headers=auth)):
+        assert (await call).status_code == 401
+    r = await env.client.post(f"{API}/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert r.status_code == 401
+    r = await env.client.post(f"{API}/auth/signin", json={"username": "soon-gone", "password": "soon-gone-pass"})
+    assert r.status_code == 403
+
+
+async def test_admins_create_accounts_only_inside_their_scope(
+    env: Env, admin: dict[str, str], c1_admin: dict[str, str]
+) -> None:
+    inside = await env.account(c1_admin, username="k1-admin", password="k1-admin-pass", role="unit_admin", unit_id="K1")
+    assert inside.status_code == 201, inside.text
+    assert inside.json()["account"]["unit_id"] == "K1"
+    for body in (
+        {"username": "c2-admin", "password": "c2-admin-pass", "role": "unit_admin", "unit_id": "C2"},
+        {"username": "p-admin", "password": "p-admin-pass", "role": "unit_admin", "unit_id": "P"},
+        {"username": "boss", "password": "boss-password", "role": "province_admin"},
+        {"username": "robot", "role": "system"},
+        {"username": "v2", "password": "v2-password", "role": "volunteer", "volunteer_id": "V2"},
+    ):
+        r = await env.account(c1_admin, **body)
+        assert r.status_code == 403, (body, r.text)
+        assert r.headers["content-type"] == PROBLEM
+    ok = await env.account(c1_admin, username="v1b", password="v1b-password", role="volunteer", volunteer_id="V1")
+    assert ok.status_code == 201  # V1 belongs to K1, below C1
+
+    listed = await env.client.get(f"{API}/accounts", headers=c1_admin)
+    names = {a["username"] for a in listed.json()}
+    assert {"c1-admin", "k1-admin", "v1b"} <= names
+    assert not names & {ADMIN[0], "soon-gone"}
+    everyone = {a["username"] for a in (await env.client.get(f"{API}/accounts", headers=admin)).json()}
+    assert names < everyone
+
+    c2 = next(a for a in (await env.client.get(f"{API}/accounts", headers=admin)).json() if a["unit_id"] == "C2")
+    assert (await env.client.get(f"{API}/accounts/{c2['id']}", headers=c1_admin)).status_code == 404
+    r = await env.client.patch(f"{API}/accounts/{c2['id']}", json={"disabled": False}, headers=c1_admin)
+    assert r.status_code == 403
+    dup = await env.account(admin, username="K1-ADMIN", password="another-pass", role="unit_admin", unit_id="K1")
+    assert dup.status_code == 409
+
+
+async def test_changing_the_password_ends_every_session(env: Env, admin: dict[str, str]) -> None:
+    await env.account(admin, username="changer", password="first-password", role="unit_admin", unit_id="K1")
+    one, two = await env.bearer("changer", "first-password"), await env.bearer("changer", "first-password")
+    url = f"{API}/auth/password"
+    wrong = await env.client.post(url, json={"old_password": "nope", "new_password": "second-password"}, headers=one)
+    assert wrong.status_code == 422
+    change = {"old_password": "first-password", "new_password": "second-password"}
+    r = await env.client.post(url, json=change, headers=one)
+    assert r.status_code == 204
+    for auth in (one, two):
+        assert (await env.client.get(f"{API}/auth/me", headers=auth)).status_code == 401
+    fresh = await env.bearer("changer", "second-password")
+    assert (await env.client.get(f"{API}/auth/me", headers=fresh)).status_code == 200
+
+
+async def test_volunteers_and_systems_cannot_manage_accounts(
+    env: Env, admin: dict[str, str], volunteer: dict[str, str]
+) -> None:
+    r = await env.account(volunteer, username="x-user", password="x-password", role="volunteer", volunteer_id="V1")
+    assert r.status_code == 403
+    r = await env.account(admin, username="robot", role="system")
+    assert r.status_code == 201
+    key = r.json()["api_key"]
+    assert key
+    r = await env.client.get(f"{API}/accounts", headers={"X-API-Key": key})
+    assert r.status_code == 403
+
+
+# ---------------------------------------------------------------- scope at the gateway
+
+
+async def test_unit_admin_scope(env: Env, c1_admin: dict[str, str]) -> None:
+    async def status(method: str, path: str, **kw: Any) -> int:
+        return (await env.client.request(method, API + path, headers=c1_admin, **kw)).status_code
+
+    assert await status("GET", "/units/C1") == 200
+    assert await status("GET", "/units/K1") == 200
+    assert await status("GET", "/units/C2") == 404  # beside
+    assert await status("GET", "/units/P") == 404  # above
+    assert await status("GET", "/units/unknown") == 404
+    assert await status("POST", "/units/K1/leaders") == 200
+    assert await status("POST", "/units/C2/leaders") == 403
+    assert await status("GET", "/volunteers", params={"unit_id": "K1"}) == 200
+    assert await status("GET", "/volunteers", params={"unit_id": "C2"}) == 404
+    assert await status("GET", "/volunteers", params=[("unit_id", "K1"), ("unit_id", "C2")]) == 404
+    assert await status("GET", "/volunteers/V1") == 200  # member of K1
+    assert await status("GET", "/volunteers/V2") == 404  # member of C2
+    assert await status("PATCH", "/volunteers/V2", json={}) == 403
+    assert await status("POST", "/units", json={"name": "新队", "unit_id": "C2"}) == 403
+    assert await status("POST", "/units", json={"name": "新队", "unit_id": "K1"}) == 200
+    assert await status("POST", "/units", json={"name": "新队", "unit_ids": ["K1", "C2"]}) == 403
+    assert await status("GET", "/units/C2%3Fx=1") == 404  # an encoded '?' stays part of the id
+    assert await status("GET", "/registry/admin/dlq", params={"stream": "x"}) == 403
+
+
+async def test_volunteer_scope(env: Env, volunteer: dict[str, str]) -> None:
+    async def status(method: str, path: str, **kw: Any) -> int:
+        return (await env.client.request(method, API + path, headers=volunteer, **kw)).status_code
+
+    assert await status("GET", "/volunteers/V1") == 200
+    assert await status("PATCH", "/volunteers/V1", json={}) == 200
+    assert await status("GET", "/volunteers/V2") == 404
+    assert await status("PATCH", "/volunteers/V2", json={}) == 403
+    assert await status("GET", "/activities") == 200
+    assert await status("GET", "/units/K1") == 404
+    assert await status("GET", "/volunteers") == 404
+    assert await status("POST", "/units", json={"name": "x"}) == 403
+
+
+async def test_scope_matrix_from_the_openapi_document(
+    env: Env, admin: dict[str, str], c1_admin: dict[str, str], volunteer: dict[str, str]
+) -> None:
+    """Every proxied operation x every role x in / out of scope, from the merged document."""
+    r = await env.account(admin, username="matrix-robot", role="system")
+    auth = {
+        "province_admin": admin,
+        "unit_admin": c1_admin,
+        "volunteer": volunteer,
+        "system": {"X-API-Key": r.json()["api_key"]},
+    }
+    scopes = {
+        "province_admin": Scope("K1", "C2", "V1", "V2"),
+        "unit_admin": Scope("K1", "C2", "V1", "V2"),  # C1's admin: K1 below, C2 beside; V1 in K1, V2 in C2
+        "volunteer": Scope("K1", "C2", "V1", "V2"),  # volunteer V1
+        "system": Scope("K1", "C2", "V1", "V2"),
+    }
+    doc = (await env.client.get("/openapi.json")).json()
+    matrix = cases(doc, scopes)
+    assert len({c.template for c in matrix}) >= 8, sorted({c.template for c in matrix})
+    assert sum(c.allowed for c in matrix) > 20
+    assert sum(not c.allowed for c in matrix) > 20
+    wrong = []
+    for case in matrix:
+        resp = await env.client.request(
+            case.method.upper(), case.path, params=case.params, headers=auth[case.role], json={"name": "n"}
+        )
+        denied = resp.headers.get("x-stvs-denied-by") == "gateway"
+        if case.allowed == denied or (denied and resp.status_code != case.expected_denial):
+            wrong.append(f"{case}: {resp.status_code} {resp.text[:80]}")
+    assert not wrong, "\n".join(wrong)
+
+
+async def test_system_accounts_are_read_only(env: Env, admin: dict[str, str]) -> None:
+    r = await env.account(admin, username="reader", role="system")
+    key = {"X-API-Key": r.json()["api_key"]}
+    ok = await env.client.get(f"{API}/units/C2", headers=key)
+    assert ok.status_code == 200
+    assert ok.json()["identity"]["role"] == "system"
+    assert (await env.client.post(f"{API}/units/C2/leaders", headers=key)).status_code == 403
+    assert (await env.client.get(f"{API}/units/C2", headers={"X-API-Key": "stvs_wrong"})).status_code == 401
+
+
+async def test_the_tree_copy_follows_moves_and_ignores_stale_events(env: Env) -> None:
+    c1_admin = Identity(subject="t", role="unit_admin", unit_id="C1")
+    tree = env.gw.tree
+    moved = UnitUpdated(
+        **{**unit_event("M1", ["P", "C1"]).data.model_dump(), "version": 2, "changed": ["parent_id"]}
+    ).model_copy(update={"parent_id": "C2", "ancestors": ["P", "C2"]})
+    await publish(env.settings, [unit_event("M1", ["P", "C1"])])
+    await eventually(lambda: tree.in_scope(c1_admin, "M1"))
+    await publish(env.settings, [Envelope.new(moved, source="/stvs/registry", subject="M1")])
+    await eventually(lambda: _version(tree, "M1", 2))
+    assert not await tree.in_scope(c1_admin, "M1")
+    await publish(env.settings, [unit_event("M1", ["P", "C1"])])  # redelivered old state: version 1 < 2
+    await publish(env.settings, [unit_event("M2", ["P", "C1"])])  # a later event on the same stream
+    await eventually(lambda: tree.unit("M2"))
+    assert not await tree.in_scope(c1_admin, "M1")
+
+    joined = VolunteerJoinedUnit(volunteer_id="V2", unit_id="K1", joined_at=datetime.now(UTC), version=2)
+    await publish(env.settings, [Envelope.new(joined, source="/stvs/registry", subject="V2")])
+    await eventually(lambda: tree.volunteer_in_scope(c1_admin, "V2"))
+    left = VolunteerLeftUnit(volunteer_id="V2", unit_id="K1", left_at=datetime.now(UTC), version=3)
+    await publish(env.settings, [Envelope.new(left, source="/stvs/registry", subject="V2")])
+    await eventually(lambda: _vversion(tree, "V2", 3))
+    assert not await tree.volunteer_in_scope(c1_admin, "V2")
+
+
+async def _version(tree: Any, unit_id: str, version: int) -> bool:
+    doc = await tree.unit(unit_id)
+    return doc is not None and doc["version"] == version
+
+
+async def _vversion(tree: Any, volunteer_id: str, version: int) -> bool:
+    doc = await tree.volunteers.find_one({"_id": volunteer_id})
+    return doc is not None and doc["version"] == version
+
+
+# ---------------------------------------------------------------- the proxy
+
+
+async def test_the_identity_arrives_signed_and_credentials_do_not(env: Env, c1_admin: dict[str, str]) -> None:
+    forged = sign_identity(Identity(subject="x", role="province_admin"), "not-the-internal-secret-at-all")
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    r = await env.client.get(
+        f"{API}/units/K1",
+        params={"fields": "name"},
+        headers={**c1_admin, HEADER: forged, "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+    )
+    assert r.status_code == 200, r.text
+    seen = r.json()
+    assert seen["identity"]["role"] == "unit_admin"
+    assert seen["identity"]["unit_id"] == "C1"
+    assert seen["identity"]["display_name"] == "c1-admin"
+    assert seen["authorization"] is None
+    assert seen["path"] == "/units/K1"
+    assert seen["query"] == "fields=name"
+    assert seen["traceparent"] is not None
+    assert seen["traceparent"].split("-")[1] == trace_id
+
+
+async def test_one_trace_from_the_gateway_into_the_service(env: Env, admin: dict[str, str]) -> None:
+    exporter = InMemorySpanExporter()
+    setup_telemetry("test", extra_processors=(SimpleSpanProcessor(exporter),))
+    r = await env.client.get(f"{API}/units/P", headers=admin)
+    assert r.status_code == 200
+    trace_id = r.json()["traceparent"].split("-")[1]
+    spans = [s for s in exporter.get_finished_spans() if format(s.context.trace_id, "032x") == trace_id]
+    kinds = {s.kind for s in spans}
+    assert {trace.SpanKind.SERVER, trace.SpanKind.CLIENT} <= kinds, [s.name for s in spans]
+
+
+async def test_service_problems_pass_through_unchanged(env: Env, admin: dict[str, str]) -> None:
+    r = await env.client.get(f"{API}/units/C1/conflict", headers=admin)
+    assert r.status_code == 409
+    assert r.headers["content-type"] == PROBLEM
+    body = r.json()
+    assert body["code"] == "unit_conflict"
+    assert body["detail"] == "队伍名称已存在"
+    assert body["instance"] == "/units/C1/conflict"
+
+
+async def test_a_service_that_is_down_gives_503_in_chinese(env: Env, admin: dict[str, str]) -> None:
+    started = time.monotonic()
+    r = await env.client.get(f"{API}/deadlines", headers=admin)
+    assert time.monotonic() - started < 5
+    assert r.status_code == 503
+    assert r.headers["content-type"] == PROBLEM
+    assert r.headers["retry-after"]
+    body = r.json()
+    assert body["code"] == "service_unavailable"
+    assert "通知服务暂时不可用" in body["detail"]
+
+
+async def test_unknown_resource_is_404(env: Env, admin: dict[str, str]) -> None:
+    r = await env.client.get(f"{API}/nothing-here", headers=admin)
+    assert r.status_code == 404
+    assert r.headers["content-type"] == PROBLEM
+
+
+async def test_uploads_stream_through(env: Env, admin: dict[str, str]) -> None:
+    """The first chunk reaches the service before the client sent the rest: the gateway does not buffer."""
+    env.gate.request_started.clear()
+    chunk = b"z" * (256 * 1024)
+    sent = hashlib.sha256()
+
+    async def body() -> AsyncIterator[bytes]:
+        sent.update(chunk)
+        yield chunk
+        await asyncio.wait_for(env.gate.request_started.wait(), 10)
+        for _ in range(11):
+            sent.update(chunk)
+            yield chunk
+
+    r = await env.client.post(
+        f"{API}/forms/upload",
+        content=body(),
+        headers={**admin, "Content-Type": "multipart/form-data; boundary=x"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["bytes"] == 12 * len(chunk)
+    assert r.json()["sha256"] == sent.hexdigest()
+
+
+async def test_downloads_stream_through(env: Env, admin: dict[str, str]) -> None:
+    """The first megabyte reaches the client before the service produced the rest."""
+    env.gate.response_read.clear()
+    total = 0
+    async with env.client.stream("GET", f"{API}/exports/big", params={"size_mb": 4, "wait": True}, headers=admin) as r:
+        assert r.status_code == 200
+        assert r.headers["content-disposition"] == 'attachment; filename="big.xlsx"'
+        async for part in r.aiter_raw():
+            total += len(part)
+            if total >= 1024 * 1024:
+                env.gate.response_read.set()
+    assert total == 4 * 1024 * 1024
+
+
+async def test_bodies_over_the_limit_are_413(env: Env, admin: dict[str, str]) -> None:
+    big = b"{" + b" " * (65 * 1024) + b"}"
+    r = await env.client.post(f"{API}/units", content=big, headers={**admin, "Content-Type": "application/json"})
+    assert r.status_code == 413
+    assert r.headers["content-type"] == PROBLEM
+    assert r.json()["code"] == "body_too_large"
+
+    async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: counted while streaming
+        for _ in range(20):
+            yield b" " * 8192
+
+    r = await env.client.post(f"{API}/units", content=chunked(), headers={**admin, "Content-Type": "application/json"})
+    assert r.status_code == 413
+
+    upload = b"u" * (9 * 1024 * 1024)
+    r = await env.client.post(
+        f"{API}/forms/upload", content=upload, headers={**admin, "Content-Type": "multipart/form-data; boundary=x"}
+    )
+    assert r.status_code == 413
+    assert r.json()["code"] == "upload_too_large"
+
+
+async def test_dead_letter_admin_routes_are_for_province_admins(env: Env, admin: dict[str, str]) -> None:
+    r = await env.client.get(f"{API}/registry/admin/dlq", params={"stream": "stvs.registry.units"}, headers=admin)
+    assert r.status_code == 200
+    assert r.json()[0]["path"] == "/admin/dlq"
+
+
+async def test_the_gateways_own_dead_letters(env: Env, admin: dict[str, str], c1_admin: dict[str, str]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=env.settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(env.settings.topic(UNITS), b"not an event", key=b"poison")
+    finally:
+        await producer.stop()
+    url = f"{API}/gateway/admin/dlq"
+
+    async def letters() -> list[Any]:
+        r = await env.client.get(url, params={"stream": UNITS}, headers=admin)
+        assert r.status_code == 200, r.text
+        return list(r.json())
+
+    found = await eventually(letters)
+    assert found[0]["reason"] == "not_json"
+    assert (await env.client.get(url, params={"stream": UNITS}, headers=c1_admin)).status_code == 403
+    assert (await env.client.get(url, params={"stream": "stvs.notifier.deadlines"}, headers=admin)).status_code == 404
+
+
+# ---------------------------------------------------------------- documents and health
+
+
+async def test_one_openapi_document_and_swagger(env: Env) -> None:
+    r = await env.client.get("/openapi.json")
+    assert r.status_code == 200
+    paths = r.json()["paths"]
+    assert f"{API}/auth/signin" in paths
+    assert f"{API}/accounts" in paths
+    assert f"{API}/units/{{unit_id}}" in paths
+    assert f"{API}/forms/upload" in paths
+    assert f"{API}/registry/admin/dlq" in paths
+    assert "/healthz" not in [p for p in paths if p.startswith(API)]
+    assert r.json()["info"]["x-missing-services"] == ["notifier"]
+    docs = await env.client.get("/docs")
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
+
+
+async def test_health_and_readiness(env: Env) -> None:
+    assert (await env.client.get("/healthz")).json()["service"] == "gateway"
+    r = await env.client.get("/readyz")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["mongodb"] == "ok"
+    assert body["services"]["registry"] == "ok"
+    assert body["services"]["notifier"].startswith("unreachable")
+
+
+async def test_a_service_that_comes_up_later_joins_the_document_and_the_proxy(env: Env, admin: dict[str, str]) -> None:
+    """Last in this module: brings the 'down' notifier up."""
+    before = (await env.client.get("/openapi.json")).json()
+    assert f"{API}/notifier/admin/dlq" not in before["paths"]
+    port = int(env.settings.notifier_url.rsplit(":", 1)[1])
+    async with serving(fake_service(env.settings.internal_token.get_secret_value(), Gate()), port=port):
+        after = (await env.client.get("/openapi.json")).json()
+        assert f"{API}/notifier/admin/dlq" in after["paths"]
+        assert "x-missing-services" not in after["info"]
+        r = await env.client.get(f"{API}/notifier/admin/dlq", params={"stream": "s"}, headers=admin)
+        assert r.status_code == 200
+        assert r.json()[0]["identity"]["role"] == "province_admin"
+        assert (await env.client.get("/readyz")).json()["services"]["notifier"] == "ok"

@@ -1,0 +1,89 @@
+"""Pure rules of the gateway: scope, rate limiting, routing table, OpenAPI merging, tokens, settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from services.gateway.auth import RateLimiter, decode_access_token, issue_access_token
+from services.gateway.openapi import merge
+from services.gateway.proxy import target
+from services.gateway.scope import covers
+from services.gateway.settings import GatewaySettings
+from shared.identity import Identity
+from shared.problems import Problem
+
+C1_ADMIN = Identity(subject="a", role="unit_admin", unit_id="C1")
+
+
+def test_scope_covers_the_unit_and_what_is_below_only() -> None:
+    assert covers(C1_ADMIN, "C1", None)
+    assert covers(C1_ADMIN, "K1", {"ancestors": ["P", "C1"]})
+    assert not covers(C1_ADMIN, "C2", {"ancestors": ["P"]})
+    assert not covers(C1_ADMIN, "P", {"ancestors": []})
+    assert not covers(C1_ADMIN, "X", None)
+    assert covers(Identity(subject="p", role="province_admin"), "anything", None)
+    assert not covers(Identity(subject="v", role="volunteer", volunteer_id="V"), "C1", None)
+    assert not covers(Identity(subject="s", role="system"), "C1", None)
+
+
+async def test_rate_limiter_counts_per_key_within_the_window() -> None:
+    limiter = RateLimiter(3, window_s=0.2)
+    assert [await limiter.hit("a") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert await limiter.hit("a") > 0
+    assert await limiter.hit("b") == 0.0
+
+
+def test_routing_table() -> None:
+    assert target(["units", "u1"]) == ("registry", ["units", "u1"], False)
+    assert target(["monthly-reports"]) == ("reporting", ["monthly-reports"], False)
+    assert target(["obligations", "x"])[0] == "notifier"
+    assert target(["notifier", "admin", "dlq", "replay"]) == ("notifier", ["admin", "dlq", "replay"], True)
+    for bad in (["nope"], ["units", "..", "healthz"], ["registry", "healthz"], []):
+        with pytest.raises(Problem) as err:
+            target(bad)
+        assert err.value.status == 404
+
+
+def test_openapi_merge_takes_owned_paths_and_renames_clashing_schemas() -> None:
+    own: dict[str, Any] = {"paths": {"/api/v1/auth/signin": {}}, "components": {"schemas": {"Err": {"type": "object"}}}}
+    ref = {"$ref": "#/components/schemas/Err"}
+    registry = {
+        "paths": {
+            "/units/{id}": {"get": {"responses": {"200": {"content": {"application/json": {"schema": ref}}}}}},
+            "/activities": {"get": {}},  # not registry's: left out
+            "/healthz": {"get": {}},
+            "/admin/dlq": {"get": {}},
+        },
+        "components": {"schemas": {"Err": {"type": "string"}}},
+    }
+    doc = merge(own, {"registry": registry})
+    assert set(doc["paths"]) == {"/api/v1/auth/signin", "/api/v1/units/{id}", "/api/v1/registry/admin/dlq"}
+    schema = doc["paths"]["/api/v1/units/{id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/registry_Err"}
+    assert doc["components"]["schemas"]["registry_Err"] == {"type": "string"}
+    assert doc["components"]["schemas"]["Err"] == {"type": "object"}
+
+
+def test_access_tokens_round_trip_and_expire() -> None:
+    settings = GatewaySettings(access_ttl_s=30)
+    token = issue_access_token(settings, {"_id": "acc", "token_version": 3, "role": "volunteer"}, "sid")
+    claims = decode_access_token(settings, token)
+    assert (claims["sub"], claims["ver"], claims["sid"]) == ("acc", 3, "sid")
+    other = GatewaySettings(jwt_secret="another-secret-that-is-long-enough-32")
+    with pytest.raises(Problem) as err:
+        decode_access_token(other, token)
+    assert err.value.status == 401
+
+
+def test_production_refuses_the_development_jwt_secret() -> None:
+    with pytest.raises(ValueError, match="STVS_JWT_SECRET"):
+        GatewaySettings(production=True, internal_token="a-real-internal-token-xxxxxxxxxxxx").check_production()
+    GatewaySettings(
+        production=True,
+        internal_token="a-real-internal-token-xxxxxxxxxxxx",
+        jwt_secret="a-real-jwt-secret-of-at-least-32-chars",
+    ).check_production()
+    with pytest.raises(ValueError, match="32"):
+        GatewaySettings(jwt_secret="short")

@@ -1,0 +1,154 @@
+"""A tiny stand-in for an internal service, and a helper serving an ASGI app with uvicorn on a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
+
+from shared.identity import HEADER, read_identity
+from shared.problems import Problem, install_problem_handlers
+
+
+class Gate:
+    """Events the test and the fake service use to prove that bodies stream (no side waits for the whole body)."""
+
+    def __init__(self) -> None:
+        self.request_started = asyncio.Event()
+        self.response_read = asyncio.Event()
+        self.seen: list[dict[str, Any]] = []
+
+
+class UnitIn(BaseModel):
+    name: str
+    unit_id: str | None = None
+
+
+def fake_service(secret: str, gate: Gate) -> FastAPI:
+    app = FastAPI(title="fake")
+    install_problem_handlers(app)
+
+    def who(request: Request) -> dict[str, Any]:
+        token = request.headers.get(HEADER)
+        seen = {
+            "identity": read_identity(token, secret).model_dump() if token else None,
+            "traceparent": request.headers.get("traceparent"),
+            "authorization": request.headers.get("authorization"),
+            "path": request.url.path,
+            "query": request.url.query,
+        }
+        gate.seen.append(seen)
+        return seen
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/units/{unit_id}", summary="one unit")
+    async def get_unit(unit_id: str, request: Request) -> dict[str, Any]:
+        return {"unit_id": unit_id, **who(request)}
+
+    @app.post("/units/{unit_id}/leaders")
+    async def add_leader(unit_id: str, request: Request) -> dict[str, Any]:
+        return {"unit_id": unit_id, **who(request)}
+
+    @app.post("/units")
+    async def create_unit(body: UnitIn, request: Request) -> dict[str, Any]:
+        return {"created": body.name, **who(request)}
+
+    @app.get("/units/{unit_id}/conflict")
+    async def conflict(unit_id: str) -> dict[str, Any]:
+        raise Problem(409, "unit_conflict", "队伍名称已存在")
+
+    @app.get("/volunteers")
+    async def volunteers(request: Request, unit_id: str | None = None) -> dict[str, Any]:
+        return who(request)
+
+    @app.get("/volunteers/{volunteer_id}")
+    async def volunteer(volunteer_id: str, request: Request) -> dict[str, Any]:
+        return {"volunteer_id": volunteer_id, **who(request)}
+
+    @app.patch("/volunteers/{volunteer_id}")
+    async def patch_volunteer(volunteer_id: str, request: Request) -> dict[str, Any]:
+        return {"volunteer_id": volunteer_id, **who(request)}
+
+    @app.get("/activities")
+    async def activities(request: Request) -> dict[str, Any]:
+        return who(request)
+
+    @app.post("/forms/upload")
+    async def upload(request: Request) -> dict[str, Any]:
+        """Consumes the body chunk by chunk; tells the test when the first one arrived."""
+        digest, total, chunks = hashlib.sha256(), 0, 0
+        async for chunk in request.stream():
+            if chunk:
+                gate.request_started.set()
+                digest.update(chunk)
+                total += len(chunk)
+                chunks += 1
+        return {"bytes": total, "sha256": digest.hexdigest(), "chunks": chunks, **who(request)}
+
+    @app.get("/exports/big")
+    async def big(size_mb: int = 4, wait: bool = False) -> StreamingResponse:
+        """Sends 1 MB, then (``wait``) waits until the test has read it before sending the rest."""
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"x" * (1024 * 1024)
+            if wait:
+                await asyncio.wait_for(gate.response_read.wait(), 10)
+            for _ in range(size_mb - 1):
+                yield b"y" * (1024 * 1024)
+
+        return StreamingResponse(
+            body(),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": 'attachment; filename="big.xlsx"'},
+        )
+
+    @app.get("/admin/dlq")
+    async def dlq(stream: str, request: Request) -> JSONResponse:
+        return JSONResponse([{"stream": stream, **who(request)}])
+
+    return app
+
+
+def free_socket(port: int = 0) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any, *, lifespan: str = "off", port: int = 0) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 (a free port unless given) in this event loop; yields its base URL."""
+    sock = free_socket(port)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan=lifespan, access_log=False))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        for _ in range(600):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.05)
+        if task.done():
+            task.result()
+        assert server.started, "server did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+def closed_port() -> int:
+    with contextlib.closing(free_socket()) as sock:
+        return int(sock.getsockname()[1])

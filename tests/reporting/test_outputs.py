@@ -1,0 +1,171 @@
+"""Exports, certificates and charts of the reporting service against the real infrastructure."""
+
+from __future__ import annotations
+
+import io
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openpyxl
+import pytest
+
+from services.reporting import certificates
+from shared.identity import Identity
+from shared.settings import ServiceSettings
+from tests.fixtures import eventually
+from tests.reporting.helpers import (
+    Harness,
+    at,
+    completed,
+    headers,
+    publish,
+    running,
+    unit_event,
+    volunteer_registered,
+    when,
+)
+
+pytest_plugins = ["tests.fixtures"]
+
+
+@pytest.fixture(scope="module")
+async def harness(settings: ServiceSettings) -> AsyncIterator[Harness]:
+    async with running(settings) as started:
+        await publish(
+            settings,
+            [
+                unit_event("P", "province_corps", [], name="河北省科技志愿者总队"),
+                unit_event("C1", "city_detachment", ["P"], name="石家庄市科技志愿者支队", city="石家庄市"),
+                unit_event("C2", "city_detachment", ["P"], name="唐山市科技志愿者支队", city="唐山市"),
+                unit_event("K1", "county_team", ["P", "C1"], name="正定县科技志愿者队", city="石家庄市"),
+                unit_event("U1", "university_detachment", ["P"], name="河北大学科技志愿者支队"),
+                volunteer_registered("v1", ["K1"], name="李志愿"),
+                volunteer_registered("v2", ["C1"]),
+                completed("a1", "K1", at(2026, 5, 10), [("v1", 120.5)], served=30),
+                completed("a2", "C1", at(2026, 5, 11), [("v2", 2)], served=10),
+            ],
+        )
+        await eventually(
+            lambda: when(started.stats("P"), lambda b: (b["rollup"]["activities"], b["rollup"]["volunteers"]) == (2, 2))
+        )
+        yield started
+
+
+async def get(harness: Harness, url: str, identity: Identity | None = None, **params: Any) -> Any:
+    hdrs = headers(harness.settings, identity) if identity else headers(harness.settings)
+    return await harness.client.get(url, params=params, headers=hdrs)
+
+
+def svg_texts(content: bytes) -> list[str]:
+    """The text elements of an SVG this service drew (well-formed XML is part of the check)."""
+    root = ET.fromstring(content)  # noqa: S314 - our own output, parsed to check it
+    return [t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text")]
+
+
+def header_row(sheet: Any) -> list[Any]:
+    return [c.value for c in next(sheet.iter_rows(min_row=1, max_row=1))]
+
+
+async def test_compliance_export_has_a_sheet_per_level_and_chinese_headers(harness: Harness) -> None:
+    response = await get(harness, "/exports/compliance.xlsx", year=2026, at="2026-08-01T00:00:00+08:00")
+    assert response.status_code == 200, response.text
+    book = openpyxl.load_workbook(io.BytesIO(response.content))
+    assert book.sheetnames == ["总队", "市级", "高校", "县级"]
+    city = book["市级"]
+    assert header_row(city)[:3] == ["单位编号", "单位名称", "队伍类型"]
+    assert "状态" in header_row(city) and "差额" in header_row(city)
+    rows = [[c.value for c in r] for r in city.iter_rows(min_row=2)]
+    headcount = next(r for r in rows if r[0] == "C1" and r[7] == "首批组建人数")
+    assert (headcount[8], headcount[9]) == ("未完成", 299)
+    assert {r[0] for r in rows} == {"C1", "C2"}
+
+
+async def test_monthly_export_rolls_up_the_subtree(harness: Harness) -> None:
+    response = await get(harness, "/exports/monthly/C1/2026-05.xlsx")
+    assert response.status_code == 200, response.text
+    book = openpyxl.load_workbook(io.BytesIO(response.content))
+    assert book.sheetnames == ["汇总", "市级", "县级", "活动明细"]
+    done = [[c.value for c in r] for r in book["活动明细"].iter_rows()]
+    assert done[0][:2] == ["开展单位", "活动名称"]
+    assert [(r[0], r[3], r[6]) for r in done[1:]] == [
+        ("正定县科技志愿者队", "进社区进学校", 120.5),
+        ("石家庄市科技志愿者支队", "进社区进学校", 2),
+    ]
+    summary = {r[0].value: r[1].value for r in book["汇总"].iter_rows(min_row=2)}
+    assert summary["本月活动次数（含下级）"] == 2
+    assert summary["本月服务时长（小时，含下级）"] == 122.5
+    assert summary["报送状态"] == "未报送"
+    county = book["县级"]
+    assert header_row(county)[6] == "本月活动次数"
+    assert [c.value for c in next(county.iter_rows(min_row=2))][:2] == ["K1", "正定县科技志愿者队"]
+
+
+async def test_certificate_is_issued_and_verifies_and_a_tampered_number_does_not(harness: Harness) -> None:
+    volunteer = Identity(subject="u-v1", role="volunteer", volunteer_id="v1")
+    response = await get(harness, "/volunteers/v1/certificate.pdf", volunteer)
+    assert response.status_code == 200, response.text
+    assert response.content.startswith(b"%PDF")
+    assert b"STSong-Light" in response.content
+    number = response.headers["X-Certificate-Number"]
+
+    verified = await harness.client.get(f"/certificates/{number}")  # no identity needed to verify
+    assert verified.status_code == 200, verified.text
+    body = verified.json()
+    assert body["valid"] is True
+    assert (body["hours"], body["activities"], body["star_level"]) == (120.5, 1, 1)
+    assert body["platform_number"] == "HB20260000v1"
+    assert body["issuing_unit_name"] == "正定县科技志愿者队"
+
+    prefix, random_part, mac = number.split("-")
+    flipped = random_part[:-1] + ("0" if random_part[-1] != "0" else "1")
+    for tampered in (f"{prefix}-{flipped}-{mac}", f"{prefix}-{random_part}-{'0' * 16}", number.upper(), "ZM1"):
+        refused = await harness.client.get(f"/certificates/{tampered}")
+        assert refused.status_code == 404, tampered
+        assert refused.json()["code"] == "certificate_invalid"
+    # authentic-looking but never issued
+    forged = certificates.new_number(harness.settings.certificate_secret.get_secret_value(), at(2026, 5, 1))
+    assert (await harness.client.get(f"/certificates/{forged}")).status_code == 404
+
+    other = Identity(subject="u-v2", role="volunteer", volunteer_id="v2")
+    assert (await get(harness, "/volunteers/v1/certificate.pdf", other)).status_code == 403
+    outsider = Identity(subject="u2", role="unit_admin", unit_id="U1")
+    assert (await get(harness, "/volunteers/v1/certificate.pdf", outsider)).status_code == 403
+    city_admin = Identity(subject="c1", role="unit_admin", unit_id="C1")
+    assert (await get(harness, "/volunteers/v1/certificate.pdf", city_admin)).status_code == 200
+
+
+async def test_charts_are_svg_with_chinese_labels(harness: Harness) -> None:
+    response = await get(harness, "/charts/headcount.svg")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("image/svg+xml")
+    texts = svg_texts(response.content)
+    assert "石家庄市科技志愿者支队" in texts
+    assert "唐山市科技志愿者支队" in texts
+    assert any("1/300人（尚差299人）" in t for t in texts)
+
+    heat = await get(harness, "/charts/quota-heatmap.svg", unit_id="C1", year=2026)
+    assert heat.status_code == 200, heat.text
+    texts = svg_texts(heat.content)
+    assert "第2季度" in texts and "第1季度" not in texts  # the campaign starts in April
+    assert "正定县科技志愿者队" in texts
+
+
+async def test_unit_admin_sees_only_its_subtree(harness: Harness) -> None:
+    admin = Identity(subject="k1", role="unit_admin", unit_id="K1")
+    assert (await get(harness, "/compliance", admin, unit_id="C1")).status_code == 403
+    own = await get(harness, "/compliance", admin, unit_id="K1", year=2026)
+    assert own.status_code == 200
+    assert [u["unit_id"] for u in own.json()["units"]] == ["K1"]
+
+
+async def test_large_subtrees_are_read_by_one_scan_with_the_same_result(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params: dict[str, Any] = {"unit_id": "P", "year": 2026, "at": "2026-08-01T00:00:00+08:00"}
+    one_by_one = (await get(harness, "/compliance", None, **params)).json()
+    report_one_by_one = (await get(harness, "/monthly-reports/P/2026-05")).json()
+    monkeypatch.setattr("services.reporting.store.FETCH_ONE_BY_ONE", 0)
+    assert (await get(harness, "/compliance", None, **params)).json() == one_by_one
+    assert (await get(harness, "/monthly-reports/P/2026-05")).json() == report_one_by_one
+    assert report_one_by_one["rollup"]["activities"] == 2
