@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, TypeVar
-from zoneinfo import ZoneInfo
 
 from pydantic import (
     AwareDatetime,
@@ -27,7 +26,8 @@ from pydantic import (
     ValidationError,
 )
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from shared.calendar import to_shanghai
+
 CHECKIN_GRACE = timedelta(minutes=60)
 HOURS_STEP = Decimal("0.1")
 
@@ -860,7 +860,5 @@ def change_demand_status(demand: Demand, requested: DemandStatus) -> Demand:
 
 def quarter_of(moment: datetime) -> tuple[int, int]:
     """(year, quarter) of an aware moment in Asia/Shanghai, where the quotas are counted."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("quarter_of needs a timezone-aware datetime")
-    local = moment.astimezone(SHANGHAI)
+    local = to_shanghai(moment)
     return local.year, (local.month - 1) // 3 + 1

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, HttpUrl
 from pymongo.errors import DuplicateKeyError
 
+from shared.calendar import action_plan_due, is_late, month_key, monthly_report_due
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import ActionPlanSubmitted, MonthlyReportSubmitted
 from shared.identity import Identity, IdentityDep, require_roles
@@ -19,7 +20,7 @@ from shared.service import ServiceDep
 from shared.storage import Doc
 
 from . import certificates, charts, exports, views
-from .domain import action_plan_due, campaign_quarters, is_late, month_key, monthly_report_due
+from .domain import campaign_quarters
 from .settings import ReportingSettings
 from .store import CERTIFICATES, SOURCE, SUBMISSIONS, UNIT_STATS, UNITS, all_units, docs_by_ids
 
@@ -71,7 +72,7 @@ async def get_compliance(
     )
 
 
-@router.get("/units/{unit_id}/stats", summary="队伍本级及汇总（含下级）统计")
+@router.get("/stats/units/{unit_id}", summary="队伍本级及汇总（含下级）统计")
 async def get_unit_stats(
     request: Request,
     service: ServiceDep,
@@ -83,7 +84,7 @@ async def get_unit_stats(
     return await views.unit_stats(service.db, tree, year or settings_of(request).campaign_year)
 
 
-@router.get("/volunteers/{volunteer_id}/stats", summary="志愿者服务时长、活动次数与星级")
+@router.get("/stats/volunteers/{volunteer_id}", summary="志愿者服务时长、活动次数与星级")
 async def get_volunteer_stats(service: ServiceDep, identity: IdentityDep, volunteer_id: str) -> Doc:
     if identity.role == "volunteer" and identity.volunteer_id != volunteer_id:
         raise Problem(403, "forbidden_volunteer", "只能查看本人的服务记录")
@@ -248,7 +249,7 @@ def _secret(request: Request) -> str:
     return settings_of(request).certificate_secret.get_secret_value()
 
 
-@router.get("/volunteers/{volunteer_id}/certificate.pdf", summary="出具志愿服务记录证明（PDF）")
+@router.get("/certificates/volunteers/{volunteer_id}.pdf", summary="出具志愿服务记录证明（PDF）")
 async def issue_certificate(
     request: Request, service: ServiceDep, identity: IdentityDep, volunteer_id: str, unit_id: str | None = None
 ) -> Response:

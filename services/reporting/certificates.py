@@ -21,7 +21,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
-from .domain import to_shanghai, zh_date
+from shared.calendar import to_shanghai, zh_date
 
 FONT = "STSong-Light"
 NUMBER = re.compile(r"^ZM(\d{8})-([0-9a-f]{10})-([0-9a-f]{16})$")

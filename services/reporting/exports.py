@@ -9,7 +9,8 @@ from typing import Any
 
 import xlsxwriter
 
-from .domain import zh_datetime
+from shared.calendar import zh_datetime
+
 from .views import by_level
 
 COMPLIANCE_HEADERS = (

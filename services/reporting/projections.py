@@ -17,6 +17,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.calendar import month_key, quarter_of, to_shanghai
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
     ACTIVITIES,
@@ -39,7 +40,6 @@ from shared.messaging.consumer import EventConsumer
 from shared.service import Service
 from shared.storage import Doc, apply_once, doc_locks
 
-from .domain import month_key, quarter_of, to_shanghai
 from .store import MONTH_STATS, UNIT_STATS, VOLUNTEER_STATS, centi
 from .store import UNITS as UNITS_COL
 

@@ -6,9 +6,10 @@ from datetime import datetime
 
 from pydantic import Field, SecretStr
 
+from shared.calendar import DEFAULT_MONTHLY_REPORT_DAY, SHANGHAI
 from shared.settings import ServiceSettings
 
-from .domain import DEFAULT_CAMPAIGN_START_MONTH, DEFAULT_MONTHLY_REPORT_DAY, SHANGHAI
+from .domain import DEFAULT_CAMPAIGN_START_MONTH
 
 DEV_CERTIFICATE_SECRET = "dev-only-certificate-secret-change-me"  # noqa: S105 - development default, refused in production
 

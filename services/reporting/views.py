@@ -15,6 +15,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.calendar import monthly_report_due
 from shared.identity import Identity
 from shared.problems import Problem
 from shared.storage import Doc
@@ -28,7 +29,6 @@ from .domain import (
     UnitKind,
     evaluate_unit,
     hours_to_next_star,
-    monthly_report_due,
     star_level,
 )
 from .store import (

@@ -11,8 +11,10 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from services.reporting.app import create_app
-from services.reporting.domain import SHANGHAI
 from services.reporting.settings import ReportingSettings
+from shared.calendar import (
+    SHANGHAI,
+)
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
     ActivityCompleted,
@@ -173,14 +175,14 @@ class Harness:
 
     async def stats(self, unit: str, year: int = 2026) -> Any:
         """The unit's statistics, or None while its registration has not reached the projection."""
-        response = await self.client.get(f"/units/{unit}/stats", params={"year": year}, headers=headers(self.settings))
+        response = await self.client.get(f"/stats/units/{unit}", params={"year": year}, headers=headers(self.settings))
         if response.status_code == 404:
             return None
         assert response.status_code == 200, response.text
         return response.json()
 
     async def volunteer(self, vid: str) -> Any:
-        response = await self.client.get(f"/volunteers/{vid}/stats", headers=headers(self.settings))
+        response = await self.client.get(f"/stats/volunteers/{vid}", headers=headers(self.settings))
         return response.json() if response.status_code == 200 else None
 
     async def compliance(self, unit: str, when: datetime, **params: Any) -> dict[str, dict[str, Any]]:

@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.reporting.domain import (
-    SHANGHAI,
     LeaderRole,
     RuleResult,
     RuleStatus,
@@ -18,12 +17,15 @@ from services.reporting.domain import (
     UnitKind,
     evaluate_unit,
     hours_to_next_star,
+    star_level,
+)
+from shared.calendar import (
+    SHANGHAI,
     is_late,
     month_key,
     monthly_report_due,
     quarter_end,
     quarter_of,
-    star_level,
 )
 
 YEAR = 2026

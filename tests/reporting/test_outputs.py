@@ -103,7 +103,7 @@ async def test_monthly_export_rolls_up_the_subtree(harness: Harness) -> None:
 
 async def test_certificate_is_issued_and_verifies_and_a_tampered_number_does_not(harness: Harness) -> None:
     volunteer = Identity(subject="u-v1", role="volunteer", volunteer_id="v1")
-    response = await get(harness, "/volunteers/v1/certificate.pdf", volunteer)
+    response = await get(harness, "/certificates/volunteers/v1.pdf", volunteer)
     assert response.status_code == 200, response.text
     assert response.content.startswith(b"%PDF")
     assert b"STSong-Light" in response.content
@@ -128,11 +128,11 @@ async def test_certificate_is_issued_and_verifies_and_a_tampered_number_does_not
     assert (await harness.client.get(f"/certificates/{forged}")).status_code == 404
 
     other = Identity(subject="u-v2", role="volunteer", volunteer_id="v2")
-    assert (await get(harness, "/volunteers/v1/certificate.pdf", other)).status_code == 403
+    assert (await get(harness, "/certificates/volunteers/v1.pdf", other)).status_code == 403
     outsider = Identity(subject="u2", role="unit_admin", unit_id="U1")
-    assert (await get(harness, "/volunteers/v1/certificate.pdf", outsider)).status_code == 403
+    assert (await get(harness, "/certificates/volunteers/v1.pdf", outsider)).status_code == 403
     city_admin = Identity(subject="c1", role="unit_admin", unit_id="C1")
-    assert (await get(harness, "/volunteers/v1/certificate.pdf", city_admin)).status_code == 200
+    assert (await get(harness, "/certificates/volunteers/v1.pdf", city_admin)).status_code == 200
 
 
 async def test_charts_are_svg_with_chinese_labels(harness: Harness) -> None:
