@@ -21,7 +21,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from opentelemetry import propagate, trace
-from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.results import InsertManyResult, InsertOneResult, UpdateResult
 
@@ -37,7 +36,7 @@ tracer = trace.get_tracer("stvs.outbox")
 OUTBOX = "_outbox"
 OUTBOX_N = "_outbox_n"
 CLOUDEVENTS_JSON = "application/cloudevents+json"
-CLEAR_CHUNK = 250
+CLEAR_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
@@ -314,26 +313,27 @@ class OutboxRelay:
                 delay = min(delay * 2, 5.0)
 
     async def _clear(self, events: Sequence[PendingEvent]) -> None:
+        """Remove published events from their documents: one update by ``_id`` per document, a few at a time.
+
+        Not a bulk write: FerretDB v1 stalls for good on a multi-statement update command against a large
+        collection (measured at 50,000 documents: 250 updates never finished, and the server then answered
+        nothing), while single updates by ``_id`` take ~2 ms there. Unsetting exactly the published keys by
+        ``_id`` alone leaves events staged meanwhile in place.
+        """
         by_doc: dict[tuple[str, Any], list[str]] = {}
         for ev in events:
             by_doc.setdefault((ev.collection, ev.doc_id), []).append(ev.event_id)
-        per_collection: dict[str, list[UpdateOne]] = {}
-        for (collection, doc_id), ids in by_doc.items():
-            # Unset exactly the published keys by _id alone: newer events staged meanwhile stay.
-            per_collection.setdefault(collection, []).append(
-                UpdateOne(
+        limit = asyncio.Semaphore(CLEAR_CONCURRENCY)
+
+        async def clear_one(collection: str, doc_id: Any, ids: list[str]) -> None:
+            col = self.db[collection]
+            async with limit, doc_locks.hold(col, doc_id):
+                await col.update_one(
                     {"_id": doc_id},
                     {"$unset": {f"{OUTBOX}.{i}": "" for i in ids}, "$inc": {OUTBOX_N: -len(ids)}},
                 )
-            )
-        for collection, ops in per_collection.items():
-            col = self.db[collection]
-            # Short commands: FerretDB applies a bulk write update by update, and a long one could outlast the
-            # socket timeout on a busy machine.
-            for start in range(0, len(ops), CLEAR_CHUNK):
-                chunk = ops[start : start + CLEAR_CHUNK]
-                async with doc_locks.hold(col, *(op._filter["_id"] for op in chunk)):
-                    await col.bulk_write(chunk, ordered=False)
+
+        await asyncio.gather(*(clear_one(c, d, ids) for (c, d), ids in by_doc.items()))
 
     # -- safety net: events a crashed writer (any replica) left behind
     async def _sweep_loop(self) -> None:
