@@ -93,9 +93,9 @@ class Service:
         """Graceful: stop polling and finish in-flight handlers, flush the outbox, then close."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            # A task that swallows its cancellation must not hold the shutdown forever.
+            await asyncio.wait(self._tasks, timeout=10)
         for sub in self.broker.subscribers:
             with contextlib.suppress(Exception):
                 await sub.stop()

@@ -62,7 +62,12 @@ class Envelope(BaseModel, Generic[E]):
 
     def to_json(self) -> bytes:
         """Structured-mode JSON bytes, as published."""
-        return self.model_dump_json().encode()
+        return self.dump_json().encode()
+
+    def dump_json(self) -> str:
+        # ``data`` is serialized as the concrete event it holds: an envelope parsed as ``Envelope[Event]`` would
+        # otherwise serialize only the (empty) base class.
+        return self.model_dump_json(serialize_as_any=True)
 
 
 def parse_envelope(raw: bytes) -> Envelope[Event]:

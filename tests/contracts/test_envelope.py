@@ -73,3 +73,9 @@ def test_unknown_types_and_bad_data_are_told_apart() -> None:
         parse_envelope(json.dumps(doc).encode())
     assert err.value.reason == "bad_data"
     assert "total_hours" in err.value.detail
+
+
+def test_an_envelope_read_back_from_kafka_publishes_its_whole_data_again() -> None:
+    original = completed([1.5, 2.0])
+    parsed = parse_envelope(original.to_json())  # typed Envelope[Event], as a consumer holds it
+    assert json.loads(parsed.to_json())["data"] == json.loads(original.to_json())["data"]

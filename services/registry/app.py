@@ -1,0 +1,35 @@
+"""Composition root of the registry service."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.registry import store
+from services.registry.api import registry_error_handler, units, volunteers
+from services.registry.crypto import IdNumberCipher
+from services.registry.domain import RegistryError
+from services.registry.settings import RegistrySettings
+from shared.service import Service
+
+DESCRIPTION = (
+    "河北省科技志愿服务平台 · 注册服务：队伍（总队、支队、队、分队）注册与审核、科技志愿者注册与加入队伍、"
+    "集体注册信息表（附件1–3）的模板下载、导入与导出。错误以 RFC 9457 问题详情返回，说明为中文。"
+)
+
+
+def create_app(settings: RegistrySettings | None = None) -> FastAPI:
+    settings = settings or RegistrySettings()
+    service = Service(
+        "registry",
+        settings,
+        indexes=store.indexes(),
+        outbox_collections=[store.UNITS, store.VOLUNTEERS],
+    )
+    from services.registry.imports import forms
+
+    app = service.create_app(units, volunteers, forms, title="科技志愿服务平台 · 注册服务", description=DESCRIPTION)
+    app.state.registry = store.Registry(
+        service.db, service.outbox, IdNumberCipher.from_settings(settings), year=settings.campaign_year
+    )
+    app.add_exception_handler(RegistryError, registry_error_handler)
+    return app

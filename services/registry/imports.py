@@ -1,0 +1,575 @@
+"""Collective registration with the spreadsheets (附件1 organisations, 附件2 volunteers, 附件3 contacts).
+
+Blank templates, uploads checked whole (every row, against the file and the stored data) and imported all or
+nothing, and exports that re-import unchanged. A row equal to what is stored already is *unchanged* (so a
+re-upload of the same file imports nothing new); a row that collides with different stored data is an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
+from pymongo.errors import BulkWriteError
+from starlette.datastructures import UploadFile
+
+from services.registry.api import RegistryDep
+from services.registry.domain import (
+    CORPS_NAME,
+    InvalidParentError,
+    MembershipStatus,
+    UnitKind,
+    UnitStatus,
+    VolunteerProfile,
+    check_parent,
+    request_membership,
+)
+from services.registry.forms import (
+    CONTACTS,
+    MAX_UPLOAD_BYTES,
+    ORGANISATIONS,
+    VOLUNTEERS,
+    ContactRow,
+    FormError,
+    FormKind,
+    OrganisationRow,
+    ParsedForm,
+    RowError,
+    VolunteerRow,
+    build_template,
+    export_form,
+    find_form,
+    parse_upload,
+)
+from services.registry.store import (
+    CORPS_KEY,
+    ID_HASHES,
+    UNIT_NAMES,
+    UNITS,
+    VOLUNTEER_PROFILE_FIELDS,
+    ForbiddenError,
+    Registry,
+    Scope,
+    profile_fields,
+    unit_event,
+    unit_profile,
+    volunteer_fields,
+)
+from services.registry.store import (
+    VOLUNTEERS as VOLUNTEER_COLLECTION,
+)
+from shared.contracts.events import UnitRegistered
+from shared.identity import Identity, require_roles
+from shared.problems import Problem
+from shared.storage import Doc, utcnow
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ADMINS = require_roles("province_admin", "unit_admin")
+LOOKUP_CONCURRENCY = 32
+SCAN_RATIO = 10  # scan id_hashes when it holds fewer than this many documents per looked-up hash
+
+forms = APIRouter(prefix="/forms", tags=["集体注册"])
+
+
+class RowErrorOut(BaseModel):
+    sheet: str
+    row: int
+    column: str | None
+    message: str
+
+
+class ImportReport(BaseModel):
+    form: str
+    dry_run: bool
+    total_rows: int
+    created: int = Field(description="新注册（或演练时将注册）的条数")
+    updated: int = Field(0, description="更新的条数（附件3联系人）")
+    unchanged: int = Field(description="与已存数据相同、无需导入的条数")
+    errors: list[RowErrorOut] = Field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """What an upload would do, and every problem found."""
+
+    errors: list[RowError] = field(default_factory=list)
+    unchanged: int = 0
+    created: list[Any] = field(default_factory=list)
+    updated: list[Any] = field(default_factory=list)
+
+
+def _attachment(data: bytes, filename: str) -> Response:
+    return Response(
+        data,
+        media_type=XLSX,
+        headers={"Content-Disposition": f"attachment; filename=form.xlsx; filename*=UTF-8''{quote(filename)}"},
+    )
+
+
+def _form_problem(error: FormError) -> Problem:
+    status = {"too_large": 413, "too_many_rows": 413, "not_xlsx": 415}.get(error.kind, 422)
+    extra: dict[str, Any] = {}
+    if error.missing:
+        extra["missing_columns"] = list(error.missing)
+    if error.unexpected:
+        extra["unexpected_columns"] = list(error.unexpected)
+    return Problem(status, f"form_{error.kind}", error.message, **extra)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Routes
+# ----------------------------------------------------------------------------------------------------------
+
+
+@forms.get(
+    "/{form}/template",
+    summary="下载空白集体注册信息表（附件1组织、附件2志愿者、附件3联系人）",
+    response_class=Response,
+    responses={200: {"content": {XLSX: {}}, "description": "xlsx 模板"}},
+)
+async def template(form: FormKind, identity: Identity = ADMINS) -> Response:
+    spec = find_form(form)
+    return _attachment(build_template(spec), f"{spec.code}{spec.title}.xlsx")
+
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary", "description": "填好的 xlsx"}},
+                    "required": ["file"],
+                }
+            }
+        },
+    }
+}
+
+
+@forms.post(
+    "/{form}/import",
+    summary="上传集体注册信息表：逐行校验，全部无误才导入（可只演练）",
+    response_model=ImportReport,
+    openapi_extra=_UPLOAD_BODY,
+    responses={413: {"description": "文件过大或行数过多"}, 415: {"description": "不是 xlsx"}},
+)
+async def import_form(
+    form: FormKind,
+    request: Request,
+    registry: RegistryDep,
+    dry_run: bool = Query(False, description="只校验并报告，不导入"),
+    unit_id: str | None = Query(None, description="附件2：未填“所属队伍”的行加入的队伍（单位管理员默认本单位）"),
+    identity: Identity = ADMINS,
+) -> ImportReport:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES + 64 * 1024:
+        raise Problem(413, "form_too_large", f"文件超过{MAX_UPLOAD_BYTES // (1024 * 1024)}MB，请拆分后分批上传")
+    try:
+        upload = (await request.form()).get("file")
+    except Exception as exc:
+        raise Problem(422, "form_no_file", "请以 multipart/form-data 上传文件（字段名 file）") from exc
+    if not isinstance(upload, UploadFile):
+        raise Problem(422, "form_no_file", "请以 multipart/form-data 上传文件（字段名 file）")
+    data = await upload.read(MAX_UPLOAD_BYTES + 1)
+    await upload.close()
+    spec = find_form(form)
+    try:
+        parsed: ParsedForm[Any] = await asyncio.to_thread(parse_upload, spec, data)
+    except FormError as error:
+        raise _form_problem(error) from None
+    scope = Scope(identity)
+    importer = Importer(registry, scope)
+    if form is FormKind.ORGANISATIONS:
+        plan = await importer.plan_organisations(parsed)
+    elif form is FormKind.VOLUNTEERS:
+        plan = await importer.plan_volunteers(parsed, unit_id)
+    else:
+        plan = await importer.plan_contacts(parsed)
+    errors = sorted([*parsed.errors, *plan.errors], key=lambda e: (e.row, e.column or ""))
+    report = ImportReport(
+        form=form.value,
+        dry_run=dry_run,
+        total_rows=parsed.total_rows,
+        created=len(plan.created),
+        updated=len(plan.updated),
+        unchanged=plan.unchanged,
+        errors=[RowErrorOut(sheet=e.sheet, row=e.row, column=e.column, message=e.message) for e in errors],
+    )
+    if dry_run:
+        return report
+    if errors:
+        raise Problem(
+            422,
+            "form_rows_invalid",
+            f"文件中有{len({e.row for e in errors})}行共{len(errors)}处错误，整个文件未导入，请改正后重新上传",
+            errors=[e.model_dump() for e in report.errors],
+        )
+    await importer.commit(form, plan)
+    return report
+
+
+@forms.get(
+    "/{form}/export",
+    summary="导出队伍及下级的集体注册信息表（可原样重新导入）",
+    response_class=Response,
+    responses={200: {"content": {XLSX: {}}, "description": "xlsx"}},
+)
+async def export(
+    form: FormKind,
+    registry: RegistryDep,
+    unit_id: str | None = Query(None, description="队伍（含全部下级）；省科协不填时导出全省"),
+    identity: Identity = ADMINS,
+) -> Response:
+    scope = Scope(identity)
+    if unit_id is None and not scope.province:
+        unit_id = identity.unit_id
+    units = await _subtree_units(registry, scope, unit_id)
+    spec = find_form(form)
+    if form is FormKind.ORGANISATIONS:
+        rows: list[Any] = await _organisation_rows(registry, units)
+    elif form is FormKind.VOLUNTEERS:
+        rows = await _volunteer_rows(registry, units, unit_id)
+    else:
+        rows = [
+            ContactRow.model_validate({"unit_name": u["name"], "contact": u["contact"]})
+            for u in units
+            if u.get("contact")
+        ]
+    data = await asyncio.to_thread(export_form, spec, rows)
+    return _attachment(data, f"{spec.code}{spec.title}.xlsx")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Export
+# ----------------------------------------------------------------------------------------------------------
+
+
+async def _subtree_units(registry: Registry, scope: Scope, unit_id: str | None) -> list[Doc]:
+    if unit_id is not None:
+        root = await registry.unit(unit_id)
+        if not scope.sees_unit(root):
+            raise ForbiddenError("无权导出该队伍的信息：只能导出本队伍及下级队伍")
+        query: dict[str, Any] = {"ancestors": unit_id}
+        found = [root]
+    else:
+        query, found = {}, []
+    cursor = registry.db[UNITS].find(query, {"_outbox": 0, "_outbox_n": 0}).sort([("registered_at", 1), ("_id", 1)])
+    found.extend([d async for d in cursor])
+    live = [u for u in found if u["status"] != UnitStatus.REJECTED.value]
+    return sorted(live, key=lambda u: len(u.get("ancestors", [])))
+
+
+async def _organisation_rows(registry: Registry, units: Sequence[Doc]) -> list[OrganisationRow]:
+    names = {u["_id"]: u["name"] for u in units}
+    rows = []
+    for u in units:
+        parent = u.get("parent_id")
+        parent_name = None
+        if parent is not None:
+            parent_name = names.get(parent) or (await registry.unit(parent))["name"]
+        rows.append(OrganisationRow(profile=unit_profile(u), parent_name=parent_name))
+    return rows
+
+
+async def _volunteer_rows(registry: Registry, units: Sequence[Doc], unit_id: str | None) -> list[VolunteerRow]:
+    names = {u["_id"]: u["name"] for u in units}
+    query: dict[str, Any] = {"scope_units": unit_id} if unit_id is not None else {}
+    rows = []
+    async for doc in registry.db[VOLUNTEER_COLLECTION].find(query, {"_outbox": 0, "_outbox_n": 0}).sort("_id", 1):
+        open_units = [
+            uid
+            for uid, m in (doc.get("memberships") or {}).items()
+            if m["status"] in (MembershipStatus.ACTIVE.value, MembershipStatus.PENDING.value) and uid in names
+        ]
+        if not open_units:
+            continue
+        profile = VolunteerProfile.model_validate(
+            {
+                **{k: doc.get(k) for k in VOLUNTEER_PROFILE_FIELDS},
+                "id_number": registry.cipher.decrypt(doc["id_cipher"]),
+            }
+        )
+        rows.append(VolunteerRow(profile=profile, unit_name=names[open_units[0]]))
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Import planning and commit
+# ----------------------------------------------------------------------------------------------------------
+
+
+class Importer:
+    def __init__(self, registry: Registry, scope: Scope) -> None:
+        self.registry = registry
+        self.scope = scope
+        self._units_by_name: dict[str, Doc | None] = {}
+
+    async def stored_unit(self, name: str) -> Doc | None:
+        if name not in self._units_by_name:
+            uid = await self.registry.unit_id_by_name(name)
+            self._units_by_name[name] = await self.registry.db[UNITS].find_one({"_id": uid}) if uid else None
+        return self._units_by_name[name]
+
+    # -- 附件1 ------------------------------------------------------------------------------------------
+    async def plan_organisations(self, parsed: ParsedForm[OrganisationRow]) -> Plan:
+        plan = Plan()
+        sheet = parsed.sheet
+        header = ORGANISATIONS.header_of
+        in_file: dict[str, tuple[int, OrganisationRow]] = {}
+        for number, row in zip(parsed.row_numbers, parsed.rows, strict=True):
+            in_file[row.profile.name] = (number, row)
+        new: dict[str, tuple[int, OrganisationRow]] = {}
+        for number, row in zip(parsed.row_numbers, parsed.rows, strict=True):
+            errors_before = len(plan.errors)
+            stored = await self.stored_unit(row.profile.name)
+            parent_stored = await self.stored_unit(row.parent_name) if row.parent_name else None
+            if stored is not None:
+                if self._same_unit(stored, row, parent_stored):
+                    plan.unchanged += 1
+                else:
+                    plan.errors.append(
+                        RowError(sheet, number, header("name"), f"组织名称“{row.profile.name}”已被平台上的其他组织使用")
+                    )
+                continue
+            if row.profile.kind is UnitKind.PROVINCE_CORPS:
+                if not self.scope.province:
+                    plan.errors.append(RowError(sheet, number, header("kind"), "只有省科协可以注册总队"))
+                elif await self.registry.corps_exists():
+                    plan.errors.append(RowError(sheet, number, header("kind"), f"{CORPS_NAME}已存在，全省只设一个总队"))
+            elif row.parent_name and row.parent_name not in in_file:
+                if parent_stored is None:
+                    plan.errors.append(
+                        RowError(
+                            sheet,
+                            number,
+                            header("parent_name"),
+                            f"上级组织“{row.parent_name}”未在平台注册，本表中也没有无误的该组织行",
+                        )
+                    )
+                elif not self.scope.manages_unit(parent_stored):
+                    plan.errors.append(
+                        RowError(sheet, number, header("parent_name"), f"无权在“{row.parent_name}”下注册组织")
+                    )
+                elif parent_stored["status"] == UnitStatus.REJECTED.value:
+                    plan.errors.append(
+                        RowError(sheet, number, header("parent_name"), f"上级组织“{row.parent_name}”的注册已被驳回")
+                    )
+                else:
+                    try:
+                        check_parent(row.profile.kind, UnitKind(parent_stored["kind"]))
+                    except InvalidParentError as failed:
+                        plan.errors.append(RowError(sheet, number, header("parent_name"), failed.message))
+            if len(plan.errors) == errors_before:
+                new[row.profile.name] = (number, row)
+        # in-file parents: resolve ancestors top-down; a parent row that failed or a cycle is an error
+        docs: dict[str, Doc] = {}
+        now = utcnow()
+
+        async def build(name: str, trail: tuple[str, ...]) -> Doc | None:
+            if name in docs:
+                return docs[name]
+            number, row = new[name]
+            parent: Doc | None = None
+            if row.parent_name:
+                if row.parent_name in new:
+                    if row.parent_name in trail:
+                        plan.errors.append(RowError(sheet, number, header("parent_name"), "上级组织关系形成了循环"))
+                        return None
+                    parent = await build(row.parent_name, (*trail, name))
+                    if parent is None:
+                        return None
+                elif row.parent_name in in_file and await self.stored_unit(row.parent_name) is None:
+                    plan.errors.append(
+                        RowError(sheet, number, header("parent_name"), f"上级组织“{row.parent_name}”所在行有错误")
+                    )
+                    return None
+                else:
+                    parent = await self.stored_unit(row.parent_name)
+            doc = self.registry.new_unit_doc(row.profile, parent, None, False, self.scope, now)
+            docs[name] = doc
+            return doc
+
+        for name in new:
+            if name not in docs:
+                await build(name, ())
+        plan.created = list(docs.values())
+        return plan
+
+    @staticmethod
+    def _same_unit(stored: Mapping[str, Any], row: OrganisationRow, parent: Mapping[str, Any] | None) -> bool:
+        if stored["status"] == UnitStatus.REJECTED.value:
+            return False
+        mine = profile_fields(row.profile)
+        mine["city"] = row.profile.city or (parent.get("city") if parent else None)
+        same_parent = (parent["_id"] if parent else None) == stored.get("parent_id")
+        return same_parent and all(stored.get(k) == v for k, v in mine.items())
+
+    # -- 附件2 ------------------------------------------------------------------------------------------
+    async def plan_volunteers(self, parsed: ParsedForm[VolunteerRow], default_unit: str | None) -> Plan:
+        plan = Plan()
+        sheet = parsed.sheet
+        header = VOLUNTEERS.header_of
+        if default_unit is None and self.scope.identity.role == "unit_admin":
+            default_unit = self.scope.identity.unit_id
+        default_doc = await self.registry.unit(default_unit) if default_unit else None
+        if default_doc is not None and not self.scope.manages_unit(default_doc):
+            raise ForbiddenError("无权为该队伍导入志愿者")
+        cipher = self.registry.cipher
+        hashes = [cipher.hash(row.profile.id_number) for row in parsed.rows]
+        existing = await self._lookup_hashes(hashes)
+        now = utcnow()
+        for number, row, id_hash in zip(parsed.row_numbers, parsed.rows, hashes, strict=True):
+            unit = await self.stored_unit(row.unit_name) if row.unit_name else default_doc
+            if unit is None:
+                message = (
+                    f"所属队伍“{row.unit_name}”在平台上不存在，请填写已注册组织的全称"
+                    if row.unit_name
+                    else "请填写所属队伍"
+                )
+                plan.errors.append(RowError(sheet, number, header("unit_name"), message))
+                continue
+            if not self.scope.manages_unit(unit):
+                plan.errors.append(RowError(sheet, number, header("unit_name"), f"无权为“{unit['name']}”导入志愿者"))
+                continue
+            if unit["status"] == UnitStatus.REJECTED.value:
+                plan.errors.append(RowError(sheet, number, header("unit_name"), f"“{unit['name']}”的注册已被驳回"))
+                continue
+            taken = existing.get(id_hash)
+            if taken is not None:
+                holder, doc = taken
+                member = doc is not None and (doc.get("memberships") or {}).get(unit["_id"], {}).get("status") in (
+                    MembershipStatus.ACTIVE.value,
+                    MembershipStatus.PENDING.value,
+                )
+                fields = volunteer_fields(row.profile)
+                if doc is not None and member and all(doc.get(k) == v for k, v in fields.items()):
+                    plan.unchanged += 1
+                else:
+                    refusal = await self.registry.duplicate_person(holder, self.scope)
+                    plan.errors.append(RowError(sheet, number, header("id_number"), refusal.message))
+                continue
+            membership = request_membership([], unit["_id"], requires_approval=False, at=now)
+            plan.created.append((row.profile, membership, [*unit.get("ancestors", []), unit["_id"]], id_hash))
+        return plan
+
+    async def _lookup_hashes(self, hashes: Sequence[str]) -> dict[str, tuple[str, Doc | None]]:
+        """The registered holder (id, document) of each keyed hash that is taken, read by _id concurrently
+        (FerretDB pushes only _id down). A holder id without a document is being written right now."""
+        found: dict[str, tuple[str, Doc | None]] = {}
+        gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
+        registry = self.registry
+        wanted = list(dict.fromkeys(hashes))
+        known: dict[str, str] | None = None
+        stored = await registry.db[ID_HASHES].estimated_document_count()
+        if stored < SCAN_RATIO * len(wanted):
+            # one scan of the whole (small) collection beats thousands of single reads on FerretDB
+            wanted_set = set(wanted)
+            known = {}
+            async for doc in registry.db[ID_HASHES].find({}, {"volunteer_id": 1}):
+                if doc["_id"] in wanted_set:
+                    known[doc["_id"]] = str(doc["volunteer_id"])
+
+        holders: dict[str, Doc] | None = None
+        if known is not None and known:
+            volunteers = await registry.db[VOLUNTEER_COLLECTION].estimated_document_count()
+            if volunteers < SCAN_RATIO * len(known):
+                wanted_ids = set(known.values())
+                holders = {}
+                async for doc in registry.db[VOLUNTEER_COLLECTION].find({}, {"id_cipher": 0, "_outbox": 0}):
+                    if doc["_id"] in wanted_ids:
+                        holders[doc["_id"]] = doc
+
+        async def one(h: str) -> None:
+            async with gate:
+                if known is not None:
+                    holder = known.get(h)
+                else:
+                    taken = await registry.db[ID_HASHES].find_one({"_id": h})
+                    holder = None if taken is None else str(taken["volunteer_id"])
+                if holder is None:
+                    return
+                if holders is not None and holder in holders:
+                    doc: Doc | None = holders[holder]
+                else:
+                    doc = await registry.db[VOLUNTEER_COLLECTION].find_one({"_id": holder})
+                if doc is None and await registry.holder(h) is None:
+                    return  # a stale hash, dropped
+            found[h] = (holder, doc)
+
+        await asyncio.gather(*(one(h) for h in wanted))
+        return found
+
+    # -- 附件3 ------------------------------------------------------------------------------------------
+    async def plan_contacts(self, parsed: ParsedForm[ContactRow]) -> Plan:
+        plan = Plan()
+        header = CONTACTS.header_of
+        for number, row in zip(parsed.row_numbers, parsed.rows, strict=True):
+            unit = await self.stored_unit(row.unit_name)
+            if unit is None:
+                plan.errors.append(
+                    RowError(parsed.sheet, number, header("unit_name"), f"单位“{row.unit_name}”在平台上不存在")
+                )
+            elif not self.scope.manages_unit(unit):
+                plan.errors.append(
+                    RowError(parsed.sheet, number, header("unit_name"), f"无权修改“{row.unit_name}”的联系人")
+                )
+            elif unit.get("contact") == row.contact.model_dump():
+                plan.unchanged += 1
+            else:
+                plan.updated.append((unit["_id"], row.contact.model_dump()))
+        return plan
+
+    # -- commit -----------------------------------------------------------------------------------------
+    async def commit(self, form: FormKind, plan: Plan) -> None:
+        if form is FormKind.ORGANISATIONS:
+            await self._commit_units(plan.created)
+        elif form is FormKind.VOLUNTEERS:
+            await self._commit_volunteers(plan.created)
+        else:
+            for unit_id, contact in plan.updated:
+                await self.registry.update_unit(unit_id, {"contact": contact}, self.scope)
+
+    async def _commit_units(self, docs: Sequence[Doc]) -> None:
+        if not docs:
+            return
+        names = [{"_id": d["name"], "unit_id": d["_id"], "at": utcnow()} for d in docs]
+        names += [
+            {"_id": CORPS_KEY, "unit_id": d["_id"], "at": utcnow()} for d in docs if d["kind"] == "province_corps"
+        ]
+        await self._reserve_all(UNIT_NAMES, names, "组织名称在导入过程中被其他操作占用，整个文件未导入，请重新上传")
+        await self.registry.outbox.insert_many(UNITS, [(d, [unit_event(d, UnitRegistered)]) for d in docs])
+
+    async def _commit_volunteers(self, created: Sequence[Any]) -> None:
+        if not created:
+            return
+        numbers = await self.registry.next_platform_numbers(len(created))
+        now = utcnow()
+        hashes = [{"_id": h, "volunteer_id": n, "at": now} for n, (_, _, _, h) in zip(numbers, created, strict=True)]
+        await self._reserve_all(ID_HASHES, hashes, "有志愿者在导入过程中已由其他操作注册，整个文件未导入，请重新上传")
+        docs = []
+        for number, (profile, membership, path, _) in zip(numbers, created, strict=True):
+            doc = self.registry.volunteer_doc(number, profile, now, self.scope, [(membership, path)])
+            docs.append((doc, self.registry.registration_events(doc)))
+        try:
+            await self.registry.outbox.insert_many(VOLUNTEER_COLLECTION, docs)
+        except BaseException:
+            await self.registry.db[ID_HASHES].delete_many({"_id": {"$in": [h["_id"] for h in hashes]}})
+            raise
+
+    async def _reserve_all(self, collection: str, docs: Sequence[Doc], message: str) -> None:
+        """Insert lookup documents; when one is taken meanwhile, take back the others and refuse the file."""
+        try:
+            await self.registry.db[collection].insert_many(list(docs), ordered=False)
+        except BulkWriteError as exc:
+            failed = {docs[e["index"]]["_id"] for e in exc.details.get("writeErrors", [])}
+            inserted = [d["_id"] for d in docs if d["_id"] not in failed]
+            if inserted:
+                await self.registry.db[collection].delete_many({"_id": {"$in": inserted}})
+            raise Problem(409, "form_conflict", message) from None

@@ -1,0 +1,61 @@
+"""Registry settings: the shared ones plus the keys that protect ID-card numbers (prefix ``STVS_``)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from pydantic import Field, SecretStr, field_validator
+
+from shared.settings import ServiceSettings
+
+# Development defaults, refused in production (like the shared internal token).
+DEV_ID_ENCRYPTION_KEY = base64.urlsafe_b64encode(b"dev-only-registry-id-enc-key-32b").decode()
+DEV_ID_HASH_KEY = "dev-only-registry-id-hash-key-change-me"
+
+
+def decode_key(value: str) -> bytes:
+    """A 32-byte key from its URL-safe base64 text (padding optional)."""
+    text = value.strip()
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("must be URL-safe base64") from exc
+    if len(raw) != 32:
+        raise ValueError(f"must decode to 32 bytes, got {len(raw)}")
+    return raw
+
+
+class RegistrySettings(ServiceSettings):
+    """What the registry needs beyond the shared settings."""
+
+    id_encryption_key: SecretStr = Field(
+        SecretStr(DEV_ID_ENCRYPTION_KEY),
+        description="AES-256-GCM key (32 bytes, URL-safe base64) encrypting ID-card numbers at rest",
+    )
+    id_hash_key: SecretStr = Field(
+        SecretStr(DEV_ID_HASH_KEY),
+        description="HMAC-SHA256 key of the keyed hash that finds an ID-card number without decrypting",
+    )
+    campaign_year: int = Field(2026, ge=2000, le=9999, description="Campaign year; also in platform numbers")
+
+    @field_validator("id_encryption_key")
+    @classmethod
+    def _key_is_32_bytes(cls, value: SecretStr) -> SecretStr:
+        decode_key(value.get_secret_value())
+        return value
+
+    @field_validator("id_hash_key")
+    @classmethod
+    def _hash_key_long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+    def check_production(self) -> None:
+        super().check_production()
+        if self.production:
+            if self.id_encryption_key.get_secret_value() == DEV_ID_ENCRYPTION_KEY:
+                raise ValueError("STVS_ID_ENCRYPTION_KEY must be set in production mode")
+            if self.id_hash_key.get_secret_value() == DEV_ID_HASH_KEY:
+                raise ValueError("STVS_ID_HASH_KEY must be set in production mode")

@@ -1,0 +1,813 @@
+"""Registry storage and use cases: units, volunteers, memberships, on MongoDB (FerretDB v1 shaped).
+
+Every hot path addresses documents by ``_id`` alone (FerretDB pushes nothing else down):
+``units`` and ``volunteers`` are the aggregates (events staged in the same write through the outbox),
+``unit_names`` (``_id`` = unit name, plus ``#province_corps``) refuses duplicate names and a second corps,
+``id_hashes`` (``_id`` = keyed hash of the ID-card number) keeps one person once, ``counters`` hands out
+platform numbers. Listings and searches scan, paginated with skip/limit.
+
+ID-card numbers are stored only encrypted (``id_cipher``) and masked (``id_masked``); never logged, never in
+an event.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from services.registry.crypto import IdNumberCipher
+from services.registry.domain import (
+    CORPS_NAME,
+    ContactPerson,
+    DuplicateNameError,
+    DuplicatePersonError,
+    FieldError,
+    InvalidParentError,
+    Leader,
+    Membership,
+    MembershipStatus,
+    NotFoundError,
+    RegistryError,
+    UnitKind,
+    UnitProfile,
+    UnitStatus,
+    ValidationFailedError,
+    VolunteerDraft,
+    VolunteerProfile,
+    approve_membership,
+    check_leaders,
+    check_parent,
+    format_platform_number,
+    initial_unit_status,
+    leave_unit,
+    member_shortfall,
+    reject_membership,
+    request_membership,
+    transition_unit,
+    validate_volunteer,
+)
+from shared.contracts.envelope import Envelope
+from shared.contracts.events import (
+    ContactRef,
+    Event,
+    UnitRegistered,
+    UnitUpdated,
+    VolunteerJoinedUnit,
+    VolunteerLeftUnit,
+    VolunteerRegistered,
+    VolunteerUpdated,
+)
+from shared.identity import Identity
+from shared.messaging.outbox import Outbox
+from shared.storage import Doc, Indexes, doc_locks, utcnow
+
+UNITS = "units"
+VOLUNTEERS = "volunteers"
+UNIT_NAMES = "unit_names"
+ID_HASHES = "id_hashes"
+COUNTERS = "counters"
+CORPS_KEY = "#province_corps"
+SOURCE = "/stvs/registry"
+MAX_PAGE = 200
+STALE_HASH_S = 60.0
+
+# Never returned by a read: the ciphertext and the outbox bookkeeping.
+HIDDEN = {"id_cipher": 0, "_outbox": 0, "_outbox_n": 0}
+
+
+class ForbiddenError(RegistryError):
+    code = "forbidden_scope"
+
+
+def indexes() -> Indexes:
+    """Declared at start-up. Lookups go by _id (FerretDB pushes nothing else down); uniqueness of names and
+    persons is kept by the _id of ``unit_names`` and ``id_hashes`` (a rejected unit keeps its name but frees it,
+    so ``units.name`` itself is not unique)."""
+    return Indexes()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Scope of the caller
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a caller may see and change: province everything; a unit admin its unit and below; a volunteer
+    itself."""
+
+    identity: Identity
+
+    @property
+    def province(self) -> bool:
+        return self.identity.role in ("province_admin", "system")
+
+    @property
+    def admin(self) -> bool:
+        return self.province or self.identity.role == "unit_admin"
+
+    def sees_unit(self, unit: Mapping[str, Any]) -> bool:
+        if self.province:
+            return True
+        own = self.identity.unit_id
+        return (
+            self.identity.role == "unit_admin"
+            and own is not None
+            and (unit["_id"] == own or own in unit.get("ancestors", []))
+        )
+
+    def manages_unit(self, unit: Mapping[str, Any]) -> bool:
+        """May change this unit (its own unit or one below)."""
+        return self.sees_unit(unit)
+
+    def sees_volunteer(self, volunteer: Mapping[str, Any]) -> bool:
+        if self.province:
+            return True
+        if self.identity.role == "unit_admin":
+            return self.identity.unit_id is not None and self.identity.unit_id in volunteer.get("scope_units", [])
+        if self.identity.role == "volunteer":
+            return volunteer["_id"] == self.identity.volunteer_id or (
+                volunteer.get("account") is not None and volunteer.get("account") == self.identity.subject
+            )
+        return False
+
+    def unit_filter(self) -> dict[str, Any]:
+        if self.province:
+            return {}
+        own = self.identity.unit_id
+        if self.identity.role != "unit_admin" or own is None:
+            return {"_id": "#none"}
+        return {"$or": [{"_id": own}, {"ancestors": own}]}
+
+
+def refuse(what: str = "该队伍") -> ForbiddenError:
+    return ForbiddenError(f"无权访问{what}：只能管理本队伍及下级队伍的信息")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Documents <-> events
+# ----------------------------------------------------------------------------------------------------------
+
+
+def leader_counts(leaders: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    from services.registry.domain import LeaderRole
+
+    counts = Counter(LeaderRole(x["role"]).label for x in leaders)
+    return dict(counts)
+
+
+def unit_event(doc: Mapping[str, Any], cls: type[UnitRegistered] | type[UnitUpdated], **extra: Any) -> Envelope[Any]:
+    contact = doc.get("contact")
+    data = cls(
+        unit_id=doc["_id"],
+        name=doc["name"],
+        kind=doc["kind"],
+        parent_id=doc.get("parent_id"),
+        ancestors=list(doc.get("ancestors", [])),
+        city=doc.get("city"),
+        status=doc["status"],
+        registered_at=doc["registered_at"],
+        leader_counts=leader_counts(doc.get("leaders", [])),
+        contact=ContactRef(name=contact["name"], email=contact.get("email")) if contact else None,
+        version=doc["version"],
+        **extra,
+    )
+    return Envelope.new(data, source=SOURCE, subject=doc["_id"])
+
+
+def volunteer_event(
+    doc: Mapping[str, Any], cls: type[VolunteerRegistered] | type[VolunteerUpdated], **extra: Any
+) -> Envelope[Any]:
+    data = cls(
+        volunteer_id=doc["_id"],
+        platform_number=doc["platform_number"],
+        display_name=doc["name"],
+        status=doc.get("status", "active"),
+        unit_ids=list(doc.get("unit_ids", [])),
+        professional_field=doc.get("professional_field"),
+        title=doc.get("title"),
+        skills=list(doc.get("skills", [])),
+        registered_at=doc["registered_at"],
+        version=doc["version"],
+        **extra,
+    )
+    return Envelope.new(data, source=SOURCE, subject=doc["_id"])
+
+
+def envelope(event: Event, subject: str) -> Envelope[Any]:
+    return Envelope.new(event, source=SOURCE, subject=subject)
+
+
+def profile_fields(profile: UnitProfile) -> Doc:
+    return {
+        "name": profile.name,
+        "kind": profile.kind.value,
+        "city": profile.city,
+        "credit_code": profile.credit_code,
+        "phone": profile.phone,
+        "address": profile.address,
+        "founded_on": profile.founded_on.isoformat() if profile.founded_on else None,
+        "declared_members": profile.declared_members,
+        "leaders": [x.model_dump(mode="json") for x in profile.leaders],
+    }
+
+
+def unit_profile(doc: Mapping[str, Any]) -> UnitProfile:
+    founded = doc.get("founded_on")
+    return UnitProfile(
+        name=doc["name"],
+        kind=UnitKind(doc["kind"]),
+        city=doc.get("city"),
+        credit_code=doc.get("credit_code"),
+        phone=doc.get("phone"),
+        address=doc.get("address"),
+        founded_on=date.fromisoformat(founded) if founded else None,
+        declared_members=doc.get("declared_members"),
+        leaders=[Leader.model_validate(x) for x in doc.get("leaders", [])],
+    )
+
+
+VOLUNTEER_PROFILE_FIELDS = (
+    "name",
+    "gender",
+    "mobile",
+    "email",
+    "employer",
+    "title",
+    "title_level",
+    "education",
+    "professional_field",
+    "political_status",
+    "skills",
+    "service_areas",
+)
+
+
+def volunteer_fields(profile: VolunteerProfile) -> Doc:
+    dumped = profile.model_dump(mode="json")
+    return {k: dumped[k] for k in VOLUNTEER_PROFILE_FIELDS}
+
+
+def memberships_of(doc: Mapping[str, Any]) -> list[Membership]:
+    return [
+        Membership.model_validate({"unit_id": uid, **{k: v for k, v in m.items() if k != "path"}})
+        for uid, m in (doc.get("memberships") or {}).items()
+    ]
+
+
+def membership_entry(m: Membership, path: Sequence[str]) -> Doc:
+    return {**m.model_dump(mode="python", exclude={"unit_id"}), "status": m.status.value, "path": list(path)}
+
+
+def derived_membership_fields(memberships: Mapping[str, Mapping[str, Any]]) -> Doc:
+    """unit_ids (active) and scope_units (every unit at or above an open membership) for listings/scope."""
+    unit_ids = [uid for uid, m in memberships.items() if m["status"] == MembershipStatus.ACTIVE.value]
+    scope: dict[str, None] = {}
+    for m in memberships.values():
+        if m["status"] in (MembershipStatus.ACTIVE.value, MembershipStatus.PENDING.value):
+            for uid in m.get("path", []):
+                scope[uid] = None
+    return {"unit_ids": unit_ids, "scope_units": list(scope)}
+
+
+def new_unit_id() -> str:
+    return "u" + uuid.uuid4().hex[:16]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The registry
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    items: list[Doc]
+    total: int
+    skip: int
+    limit: int
+
+
+class Registry:
+    """Use cases over the registry's collections; every write stages its events in the same document write."""
+
+    def __init__(self, db: Any, outbox: Outbox, cipher: IdNumberCipher, *, year: int) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.cipher = cipher
+        self.year = year
+
+    # -- low level --------------------------------------------------------------------------------------
+    async def _write_locked(
+        self, collection: str, doc_id: str, update: Mapping[str, Any], events: Sequence[Any]
+    ) -> None:
+        """An update of a document whose lock the caller holds (read-modify-write), with its events."""
+        staged = self.outbox.stage_update(update, events)
+        result = await self.db[collection].update_one({"_id": doc_id}, staged)
+        if result.matched_count:
+            self.outbox.written(collection, doc_id, staged)
+
+    async def next_platform_numbers(self, n: int = 1) -> list[str]:
+        """``n`` fresh platform numbers (HB + year + sequence); a block for a bulk import."""
+        counters = self.db[COUNTERS]
+        key = f"volunteer:{self.year}"
+        async with doc_locks.hold(counters, key):
+            doc = await counters.find_one_and_update(
+                {"_id": key}, {"$inc": {"seq": n}}, upsert=True, return_document=ReturnDocument.AFTER
+            )
+        last = int(doc["seq"])
+        return [format_platform_number(self.year, seq) for seq in range(last - n + 1, last + 1)]
+
+    async def unit(self, unit_id: str) -> Doc:
+        doc: Doc | None = await self.db[UNITS].find_one({"_id": unit_id}, HIDDEN)
+        if doc is None:
+            raise NotFoundError("未找到该队伍")
+        return doc
+
+    async def unit_id_by_name(self, name: str) -> str | None:
+        doc = await self.db[UNIT_NAMES].find_one({"_id": name})
+        return None if doc is None else str(doc["unit_id"])
+
+    async def corps_exists(self) -> bool:
+        return await self.db[UNIT_NAMES].find_one({"_id": CORPS_KEY}) is not None
+
+    async def _reserve_names(self, unit_id: str, keys: Sequence[str]) -> None:
+        """Reserve names (and the corps key) for a unit; all or none."""
+        done: list[str] = []
+        try:
+            for key in keys:
+                await self.db[UNIT_NAMES].insert_one({"_id": key, "unit_id": unit_id, "at": utcnow()})
+                done.append(key)
+        except DuplicateKeyError:
+            if done:
+                await self.db[UNIT_NAMES].delete_many({"_id": {"$in": done}})
+            if keys[len(done)] == CORPS_KEY:
+                from services.registry.domain import CorpsExistsError
+
+                raise CorpsExistsError() from None
+            raise DuplicateNameError(keys[len(done)]) from None
+
+    # -- units ------------------------------------------------------------------------------------------
+    @staticmethod
+    def new_unit_doc(
+        profile: UnitProfile,
+        parent: Mapping[str, Any] | None,
+        contact: ContactPerson | None,
+        member_approval: bool,
+        scope: Scope,
+        now: datetime,
+    ) -> Doc:
+        """A new unit: active when the province registers it, else pending; the city is inherited."""
+        status = initial_unit_status(registered_by_province=scope.province)
+        return {
+            "_id": new_unit_id(),
+            **profile_fields(profile),
+            "city": profile.city or (parent.get("city") if parent else None),
+            "parent_id": parent["_id"] if parent else None,
+            "ancestors": [*parent.get("ancestors", []), parent["_id"]] if parent else [],
+            "status": status.value,
+            "reason": None,
+            "contact": contact.model_dump() if contact else None,
+            "member_approval": member_approval,
+            "registered_at": now,
+            "registered_by": scope.identity.subject,
+            "registrar_unit_id": None if scope.province else scope.identity.unit_id,
+            "updated_at": now,
+            "version": 1,
+        }
+
+    async def register_unit(
+        self,
+        profile: UnitProfile,
+        *,
+        parent_id: str | None,
+        contact: ContactPerson | None,
+        member_approval: bool,
+        scope: Scope,
+    ) -> Doc:
+        if not scope.admin:
+            raise ForbiddenError("只有管理员可以注册队伍")
+        check_leaders(profile.kind, profile.leaders)  # role errors; gaps are information
+        parent = await self.unit(parent_id) if parent_id else None
+        if parent_id and parent is None:  # pragma: no cover - unit() raises
+            raise NotFoundError("未找到上级队伍")
+        if parent is not None and not scope.manages_unit(parent):
+            raise refuse("上级队伍")
+        if parent is None and not scope.province:
+            raise ForbiddenError("只有省科协可以注册总队")
+        if parent is not None and parent["status"] == UnitStatus.REJECTED.value:
+            raise InvalidParentError("上级队伍的注册已被驳回，不能在其下注册队伍")
+        corps = profile.kind is UnitKind.PROVINCE_CORPS
+        check_parent(
+            profile.kind,
+            UnitKind(parent["kind"]) if parent else None,
+            corps_exists=corps and await self.corps_exists(),
+        )
+        doc = self.new_unit_doc(profile, parent, contact, member_approval, scope, utcnow())
+        unit_id = doc["_id"]
+        await self._reserve_names(unit_id, [profile.name, CORPS_KEY] if corps else [profile.name])
+        try:
+            await self.outbox.insert_one(UNITS, doc, [unit_event(doc, UnitRegistered)])
+        except DuplicateKeyError:
+            await self.db[UNIT_NAMES].delete_many(
+                {"_id": {"$in": [profile.name, CORPS_KEY] if corps else [profile.name]}}
+            )
+            raise DuplicateNameError(profile.name) from None
+        return strip(doc)
+
+    async def update_unit(self, unit_id: str, changes: Mapping[str, Any], scope: Scope) -> Doc:
+        """Apply changed fields (already validated: name, leaders, contact, credit_code, phone, address,
+        member_approval); UnitUpdated lists what changed."""
+        units = self.db[UNITS]
+        async with doc_locks.hold(units, unit_id):
+            doc = await self.unit(unit_id)
+            if not scope.manages_unit(doc):
+                raise refuse()
+            sets = {k: v for k, v in changes.items() if doc.get(k) != v}
+            if "leaders" in sets:
+                check_leaders(UnitKind(doc["kind"]), [Leader.model_validate(x) for x in sets["leaders"]])
+            if "name" in sets and doc["kind"] == UnitKind.PROVINCE_CORPS.value and sets["name"] != CORPS_NAME:
+                raise ValidationFailedError([FieldError("name", f"总队名称固定为“{CORPS_NAME}”")])
+            if not sets:
+                return doc
+            old_name = doc["name"]
+            if "name" in sets:
+                await self._reserve_names(unit_id, [sets["name"]])
+            new = {**doc, **sets, "version": doc["version"] + 1, "updated_at": utcnow()}
+            event = unit_event(new, UnitUpdated, changed=sorted(sets))
+            await self._write_locked(
+                UNITS, unit_id, {"$set": {**sets, "version": new["version"], "updated_at": new["updated_at"]}}, [event]
+            )
+            if "name" in sets:
+                await self.db[UNIT_NAMES].delete_one({"_id": old_name})
+            return new
+
+    async def decide_unit(self, unit_id: str, *, approve: bool, reason: str | None, scope: Scope) -> Doc:
+        """The parent side approves or rejects a pending unit: the province, or an admin of a unit above the
+        one that registered it (never the registrar's own unit)."""
+        units = self.db[UNITS]
+        async with doc_locks.hold(units, unit_id):
+            doc = await self.unit(unit_id)
+            if not scope.province:
+                if scope.identity.role != "unit_admin" or not scope.sees_unit(doc):
+                    raise refuse()
+                registrar = doc.get("registrar_unit_id")
+                above = (await self.unit(registrar)).get("ancestors", []) if registrar else []
+                if scope.identity.unit_id not in above:
+                    raise ForbiddenError("队伍的注册须由上级组织审核，不能由注册单位自己审核")
+            target = UnitStatus.ACTIVE if approve else UnitStatus.REJECTED
+            change = transition_unit(UnitStatus(doc["status"]), target, reason=reason)
+            sets = {
+                "status": change.status.value,
+                "reason": change.reason,
+                "version": doc["version"] + 1,
+                "updated_at": utcnow(),
+                "decided_by": scope.identity.subject,
+            }
+            new = {**doc, **sets}
+            await self._write_locked(UNITS, unit_id, {"$set": sets}, [unit_event(new, UnitUpdated, changed=["status"])])
+        if not approve:  # a rejected registration frees its name for a corrected one
+            held = await self.db[UNIT_NAMES].find_one({"_id": doc["name"]})
+            if held is not None and held.get("unit_id") == unit_id:
+                await self.db[UNIT_NAMES].delete_one({"_id": doc["name"]})
+        return strip(new)
+
+    async def list_units(
+        self,
+        scope: Scope,
+        *,
+        kind: str | None = None,
+        city: str | None = None,
+        status: str | None = None,
+        parent_id: str | None = None,
+        name: str | None = None,
+        below: str | None = None,
+        skip: int = 0,
+        limit: int = 50,
+    ) -> Page:
+        filters: list[dict[str, Any]] = []
+        if scope.unit_filter():
+            filters.append(scope.unit_filter())
+        for key, value in (
+            ("kind", kind),
+            ("city", city),
+            ("status", status),
+            ("parent_id", parent_id),
+            ("name", name),
+        ):
+            if value is not None:
+                filters.append({key: value})
+        if below is not None:  # the unit itself and everything below it
+            filters.append({"$or": [{"_id": below}, {"ancestors": below}]})
+        query: dict[str, Any] = {"$and": filters} if len(filters) > 1 else (filters[0] if filters else {})
+        return await self._page(UNITS, query, skip, limit, sort=[("registered_at", 1), ("_id", 1)])
+
+    async def path(self, unit_id: str, scope: Scope) -> list[Doc]:
+        doc = await self.unit(unit_id)
+        if not scope.sees_unit(doc):
+            raise refuse()
+        return [await self.unit(a) for a in doc.get("ancestors", [])] + [doc]
+
+    async def _page(self, collection: str, query: Mapping[str, Any], skip: int, limit: int, sort: Any) -> Page:
+        limit = max(1, min(limit, MAX_PAGE))
+        skip = max(0, skip)
+        cursor = self.db[collection].find(dict(query), HIDDEN).sort(sort).skip(skip).limit(limit)
+        items = [doc async for doc in cursor]
+        total = await self.db[collection].count_documents(dict(query))
+        return Page(items, total, skip, limit)
+
+    # -- volunteers -------------------------------------------------------------------------------------
+    async def volunteer(self, volunteer_id: str, *, with_cipher: bool = False) -> Doc:
+        doc: Doc | None = await self.db[VOLUNTEERS].find_one({"_id": volunteer_id}, None if with_cipher else HIDDEN)
+        if doc is None:
+            raise NotFoundError("未找到该志愿者")
+        return doc
+
+    async def _visible_volunteer(self, volunteer_id: str, scope: Scope) -> Doc:
+        doc = await self.volunteer(volunteer_id)
+        if not scope.sees_volunteer(doc):
+            raise ForbiddenError("无权访问该志愿者的信息")
+        return doc
+
+    async def holder(self, id_hash: str) -> str | None:
+        """The volunteer registered under this keyed hash. A hash whose volunteer was never written (the
+        process died between the two inserts) is dropped once it is older than a minute."""
+        doc = await self.db[ID_HASHES].find_one({"_id": id_hash})
+        if doc is None:
+            return None
+        volunteer_id = str(doc["volunteer_id"])
+        if await self.db[VOLUNTEERS].find_one({"_id": volunteer_id}, {"_id": 1}) is not None:
+            return volunteer_id
+        if (utcnow() - doc["at"]).total_seconds() > STALE_HASH_S:
+            await self.db[ID_HASHES].delete_one({"_id": id_hash})
+            return None
+        return volunteer_id  # being registered right now
+
+    async def duplicate_person(self, existing_id: str, scope: Scope) -> DuplicatePersonError:
+        """The refusal for a second registration, naming the units the caller may see."""
+        doc = await self.db[VOLUNTEERS].find_one({"_id": existing_id}, {"memberships": 1, "platform_number": 1})
+        names: list[str] = []
+        if doc is not None and scope.admin:
+            for uid, m in (doc.get("memberships") or {}).items():
+                if m["status"] not in (MembershipStatus.ACTIVE.value, MembershipStatus.PENDING.value):
+                    continue
+                unit = await self.db[UNITS].find_one({"_id": uid}, {"name": 1, "ancestors": 1})
+                if unit is not None and scope.sees_unit(unit):
+                    names.append(unit["name"])
+        number = doc.get("platform_number") if doc is not None and scope.admin else None
+        return DuplicatePersonError(platform_number=number, unit_names=names)
+
+    async def _target_unit(self, unit_id: str | None, scope: Scope) -> Doc:
+        if unit_id is None:
+            if scope.identity.role == "unit_admin" and scope.identity.unit_id:
+                unit_id = scope.identity.unit_id
+            else:
+                raise ValidationFailedError([FieldError("unit_id", "请选择要加入的队伍")])
+        unit = await self.unit(unit_id)
+        if scope.admin and not scope.manages_unit(unit):
+            raise refuse()
+        if unit["status"] == UnitStatus.REJECTED.value:
+            raise ValidationFailedError([FieldError("unit_id", "该队伍的注册已被驳回，不能加入")])
+        return unit
+
+    async def register_volunteer(self, profile: VolunteerProfile, *, unit_id: str | None, scope: Scope) -> Doc:
+        """A unit admin registers a member (active at once), or a volunteer registers and asks to join
+        (pending when the unit approves its members)."""
+        if scope.identity.role == "volunteer" and scope.identity.volunteer_id:
+            raise ForbiddenError("您已注册，不能重复注册")
+        unit = await self._target_unit(unit_id, scope)
+        id_hash = self.cipher.hash(profile.id_number)
+        holder = await self.holder(id_hash)
+        if holder is not None:
+            raise await self.duplicate_person(holder, scope)
+        (number,) = await self.next_platform_numbers(1)
+        now = utcnow()
+        membership = request_membership(
+            [], unit["_id"], requires_approval=not scope.admin and bool(unit.get("member_approval")), at=now
+        )
+        doc = self.volunteer_doc(number, profile, now, scope, [(membership, [*unit.get("ancestors", []), unit["_id"]])])
+        try:
+            await self.db[ID_HASHES].insert_one({"_id": id_hash, "volunteer_id": number, "at": now})
+        except DuplicateKeyError:
+            existing = await self.db[ID_HASHES].find_one({"_id": id_hash})
+            raise await self.duplicate_person(existing["volunteer_id"] if existing else "", scope) from None
+        try:
+            await self.outbox.insert_one(VOLUNTEERS, doc, self.registration_events(doc))
+        except BaseException:
+            await self.db[ID_HASHES].delete_one({"_id": id_hash})
+            raise
+        return strip(doc)
+
+    def volunteer_doc(
+        self,
+        number: str,
+        profile: VolunteerProfile,
+        now: datetime,
+        scope: Scope,
+        memberships: Sequence[tuple[Membership, Sequence[str]]],
+    ) -> Doc:
+        entries = {m.unit_id: membership_entry(m, path) for m, path in memberships}
+        return {
+            "_id": number,
+            "platform_number": number,
+            **volunteer_fields(profile),
+            "id_cipher": self.cipher.encrypt(profile.id_number),
+            "id_masked": self.cipher.mask(profile.id_number),
+            "status": "active",
+            "memberships": entries,
+            **derived_membership_fields(entries),
+            "account": scope.identity.subject if scope.identity.role == "volunteer" else None,
+            "registered_at": now,
+            "registered_by": scope.identity.subject,
+            "updated_at": now,
+            "version": 1,
+        }
+
+    @staticmethod
+    def registration_events(doc: Mapping[str, Any]) -> list[Envelope[Any]]:
+        events = [volunteer_event(doc, VolunteerRegistered)]
+        for uid in doc["unit_ids"]:
+            joined = doc["memberships"][uid]["joined_at"]
+            events.append(
+                envelope(
+                    VolunteerJoinedUnit(volunteer_id=doc["_id"], unit_id=uid, joined_at=joined, version=doc["version"]),
+                    doc["_id"],
+                )
+            )
+        return events
+
+    async def get_volunteer(self, volunteer_id: str, scope: Scope) -> Doc:
+        return await self._visible_volunteer(volunteer_id, scope)
+
+    async def update_volunteer(self, volunteer_id: str, changes: Mapping[str, Any], scope: Scope) -> Doc:
+        """Profile changes (not the ID-card number nor the gender it codes), checked like a registration."""
+        volunteers = self.db[VOLUNTEERS]
+        async with doc_locks.hold(volunteers, volunteer_id):
+            doc = await self.volunteer(volunteer_id, with_cipher=True)
+            if not scope.sees_volunteer(doc):
+                raise ForbiddenError("无权修改该志愿者的信息")
+            merged = {k: doc.get(k) for k in VOLUNTEER_PROFILE_FIELDS}
+            merged.update({k: v for k, v in changes.items() if k in VOLUNTEER_PROFILE_FIELDS})
+            draft = VolunteerDraft.model_validate(
+                {
+                    **{k: v for k, v in merged.items() if v is not None},
+                    "id_number": self.cipher.decrypt(doc["id_cipher"]),
+                }
+            )
+            profile = validate_volunteer(draft)
+            fields = volunteer_fields(profile)
+            sets = {k: v for k, v in fields.items() if doc.get(k) != v}
+            doc.pop("id_cipher")
+            if not sets:
+                return strip(doc)
+            new = {**doc, **sets, "version": doc["version"] + 1, "updated_at": utcnow()}
+            event = volunteer_event(new, VolunteerUpdated, changed=sorted(sets))
+            await self._write_locked(
+                VOLUNTEERS,
+                volunteer_id,
+                {"$set": {**sets, "version": new["version"], "updated_at": new["updated_at"]}},
+                [event],
+            )
+            return strip(new)
+
+    async def join(self, volunteer_id: str, unit_id: str, scope: Scope) -> Doc:
+        """The volunteer asks to join (pending when the unit approves its members) or an admin of the unit
+        adds them (active at once)."""
+        unit = await self.unit(unit_id)
+        if unit["status"] == UnitStatus.REJECTED.value:
+            raise ValidationFailedError([FieldError("unit_id", "该队伍的注册已被驳回，不能加入")])
+        volunteers = self.db[VOLUNTEERS]
+        async with doc_locks.hold(volunteers, volunteer_id):
+            doc = await self.volunteer(volunteer_id)
+            if scope.admin:
+                if not scope.manages_unit(unit):
+                    raise refuse()
+            elif not scope.sees_volunteer(doc):
+                raise ForbiddenError("只能为本人申请加入队伍")
+            now = utcnow()
+            m = request_membership(
+                memberships_of(doc),
+                unit_id,
+                requires_approval=not scope.admin and bool(unit.get("member_approval")),
+                at=now,
+            )
+            return await self._set_membership(doc, m, [*unit.get("ancestors", []), unit_id], now)
+
+    async def decide_membership(
+        self, volunteer_id: str, unit_id: str, *, approve: bool, reason: str | None, scope: Scope
+    ) -> Doc:
+        unit = await self.unit(unit_id)
+        if not scope.admin or not scope.manages_unit(unit):
+            raise refuse()
+        volunteers = self.db[VOLUNTEERS]
+        async with doc_locks.hold(volunteers, volunteer_id):
+            doc = await self.volunteer(volunteer_id)
+            current = next((m for m in memberships_of(doc) if m.unit_id == unit_id), None)
+            if current is None:
+                raise NotFoundError("该志愿者没有申请加入此队伍")
+            now = utcnow()
+            m = (
+                approve_membership(current, at=now)
+                if approve
+                else reject_membership(current, reason=reason or "", at=now)
+            )
+            return await self._set_membership(doc, m, doc["memberships"][unit_id].get("path", [unit_id]), now)
+
+    async def leave(self, volunteer_id: str, unit_id: str, reason: str | None, scope: Scope) -> Doc:
+        volunteers = self.db[VOLUNTEERS]
+        async with doc_locks.hold(volunteers, volunteer_id):
+            doc = await self.volunteer(volunteer_id)
+            current = next((m for m in memberships_of(doc) if m.unit_id == unit_id), None)
+            if current is None:
+                raise NotFoundError("该志愿者不在此队伍中")
+            if scope.admin:
+                unit = await self.unit(unit_id)
+                if not scope.manages_unit(unit):
+                    raise refuse()
+            elif not scope.sees_volunteer(doc):
+                raise ForbiddenError("只能为本人办理退出")
+            now = utcnow()
+            m = leave_unit(current, at=now, reason=reason)
+            return await self._set_membership(
+                doc, m, doc["memberships"][unit_id].get("path", [unit_id]), now, was=current
+            )
+
+    async def _set_membership(
+        self, doc: Doc, m: Membership, path: Sequence[str], now: datetime, *, was: Membership | None = None
+    ) -> Doc:
+        memberships = {**(doc.get("memberships") or {}), m.unit_id: membership_entry(m, path)}
+        derived = derived_membership_fields(memberships)
+        version = doc["version"] + 1
+        sets = {f"memberships.{m.unit_id}": memberships[m.unit_id], **derived, "version": version, "updated_at": now}
+        new = {**doc, "memberships": memberships, **derived, "version": version, "updated_at": now}
+        events: list[Envelope[Any]] = []
+        if m.status is MembershipStatus.ACTIVE:
+            events.append(
+                envelope(
+                    VolunteerJoinedUnit(volunteer_id=doc["_id"], unit_id=m.unit_id, joined_at=now, version=version),
+                    doc["_id"],
+                )
+            )
+        elif m.status is MembershipStatus.LEFT and was is not None and was.status is MembershipStatus.ACTIVE:
+            events.append(
+                envelope(
+                    VolunteerLeftUnit(
+                        volunteer_id=doc["_id"], unit_id=m.unit_id, left_at=now, reason=m.reason, version=version
+                    ),
+                    doc["_id"],
+                )
+            )
+        await self._write_locked(VOLUNTEERS, doc["_id"], {"$set": sets}, events)
+        return strip(new)
+
+    async def search_volunteers(
+        self,
+        scope: Scope,
+        *,
+        unit_id: str | None = None,
+        name: str | None = None,
+        professional_field: str | None = None,
+        skill: str | None = None,
+        title: str | None = None,
+        skip: int = 0,
+        limit: int = 50,
+    ) -> Page:
+        if not scope.admin:
+            raise ForbiddenError("只有管理员可以查询志愿者名单")
+        filters: list[dict[str, Any]] = []
+        if not scope.province:
+            filters.append({"scope_units": scope.identity.unit_id})
+        if unit_id is not None:
+            unit = await self.unit(unit_id)
+            if not scope.sees_unit(unit):
+                raise refuse()
+            filters.append({"scope_units": unit_id})
+        for key, value in (("name", name), ("professional_field", professional_field), ("title", title)):
+            if value:
+                filters.append({key: {"$regex": re.escape(value.strip())}})
+        if skill:
+            filters.append({"skills": skill.strip()})
+        query: dict[str, Any] = {"$and": filters} if len(filters) > 1 else (filters[0] if filters else {})
+        return await self._page(VOLUNTEERS, query, skip, limit, sort=[("_id", 1)])
+
+
+def strip(doc: Mapping[str, Any]) -> Doc:
+    """A document without the secret and the outbox bookkeeping."""
+    return {k: v for k, v in doc.items() if k not in HIDDEN}
+
+
+def compliance(doc: Mapping[str, Any], members: int | None = None) -> Doc:
+    """How far a unit is from the notice's leader counts and first-batch minimum (information, not errors)."""
+    kind = UnitKind(doc["kind"])
+    gaps = check_leaders(kind, [Leader.model_validate(x) for x in doc.get("leaders", [])])
+    out: Doc = {"leader_gaps": [g.message for g in gaps]}
+    if members is not None:
+        out["member_shortfall"] = member_shortfall(kind, members)
+    return out

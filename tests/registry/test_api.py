@@ -1,0 +1,384 @@
+"""Registry API against the real Kafka and MongoDB-protocol server: units, approval, volunteers, scope, events."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from services.registry.domain import CORPS_NAME
+from shared.contracts.events import UNITS, VOLUNTEERS
+from shared.settings import ServiceSettings
+from tests.fixtures import read_topic
+from tests.registry.helpers import CITY_LEADERS, CONTACT, headers, id_number, volunteer_body
+
+pytest_plugins = ["tests.fixtures"]
+
+
+class World:
+    """Units registered once for the module."""
+
+    corps: str
+    shijiazhuang: str
+    tangshan: str
+    county: str  # under 石家庄, registered by the province (active)
+
+
+W = World()
+
+
+@pytest.fixture(scope="module")
+def province(settings: ServiceSettings) -> dict[str, str]:
+    return headers(settings, "province_admin", subject="province")
+
+
+async def post(client: httpx.AsyncClient, url: str, body: Any, hdrs: dict[str, str]) -> httpx.Response:
+    return await client.post(url, json=body, headers=hdrs)
+
+
+async def test_register_corps_once(client: httpx.AsyncClient, province: dict[str, str]) -> None:
+    r = await post(
+        client,
+        "/units",
+        {"kind": "总队", "base": "", "leaders": [{"name": "张总队", "role": "总队长"}], "contact": CONTACT},
+        province,
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["name"] == CORPS_NAME and body["status"] == "active" and body["ancestors"] == []
+    W.corps = body["id"]
+    again = await post(client, "/units", {"kind": "province_corps", "name": "另一个总队"}, province)
+    assert again.status_code == 409
+    assert again.headers["content-type"].startswith("application/problem+json")
+    assert again.json()["code"] == "corps_exists"
+
+
+async def test_register_city_detachments_and_refusals(client: httpx.AsyncClient, province: dict[str, str]) -> None:
+    r = await post(
+        client,
+        "/units",
+        {"kind": "city_detachment", "base": "石家庄", "parent_id": W.corps, "leaders": CITY_LEADERS, "city": "石家庄"},
+        province,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["name"] == "石家庄市科技志愿者支队"
+    assert r.json()["leader_gaps"] == []
+    W.shijiazhuang = r.json()["id"]
+    r = await post(
+        client,
+        "/units",
+        {"kind": "市级支队", "name": "唐山市科技志愿者支队", "parent_id": W.corps, "city": "唐山"},
+        province,
+    )
+    assert r.status_code == 201
+    assert r.json()["leader_gaps"]  # no leaders yet: shown, not refused
+    W.tangshan = r.json()["id"]
+
+    duplicate = await post(
+        client, "/units", {"kind": "city_detachment", "name": "唐山市科技志愿者支队", "parent_id": W.corps}, province
+    )
+    assert duplicate.status_code == 409 and duplicate.json()["code"] == "duplicate_name"
+    assert "唐山市科技志愿者支队" in duplicate.json()["detail"]
+
+    wrong_parent = await post(
+        client, "/units", {"kind": "county_team", "name": "某县科技志愿者队", "parent_id": W.corps}, province
+    )
+    assert wrong_parent.status_code == 422 and wrong_parent.json()["code"] == "invalid_parent"
+    assert "市级科技志愿者支队" in wrong_parent.json()["detail"]
+
+    bad = await post(
+        client,
+        "/units",
+        {
+            "kind": "city_detachment",
+            "name": "廊坊市科技志愿者支队",
+            "parent_id": W.corps,
+            "credit_code": "91130100MA0000000X",
+            "leaders": [{"name": "某人", "role": "队长"}],
+            "contact": {"name": "王五", "post": "部长", "mobile": "123", "email": "bad"},
+        },
+        province,
+    )
+    assert bad.status_code == 422
+    fields = {e["field"] for e in bad.json()["errors"]}
+    assert {"credit_code", "leaders[0].role", "contact.mobile", "contact.email"} <= fields
+
+    r = await post(
+        client,
+        "/units",
+        {
+            "kind": "county_team",
+            "base": "正定县",
+            "parent_id": W.shijiazhuang,
+            "leaders": [
+                {"name": "刘队长", "role": "队长"},
+                {"name": "甲", "role": "副队长"},
+                {"name": "乙", "role": "副队长"},
+            ],
+        },
+        province,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["name"] == "正定县科技志愿者队"
+    assert r.json()["ancestors"] == [W.corps, W.shijiazhuang]
+    assert r.json()["city"] == "shijiazhuang"  # inherited from the city detachment
+    W.county = r.json()["id"]
+
+
+async def test_suggest_name(client: httpx.AsyncClient, province: dict[str, str]) -> None:
+    r = await client.get("/units/suggest-name", params={"kind": "city_detachment", "base": "唐山"}, headers=province)
+    assert r.json() == {"name": "唐山市科技志愿者支队", "available": False}
+    r = await client.get("/units/suggest-name", params={"kind": "高校支队", "base": "河北大学"}, headers=province)
+    assert r.json() == {"name": "河北大学科技志愿者支队", "available": True}
+
+
+async def test_unit_admin_registration_waits_for_approval(client: httpx.AsyncClient, settings: ServiceSettings) -> None:
+    city_admin = headers(settings, "unit_admin", unit_id=W.shijiazhuang)
+    r = await post(
+        client,
+        "/units",
+        {"kind": "county_team", "name": "藁城区科技志愿者队", "parent_id": W.shijiazhuang},
+        city_admin,
+    )
+    assert r.status_code == 201 and r.json()["status"] == "pending"
+    pending = r.json()["id"]
+    # the registrar cannot approve its own registration, nor a unit beside it
+    own = await client.post(f"/units/{pending}/approve", headers=city_admin)
+    assert own.status_code == 403
+    beside = await client.post(f"/units/{pending}/approve", headers=headers(settings, "unit_admin", unit_id=W.tangshan))
+    assert beside.status_code == 403
+    # a unit above the registrar (the corps' admin) approves
+    ok = await client.post(f"/units/{pending}/approve", headers=headers(settings, "unit_admin", unit_id=W.corps))
+    assert ok.status_code == 200 and ok.json()["status"] == "active" and ok.json()["version"] == 2
+    twice = await client.post(f"/units/{pending}/approve", headers=headers(settings, "province_admin"))
+    assert twice.status_code == 409 and twice.json()["code"] == "invalid_transition"
+
+    r = await post(
+        client, "/units", {"kind": "county_team", "name": "鹿泉区科技志愿者队", "parent_id": W.shijiazhuang}, city_admin
+    )
+    second = r.json()["id"]
+    province = headers(settings, "province_admin")
+    no_reason = await client.post(f"/units/{second}/reject", json={"reason": " "}, headers=province)
+    assert no_reason.status_code == 422
+    rejected = await client.post(f"/units/{second}/reject", json={"reason": "名称不规范"}, headers=province)
+    assert rejected.json()["status"] == "rejected" and rejected.json()["reason"] == "名称不规范"
+    # the rejected name is free again for a corrected registration
+    again = await post(
+        client, "/units", {"kind": "county_team", "name": "鹿泉区科技志愿者队", "parent_id": W.shijiazhuang}, province
+    )
+    assert again.status_code == 201
+
+    # a unit admin cannot register beside or above its unit, nor a corps
+    beside_reg = await post(
+        client, "/units", {"kind": "county_team", "name": "丰南区科技志愿者队", "parent_id": W.tangshan}, city_admin
+    )
+    assert beside_reg.status_code == 403
+    volunteer = await post(
+        client,
+        "/units",
+        {"kind": "sub_team", "name": "某分队", "parent_id": W.county},
+        headers(settings, "volunteer", volunteer_id="HB2026000001"),
+    )
+    assert volunteer.status_code == 403
+
+
+async def test_tree_queries_and_scope(client: httpx.AsyncClient, settings: ServiceSettings) -> None:
+    province = headers(settings, "province_admin")
+    path = await client.get(f"/units/{W.county}/path", headers=province)
+    assert [u["id"] for u in path.json()] == [W.corps, W.shijiazhuang, W.county]
+    sub = await client.get(f"/units/{W.shijiazhuang}/subtree", headers=province)
+    names = [u["name"] for u in sub.json()["items"]]
+    assert names[0] == "石家庄市科技志愿者支队" and "正定县科技志愿者队" in names
+    assert all("唐山" not in n for n in names)
+
+    cities = await client.get("/units", params={"kind": "市级支队"}, headers=province)
+    assert {u["name"] for u in cities.json()["items"]} == {"石家庄市科技志愿者支队", "唐山市科技志愿者支队"}
+    by_city = await client.get("/units", params={"city": "唐山", "status": "active"}, headers=province)
+    assert [u["name"] for u in by_city.json()["items"]] == ["唐山市科技志愿者支队"]
+    children = await client.get("/units", params={"parent": W.corps, "limit": 1}, headers=province)
+    assert len(children.json()["items"]) == 1 and children.json()["total"] == 2
+    rejected = await client.get("/units", params={"status": "已驳回"}, headers=province)
+    assert [u["name"] for u in rejected.json()["items"]] == ["鹿泉区科技志愿者队"]
+
+    county_admin = headers(settings, "unit_admin", unit_id=W.county)
+    mine = await client.get("/units", headers=county_admin)
+    assert [u["id"] for u in mine.json()["items"]] == [W.county]
+    assert (await client.get(f"/units/{W.shijiazhuang}", headers=county_admin)).status_code == 403
+    assert (await client.get(f"/units/{W.tangshan}/subtree", headers=county_admin)).status_code == 403
+    patch = await client.patch(f"/units/{W.tangshan}", json={"phone": "0315-2222222"}, headers=county_admin)
+    assert patch.status_code == 403
+    assert (await client.get(f"/units/{W.county}")).status_code == 401
+
+
+async def test_update_unit_leaders_and_contact(client: httpx.AsyncClient, settings: ServiceSettings) -> None:
+    admin = headers(settings, "unit_admin", unit_id=W.tangshan)
+    r = await client.patch(
+        f"/units/{W.tangshan}",
+        json={"leaders": CITY_LEADERS, "contact": CONTACT, "credit_code": "51130100MJ0000125T"},
+        headers=admin,
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["version"] == 2 and body["leader_gaps"] == [] and body["contact"]["name"] == "王联系"
+    bad = await client.patch(f"/units/{W.tangshan}", json={"leaders": [{"name": "某", "role": "队长"}]}, headers=admin)
+    assert bad.status_code == 422
+    taken = await client.patch(f"/units/{W.tangshan}", json={"name": "石家庄市科技志愿者支队"}, headers=admin)
+    assert taken.status_code == 409
+    renamed = await client.patch(f"/units/{W.tangshan}", json={"name": "唐山市科技志愿者支队（新）"}, headers=admin)
+    assert renamed.json()["name"] == "唐山市科技志愿者支队（新）"
+    back = await client.patch(f"/units/{W.tangshan}", json={"name": "唐山市科技志愿者支队"}, headers=admin)
+    assert back.status_code == 200 and back.json()["version"] == 4
+
+
+# ------------------------------------------------------------------------------------------------ volunteers
+
+
+class V:
+    first: str
+    self_registered: str
+
+
+async def test_register_volunteer_and_refusals(client: httpx.AsyncClient, settings: ServiceSettings) -> None:
+    admin = headers(settings, "unit_admin", unit_id=W.county)
+    r = await post(client, "/volunteers", volunteer_body(1), admin)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["platform_number"].startswith("HB2026") and body["id"] == body["platform_number"]
+    assert body["id_number_masked"] == id_number(1)[:4] + "*" * 10 + id_number(1)[-4:]
+    assert id_number(1) not in r.text
+    assert body["unit_ids"] == [W.county] and body["memberships"][0]["status"] == "active"
+    V.first = body["id"]
+
+    bad = await post(
+        client,
+        "/volunteers",
+        volunteer_body(2, id_number=id_number(2)[:-1] + ("0" if id_number(2)[-1] != "0" else "1"), mobile="12345"),
+        admin,
+    )
+    assert bad.status_code == 422
+    fields = {e["field"]: e["message"] for e in bad.json()["errors"]}
+    assert "校验位" in fields["id_number"] and "mobile" in fields
+
+    wrong_gender = await post(client, "/volunteers", volunteer_body(3, male=True, gender="女"), admin)
+    assert wrong_gender.status_code == 422
+    assert "性别" in wrong_gender.json()["errors"][0]["message"]
+
+    missing = await post(client, "/volunteers", {"name": "张三"}, admin)
+    assert missing.status_code == 422 and len(missing.json()["errors"]) >= 6
+
+    # the same person again, even with other data and by another unit: 409 naming the unit, no second record
+    dup = await post(
+        client,
+        "/volunteers",
+        volunteer_body(1, name="另一个名字", unit_id=W.shijiazhuang),
+        headers(settings, "province_admin"),
+    )
+    assert dup.status_code == 409 and dup.json()["code"] == "duplicate_person"
+    assert dup.json()["unit_names"] == ["正定县科技志愿者队"] and "正定县科技志愿者队" in dup.json()["detail"]
+    # an admin who may not see that unit learns only that the person is registered
+    hidden = await post(client, "/volunteers", volunteer_body(1), headers(settings, "unit_admin", unit_id=W.tangshan))
+    assert hidden.status_code == 409 and hidden.json()["unit_names"] == []
+    listing = await client.get(
+        "/volunteers", params={"name": "另一个名字"}, headers=headers(settings, "province_admin")
+    )
+    assert listing.json()["total"] == 0
+
+    beside = await post(client, "/volunteers", volunteer_body(4, unit_id=W.tangshan), admin)
+    assert beside.status_code == 403
+
+
+async def test_self_registration_membership_approval_and_leaving(
+    client: httpx.AsyncClient, settings: ServiceSettings
+) -> None:
+    province = headers(settings, "province_admin")
+    await client.patch(f"/units/{W.tangshan}", json={"member_approval": True}, headers=province)
+    me = headers(settings, "volunteer", subject="wx:openid-5")
+    r = await post(client, "/volunteers", volunteer_body(5, male=False, unit_id=W.tangshan), me)
+    assert r.status_code == 201, r.text
+    assert r.json()["unit_ids"] == [] and r.json()["memberships"][0]["status"] == "pending"
+    vid = V.self_registered = r.json()["id"]
+    # the volunteer sees only itself
+    assert (await client.get(f"/volunteers/{vid}", headers=me)).status_code == 200
+    assert (await client.get(f"/volunteers/{V.first}", headers=me)).status_code == 403
+    assert (await client.get("/volunteers", headers=me)).status_code == 403
+    # the unit's admin sees the pending request and approves it
+    tangshan = headers(settings, "unit_admin", unit_id=W.tangshan)
+    assert (await client.get(f"/volunteers/{vid}", headers=tangshan)).status_code == 200
+    assert (
+        await client.get(f"/volunteers/{vid}", headers=headers(settings, "unit_admin", unit_id=W.county))
+    ).status_code == 403
+    ok = await client.post(f"/volunteers/{vid}/units/{W.tangshan}/approve", headers=tangshan)
+    assert ok.status_code == 200 and ok.json()["unit_ids"] == [W.tangshan]
+    # joins a second unit (no approval needed there), then leaves it
+    joined = await client.post(f"/volunteers/{vid}/units/{W.county}", headers=me)
+    assert joined.status_code == 200 and set(joined.json()["unit_ids"]) == {W.tangshan, W.county}
+    again = await client.post(f"/volunteers/{vid}/units/{W.county}", headers=me)
+    assert again.status_code == 409 and again.json()["code"] == "already_member"
+    left = await client.delete(f"/volunteers/{vid}/units/{W.county}", params={"reason": "工作调动"}, headers=me)
+    assert left.status_code == 200 and left.json()["unit_ids"] == [W.tangshan]
+    statuses = {m["unit_id"]: m["status"] for m in left.json()["memberships"]}
+    assert statuses[W.county] == "left"
+    # a county admin cannot add someone into a unit outside its scope
+    outside = await client.post(
+        f"/volunteers/{vid}/units/{W.shijiazhuang}", headers=headers(settings, "unit_admin", unit_id=W.county)
+    )
+    assert outside.status_code == 403
+
+
+async def test_update_and_search_volunteers(client: httpx.AsyncClient, settings: ServiceSettings) -> None:
+    admin = headers(settings, "unit_admin", unit_id=W.county)
+    r = await client.patch(
+        f"/volunteers/{V.first}", json={"title": "教授", "title_level": "正高级", "skills": ["果树修剪"]}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["title"] == "教授" and r.json()["version"] == 2
+    bad = await client.patch(f"/volunteers/{V.first}", json={"mobile": "1"}, headers=admin)
+    assert bad.status_code == 422
+    no_id = await client.patch(f"/volunteers/{V.first}", json={"id_number": id_number(9)}, headers=admin)
+    assert no_id.status_code == 422
+
+    for seq in range(10, 14):
+        assert (
+            await post(client, "/volunteers", volunteer_body(seq, professional_field="临床医学"), admin)
+        ).status_code == 201
+    province = headers(settings, "province_admin")
+    subtree = await client.get("/volunteers", params={"unit_id": W.shijiazhuang, "limit": 2}, headers=province)
+    assert subtree.json()["total"] == 5 and len(subtree.json()["items"]) == 2
+    medicine = await client.get("/volunteers", params={"professional_field": "医学"}, headers=province)
+    assert medicine.json()["total"] == 4
+    skill = await client.get("/volunteers", params={"skill": "果树修剪"}, headers=province)
+    assert [v["id"] for v in skill.json()["items"]] == [V.first]
+    title = await client.get("/volunteers", params={"title": "教授"}, headers=province)
+    assert V.first in [v["id"] for v in title.json()["items"]]
+    scoped = await client.get("/volunteers", headers=headers(settings, "unit_admin", unit_id=W.tangshan))
+    assert [v["id"] for v in scoped.json()["items"]] == [V.self_registered]
+    assert all(id_number(s) not in json.dumps(v) for v in subtree.json()["items"] for s in range(20))
+
+
+async def test_events_published_without_personal_data(settings: ServiceSettings) -> None:
+    unit_records = await read_topic(settings.kafka_bootstrap, settings.topic(UNITS), expect=12)
+    unit_events = [json.loads(r.value) for r in unit_records]
+    types = [e["type"] for e in unit_events]
+    assert types.count("stvs.unit.registered.v1") >= 7 and "stvs.unit.updated.v1" in types
+    tangshan = [e["data"] for e in unit_events if e["subject"] == W.tangshan]
+    assert [e["version"] for e in tangshan] == sorted(e["version"] for e in tangshan)
+    last = tangshan[-1]
+    assert last["leader_counts"] == {"支队长": 1, "副支队长": 3, "秘书长": 1}
+    assert last["contact"] == {"name": "王联系", "email": "contact@example.com"}
+    county = next(e["data"] for e in unit_events if e["subject"] == W.county)
+    assert county["ancestors"] == [W.corps, W.shijiazhuang]
+
+    records = await read_topic(settings.kafka_bootstrap, settings.topic(VOLUNTEERS), expect=12)
+    events = [json.loads(r.value) for r in records]
+    types = [e["type"] for e in events]
+    assert types.count("stvs.volunteer.registered.v1") == 6
+    assert "stvs.volunteer.updated.v1" in types and "stvs.volunteer.left_unit.v1" in types
+    assert types.count("stvs.volunteer.joined_unit.v1") >= 7
+    left = next(e["data"] for e in events if e["type"] == "stvs.volunteer.left_unit.v1")
+    assert left == {**left, "volunteer_id": V.self_registered, "unit_id": W.county, "reason": "工作调动"}
+    raw = b"".join(r.value for r in records) + b"".join(r.value for r in unit_records)
+    for seq in range(20):
+        assert id_number(seq).encode() not in raw
+        assert f"139{seq:08d}".encode() not in raw
