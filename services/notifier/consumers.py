@@ -22,6 +22,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.calendar import SHANGHAI, to_shanghai
 from shared.contracts import events as ev
 from shared.contracts.envelope import Envelope
 from shared.service import Service
@@ -422,5 +423,5 @@ def register(service: Service, settings: NotifierSettings, subscriptions: Subscr
 
 def day_before(starts_at: datetime, hour: int) -> datetime:
     """When a volunteer hears about tomorrow's activity: ``hour``:00 Shanghai the day before it starts."""
-    day = domain.to_shanghai(starts_at).date() - timedelta(days=1)
-    return datetime.combine(day, datetime.min.time().replace(hour=hour), tzinfo=domain.SHANGHAI)
+    day = to_shanghai(starts_at).date() - timedelta(days=1)
+    return datetime.combine(day, datetime.min.time().replace(hour=hour), tzinfo=SHANGHAI)

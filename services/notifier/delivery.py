@@ -25,13 +25,13 @@ from typing import Any
 import aiosmtplib
 import httpx
 
+from shared.calendar import SHANGHAI
 from shared.lease import Lease
 from shared.service import Service
 from shared.storage import Doc, doc_locks, utcnow
 
 from . import webhooks
 from .consumers import Notices, SubscriptionCache, subscription_recipient
-from .domain import SHANGHAI
 from .settings import NotifierSettings
 from .store import (
     DELIVERIES,

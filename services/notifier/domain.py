@@ -5,18 +5,25 @@ All calendar logic runs in Asia/Shanghai; a deadline on a day expires at 23:59:5
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import NamedTuple, TypeVar
-from zoneinfo import ZoneInfo
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from shared.calendar import (
+    DEFAULT_MONTHLY_REPORT_DAY,
+    SHANGHAI,
+    action_plan_due,
+    is_late,
+    month_end,
+    monthly_report_due,
+    quarter_end,
+    registration_due,
+    to_shanghai,
+)
 
-DEFAULT_MONTHLY_REPORT_DAY = 5
 DEFAULT_OFFSETS_DAYS: tuple[int, ...] = (7, 3, 1)
 DEFAULT_START_MONTH = 4  # the notice came out in spring; the campaign's months and quarters start in April
 DEFAULT_REMINDER_HOUR = 9  # reminders go out in office hours, not at the midnight a deadline expires
@@ -49,31 +56,14 @@ class NotificationKind(StrEnum):
 # ---- time helpers ----
 
 
-def to_shanghai(dt: datetime) -> datetime:
-    """The same instant in Shanghai time; a naive datetime is refused as ambiguous."""
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError("an aware datetime is required (naive datetimes are ambiguous)")
-    return dt.astimezone(SHANGHAI)
-
-
-def end_of_day(day: date) -> datetime:
-    """23:59:59 Shanghai time on `day`."""
-    return datetime.combine(day, time(23, 59, 59), tzinfo=SHANGHAI)
-
-
 def has_passed(due: datetime, now: datetime) -> bool:
     """True once `now` is after `due`; deadlines are stated to the second, so the due second is on time."""
-    to_shanghai(due)
-    return to_shanghai(now).replace(microsecond=0) > due
+    return is_late(now, due)
 
 
 def days_left(due: datetime, now: datetime) -> int:
     """Calendar days (Shanghai) from `now` to the day `due` falls on; 0 on the day itself, never negative."""
     return max(0, (to_shanghai(due).date() - to_shanghai(now).date()).days)
-
-
-def _last_day(year: int, month: int) -> int:
-    return calendar.monthrange(year, month)[1]
 
 
 # ---- deadlines ----
@@ -138,7 +128,7 @@ class CampaignCalendar:
         yield Deadline(
             id=f"registration-{y}",
             kind=DeadlineKind.REGISTRATION,
-            due_at=end_of_day(date(y, 4, 20)),
+            due_at=registration_due(y),
             title_zh=f"{y}年科技志愿服务信息平台注册及工作联系人报送",
             action_zh=(
                 "在科技志愿服务信息平台完成本单位及科技志愿者注册，"
@@ -149,7 +139,7 @@ class CampaignCalendar:
         yield Deadline(
             id=f"action-plan-{y}",
             kind=DeadlineKind.ACTION_PLAN,
-            due_at=end_of_day(date(y, 4, 30)),
+            due_at=action_plan_due(y),
             title_zh=f"{y}年科技志愿服务行动计划及注册情况报送",
             action_zh=(
                 "报送本单位科技志愿服务行动计划、组织及志愿者注册阶段性情况，"
@@ -158,21 +148,19 @@ class CampaignCalendar:
             checks=(ObligationKind.ACTION_PLAN,),
         )
         for month in range(self.start_month, 13):
-            due_year, due_month = (y + 1, 1) if month == 12 else (y, month + 1)
-            due_day = min(self.monthly_report_day, _last_day(due_year, due_month))
             period = f"{y:04d}-{month:02d}"
             yield Deadline(
                 id=f"monthly-{period}",
                 kind=DeadlineKind.MONTHLY_REPORT,
-                due_at=end_of_day(date(due_year, due_month, due_day)),
+                due_at=monthly_report_due(y, month, self.monthly_report_day),
                 title_zh=f"{y}年{month}月科技志愿服务月报",
                 action_zh="报送本月科技志愿服务队伍组建及注册情况、科技志愿服务行动开展情况",
                 checks=(ObligationKind.MONTHLY_REPORT,),
                 period=period,
-                period_end=end_of_day(date(y, month, _last_day(y, month))),
+                period_end=month_end(y, month),
             )
         for quarter in range((self.start_month - 1) // 3 + 1, 5):
-            end = end_of_day(date(y, quarter * 3, _last_day(y, quarter * 3)))
+            end = quarter_end(y, quarter)
             yield Deadline(
                 id=f"quarter-{y}-Q{quarter}",
                 kind=DeadlineKind.QUARTERLY_ACTIVITY,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator
 
+from shared.calendar import DEFAULT_MONTHLY_REPORT_DAY
 from shared.settings import ServiceSettings
 
-from .domain import DEFAULT_MONTHLY_REPORT_DAY, DEFAULT_REMINDER_HOUR, CampaignCalendar
+from .domain import DEFAULT_REMINDER_HOUR, CampaignCalendar
 
 
 class NotifierSettings(ServiceSettings):

@@ -22,9 +22,10 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from shared.calendar import to_shanghai
 from shared.storage import Doc, Indexes, utcnow
 
-from .domain import SlotKey, UnitObligations, to_shanghai
+from .domain import SlotKey, UnitObligations
 
 UNITS = "units"
 SLOTS = "slots"

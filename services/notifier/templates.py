@@ -13,7 +13,7 @@ from typing import Any
 from jinja2 import DictLoader, Environment, StrictUndefined, TemplateError, TemplateNotFound, meta
 from jinja2.exceptions import TemplateRuntimeError
 
-from services.notifier.domain import SHANGHAI
+from shared.calendar import SHANGHAI
 
 DEADLINE_APPROACHING = "deadline_approaching"  # to a unit's contact person
 DEADLINE_MISSED = "deadline_missed"  # to the province office

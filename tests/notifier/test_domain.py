@@ -11,7 +11,6 @@ from jinja2 import TemplateError, TemplateNotFound
 
 from services.notifier import templates
 from services.notifier.domain import (
-    SHANGHAI,
     ActionPlanSubmitted,
     ActivityCompleted,
     CampaignCalendar,
@@ -30,6 +29,7 @@ from services.notifier.domain import (
     reminder_at,
     slots_for_unit,
 )
+from shared.calendar import SHANGHAI
 
 CAL = CampaignCalendar(2026)
 REGISTRATION_DUE = datetime(2026, 4, 20, 15, 59, 59, tzinfo=UTC)
