@@ -236,7 +236,7 @@ def router(notifier: Notifier) -> APIRouter:
             for d in calendar.deadlines
         ]
 
-    @r.get("/units/{unit_id}/obligations", response_model=UnitObligationsOut, summary="单位的报送义务")
+    @r.get("/obligations/{unit_id}", response_model=UnitObligationsOut, summary="单位的报送义务")
     async def obligations(
         unit_id: str,
         identity: Identity = ANYONE,

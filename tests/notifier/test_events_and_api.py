@@ -81,7 +81,7 @@ async def test_obligations_follow_events_and_duplicates_change_nothing(infra: An
         assert again == doc
 
         async with client(notifier) as http:
-            r = await http.get("/units/u1/obligations", headers=headers())
+            r = await http.get("/obligations/u1", headers=headers())
             assert r.status_code == 200, r.text
             state = {(o["deadline_id"], o["kind"]): o for o in r.json()["obligations"]}
             contact = state[("registration-2026", "contact_person")]
@@ -93,9 +93,9 @@ async def test_obligations_follow_events_and_duplicates_change_nothing(infra: An
             assert state[("quarter-2026-Q3", "quarterly_activity")]["open"]
             assert state[("monthly-2026-05", "monthly_report")]["open"]
 
-            r = await http.get("/units/u1/obligations", headers=headers("unit_admin", unit_id="u2"))
+            r = await http.get("/obligations/u1", headers=headers("unit_admin", unit_id="u2"))
             assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
-            r = await http.get("/units/nope/obligations", headers=headers())
+            r = await http.get("/obligations/nope", headers=headers())
             assert r.status_code == 404
 
             r = await http.get("/deadlines", params={"year": 2026}, headers=headers("volunteer", volunteer_id="v1"))
