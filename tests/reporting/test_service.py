@@ -185,8 +185,11 @@ async def test_compliance_statuses_and_gaps(harness: Harness) -> None:
             completed("a91", "C9", at(2026, 5, 20), [("v91", 2)], themes=("women_youth",)),
         ],
     )
-    await eventually(
-        lambda: when(harness.stats("C9"), lambda b: b["rollup"]["units"] == 2 and b["own"]["activities"] == 1)
+    await eventually(  # the volunteers arrive on another topic than the activity: wait for both
+        lambda: when(
+            harness.stats("C9"),
+            lambda b: b["rollup"]["units"] == 2 and b["own"]["activities"] == 1 and b["own"]["volunteers"] == 2,
+        )
     )
     rows = await harness.compliance("C9", at(2026, 8, 1))
     c9, k9 = rows["C9"], rows["K9"]
