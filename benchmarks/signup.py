@@ -1,0 +1,158 @@
+"""Sign-up burst (issue 5): 2,000 distinct active volunteers sign up concurrently for one activity of capacity 500.
+
+The activities service runs in-process (ASGI) on the real Kafka and FerretDB of the run. Its local copy of the
+volunteers is filled as its consumer would (``Store.apply_volunteer``, as the activities tests do). Every sign-up
+must come back 201, exactly 500 confirmed and 1,500 waitlisted, none lost (the roster holds all 2,000) — else the
+benchmark fails. Figures: ``signups_per_s`` over the whole burst, per-request latency ``p50_ms`` / ``p99_ms``,
+``confirmed`` / ``waitlisted``, and ``ratio_to_produce_ceiling`` (sign-ups/s ÷ raw Kafka produce events/s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from benchmarks.harness import BenchContext
+from services.activities.app import create_app
+from services.activities.settings import ActivitiesSettings
+from services.activities.store import Store
+from shared.identity import HEADER, Identity, sign_identity
+from shared.messaging.topics import ensure_topics
+from shared.storage import mongo_client
+
+CAPACITY = 500
+VOLUNTEERS = 2_000
+CONCURRENCY = 50
+UNIT = "unit-bench"
+
+
+def _draft() -> dict[str, Any]:
+    now = datetime.now(UTC)
+    starts = now + timedelta(days=1)
+    return {
+        "title": "科技志愿服务基准活动",
+        "description": "报名并发压力测试",
+        "unit_id": UNIT,
+        "line_of_work": "community_school",
+        "themes": ["poverty_health"],
+        "target_groups": ["社区居民"],
+        "place": "裕华区东苑街道社区服务中心",
+        "county": "裕华区",
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(hours=3)).isoformat(),
+        "capacity": CAPACITY,
+        "skills_wanted": [],
+        "signup_opens_at": (now - timedelta(hours=1)).isoformat(),
+        "signup_closes_at": starts.isoformat(),
+    }
+
+
+def _percentile(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+async def bench(ctx: BenchContext) -> None:
+    httpx_log = logging.getLogger("httpx")
+    level = httpx_log.level
+    httpx_log.setLevel(logging.WARNING)  # a log line per request would be timed with it
+    try:
+        await _bench(ctx)
+    finally:
+        httpx_log.setLevel(level)
+
+
+async def _bench(ctx: BenchContext) -> None:
+    settings = ActivitiesSettings(
+        kafka_bootstrap=ctx.kafka_bootstrap, mongo_url=ctx.mongo_url, namespace="b" + uuid.uuid4().hex[:8]
+    )
+    await ensure_topics(settings)
+    secret = settings.internal_token.get_secret_value()
+
+    def headers(role: str, **fields: Any) -> dict[str, str]:
+        return {HEADER: sign_identity(Identity(role=role, **fields), secret)}
+
+    def admin() -> dict[str, str]:  # signed at each use: an identity is valid 60 s, the burst may last longer
+        return headers("unit_admin", subject="admin-bench", unit_id=UNIT)
+
+    app = create_app(settings)
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://activities", timeout=60.0
+            ) as client,
+        ):
+            store: Store = app.state.store
+            volunteers = [f"bv-{i:05d}" for i in range(VOLUNTEERS)]
+            for start in range(0, VOLUNTEERS, 200):
+                await asyncio.gather(
+                    *(
+                        store.apply_volunteer(
+                            v, 1, {"status": "active", "unit_ids": [UNIT], "display_name": f"志愿者{v}"}
+                        )
+                        for v in volunteers[start : start + 200]
+                    )
+                )
+            created = await client.post("/activities", json=_draft(), headers=admin())
+            if created.status_code != 201:
+                raise RuntimeError(f"creating the activity: {created.status_code} {created.text}")
+            activity_id = created.json()["id"]
+            published = await client.post(f"/activities/{activity_id}/publish", headers=admin())
+            if published.status_code != 200:
+                raise RuntimeError(f"publishing the activity: {published.status_code} {published.text}")
+
+            semaphore = asyncio.Semaphore(CONCURRENCY)
+            latencies: list[float] = []
+
+            async def sign_up(volunteer_id: str) -> httpx.Response:
+                async with semaphore:
+                    hdrs = headers("volunteer", subject=f"user-{volunteer_id}", volunteer_id=volunteer_id)
+                    t0 = time.perf_counter()
+                    response = await client.post(f"/activities/{activity_id}/signups", headers=hdrs)
+                    latencies.append(time.perf_counter() - t0)
+                return response
+
+            started = time.perf_counter()
+            responses = await asyncio.gather(*(sign_up(v) for v in volunteers))
+            elapsed = time.perf_counter() - started
+
+            bad = [r for r in responses if r.status_code != 201]
+            if bad:
+                raise RuntimeError(f"{len(bad)} sign-ups refused, first: {bad[0].status_code} {bad[0].text}")
+            statuses = [r.json()["status"] for r in responses]
+            confirmed, waitlisted = statuses.count("confirmed"), statuses.count("waitlisted")
+            listing = (await client.get(f"/activities/{activity_id}/signups", headers=admin())).json()
+            counts = listing["counts"]
+            if (confirmed, waitlisted) != (CAPACITY, VOLUNTEERS - CAPACITY) or listing["total"] != VOLUNTEERS:
+                raise RuntimeError(
+                    f"expected {CAPACITY} confirmed + {VOLUNTEERS - CAPACITY} waitlisted of {VOLUNTEERS}: responses "
+                    f"{confirmed}/{waitlisted}, roster total {listing['total']}, counts {counts}"
+                )
+            if (counts.get("confirmed"), counts.get("waitlisted")) != (CAPACITY, VOLUNTEERS - CAPACITY):
+                raise RuntimeError(f"activity counters disagree with the roster: {counts}")
+
+            rate = VOLUNTEERS / elapsed
+            ms = [s * 1000 for s in latencies]
+            ctx.report("signups_per_s", rate)
+            ctx.report("p50_ms", _percentile(ms, 50))
+            ctx.report("p99_ms", _percentile(ms, 99))
+            ctx.report("confirmed", confirmed)
+            ctx.report("waitlisted", waitlisted)
+            ceiling = ctx.ceiling.get("kafka_produce_events_per_s")
+            if ceiling:
+                ctx.report("ratio_to_produce_ceiling", rate / ceiling)
+    finally:
+        client_db = mongo_client(settings.mongo_url, app_name="bench")
+        try:
+            for name in await client_db.list_database_names():
+                if name.startswith(settings.namespace):
+                    await client_db.drop_database(name)
+        finally:
+            await client_db.close()
