@@ -15,13 +15,14 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 from starlette.datastructures import UploadFile
 
 from services.registry.api import RegistryDep
 from services.registry.domain import (
     CORPS_NAME,
     InvalidParentError,
+    Membership,
     MembershipStatus,
     UnitKind,
     UnitStatus,
@@ -72,6 +73,10 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ADMINS = require_roles("province_admin", "unit_admin")
 LOOKUP_CONCURRENCY = 32
 SCAN_RATIO = 10  # scan id_hashes when it holds fewer than this many documents per looked-up hash
+RELEASE_CHUNK = 5_000  # ids per delete_many when taking an import back
+DUPLICATE_KEY = 11000
+RESERVE_CHUNK = 10_000  # id_hashes per insert (small documents)
+INSERT_CHUNK = 2_000  # volunteer documents per insert: each command well inside the socket timeout
 
 forms = APIRouter(prefix="/forms", tags=["集体注册"])
 
@@ -189,7 +194,8 @@ async def import_form(
     if form is FormKind.ORGANISATIONS:
         plan = await importer.plan_organisations(parsed)
     elif form is FormKind.VOLUNTEERS:
-        plan = await importer.plan_volunteers(parsed, unit_id)
+        # a real upload without file errors reserves the persons while checking them (duplicates found by _id)
+        plan = await importer.plan_volunteers(parsed, unit_id, reserve=not dry_run and not parsed.errors)
     else:
         plan = await importer.plan_contacts(parsed)
     errors = sorted([*parsed.errors, *plan.errors], key=lambda e: (e.row, e.column or ""))
@@ -202,16 +208,21 @@ async def import_form(
         unchanged=plan.unchanged,
         errors=[RowErrorOut(sheet=e.sheet, row=e.row, column=e.column, message=e.message) for e in errors],
     )
-    if dry_run:
-        return report
-    if errors:
-        raise Problem(
-            422,
-            "form_rows_invalid",
-            f"文件中有{len({e.row for e in errors})}行共{len(errors)}处错误，整个文件未导入，请改正后重新上传",
-            errors=[e.model_dump() for e in report.errors],
-        )
-    await importer.commit(form, plan)
+    try:
+        if dry_run:
+            return report
+        if errors:
+            raise Problem(
+                422,
+                "form_rows_invalid",
+                f"文件中有{len({e.row for e in errors})}行共{len(errors)}处错误，整个文件未导入，请改正后重新上传",
+                errors=[e.model_dump() for e in report.errors],
+            )
+        await importer.commit(form, plan)
+    except BaseException:
+        await importer.release()
+        raise
+    importer.reserved = []
     return report
 
 
@@ -310,6 +321,13 @@ class Importer:
         self.registry = registry
         self.scope = scope
         self._units_by_name: dict[str, Doc | None] = {}
+        self.reserved: list[str] = []  # id_hashes this import inserted; taken back unless the import completes
+
+    async def release(self) -> None:
+        """Take back the persons this import reserved (the file is refused or failed)."""
+        reserved, self.reserved = self.reserved, []
+        for start in range(0, len(reserved), RELEASE_CHUNK):
+            await self.registry.db[ID_HASHES].delete_many({"_id": {"$in": reserved[start : start + RELEASE_CHUNK]}})
 
     async def stored_unit(self, name: str) -> Doc | None:
         if name not in self._units_by_name:
@@ -412,7 +430,13 @@ class Importer:
         return same_parent and all(stored.get(k) == v for k, v in mine.items())
 
     # -- 附件2 ------------------------------------------------------------------------------------------
-    async def plan_volunteers(self, parsed: ParsedForm[VolunteerRow], default_unit: str | None) -> Plan:
+    async def plan_volunteers(
+        self, parsed: ParsedForm[VolunteerRow], default_unit: str | None, *, reserve: bool = False
+    ) -> Plan:
+        """Every row checked against the stored data. With ``reserve`` (a real upload) each new person is
+        reserved at once: its keyed hash is inserted with a fresh platform number (one insert_many, unordered)
+        and the duplicate-key errors name the persons already registered, so no per-row lookup is needed; what
+        was reserved is in ``self.reserved`` until the commit (``release`` takes it back)."""
         plan = Plan()
         sheet = parsed.sheet
         header = VOLUNTEERS.header_of
@@ -422,10 +446,9 @@ class Importer:
         if default_doc is not None and not self.scope.manages_unit(default_doc):
             raise ForbiddenError("无权为该队伍导入志愿者")
         cipher = self.registry.cipher
-        hashes = [cipher.hash(row.profile.id_number) for row in parsed.rows]
-        existing = await self._lookup_hashes(hashes)
         now = utcnow()
-        for number, row, id_hash in zip(parsed.row_numbers, parsed.rows, hashes, strict=True):
+        rows: list[tuple[int, VolunteerRow, str, Doc]] = []
+        for number, row in zip(parsed.row_numbers, parsed.rows, strict=True):
             unit = await self.stored_unit(row.unit_name) if row.unit_name else default_doc
             if unit is None:
                 message = (
@@ -441,6 +464,14 @@ class Importer:
             if unit["status"] == UnitStatus.REJECTED.value:
                 plan.errors.append(RowError(sheet, number, header("unit_name"), f"“{unit['name']}”的注册已被驳回"))
                 continue
+            rows.append((number, row, cipher.hash(row.profile.id_number), unit))
+        numbers: dict[str, str] = {}
+        if reserve and not plan.errors:
+            existing, numbers = await self._reserve_hashes([h for _, _, h, _ in rows], now)
+        else:
+            existing = await self._lookup_hashes([h for _, _, h, _ in rows])
+        memberships: dict[str, Membership] = {}
+        for number, row, id_hash, unit in rows:
             taken = existing.get(id_hash)
             if taken is not None:
                 holder, doc = taken
@@ -455,9 +486,55 @@ class Importer:
                     refusal = await self.registry.duplicate_person(holder, self.scope)
                     plan.errors.append(RowError(sheet, number, header("id_number"), refusal.message))
                 continue
-            membership = request_membership([], unit["_id"], requires_approval=False, at=now)
-            plan.created.append((row.profile, membership, [*unit.get("ancestors", []), unit["_id"]], id_hash))
+            membership = memberships.get(unit["_id"])
+            if membership is None:  # the same (immutable) membership for every row of a unit
+                membership = request_membership([], unit["_id"], requires_approval=False, at=now)
+                memberships[unit["_id"]] = membership
+            path = [*unit.get("ancestors", []), unit["_id"]]
+            plan.created.append((row.profile, membership, path, id_hash, numbers.get(id_hash)))
         return plan
+
+    async def _reserve_hashes(
+        self, hashes: Sequence[str], now: Any
+    ) -> tuple[dict[str, tuple[str, Doc | None]], dict[str, str]]:
+        """Insert every keyed hash with a platform number from one block; the taken ones (duplicate key) are
+        looked up. Returns (taken hash → holder, reserved hash → platform number)."""
+        wanted = list(dict.fromkeys(hashes))
+        if not wanted:
+            return {}, {}
+        numbers = dict(zip(wanted, await self.registry.next_platform_numbers(len(wanted)), strict=True))
+        docs = [{"_id": h, "volunteer_id": n, "at": now} for h, n in numbers.items()]
+        taken: list[str] = []
+        for start in range(0, len(docs), RESERVE_CHUNK):
+            chunk = docs[start : start + RESERVE_CHUNK]
+            try:
+                await self.registry.db[ID_HASHES].insert_many(chunk, ordered=False)
+                self.reserved.extend(d["_id"] for d in chunk)
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                failed = {chunk[e["index"]]["_id"] for e in errors}
+                self.reserved.extend(d["_id"] for d in chunk if d["_id"] not in failed)
+                if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                    await self.release()
+                    raise
+                taken.extend(d["_id"] for d in chunk if d["_id"] in failed)
+            except BaseException:
+                self.reserved.extend(d["_id"] for d in chunk)  # some may be written: release takes them back
+                raise
+        existing = await self._lookup_hashes(taken) if taken else {}
+        for h in taken:
+            if h in existing:
+                numbers.pop(h)
+                continue
+            # its holder vanished meanwhile (a stale hash dropped): reserve it one by one
+            try:
+                await self.registry.db[ID_HASHES].insert_one({"_id": h, "volunteer_id": numbers[h], "at": now})
+                self.reserved.append(h)
+            except DuplicateKeyError:
+                numbers.pop(h)
+                found = await self.registry.db[ID_HASHES].find_one({"_id": h})
+                existing[h] = (str(found["volunteer_id"]) if found else "", None)
+        return existing, numbers
 
     async def _lookup_hashes(self, hashes: Sequence[str]) -> dict[str, tuple[str, Doc | None]]:
         """The registered holder (id, document) of each keyed hash that is taken, read by _id concurrently
@@ -547,21 +624,43 @@ class Importer:
         await self.registry.outbox.insert_many(UNITS, [(d, [unit_event(d, UnitRegistered)]) for d in docs])
 
     async def _commit_volunteers(self, created: Sequence[Any]) -> None:
+        """One document and one ``VolunteerRegistered`` per person, in one outbox insert (events go to the relay
+        only once every document is stored). The persons were reserved while planning."""
         if not created:
             return
-        numbers = await self.registry.next_platform_numbers(len(created))
         now = utcnow()
-        hashes = [{"_id": h, "volunteer_id": n, "at": now} for n, (_, _, _, h) in zip(numbers, created, strict=True)]
-        await self._reserve_all(ID_HASHES, hashes, "有志愿者在导入过程中已由其他操作注册，整个文件未导入，请重新上传")
-        docs = []
-        for number, (profile, membership, path, _) in zip(numbers, created, strict=True):
-            doc = self.registry.volunteer_doc(number, profile, now, self.scope, [(membership, path)])
-            docs.append((doc, self.registry.registration_events(doc)))
+        if any(number is None for *_, number in created):  # planned without reserving
+            fresh = await self.registry.next_platform_numbers(len(created))
+            created = [(*c[:4], n) for c, n in zip(created, fresh, strict=True)]
+            hashes = [{"_id": c[3], "volunteer_id": c[4], "at": now} for c in created]
+            await self._reserve_all(
+                ID_HASHES, hashes, "有志愿者在导入过程中已由其他操作注册，整个文件未导入，请重新上传"
+            )
+            self.reserved = [h["_id"] for h in hashes]
+        registry = self.registry
+        outbox = registry.outbox
+        collection = registry.db[VOLUNTEER_COLLECTION]
+        staged = []
+        for profile, membership, path, _, number in created:
+            doc = registry.volunteer_doc(number, profile, now, self.scope, [(membership, path)])
+            staged.append(outbox.stage_insert(doc, [registry.import_event(doc)]))
+        held = outbox.hold(staged)  # the sweeper must not publish events of documents that may yet be taken back
         try:
-            await self.registry.outbox.insert_many(VOLUNTEER_COLLECTION, docs)
+            # what Outbox.insert_many does, in chunks: one insert of 50,000 documents outlasts the socket timeout
+            # on FerretDB, and chunked outbox inserts would publish the first chunks' events before the rest is
+            # stored. The relay gets the events only once every document is written.
+            for start in range(0, len(staged), INSERT_CHUNK):
+                await collection.insert_many(staged[start : start + INSERT_CHUNK], ordered=True)
         except BaseException:
-            await self.registry.db[ID_HASHES].delete_many({"_id": {"$in": [h["_id"] for h in hashes]}})
+            # an insert that stopped part-way: take back the documents written (their events were never handed
+            # to the relay and are held from the sweeper; removing the documents removes them)
+            ids = [d["_id"] for d in staged]
+            for start in range(0, len(ids), RELEASE_CHUNK):
+                await collection.delete_many({"_id": {"$in": ids[start : start + RELEASE_CHUNK]}})
+            outbox.release(held)
             raise
+        for doc in staged:
+            outbox.written(VOLUNTEER_COLLECTION, doc["_id"], doc)
 
     async def _reserve_all(self, collection: str, docs: Sequence[Doc], message: str) -> None:
         """Insert lookup documents; when one is taken meanwhile, take back the others and refuse the file."""

@@ -17,7 +17,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -78,6 +78,8 @@ CORPS_KEY = "#province_corps"
 SOURCE = "/stvs/registry"
 MAX_PAGE = 200
 STALE_HASH_S = 60.0
+
+_REGISTERED_ENVELOPE = Envelope[VolunteerRegistered]
 
 # Never returned by a read: the ciphertext and the outbox bookkeeping.
 HIDDEN = {"id_cipher": 0, "_outbox": 0, "_outbox_n": 0}
@@ -629,6 +631,32 @@ class Registry:
             "updated_at": now,
             "version": 1,
         }
+
+    @staticmethod
+    def import_event(doc: Mapping[str, Any]) -> Envelope[Any]:
+        """The one event of a volunteer registered by a bulk import: ``VolunteerRegistered`` (its ``unit_ids``
+        carry the memberships, so consumers need no ``VolunteerJoinedUnit`` of the same version). Built with the
+        envelope class parametrized once: ``Envelope.new`` re-parametrizes the generic on every call."""
+        data = VolunteerRegistered(
+            volunteer_id=doc["_id"],
+            platform_number=doc["platform_number"],
+            display_name=doc["name"],
+            status=doc.get("status", "active"),
+            unit_ids=list(doc.get("unit_ids", [])),
+            professional_field=doc.get("professional_field"),
+            title=doc.get("title"),
+            skills=list(doc.get("skills", [])),
+            registered_at=doc["registered_at"],
+            version=doc["version"],
+        )
+        return _REGISTERED_ENVELOPE(
+            id=str(uuid.uuid4()),
+            source=SOURCE,
+            type=data.event_type,
+            subject=doc["_id"],
+            time=datetime.now(UTC),
+            data=data,
+        )
 
     @staticmethod
     def registration_events(doc: Mapping[str, Any]) -> list[Envelope[Any]]:

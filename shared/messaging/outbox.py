@@ -104,6 +104,21 @@ class Outbox:
             merged.setdefault("$inc", {})[OUTBOX_N] = merged.get("$inc", {}).get(OUTBOX_N, 0) + len(events)
         return merged
 
+    def hold(self, staged: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Keep this process's sweeper off the events of a write still under way (e.g. a long chunked insert).
+
+        :meth:`written` then hands them to the relay; :meth:`release` gives them up when the write is taken back.
+        Another replica's sweeper only waits the grace period, so keep that longer than the longest such write.
+        """
+        ids = [eid for doc in staged for eid in (doc.get(OUTBOX) or {})]
+        if self.relay is not None:
+            self.relay.hold(ids)
+        return ids
+
+    def release(self, event_ids: Iterable[str]) -> None:
+        if self.relay is not None:
+            self.relay.release(event_ids)
+
     def written(self, collection: str, doc_id: Any, staged: Mapping[str, Any]) -> None:
         """Tell the relay that a write carrying these staged entries was acknowledged."""
         if self.relay is None:
@@ -218,6 +233,13 @@ class OutboxRelay:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+
+    def hold(self, event_ids: Iterable[str]) -> None:
+        """The sweeper leaves these alone (their write is still under way in this process)."""
+        self._held.update(event_ids)
+
+    def release(self, event_ids: Iterable[str]) -> None:
+        self._held.difference_update(event_ids)
 
     def submit(self, events: Sequence[PendingEvent]) -> None:
         if events:

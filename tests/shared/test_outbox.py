@@ -100,3 +100,18 @@ async def test_an_update_that_matches_nothing_publishes_nothing(settings: Servic
     await relay.stop()
     await broker.stop()
     await client.close()
+
+
+async def test_the_sweeper_leaves_alone_the_events_of_a_write_still_under_way(settings: ServiceSettings) -> None:
+    client = mongo_client(settings.mongo_url, app_name="test")
+    db = client[settings.database("outbox_hold")]
+    relay = OutboxRelay(db, settings, service="outbox_hold", collections=["volunteers"])
+    outbox = Outbox(db, relay)
+    staged = [Outbox.stage_insert({"_id": f"v-hold-{i}"}, [joined(f"v-hold-{i}", "u1", 1)]) for i in range(3)]
+    held = outbox.hold(staged)
+    await db.volunteers.insert_many(staged[:2])  # a chunked import, part-way through
+    assert await relay.sweep(grace_s=0) == 0
+    outbox.release(held)  # the import is taken back: now they would be the sweeper's
+    assert await relay.sweep(grace_s=0) == 2
+    await relay.stop()
+    await client.close()

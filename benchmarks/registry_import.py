@@ -1,0 +1,171 @@
+"""Collective registration of 50,000 volunteers (附件2) end to end: parse, validate, store, events published.
+
+The registry app runs in-process (httpx ASGITransport with its lifespan, outbox relay included) on a fresh
+namespace. A dry run of the same file gives ``parse_validate_s`` (parse, row checks, lookups against stored data);
+the real upload's request time minus that is ``store_s``; ``rows_per_s`` counts from the real upload until every
+``VolunteerRegistered`` event is on the topic, and ``ratio_to_mongo_insert_ceiling`` divides it by the raw
+``insert_many`` rate of the same run; ``repeated_events`` counts records that repeat an event already on the
+topic (at-least-once publishing). Target (issue 4): at least 5,000 rows/s.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+import xlsxwriter
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from benchmarks.harness import BenchContext
+from services.registry.app import create_app
+from services.registry.forms import VOLUNTEERS, FormSpec
+from services.registry.settings import RegistrySettings
+from services.registry.validation import id_check_char
+from shared.contracts.events import VOLUNTEERS as VOLUNTEER_STREAM
+from shared.identity import HEADER, Identity, sign_identity
+from shared.messaging.topics import ensure_topics
+from shared.storage import mongo_client
+
+ROWS = int(os.environ.get("STVS_BENCH_IMPORT_ROWS", "50000"))
+REGISTERED = b'"stvs.volunteer.registered.v1"'
+EVENTS_TIMEOUT_S = 300.0
+CITY_LEADERS = [
+    {"name": "李支队", "role": "支队长"},
+    {"name": "王副一", "role": "副支队长"},
+    {"name": "王副二", "role": "副支队长"},
+    {"name": "王副三", "role": "副支队长"},
+    {"name": "赵秘书", "role": "秘书长"},
+]
+
+
+def _id_number(seq: int) -> str:
+    birth = date(1960, 1, 1) + timedelta(days=seq // 500)
+    first17 = f"130102{birth:%Y%m%d}{(seq % 500) * 2 + 1:03d}"
+    return first17 + id_check_char(first17)
+
+
+def _row(seq: int, unit: str) -> dict[str, str]:
+    return {
+        "name": f"志愿{chr(0x4E00 + seq % 20000)}{chr(0x4E00 + seq // 20000)}",
+        "gender": "男",
+        "id_number": _id_number(seq),
+        "mobile": f"138{seq:08d}",
+        "email": f"v{seq}@example.com",
+        "employer": "正定县农业农村局",
+        "title": "农艺师",
+        "title_level": "中级",
+        "education": "大学本科",
+        "professional_field": "果树栽培",
+        "political_status": "中共党员",
+        "unit_name": unit,
+        "skills": "果树修剪、病虫害防治",
+        "service_areas": "助力乡村振兴",
+    }
+
+
+def _workbook(spec: FormSpec[Any], rows: list[dict[str, str]]) -> bytes:
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "constant_memory": True})
+    sheet = book.add_worksheet(spec.sheet_name)
+    columns = [c.key for c in spec.columns]
+    for i, column in enumerate(spec.columns):
+        sheet.write_string(0, i, column.header)
+    for r, row in enumerate(rows, start=1):
+        for i, key in enumerate(columns):
+            value = row.get(key)
+            if value is not None:
+                sheet.write_string(r, i, value)
+    book.close()
+    return buffer.getvalue()
+
+
+async def _count_registered(bootstrap: str, topic: str, expect: int, timeout_s: float) -> tuple[int, int]:
+    """Distinct VolunteerRegistered events (by event id) on ``topic`` from the beginning, waiting until ``expect``
+    (or timeout), and how many records repeated one (at-least-once: the outbox sweeper may publish an event a
+    second time)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        deadline = time.monotonic() + 10
+        while not partitions and time.monotonic() < deadline:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic)
+        tps = [TopicPartition(topic, p) for p in sorted(partitions or [])]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ids: set[str] = set()
+        records = 0
+        deadline = time.monotonic() + timeout_s
+        while len(ids) < expect and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200, max_records=10_000)
+            for recs in batch.values():
+                for r in recs:
+                    if REGISTERED in r.value:
+                        records += 1
+                        ids.add(json.loads(r.value)["id"])
+        return len(ids), records - len(ids)
+    finally:
+        await consumer.stop()
+
+
+async def bench(ctx: BenchContext) -> None:
+    settings = RegistrySettings(
+        kafka_bootstrap=ctx.kafka_bootstrap, mongo_url=ctx.mongo_url, namespace="b" + uuid.uuid4().hex[:8]
+    )
+    await ensure_topics(settings)
+    province = Identity(subject="bench-province", role="province_admin")
+    hdrs = {HEADER: sign_identity(province, settings.internal_token.get_secret_value())}
+    app = create_app(settings)
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://registry", timeout=600) as client,
+        ):
+            r = await client.post(
+                "/units", json={"kind": "总队", "leaders": [{"name": "张总", "role": "总队长"}]}, headers=hdrs
+            )
+            r.raise_for_status()
+            r = await client.post(
+                "/units",
+                json={"kind": "市级支队", "base": "石家庄", "parent_id": r.json()["id"], "leaders": CITY_LEADERS},
+                headers=hdrs,
+            )
+            r.raise_for_status()
+            unit_name = r.json()["name"]
+            data = _workbook(VOLUNTEERS, [_row(seq, unit_name) for seq in range(ROWS)])
+            files = {"file": ("volunteers.xlsx", data, "application/octet-stream")}
+
+            started = time.perf_counter()
+            r = await client.post("/forms/volunteers/import", files=files, params={"dry_run": "true"}, headers=hdrs)
+            parse_validate_s = time.perf_counter() - started
+            r.raise_for_status()
+            assert r.json()["created"] == ROWS and not r.json()["errors"], r.text[:2000]
+
+            started = time.perf_counter()
+            r = await client.post("/forms/volunteers/import", files=files, headers=hdrs)
+            request_s = time.perf_counter() - started
+            assert r.status_code == 200 and r.json()["created"] == ROWS, r.text[:2000]
+            published, repeated = await _count_registered(
+                ctx.kafka_bootstrap, settings.topic(VOLUNTEER_STREAM), ROWS, EVENTS_TIMEOUT_S
+            )
+            total_s = time.perf_counter() - started
+            assert published == ROWS, f"{published} VolunteerRegistered events on the topic, expected {ROWS}"
+    finally:  # after the lifespan: the relay is stopped, nothing writes into the dropped database
+        mongo = mongo_client(settings.mongo_url, app_name="bench")
+        await mongo.drop_database(settings.database("registry"))
+        await mongo.close()
+    rows_per_s = ROWS / total_s
+    ctx.report("rows_per_s", rows_per_s)
+    ctx.report("parse_validate_s", parse_validate_s)
+    ctx.report("store_s", max(0.0, request_s - parse_validate_s))
+    ctx.report("repeated_events", repeated)
+    ceiling = ctx.ceiling.get("mongo_insert_docs_per_s")
+    if ceiling:
+        ctx.report("ratio_to_mongo_insert_ceiling", rows_per_s / ceiling)
