@@ -33,6 +33,7 @@ from shared.contracts.events import (
 )
 from shared.identity import Identity, IdentityDep, require_roles
 from shared.problems import Problem, problem_response
+from shared.programme import LineOfWork, Theme
 from shared.storage import Doc, utcnow
 
 from .domain import (
@@ -48,11 +49,9 @@ from .domain import (
     Demand,
     DemandStatus,
     InvalidCorrection,
-    LineOfWork,
     OutsideCheckInWindow,
     SignUpRefused,
     SignUpStatus,
-    Theme,
     Violation,
     VolunteerInactive,
     VolunteerUnknown,

@@ -27,51 +27,12 @@ from pydantic import (
 )
 
 from shared.calendar import to_shanghai
+from shared.programme import LineOfWork, Theme
 
 CHECKIN_GRACE = timedelta(minutes=60)
 HOURS_STEP = Decimal("0.1")
 
 # ---- Enumerations (each with the Chinese label shown to users) ----
-
-
-class LineOfWork(StrEnum):
-    """The three lines of work of the programme."""
-
-    COMMUNITY_SCHOOL = "community_school"
-    ENTERPRISE_PARK = "enterprise_park"
-    RURAL_REVITALIZATION = "rural_revitalization"
-
-    @property
-    def label(self) -> str:
-        return _LINE_OF_WORK_LABELS[self]
-
-
-_LINE_OF_WORK_LABELS: dict[LineOfWork, str] = {
-    LineOfWork.COMMUNITY_SCHOOL: "进社区进学校",
-    LineOfWork.ENTERPRISE_PARK: "进企业进园区",
-    LineOfWork.RURAL_REVITALIZATION: "助力乡村振兴",
-}
-
-
-class Theme(StrEnum):
-    """Quota themes; one activity may count towards several."""
-
-    NATIONAL_KEY_EVENT = "national_key_event"
-    POVERTY_HEALTH = "poverty_health"
-    WOMEN_YOUTH = "women_youth"
-    ENTERPRISE_INNOVATION = "enterprise_innovation"
-
-    @property
-    def label(self) -> str:
-        return _THEME_LABELS[self]
-
-
-_THEME_LABELS: dict[Theme, str] = {
-    Theme.NATIONAL_KEY_EVENT: "全国科普日/科技周/全国科技工作者日/三下乡 等重点活动",
-    Theme.POVERTY_HEALTH: "科技助力精准扶贫和卫生健康",
-    Theme.WOMEN_YOUTH: "农村妇女和青少年",
-    Theme.ENTERPRISE_INNOVATION: "助力企业创新发展",
-}
 
 
 class ActivityStatus(StrEnum):

@@ -26,6 +26,7 @@ from shared.calendar import (
     zh_date,
     zh_datetime,
 )
+from shared.programme import Theme
 
 # The notice came out in spring: campaign months and quarters start in April unless configured otherwise.
 DEFAULT_CAMPAIGN_START_MONTH = 4
@@ -79,15 +80,6 @@ LEADER_ROLE_ZH: Mapping[LeaderRole, str] = {
     LeaderRole.TEAM_DEPUTY: "副队长",
     LeaderRole.SUB_TEAM_HEAD: "分队负责人",
 }
-
-
-class Theme(StrEnum):
-    """The four activity themes each unit must cover at least once a year."""
-
-    NATIONAL_KEY_EVENT = "national_key_event"
-    POVERTY_HEALTH = "poverty_health"
-    WOMEN_YOUTH = "women_youth"
-    ENTERPRISE_INNOVATION = "enterprise_innovation"
 
 
 THEME_ZH: Mapping[Theme, str] = {

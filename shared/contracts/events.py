@@ -228,6 +228,25 @@ class ActivityCompleted(Event):
     total_hours: float = Field(ge=0)
 
 
+class ServiceHoursCorrected(Event):
+    """Hours of one participant corrected (补录) after the activity completed.
+
+    ``ActivityCompleted`` already carried the old figure; consumers apply ``hours - previous_hours``. A correction
+    before completion needs no such event: completion carries the corrected hours.
+    """
+
+    event_type: ClassVar[str] = "stvs.activity.hours_corrected.v1"
+    stream: ClassVar[str] = ACTIVITIES
+    activity_id: str
+    unit_id: str
+    volunteer_id: str
+    starts_at: datetime = Field(description="The activity's start: the month and quarter the hours count in")
+    previous_hours: float = Field(ge=0)
+    hours: float = Field(ge=0)
+    reason: str
+    corrected_at: datetime
+
+
 class ActivityCancelled(Event):
     event_type: ClassVar[str] = "stvs.activity.cancelled.v1"
     stream: ClassVar[str] = ACTIVITIES

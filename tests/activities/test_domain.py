@@ -33,7 +33,6 @@ from services.activities.domain import (
     DemandStatus,
     InvalidDemandTransition,
     InvalidTransition,
-    LineOfWork,
     NotCheckedIn,
     OutsideCheckInWindow,
     OutsideSignUpWindow,
@@ -45,7 +44,6 @@ from services.activities.domain import (
     SignUpNotYetOpen,
     SignUpRefused,
     SignUpStatus,
-    Theme,
     VolunteerInactive,
     VolunteerUnknown,
     approve_signup,
@@ -76,6 +74,7 @@ from services.activities.domain import (
     verify_checkin,
     waitlist_order,
 )
+from shared.programme import LineOfWork, Theme
 
 T0 = datetime(2026, 5, 16, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 T_END = T0 + timedelta(hours=3)

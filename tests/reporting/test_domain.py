@@ -12,7 +12,6 @@ from services.reporting.domain import (
     LeaderRole,
     RuleResult,
     RuleStatus,
-    Theme,
     UnitFacts,
     UnitKind,
     evaluate_unit,
@@ -27,6 +26,7 @@ from shared.calendar import (
     quarter_end,
     quarter_of,
 )
+from shared.programme import Theme
 
 YEAR = 2026
 ON_TIME_APR_20 = datetime(2026, 4, 20, 15, 59, 59, tzinfo=UTC)  # 23:59:59 in Shanghai
