@@ -233,6 +233,9 @@ class OutboxRelay:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+        # A successor (this service restarted, or another replica) may sweep at once instead of waiting out the TTL.
+        with contextlib.suppress(Exception):
+            await self._lease.release()
 
     def hold(self, event_ids: Iterable[str]) -> None:
         """The sweeper leaves these alone (their write is still under way in this process)."""

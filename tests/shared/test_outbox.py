@@ -38,15 +38,18 @@ async def test_relay_publishes_what_a_crashed_writer_left_and_nothing_twice_afte
     doc = await db.volunteers.find_one({"_id": "v-crash"})
     assert doc is not None and doc[OUTBOX_N] == 0 and not doc.get(OUTBOX)
 
-    # A restarted relay (new lease holder after expiry is not needed: same lease name, first one released) finds
-    # nothing left to publish.
+    # The first relay stops (its sweeper lease is released), and its successor finds nothing left to publish.
+    await relay.stop()
     relay2 = OutboxRelay(db, settings, service="outbox_crash", collections=["volunteers"])
-    relay2._lease.holder = relay._lease.holder
     assert await relay2.sweep(grace_s=0) == 0
+    # ...and it does sweep (a held lease would make it return 0 too): a later left-behind event is published.
+    late = joined("v-crash", "u3", 3)
+    await crashed.update_one("volunteers", {"_id": "v-crash"}, {"$set": {"name": "张三"}}, [late])
+    assert await relay2.sweep(grace_s=0) == 1, "the first relay gave the sweeper lease up when it stopped"
 
-    records = await read_topic(settings.kafka_bootstrap, settings.topic(VOLUNTEERS), expect=2)
+    records = await read_topic(settings.kafka_bootstrap, settings.topic(VOLUNTEERS), expect=3)
     ids = [parse_envelope(r.value).id for r in records if r.key == b"v-crash"]
-    assert ids == [e.id for e in events], "published once each, in the order they were written"
+    assert ids == [e.id for e in [*events, late]], "published once each, in the order they were written"
     await broker.stop()
     await client.close()
 
