@@ -19,7 +19,7 @@ from shared.problems import Problem
 from shared.service import ServiceDep
 from shared.storage import Doc
 
-from . import certificates, charts, exports, views
+from . import certificates, charts, exports, registry, views
 from .domain import campaign_quarters
 from .settings import ReportingSettings
 from .store import CERTIFICATES, SOURCE, SUBMISSIONS, UNIT_STATS, UNITS, all_units, docs_by_ids
@@ -270,11 +270,15 @@ async def issue_certificate(
     issuer_id = issuer_id or (member_of[0] if member_of else province)
     if issuer_id is None or issuer_id not in units:
         raise Problem(422, "no_issuing_unit", "无法确定出具单位，请指定 unit_id")
+    masked = await registry.masked_id_number(
+        settings_of(request), identity, volunteer_id, getattr(request.app.state, "registry_transport", None)
+    )
     now = now_of(request)
     cert: Doc = {
         "_id": certificates.new_number(_secret(request), now),
         "volunteer_id": volunteer_id,
         "platform_number": record["platform_number"],
+        "id_number_masked": masked,
         "display_name": record["display_name"],
         "hours": record["hours"],
         "activities": record["activities"],
@@ -306,7 +310,10 @@ async def verify_certificate(request: Request, service: ServiceDep, number: str)
     return {
         "valid": True,
         "number": number,
-        **{k: cert.get(k) for k in ("platform_number", "display_name", "hours", "activities", "star_level")},
+        **{
+            k: cert.get(k)
+            for k in ("platform_number", "id_number_masked", "display_name", "hours", "activities", "star_level")
+        },
         "issuing_unit_name": cert.get("issuing_unit_name"),
         "issued_at": cert.get("issued_at"),
     }

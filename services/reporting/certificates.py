@@ -65,7 +65,8 @@ def render_pdf(cert: Mapping[str, Any]) -> bytes:
     pdf.drawCentredString(width / 2, height - 100, "志愿服务记录证明")
     pdf.setFont(font, 12)
     lines = [
-        f"兹证明 {cert['display_name'] or '—'}（平台注册编号：{cert['platform_number'] or '—'}）",
+        f"兹证明 {cert['display_name'] or '—'}",
+        f"平台注册编号：{cert['platform_number'] or '—'}　身份证号码：{cert.get('id_number_masked') or '—'}",
         f"截至{zh_date(cert['issued_at'])}，在科技志愿服务信息平台记录的志愿服务情况如下：",
         "",
         f"累计服务时长：{cert['hours']:.2f} 小时",
@@ -76,7 +77,7 @@ def render_pdf(cert: Mapping[str, Any]) -> bytes:
         f"出具日期：{zh_date(cert['issued_at'])}",
         f"证明编号：{cert['_id']}",
         "",
-        "说明：本证明以平台注册编号标识志愿者身份，不显示身份证号码；",
+        "说明：本证明以平台注册编号和打码后的身份证号码标识志愿者身份；",
         "真伪可凭证明编号通过平台查验。",
     ]
     y = height - 160

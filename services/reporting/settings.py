@@ -31,6 +31,20 @@ class ReportingSettings(ServiceSettings):
     projections_consumer: str = Field(
         "projections", pattern=r"^[a-z0-9_.-]{1,64}$", description="Consumer name of the projections"
     )
+    projections_batch_size: int = Field(
+        5000, ge=1, le=20_000, description="Most events the projections consumer applies as one batch"
+    )
+    projection_marker_retention_hours: float = Field(
+        168.0,
+        ge=1,
+        description="How long applied-event markers stay in projection documents (duplicate protection window)",
+    )
+    registry_url: str = Field(
+        "http://127.0.0.1:8001",
+        pattern=r"^https?://",
+        description="Base URL of the registry (masked ID number on service-record certificates)",
+    )
+    registry_timeout_s: float = Field(5.0, gt=0, le=60, description="Timeout of a call to the registry")
 
     def check_production(self) -> None:
         super().check_production()

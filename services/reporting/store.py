@@ -3,11 +3,15 @@
 Projection collections (rebuilt by ``python -m services.reporting.replay``):
 
 - ``units``: _id = unit id; the latest snapshot (newer ``version`` wins) plus ``volunteers`` (active members,
-  kept by ``$inc``) and ``contact_given_at`` (time of the first snapshot that named a contact person).
-- ``unit_stats``: _id = f"{unit}:{year}"; activities, per quarter / line of work / theme, hours, people served,
+  kept by ``$inc``), ``new_volunteers.<YYYY-MM>`` (who joined it that month) and ``contact_given_at`` (time of
+  the first snapshot that named a contact person).
+- ``unit_stats``: _id = f"{unit}:{year}"; activities, per quarter / line of work / theme, hours (also per quarter:
+  ``quarter_hours_c``), people served,
   and the unit's submissions (action plan, monthly reports) of that campaign year.
-- ``volunteer_stats``: _id = volunteer id; hours, activities, platform number, name, units.
-- ``month_stats``: _id = f"{unit}:{YYYY-MM}"; activities, hours, people served, new volunteers.
+- ``volunteer_stats``: _id = volunteer id; platform number, name, status, units (membership).
+- ``volunteer_hours``: _id = bucket (the volunteer id hashed, see ``projections.hours_bucket``); per volunteer
+  ``v.<id>`` = {h: hours in hundredths, a: activities, n: name from an activity, until the registration arrives}.
+- ``month_stats``: _id = f"{unit}:{YYYY-MM}"; activities, hours, people served, what was carried out (``done``).
 
 Hours are kept as integer hundredths (``hours_c``) so sums are exact and a replay in another order is identical.
 Kept by this service, not rebuilt: ``submissions`` (outbox aggregate of reports) and ``certificates``.
@@ -28,7 +32,8 @@ UNITS = "units"
 UNIT_STATS = "unit_stats"
 VOLUNTEER_STATS = "volunteer_stats"
 MONTH_STATS = "month_stats"
-PROJECTIONS: tuple[str, ...] = (UNITS, UNIT_STATS, VOLUNTEER_STATS, MONTH_STATS)
+VOLUNTEER_HOURS = "volunteer_hours"
+PROJECTIONS: tuple[str, ...] = (UNITS, UNIT_STATS, VOLUNTEER_STATS, MONTH_STATS, VOLUNTEER_HOURS)
 SUBMISSIONS = "submissions"
 CERTIFICATES = "certificates"
 SOURCE = "/stvs/reporting"
@@ -36,6 +41,7 @@ SOURCE = "/stvs/reporting"
 HIDDEN = {"_applied": 0}
 # Below this many ids, fetch them one by one (pushed down); above, one scan of the collection is cheaper.
 FETCH_ONE_BY_ONE = 64
+FETCH_CONCURRENCY = 32
 
 
 def indexes() -> Indexes:
@@ -78,11 +84,21 @@ def descendants_index(units: Iterable[Doc]) -> dict[str, list[str]]:
     return out
 
 
-async def docs_by_ids(collection: AsyncCollection[Doc], ids: Sequence[str]) -> dict[str, Doc]:
-    """Documents by ``_id``: one by one (pushed down) for a few, one scan for many."""
+async def docs_by_ids(collection: AsyncCollection[Doc], ids: Sequence[str], *, sparse: bool = False) -> dict[str, Doc]:
+    """Documents by ``_id``: one by one (pushed down) for a few, one scan for many.
+
+    ``sparse``: the ids are a small part of the collection (e.g. one month of ``month_stats``, a twelfth of it), so
+    fetching them one by one beats a scan even for a whole province.
+    """
     wanted = set(ids)
-    if len(wanted) <= FETCH_ONE_BY_ONE:
-        found = await asyncio.gather(*(collection.find_one({"_id": i}, HIDDEN) for i in wanted))
+    if len(wanted) <= FETCH_ONE_BY_ONE or (sparse and FETCH_ONE_BY_ONE > 0):
+        gate = asyncio.Semaphore(FETCH_CONCURRENCY)
+
+        async def one(doc_id: str) -> Doc | None:
+            async with gate:
+                return await collection.find_one({"_id": doc_id}, HIDDEN)
+
+        found = await asyncio.gather(*(one(i) for i in wanted))
         return {str(d["_id"]): d for d in found if d is not None}
     out: dict[str, Doc] = {}
     async for doc in collection.find({}, HIDDEN):

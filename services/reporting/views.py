@@ -7,6 +7,7 @@ in the tree therefore takes its numbers with it as soon as its new snapshot arri
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,10 +32,12 @@ from .domain import (
     hours_to_next_star,
     star_level,
 )
+from .projections import hours_bucket, hours_field, lookup
 from .store import (
     MONTH_STATS,
     SUBMISSIONS,
     UNIT_STATS,
+    VOLUNTEER_HOURS,
     VOLUNTEER_STATS,
     add_into,
     all_units,
@@ -45,7 +48,16 @@ from .store import (
 )
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-STAT_FIELDS = ("activities", "quarters", "lines", "themes", "hours_c", "people_served", "participations")
+STAT_FIELDS = (
+    "activities",
+    "quarters",
+    "lines",
+    "themes",
+    "hours_c",
+    "quarter_hours_c",
+    "people_served",
+    "participations",
+)
 MONTH_FIELDS = ("activities", "hours_c", "people_served", "new_volunteers", "lines")
 
 # Sheets / levels of the province's roll-up, in the order the office reads them.
@@ -158,13 +170,16 @@ def unit_json(unit: Mapping[str, Any]) -> Doc:
 
 
 DICT_FIELDS = ("quarters", "lines", "themes")
+HOUR_FIELDS = ("hours_c", "quarter_hours_c")
 
 
 def stats_json(total: Mapping[str, Any], fields: Sequence[str] = STAT_FIELDS) -> Doc:
     """Summed numbers with every field present (zero when nothing happened) and hours in hours."""
-    out: Doc = {k: ({} if k in DICT_FIELDS else 0) for k in fields if k != "hours_c"}
-    out.update((k, v) for k, v in total.items() if k != "hours_c")
+    out: Doc = {k: ({} if k in DICT_FIELDS else 0) for k in fields if k not in HOUR_FIELDS}
+    out.update((k, v) for k, v in total.items() if k not in HOUR_FIELDS)
     out["hours"] = hours(total.get("hours_c"))
+    if "quarter_hours_c" in fields:
+        out["quarter_hours"] = {q: hours(v) for q, v in sorted((total.get("quarter_hours_c") or {}).items())}
     return out
 
 
@@ -236,13 +251,13 @@ async def unit_stats(db: AsyncDatabase[Doc], tree: Tree, year: int) -> Doc:
 async def monthly_report(db: AsyncDatabase[Doc], tree: Tree, month: str, monthly_report_day: int) -> Doc:
     year, mon = parse_month(month)
     ids = [str(u["_id"]) for u in tree.members]
-    docs = await docs_by_ids(db[MONTH_STATS], [f"{i}:{month}" for i in ids])
+    docs = await docs_by_ids(db[MONTH_STATS], [f"{i}:{month}" for i in ids], sparse=True)
     rows = []
     rollup: dict[str, Any] = {}
+    owns: dict[str, dict[str, Any]] = {}
     for unit in tree.members:
         uid = str(unit["_id"])
-        own: dict[str, Any] = {}
-        add_into(own, docs.get(f"{uid}:{month}") or {}, MONTH_FIELDS)
+        own = owns[uid] = _own_month(unit, docs.get(f"{uid}:{month}"), month)
         add_into(rollup, own, MONTH_FIELDS)
         rows.append(
             {
@@ -262,6 +277,7 @@ async def monthly_report(db: AsyncDatabase[Doc], tree: Tree, month: str, monthly
         }
         for doc in docs.values()
         for activity in (doc.get("done") or {}).values()
+        if activity.get("activity_id")  # a correction may arrive before its activity's completion
     ]
     done.sort(key=lambda a: (a["starts_at"], a["activity_id"]))
     root_id = str(tree.root["_id"])
@@ -278,7 +294,7 @@ async def monthly_report(db: AsyncDatabase[Doc], tree: Tree, month: str, monthly
             "new_volunteers": int(rows[0].get("new_volunteers") or 0),
             "subtree_new_volunteers": int(rollup.get("new_volunteers") or 0),
         },
-        "own": stats_json(_raw(docs, root_id, month), MONTH_FIELDS),
+        "own": stats_json(owns[root_id], MONTH_FIELDS),
         "rollup": stats_json(rollup, MONTH_FIELDS),
         "units": rows,
         "activities_carried_out": done,
@@ -286,9 +302,14 @@ async def monthly_report(db: AsyncDatabase[Doc], tree: Tree, month: str, monthly
     }
 
 
-def _raw(docs: Mapping[str, Doc], root_id: str, month: str) -> dict[str, Any]:
+def _own_month(unit: Mapping[str, Any], doc: Mapping[str, Any] | None, month: str) -> dict[str, Any]:
+    """A unit's own figures of a month: activities and hours from ``month_stats``, volunteers who joined it from
+    the unit's document (counted there by the same write as its headcount)."""
     own: dict[str, Any] = {}
-    add_into(own, docs.get(f"{root_id}:{month}") or {}, MONTH_FIELDS)
+    add_into(own, doc or {}, MONTH_FIELDS)
+    joined = int((unit.get("new_volunteers") or {}).get(month) or 0)
+    if joined:
+        own["new_volunteers"] = joined
     return own
 
 
@@ -299,18 +320,25 @@ def _submission_json(doc: Mapping[str, Any] | None) -> Doc | None:
 
 
 async def volunteer_stats(db: AsyncDatabase[Doc], volunteer_id: str) -> Doc | None:
-    doc = await db[VOLUNTEER_STATS].find_one({"_id": volunteer_id}, {"_applied": 0})
-    if doc is None:
+    """Membership from the volunteer's document, hours from its bucket (either may be missing, not both)."""
+    path = hours_field(volunteer_id)
+    doc, bucket = await asyncio.gather(
+        db[VOLUNTEER_STATS].find_one({"_id": volunteer_id}, {"_applied": 0}),
+        db[VOLUNTEER_HOURS].find_one({"_id": hours_bucket(volunteer_id)}, {path: 1}),
+    )
+    served: Mapping[str, Any] = lookup(bucket or {}, path) or {}
+    if doc is None and not served:
         return None
-    total = hours(doc.get("hours_c"))
+    doc = doc or {}
+    total = hours(served.get("h"))
     return {
         "volunteer_id": volunteer_id,
-        "display_name": doc.get("display_name"),
+        "display_name": doc.get("display_name") or served.get("n"),
         "platform_number": doc.get("platform_number"),
         "status": doc.get("status"),
         "unit_ids": doc.get("unit_ids") or [],
         "hours": total,
-        "activities": int(doc.get("activities") or 0),
+        "activities": int(served.get("a") or 0),
         "star_level": star_level(total),
         "hours_to_next_star": hours_to_next_star(total),
     }

@@ -21,6 +21,7 @@ from shared.contracts.events import (
     ContactRef,
     Event,
     Participation,
+    ServiceHoursCorrected,
     UnitRegistered,
     UnitUpdated,
     VolunteerJoinedUnit,
@@ -129,6 +130,22 @@ def completed(
         people_served=served,
         participants=people,
         total_hours=sum(h for _, h in participants),
+    )
+    return Envelope.new(data, source="/stvs/activities", subject=activity_id)
+
+
+def corrected(
+    activity_id: str, unit_id: str, starts_at: datetime, volunteer_id: str, previous: float, hours: float
+) -> Envelope[Any]:
+    data = ServiceHoursCorrected(
+        activity_id=activity_id,
+        unit_id=unit_id,
+        volunteer_id=volunteer_id,
+        starts_at=starts_at,
+        previous_hours=previous,
+        hours=hours,
+        reason="补录签到时间",
+        corrected_at=starts_at.replace(day=starts_at.day + 1),
     )
     return Envelope.new(data, source="/stvs/activities", subject=activity_id)
 

@@ -20,6 +20,7 @@ from tests.reporting.helpers import (
     Harness,
     at,
     completed,
+    corrected,
     get_json,
     headers,
     joined,
@@ -39,6 +40,16 @@ pytest_plugins = ["tests.fixtures"]
 async def harness(settings: ServiceSettings) -> AsyncIterator[Harness]:
     async with running(settings) as started:
         yield started
+
+
+async def caught_up(harness: Harness) -> None:
+    """Until the projections consumer has read everything published so far."""
+    consumer = harness.app.state.service.consumers[0]
+
+    async def no_lag() -> bool | None:
+        return True if not any((await consumer.lag()).values()) else None
+
+    await eventually(no_lag)
 
 
 async def test_projections_roll_up_through_the_hierarchy(harness: Harness) -> None:
@@ -99,6 +110,9 @@ async def test_projections_roll_up_through_the_hierarchy(harness: Harness) -> No
     assert [(a["activity_id"], a["unit_name"], a["hours"]) for a in may["activities_carried_out"]] == [
         ("a1", "K1科技志愿者支队", 4.0)
     ]
+    april = await get_json(harness.client, "/monthly-reports/C1/2026-04", harness.settings)
+    assert (april["team_building"]["new_volunteers"], april["team_building"]["subtree_new_volunteers"]) == (1, 3)
+    assert may["team_building"]["subtree_new_volunteers"] == 0
 
 
 async def test_a_duplicate_delivery_counts_once(harness: Harness) -> None:
@@ -109,11 +123,11 @@ async def test_a_duplicate_delivery_counts_once(harness: Harness) -> None:
     # bypass the consumer's own de-duplication: the projection itself must not count an event twice
     projections = Projections(harness.db)
     direct = completed("a4", "K2", at(2026, 5, 12), [("v7", 1)])
-    await projections.on_activity_completed(direct)
-    await projections.on_activity_completed(direct)
+    await projections.handle(direct)
+    await projections.handle(direct)
+    await projections.apply([direct, direct])  # twice in one batch
     await publish(harness.settings, [direct])  # and once more through the consumer (also keeps replay honest)
-    marker = await eventually(lambda: harness.db["_processed"].find_one({"_id": {"$regex": direct.id}}))
-    assert marker
+    await caught_up(harness)
     k2 = await harness.stats("K2")
     assert k2["own"]["activities"] == 2
     assert k2["own"]["hours"] == 3.0
@@ -276,6 +290,39 @@ async def test_submissions_emit_events_are_marked_late_and_count_for_compliance(
     assert report["submission"]["late"] is False
 
 
+async def test_hours_correction_moves_volunteer_unit_month_and_quarter(harness: Harness) -> None:
+    await publish(
+        harness.settings,
+        [
+            unit_event("K7", "county_team", ["P", "C1"]),
+            volunteer_registered("v70", ["K7"]),
+            completed("a70", "K7", at(2026, 9, 20), [("v70", 99), ("v71", 2)]),
+        ],
+    )
+    before = await eventually(lambda: when(harness.volunteer("v70"), lambda b: b["hours"] == 99))
+    assert before["star_level"] == 0
+    c1_before = await eventually(lambda: when(harness.stats("C1"), lambda b: b["rollup"]["hours"] >= 101))
+    fix = corrected("a70", "K7", at(2026, 9, 20), "v70", previous=99, hours=101.5)
+    await publish(harness.settings, [fix, fix])  # delivered twice: applied once
+    after = await eventually(lambda: when(harness.volunteer("v70"), lambda b: b["hours"] == 101.5))
+    assert (after["star_level"], after["activities"]) == (1, 1)
+    await caught_up(harness)
+    assert (await harness.volunteer("v70"))["hours"] == 101.5
+    k7 = await harness.stats("K7")
+    assert k7["own"]["hours"] == 103.5
+    assert k7["own"]["quarter_hours"] == {"3": 103.5}
+    assert k7["own"]["activities"] == 1  # a correction is no new activity
+    c1 = await harness.stats("C1")
+    assert c1["rollup"]["hours"] == c1_before["rollup"]["hours"] + 2.5
+    september = await get_json(harness.client, "/monthly-reports/K7/2026-09", harness.settings)
+    assert september["own"]["hours"] == 103.5
+    assert [(a["activity_id"], a["hours"]) for a in september["activities_carried_out"]] == [("a70", 103.5)]
+    # a correction downwards takes hours away again (and the star with them)
+    await publish(harness.settings, [corrected("a70", "K7", at(2026, 9, 20), "v70", previous=101.5, hours=90)])
+    down = await eventually(lambda: when(harness.volunteer("v70"), lambda b: b["hours"] == 90))
+    assert down["star_level"] == 0
+
+
 async def test_replay_rebuilds_identical_projections(harness: Harness) -> None:
     async def snapshot() -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}
@@ -284,8 +331,9 @@ async def test_replay_rebuilds_identical_projections(harness: Harness) -> None:
             out[name] = sorted(docs, key=lambda d: str(d["_id"]))
         return out
 
+    await caught_up(harness)  # the last batch of the tests above is written in full
     before = await snapshot()
-    assert before["units"] and before["volunteer_stats"] and before["month_stats"] and before["unit_stats"]
+    assert all(before[name] for name in PROJECTIONS)
     await replay(harness.settings, timeout_s=120)
     after = await snapshot()
     for name in PROJECTIONS:

@@ -1,0 +1,50 @@
+"""The registry over HTTP: the masked ID number a service-record certificate shows.
+
+ID numbers are never in events, so the projection cannot know them; the certificate asks the registry when it is
+issued. The call carries the caller's own identity (re-signed with the internal token, as the gateway does), so
+the registry decides by its own rules whether this caller may see this volunteer: no wider access than asking
+the registry directly. The registry returns only the masked number (``id_number_masked``), never the full one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from shared.identity import HEADER, Identity, sign_identity
+from shared.problems import Problem
+
+from .settings import ReportingSettings
+
+UNAVAILABLE = "志愿者登记服务暂时无法访问，无法核对身份证号码，证明未出具，请稍后重试"
+
+
+async def masked_id_number(
+    settings: ReportingSettings,
+    identity: Identity,
+    volunteer_id: str,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> str:
+    """The volunteer's masked ID number as the registry shows it to ``identity`` (Problem on any failure)."""
+    token = sign_identity(identity, settings.internal_token.get_secret_value())
+    kwargs: dict[str, Any] = {"transport": transport} if transport is not None else {}
+    try:
+        async with httpx.AsyncClient(
+            base_url=settings.registry_url, timeout=settings.registry_timeout_s, **kwargs
+        ) as client:
+            response = await client.get(f"/volunteers/{quote(volunteer_id, safe='')}", headers={HEADER: token})
+    except httpx.HTTPError as exc:
+        raise Problem(503, "registry_unavailable", UNAVAILABLE) from exc
+    if response.status_code == 404:
+        raise Problem(404, "volunteer_not_registered", f"志愿者登记服务中未找到志愿者 {volunteer_id}，无法出具证明")
+    if response.status_code == 403:
+        raise Problem(403, "forbidden_volunteer", "无权查看该志愿者的登记信息，不能出具证明")
+    if response.status_code != 200:
+        raise Problem(503, "registry_unavailable", UNAVAILABLE)
+    try:
+        masked = response.json()["id_number_masked"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Problem(503, "registry_unavailable", UNAVAILABLE) from exc
+    return str(masked)
