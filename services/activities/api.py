@@ -1,14 +1,17 @@
 """HTTP API of the activities service: activities, sign-ups, attendance and hours, publicity, demands.
 
 Every change of an activity is read, decided by the rules in ``domain`` and written under the activity document's
-lock, with its events staged in the same write (outbox). Domain refusals become RFC 9457 problems in one place
-(:func:`problem_of`).
+lock, with its events staged in the same write (outbox); sign-ups arriving together are decided and written in
+batches under that lock (group commit, :func:`decide_signups`). Domain refusals become RFC 9457 problems in one
+place (:func:`problem_of`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -27,6 +30,7 @@ from shared.contracts.events import (
     Event,
     Participation,
     PublicityPublished,
+    ServiceHoursCorrected,
     SignUpCancelled,
     SignUpConfirmed,
     VolunteerSignedUp,
@@ -36,8 +40,10 @@ from shared.problems import Problem, problem_response
 from shared.programme import LineOfWork, Theme
 from shared.storage import Doc, utcnow
 
+from .batch import GroupCommit, Waiter
 from .domain import (
     CHECKIN_GRACE,
+    HOURS_STEP,
     Activity,
     ActivityDraft,
     ActivityError,
@@ -209,6 +215,10 @@ def activity_view(doc: Mapping[str, Any], mine: Mapping[str, Any] | None = None)
     for key in ("created_at", "published_at", "started_at", "completed_at", "cancelled_at"):
         if doc.get(key) is not None:
             out[key] = doc[key]
+    if doc["status"] == ActivityStatus.COMPLETED.value:
+        # As ActivityCompleted carried them, with every later correction (ServiceHoursCorrected) applied.
+        out["total_hours"] = str(Decimal(str(doc.get("total_hours") or "0")).quantize(HOURS_STEP))
+        out["participants"] = int(doc.get("participants") or 0)
     if mine is not None:
         out["my_signup"] = signup_view(mine)
     return out
@@ -398,7 +408,12 @@ async def complete_activity(store: StoreDep, activity_id: ActivityId, identity: 
             participants=people,
             total_hours=float(total),
         )
-        sets = {"status": completed.status.value, "completed_at": now, "total_hours": str(total)}
+        sets = {
+            "status": completed.status.value,
+            "completed_at": now,
+            "total_hours": str(total),
+            "participants": len(people),
+        }
         return {"$set": sets}, [envelope(data, activity.id)], {}
 
     return activity_view(await change_activity(store, activity_id, identity, decide))
@@ -545,34 +560,100 @@ async def load_signup(store: Store, activity_id: str, volunteer_id: str) -> Doc:
     return doc
 
 
-@router.post("/activities/{activity_id}/signups", status_code=201, tags=["报名"], summary="报名（满员进入候补）")
-async def sign_up(
-    store: StoreDep,
-    activity_id: ActivityId,
-    identity: IdentityDep,
-    body: Annotated[SignUpBody | None, Body()] = None,
-) -> dict[str, Any]:
-    volunteer_id, by = acting_volunteer(identity, body.volunteer_id if body else None)
-    volunteer = await store.get(VOLUNTEERS, volunteer_id)  # the local copy: no call to the registry
-    known = volunteer is not None and "status" in volunteer
-    active = known and volunteer is not None and volunteer["status"] == "active" and bool(volunteer.get("unit_ids"))
-    async with store.locked(ACTIVITIES, activity_id):
-        doc = await load_activity(store, activity_id)
-        if by == "admin":
-            require_admin_of(identity, doc["unit_id"])
-        elif not can_see(identity, doc):
-            raise not_found_activity()
-        existing = await store.get(SIGNUPS, signup_id(activity_id, volunteer_id), {"status": 1})
-        now = utcnow()
-        status = decide_signup(
-            to_activity(doc),
-            now=now,
-            volunteer_known=known,
-            volunteer_active=active,
-            already_signed=existing is not None and SignUpStatus(existing["status"]).is_active,
-            confirmed_count=confirmed_count(doc),
+@dataclass(frozen=True)
+class SignUpRequest:
+    """A sign-up waiting for its activity's next batch (see ``batch.GroupCommit``)."""
+
+    volunteer_id: str
+    by: Literal["volunteer", "admin"]
+    identity: Identity
+    volunteer: asyncio.Task[Doc | None]  # the local copy, read as the request arrives: no call to the registry
+
+
+SignUpWaiter = Waiter[SignUpRequest, dict[str, Any]]
+SIGNUP_BATCH = 100  # sign-ups decided and written together at most (bounds the activity document's pending part)
+
+
+def signup_queue(store: Store) -> GroupCommit[SignUpRequest, dict[str, Any]]:
+    """The group commit of sign-ups of one app (see ``create_app``)."""
+
+    async def run(activity_id: str, batch: list[SignUpWaiter]) -> None:
+        await decide_signups(store, activity_id, batch)
+
+    return GroupCommit(run, lambda activity_id: store.locked(ACTIVITIES, activity_id), max_batch=SIGNUP_BATCH)
+
+
+def get_signup_queue(request: Request) -> GroupCommit[SignUpRequest, dict[str, Any]]:
+    queue: GroupCommit[SignUpRequest, dict[str, Any]] = request.app.state.signup_queue
+    return queue
+
+
+SignUpQueueDep = Annotated[GroupCommit[SignUpRequest, dict[str, Any]], Depends(get_signup_queue)]
+
+
+async def decide_signups(store: Store, activity_id: str, batch: list[SignUpWaiter]) -> None:
+    """Decide a batch of sign-ups of one activity in order of arrival and commit them together.
+
+    Round trips for the whole batch, under the activity's lock: the activity and the volunteers' sign-up documents
+    (by ``_id``, concurrently), one write of the activity (counters, ``next_seq``, the sign-ups as ``pending``, every
+    ``VolunteerSignedUp`` staged in the outbox; it also drops the previous batch's pending part), one ``insert_many``
+    of the new sign-up documents. Each refused request gets its own problem; duplicates are refused against the
+    stored sign-ups and against earlier requests of the same batch; sequences follow the order of arrival (the
+    waitlist's order)."""
+    volunteer_ids = list(dict.fromkeys(w.request.volunteer_id for w in batch))
+
+    async def existing_signups() -> dict[str, Doc | None]:
+        found = await asyncio.gather(
+            *(store.get(SIGNUPS, signup_id(activity_id, v), {"status": 1}) for v in volunteer_ids)
         )
-        sequence = int(doc.get("next_seq", 0)) + 1
+        return dict(zip(volunteer_ids, found, strict=True))
+
+    copies = asyncio.gather(*(w.request.volunteer for w in batch), return_exceptions=True)
+    doc, existing, volunteers = await asyncio.gather(store.get(ACTIVITIES, activity_id), existing_signups(), copies)
+    if await store.settle_left(activity_id, doc):  # a crash left sign-ups pending: they count, read again
+        existing = await existing_signups()
+    if doc is None:
+        for waiter in batch:
+            waiter.refuse(not_found_activity())
+        return
+    activity, now = to_activity(doc), utcnow()
+    counts = doc.get("counts") or {}
+    confirmed = confirmed_count(doc)
+    waiting = int(counts.get(SignUpStatus.WAITLISTED.value, 0))
+    sequence = int(doc.get("next_seq", 0))
+    changes: Changes = {}
+    moves: list[tuple[str | None, SignUpStatus]] = []
+    events: list[Envelope[Any]] = []
+    answers: list[tuple[SignUpWaiter, dict[str, Any]]] = []
+    for waiter, volunteer in zip(batch, volunteers, strict=True):
+        request = waiter.request
+        volunteer_id = request.volunteer_id
+        if isinstance(volunteer, BaseException):  # the read failed, or the caller went away meanwhile
+            waiter.refuse(volunteer if isinstance(volunteer, Exception) else RuntimeError("sign-up abandoned"))
+            continue
+        try:
+            if request.by == "admin":
+                require_admin_of(request.identity, doc["unit_id"])
+            elif not can_see(request.identity, doc):
+                raise not_found_activity()
+            prior = existing[volunteer_id]
+            known = volunteer is not None and "status" in volunteer
+            active = (
+                known and volunteer is not None and volunteer["status"] == "active" and bool(volunteer.get("unit_ids"))
+            )
+            status = decide_signup(
+                activity,
+                now=now,
+                volunteer_known=known,
+                volunteer_active=active,
+                already_signed=volunteer_id in changes
+                or (prior is not None and SignUpStatus(prior["status"]).is_active),
+                confirmed_count=confirmed,
+            )
+        except Exception as exc:  # refusals (ActivityError, Problem) and a failed read: this request only
+            waiter.refuse(exc)
+            continue
+        sequence += 1
         entry = {
             "activity_id": activity_id,
             "volunteer_id": volunteer_id,
@@ -580,18 +661,46 @@ async def sign_up(
             "status": status.value,
             "signed_up_at": now,
             "display_name": volunteer.get("display_name") if volunteer else None,
-            "by": by,
+            "by": request.by,
         }
+        position = None
+        if status is SignUpStatus.CONFIRMED:
+            confirmed += 1
+        elif status is SignUpStatus.WAITLISTED:
+            waiting += 1
+            position = waiting
+        changes[volunteer_id] = entry
+        moves.append((prior["status"] if prior else None, status))
         data = VolunteerSignedUp(
             activity_id=activity_id, volunteer_id=volunteer_id, status=status.value, signed_up_at=now
         )
-        update = {
-            "$set": {"next_seq": sequence},
-            "$inc": bump((existing["status"] if existing else None, status)),
-        }
-        await store.commit(activity_id, update, [envelope(data, activity_id)], {volunteer_id: entry})
-        waiting = int((doc.get("counts") or {}).get(SignUpStatus.WAITLISTED.value, 0)) + 1
-    return signup_view(entry, waiting if status is SignUpStatus.WAITLISTED else None)
+        events.append(envelope(data, activity_id))
+        answers.append((waiter, signup_view(entry, position)))
+    if not changes:
+        return
+    update = {"$set": {"next_seq": sequence}, "$inc": bump(*moves)}
+    new = {v for v in changes if existing[v] is None}
+    await store.commit(activity_id, update, events, changes, new)
+    for waiter, answer in answers:
+        waiter.answer(answer)
+
+
+@router.post("/activities/{activity_id}/signups", status_code=201, tags=["报名"], summary="报名（满员进入候补）")
+async def sign_up(
+    store: StoreDep,
+    queue: SignUpQueueDep,
+    activity_id: ActivityId,
+    identity: IdentityDep,
+    body: Annotated[SignUpBody | None, Body()] = None,
+) -> dict[str, Any]:
+    volunteer_id, by = acting_volunteer(identity, body.volunteer_id if body else None)
+    copy = asyncio.ensure_future(store.get(VOLUNTEERS, volunteer_id))
+    request = SignUpRequest(volunteer_id=volunteer_id, by=by, identity=identity, volunteer=copy)
+    try:
+        return await queue.submit(activity_id, request)
+    finally:
+        if not copy.done():  # cancelled before its batch ran
+            copy.cancel()
 
 
 @router.delete("/activities/{activity_id}/signups/{volunteer_id}", tags=["报名"], summary="取消报名（候补依次递补）")
@@ -822,7 +931,8 @@ async def correct(
             starts_at=activity.starts_at,
             ends_at=activity.ends_at,
         )
-        attendance = correct_hours(attendance_of(entry, activity_id, volunteer_id), correction)
+        before = attendance_of(entry, activity_id, volunteer_id)
+        attendance = correct_hours(before, correction)
         data = AttendanceRecorded(
             activity_id=activity_id,
             volunteer_id=volunteer_id,
@@ -832,7 +942,29 @@ async def correct(
             correction_reason=correction.reason,
         )
         update = {"$set": {"attendance": attendance_doc(attendance)}}
-        await store.write_signup(activity_id, volunteer_id, update, [envelope(data, activity_id)])
+        if activity.status is not ActivityStatus.COMPLETED:  # completion will carry the corrected hours
+            await store.write_signup(activity_id, volunteer_id, update, [envelope(data, activity_id)])
+            return attendance_view(activity, attendance)
+        # Completed: ActivityCompleted carried the old figure, so reporting is told the change. The correction is
+        # committed in the activity (its totals, both events, the sign-up change as ``pending``) and then applied to
+        # the sign-up: one write decides, as for sign-ups.
+        previous = before.effective_hours(activity.starts_at, activity.ends_at)
+        corrected = ServiceHoursCorrected(
+            activity_id=activity_id,
+            unit_id=activity.unit_id,
+            volunteer_id=volunteer_id,
+            starts_at=activity.starts_at,
+            previous_hours=float(previous),
+            hours=float(correction.hours),
+            reason=correction.reason,
+            corrected_at=now,
+        )
+        total = Decimal(str(doc.get("total_hours") or "0")) - previous + correction.hours
+        totals: dict[str, Any] = {"$set": {"total_hours": str(total), "updated_at": now}}
+        if not entry.get("attendance"):  # a new participant (corrected without ever checking in)
+            totals["$inc"] = {"participants": 1}
+        events = [envelope(data, activity_id), envelope(corrected, activity_id)]
+        await store.commit(activity_id, totals, events, {volunteer_id: update["$set"]})
     return attendance_view(activity, attendance)
 
 

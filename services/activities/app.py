@@ -19,7 +19,7 @@ from shared.contracts.events import (
 )
 from shared.service import Service
 
-from .api import install_activity_errors, router
+from .api import install_activity_errors, router, signup_queue
 from .settings import ActivitiesSettings
 from .store import ACTIVITIES, DEMANDS, SIGNUPS, Store, indexes
 
@@ -60,5 +60,6 @@ def create_app(settings: ActivitiesSettings | None = None) -> FastAPI:
     )
     install_activity_errors(app)
     app.state.store = store
+    app.state.signup_queue = signup_queue(store)
     app.state.checkin_secret = settings.checkin_secret.get_secret_value()
     return app

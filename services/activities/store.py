@@ -6,9 +6,12 @@ document holding 300 sign-ups costs ~35 ms to read), so sign-ups are not kept in
 - ``activities``: details, life-cycle state, the sign-up counters (``counts``) and ``next_seq`` — small and
   constant in size. It is the commit point: every sign-up decision is read, decided and written here under the
   activity's lock, with its events and the sign-up changes themselves staged as ``pending.<volunteer id>`` in the
-  same write. The changes are then applied to ``signups`` and the ``pending`` keys removed; a crash in between
-  leaves them in the activity, and the next operation on it applies them first (:meth:`Store.load_settled`).
-  So capacity is never oversold, no event is lost, and no sign-up is lost.
+  same write. The changes are then applied to ``signups`` (and the ``pending`` keys removed by the next such
+  write); a crash in between leaves them in the activity, and the next operation on it applies them first
+  (:meth:`Store.load_settled`).
+  So capacity is never oversold, no event is lost, and no sign-up is lost. A burst of sign-ups is decided and
+  committed in batches (``api.decide_signups``, group commit): one such write for the whole batch, then one
+  ``insert_many`` of the new sign-up documents.
 - ``signups``: one document per (activity, volunteer), ``_id = "<activity id>|<volunteer id>"``: status, order
   of arrival, and attendance (check-in/out, corrections) with the attendance events staged on it.
 - ``volunteers``: the local copy built from the registry's events; ``demands``: the demand library.
@@ -16,14 +19,16 @@ document holding 300 sign-ups costs ~35 ms to read), so sign-ups are not kept in
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel
+from pymongo.errors import BulkWriteError
 
 from shared.contracts.envelope import Envelope
 from shared.messaging.outbox import OUTBOX, OUTBOX_N
@@ -127,6 +132,9 @@ class Store:
     def __init__(self, service: Service) -> None:
         self.service = service
         self.db = service.db
+        # Per activity: volunteers whose pending change is applied to their sign-up but still in the activity
+        # document (dropped by the activity's next commit). Only this process's knowledge; see ``commit``.
+        self._applied: dict[str, set[str]] = {}
 
     @contextlib.asynccontextmanager
     async def locked(self, collection: str, doc_id: str) -> AsyncIterator[None]:
@@ -155,10 +163,20 @@ class Store:
     async def load_settled(self, activity_id: str) -> Doc | None:
         """The activity with any sign-up changes a crash left pending applied first; hold the activity's lock."""
         doc = await self.get(ACTIVITIES, activity_id)
-        if doc is not None and doc.get(PENDING):
-            await self._settle(activity_id, doc[PENDING])
-            doc.pop(PENDING)
+        await self.settle_left(activity_id, doc)
         return doc
+
+    async def settle_left(self, activity_id: str, doc: Doc | None) -> bool:
+        """Apply the sign-up changes a crash left pending in this activity document, and drop the pending part from
+        ``doc``; True when there were any. The caller holds the activity's lock."""
+        if doc is None or not doc.get(PENDING):
+            return False
+        pending: dict[str, Any] = doc.pop(PENDING)
+        left = {v: fields for v, fields in pending.items() if v not in self._applied.get(activity_id, ())}
+        if not left:
+            return False
+        await self._settle(activity_id, left)
+        return True
 
     async def commit(
         self,
@@ -166,23 +184,50 @@ class Store:
         update: Mapping[str, Any],
         events: Sequence[Envelope[Any]],
         changes: Mapping[str, Mapping[str, Any]],
+        new: Collection[str] = (),
     ) -> None:
-        """Commit a sign-up decision: counters, events and the sign-up changes in ONE write of the activity,
-        then apply the changes to the sign-up documents. The caller holds the activity's lock."""
+        """Commit sign-up decisions: counters, events and the sign-up changes in ONE write of the activity, then
+        apply the changes to the sign-up documents. ``new`` names the volunteers without a sign-up document yet
+        (inserted together, one round trip). The caller holds the activity's lock.
+
+        The pending part of changes already applied is dropped by the next such write (not by a write of its own):
+        it stays harmless meanwhile — :meth:`settle_left` skips what this process knows to be applied, and after a
+        restart applies it again, which changes nothing (each volunteer's entry is their latest change).
+        """
         merged: dict[str, Any] = {k: dict(v) for k, v in update.items()}
         sets = merged.setdefault("$set", {})
         for volunteer_id, fields in changes.items():
             sets[f"{PENDING}.{volunteer_id}"] = dict(fields)
+        applied = self._applied.setdefault(activity_id, set())
+        applied.difference_update(changes)  # re-staged: not applied until this commit's changes are
+        dropped = set(applied)
+        if dropped:
+            unset = merged.setdefault("$unset", {})
+            unset.update({f"{PENDING}.{volunteer_id}": "" for volunteer_id in dropped})
         await self.write_locked(ACTIVITIES, activity_id, merged, events)
-        await self._settle(activity_id, changes)
+        applied.difference_update(dropped)
+        await self._settle(activity_id, changes, new)
 
-    async def _settle(self, activity_id: str, changes: Mapping[str, Mapping[str, Any]]) -> None:
+    async def _settle(
+        self, activity_id: str, changes: Mapping[str, Mapping[str, Any]], new: Collection[str] = ()
+    ) -> None:
+        """Apply committed sign-up changes to their documents (idempotent); the next commit drops them from the
+        activity's pending part."""
+        fresh = [v for v in changes if v in new]
+        if fresh:
+            docs = [{"_id": signup_id(activity_id, v), **changes[v]} for v in fresh]
+            try:
+                await self.db[SIGNUPS].insert_many(docs, ordered=True)
+            except BulkWriteError:  # a document is there after all (cannot happen under the lock): upsert them all
+                fresh = []
         outbox = self.service.outbox
-        for volunteer_id, fields in changes.items():
+
+        async def upsert(volunteer_id: str) -> None:
             sid = signup_id(activity_id, volunteer_id)
-            await outbox.update_one(SIGNUPS, {"_id": sid}, {"$set": dict(fields)}, [], upsert=True)
-        unset = {f"{PENDING}.{volunteer_id}": "" for volunteer_id in changes}
-        await outbox.update_one(ACTIVITIES, {"_id": activity_id}, {"$unset": unset}, [])
+            await outbox.update_one(SIGNUPS, {"_id": sid}, {"$set": dict(changes[volunteer_id])}, [], upsert=True)
+
+        await asyncio.gather(*(upsert(v) for v in changes if v not in fresh))
+        self._applied.setdefault(activity_id, set()).update(changes)
 
     async def write_signup(
         self, activity_id: str, volunteer_id: str, update: Mapping[str, Any], events: Sequence[Envelope[Any]]

@@ -12,9 +12,10 @@ import pytest
 
 from services.activities.domain import checkin_code
 from services.activities.store import ACTIVITIES as ACTIVITIES_COLLECTION
-from services.activities.store import SIGNUPS, signup_id
+from services.activities.store import SIGNUPS, Store, signup_id
 from shared.contracts.events import ACTIVITIES, DEMANDS
 from tests.activities.conftest import CHECKIN_SECRET, Running, draft
+from tests.fixtures import eventually
 
 pytest_plugins = ["tests.fixtures"]
 
@@ -140,6 +141,43 @@ async def test_cancel_needs_a_reason_and_tells_everyone_signed_up(running: Runni
     data = events[-1].data.model_dump()
     assert data["signed_up_volunteer_ids"] == ["c-1", "c-2"]
     assert data["reason"] == "暴雨预警"
+
+
+async def test_invalid_transitions_are_refused_through_the_api(running: Running) -> None:
+    c, admin = running.client, running.admin()
+    draft_id = await new_activity(running, publish=False)
+    body = problem(await c.post(f"/activities/{draft_id}/start", headers=admin), 409, "invalid_transition")
+    assert body["detail"] == "活动当前状态为“草稿”，不能变更为“进行中”"
+    problem(await c.post(f"/activities/{draft_id}/complete", headers=admin), 409, "invalid_transition")
+    published = await new_activity(running)
+    problem(await c.post(f"/activities/{published}/complete", headers=admin), 409, "invalid_transition")
+    assert (await c.post(f"/activities/{published}/cancel", json={"reason": "场地冲突"}, headers=admin)).json()[
+        "status"
+    ] == "cancelled"
+    for action in ("publish", "start", "complete"):
+        problem(await c.post(f"/activities/{published}/{action}", headers=admin), 409, "invalid_transition")
+    problem(
+        await c.post(f"/activities/{published}/cancel", json={"reason": "再次取消"}, headers=admin),
+        409,
+        "invalid_transition",
+    )
+    assert "total_hours" not in (await c.get(f"/activities/{published}", headers=admin)).json()
+
+
+async def test_cancelling_tells_volunteers_still_awaiting_approval(running: Running) -> None:
+    c, admin = running.client, running.admin()
+    activity_id = await new_activity(running, capacity=1, requires_approval=True)
+    for v in ("ap-1", "ap-2", "ap-3"):
+        await running.add_volunteer(v)
+        assert (await sign_up(running, activity_id, v)).json()["status"] == "pending_approval"
+    assert (await c.post(f"/activities/{activity_id}/signups/ap-1/approve", headers=admin)).status_code == 200
+    assert (await c.post(f"/activities/{activity_id}/signups/ap-3/reject", headers=admin)).status_code == 200
+    await c.post(f"/activities/{activity_id}/cancel", json={"reason": "主讲专家临时无法到场"}, headers=admin)
+    events = await running.events(activity_id, ACTIVITIES)
+    cancelled = [e.data.model_dump() for e in events if e.type == "stvs.activity.cancelled.v1"]
+    assert [d["signed_up_volunteer_ids"] for d in cancelled] == [["ap-1", "ap-2"]], (
+        "confirmed and pending, not rejected"
+    )
 
 
 async def test_listing_filters_and_pagination(running: Running) -> None:
@@ -390,6 +428,43 @@ async def test_a_burst_of_concurrent_sign_ups_never_oversells(running: Running) 
     assert sum(e.data.model_dump()["status"] == "confirmed" for e in events) == 50
 
 
+async def test_one_batch_answers_each_sign_up_on_its_own(running: Running) -> None:
+    """Sign-ups queued while the activity is busy are decided together, in order of arrival, each with its own
+    answer: a duplicate inside the batch and one against a stored sign-up are refused, so is an unknown volunteer."""
+    activity_id = await new_activity(running, capacity=3)
+    for v in ("g-before", "g-1", "g-2", "g-3"):
+        await running.add_volunteer(v)
+    assert (await sign_up(running, activity_id, "g-before")).json()["status"] == "confirmed"
+
+    queue = running.app.state.signup_queue
+    arrivals = ["g-1", "g-1", "g-unknown", "g-before", "g-2", "g-3"]
+    async with running.store.locked(ACTIVITIES_COLLECTION, activity_id):  # the activity is busy: requests queue
+        tasks = []
+        for n, volunteer in enumerate(arrivals, start=1):
+            tasks.append(asyncio.create_task(sign_up(running, activity_id, volunteer)))
+            await eventually(lambda n=n: queue.waiting(activity_id) >= n, interval_s=0.01)  # arrival order
+    responses = await asyncio.gather(*tasks)
+
+    first, again, unknown, before, second, third = responses
+    assert (first.status_code, first.json()["status"], first.json()["sequence"]) == (201, "confirmed", 2)
+    problem(again, 409, "already_signed_up")
+    problem(unknown, 422, "volunteer_unknown")
+    problem(before, 409, "already_signed_up")
+    assert (second.json()["status"], second.json()["sequence"]) == ("confirmed", 3)
+    assert (third.json()["status"], third.json()["sequence"], third.json()["waitlist_position"]) == ("waitlisted", 4, 1)
+
+    listing = (await running.client.get(f"/activities/{activity_id}/signups", headers=running.admin())).json()
+    assert [(s["volunteer_id"], s["status"]) for s in listing["items"]] == [
+        ("g-before", "confirmed"),
+        ("g-1", "confirmed"),
+        ("g-2", "confirmed"),
+        ("g-3", "waitlisted"),
+    ]
+    assert (listing["counts"]["confirmed"], listing["counts"]["waitlisted"]) == (3, 1)
+    events = [e for e in await running.events(activity_id, ACTIVITIES) if e.type.endswith("volunteer_signed_up.v1")]
+    assert [e.data.model_dump()["volunteer_id"] for e in events] == ["g-before", "g-1", "g-2", "g-3"]
+
+
 async def test_concurrent_cancellations_and_sign_ups_keep_the_counts_exact(running: Running) -> None:
     activity_id = await new_activity(running, capacity=20)
     first = [f"mix-{i:02d}" for i in range(40)]
@@ -521,7 +596,9 @@ async def test_check_in_out_and_hours_end_to_end(running: Running) -> None:
     }
     assert attendance["total_hours"] == "5.0"
 
-    assert (await c.post(f"/activities/{activity_id}/complete", headers=admin)).status_code == 200
+    completed_view = await c.post(f"/activities/{activity_id}/complete", headers=admin)
+    assert completed_view.status_code == 200
+    assert (completed_view.json()["total_hours"], completed_view.json()["participants"]) == ("5.0", 4)
     problem(await admin_att("checkout", "h-forgot", 2), 409, "activity_not_open")
 
     events = await running.events(activity_id, ACTIVITIES)
@@ -540,6 +617,66 @@ async def test_check_in_out_and_hours_end_to_end(running: Running) -> None:
     assert [r["hours"] for r in early] == [None, 1.0]
     reasons = [r["correction_reason"] for r in recorded if r["correction_reason"]]
     assert reasons == ["扫码失败，负责人证明", "核实后更正", "未到场"]
+    assert not [e for e in events if e.type.endswith("hours_corrected.v1")], "completion carried the corrections"
+
+
+async def test_hours_corrected_after_completion_reach_reporting(running: Running) -> None:
+    c, admin = running.client, running.admin()
+    now = datetime.now(UTC)
+    starts = now - timedelta(hours=2)
+    activity_id = await new_activity(
+        running,
+        starts=starts,
+        capacity=5,
+        signup_opens_at=iso(now - timedelta(days=3)),
+        signup_closes_at=iso(starts + timedelta(hours=3)),
+    )
+    for v in ("hc-1", "hc-2"):
+        await running.add_volunteer(v)
+        assert (await sign_up(running, activity_id, v)).status_code == 201
+    await c.post(f"/activities/{activity_id}/start", headers=admin)
+    for kind, hours in (("checkin", 0), ("checkout", 1)):
+        body = {"volunteer_id": "hc-1", "at": iso(starts + timedelta(hours=hours))}
+        assert (await c.post(f"/activities/{activity_id}/{kind}", json=body, headers=admin)).status_code == 200
+    done = (await c.post(f"/activities/{activity_id}/complete", headers=admin)).json()
+    assert (done["status"], done["total_hours"], done["participants"]) == ("completed", "1.0", 1)
+
+    def correction(volunteer: str, hours: Any, reason: str) -> Any:
+        return c.post(
+            f"/activities/{activity_id}/attendance/{volunteer}/correction",
+            json={"hours": hours, "reason": reason},
+            headers=admin,
+        )
+
+    problem(await correction("hc-1", "2.5", " "), 422, "correction_reason_required")
+    assert (await correction("hc-1", "2.5", "签退漏记，负责人证明")).json()["hours"] == "2.5"
+    assert (await correction("hc-1", "2.0", "核实后更正")).json()["hours"] == "2.0"  # chains from 2.5
+    assert (await correction("hc-2", "1.0", "到场未签到")).json()["hours"] == "1.0"  # a new participant
+
+    view = (await c.get(f"/activities/{activity_id}", headers=running.volunteer("hc-2"))).json()
+    assert (view["total_hours"], view["participants"]) == ("3.0", 2)
+    listed = (await c.get("/activities", params={"status": "completed", "unit_id": "unit-1"}, headers=admin)).json()
+    assert [(a["total_hours"], a["participants"]) for a in listed["items"] if a["id"] == activity_id] == [("3.0", 2)]
+    assert (await c.get(f"/activities/{activity_id}/attendance", headers=admin)).json()["total_hours"] == "3.0"
+
+    events = await running.events(activity_id, ACTIVITIES)
+    completed = next(e.data.model_dump() for e in events if e.type.endswith("completed.v1"))
+    corrected = [e.data.model_dump() for e in events if e.type == "stvs.activity.hours_corrected.v1"]
+    assert [(d["volunteer_id"], d["previous_hours"], d["hours"], d["reason"]) for d in corrected] == [
+        ("hc-1", 1.0, 2.5, "签退漏记，负责人证明"),
+        ("hc-1", 2.5, 2.0, "核实后更正"),
+        ("hc-2", 0.0, 1.0, "到场未签到"),
+    ]
+    assert all(d["unit_id"] == "unit-1" and abs(d["starts_at"] - starts) < timedelta(milliseconds=1) for d in corrected)
+    # What reporting computes from the events equals the activity's total.
+    assert completed["total_hours"] + sum(d["hours"] - d["previous_hours"] for d in corrected) == 3.0
+    recorded = [e.data.model_dump() for e in events if e.type.endswith("attendance_recorded.v1")]
+    assert [r["correction_reason"] for r in recorded if r["correction_reason"]] == [d["reason"] for d in corrected]
+    stored = await running.store.get(SIGNUPS, signup_id(activity_id, "hc-1"))
+    assert stored is not None and [x["reason"] for x in stored["attendance"]["corrections"]] == [
+        "签退漏记，负责人证明",
+        "核实后更正",
+    ]
 
 
 async def test_hours_are_capped_at_the_activity_span(running: Running) -> None:
@@ -649,6 +786,13 @@ async def test_a_sign_up_left_pending_by_a_crash_is_applied_by_the_next_operatio
     problem(await sign_up(running, activity_id, "p-1"), 409, "already_signed_up")
     listing = (await running.client.get(f"/activities/{activity_id}/signups", headers=running.admin())).json()
     assert [(s["volunteer_id"], s["status"]) for s in listing["items"]] == [("p-1", "confirmed"), ("p-2", "waitlisted")]
+    # Applied changes are dropped from the activity by its next commit; a restarted process applies what is left
+    # again, which changes nothing.
+    activity = await running.store.get(ACTIVITIES_COLLECTION, activity_id)
+    assert activity is not None and set(activity["pending"]) == {"p-2"}
+    await Store(running.service).load_settled(activity_id)
+    again = (await running.client.get(f"/activities/{activity_id}/signups", headers=running.admin())).json()
+    assert again["items"] == listing["items"] and again["counts"] == listing["counts"]
     events = await running.events(activity_id, ACTIVITIES)
     signed = [e.data.model_dump()["volunteer_id"] for e in events if e.type.endswith("volunteer_signed_up.v1")]
     assert signed == ["p-1", "p-2"], "each event published once"
