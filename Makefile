@@ -5,7 +5,6 @@ SHELL := /bin/bash
 PYTHON ?= python3
 # Re-evaluated at each use, so a uv installed by `make install` into ~/.local/bin is found afterwards.
 UV = $(shell command -v uv 2>/dev/null || echo $$HOME/.local/bin/uv)
-FUZZ_URL ?= http://127.0.0.1:8000/openapi.json
 FUZZ_ARGS ?=
 
 .PHONY: help install run test lint fmt bench docs demo chaos fuzz clean
@@ -43,12 +42,14 @@ docs:
 demo:
 	$(UV) run python -m services.registry.demo
 
+# Every fault test (the fast ones too), at full volume (≥ 10,000 events each), on infrastructure of its own.
 chaos: install
-	$(UV) run pytest -m slow tests/resilience
+	STVS_CHAOS_FULL=1 $(UV) run pytest -m 'slow or not slow' tests/resilience
 
-# Against a running `make run`; pass e.g. FUZZ_ARGS='--header "Authorization: Bearer <token>"'.
+# Starts the platform itself (on STVS_KAFKA_BOOTSTRAP/STVS_MONGO_URL, else the test infrastructure), signs in a
+# province admin and runs schemathesis per operation and stateful; e.g. FUZZ_ARGS='--max-examples 50 --max-time 600'.
 fuzz:
-	$(UV) run schemathesis run $(FUZZ_URL) --checks all $(FUZZ_ARGS)
+	$(UV) run python -m tests.gateway.fuzz $(FUZZ_ARGS)
 
 clean:
 	rm -rf .stvs .mypy_cache .ruff_cache .pytest_cache .hypothesis benchmarks/results.json

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.gateway.accounts import Account, AccountPatch, NewAccount, verify_password
 from services.gateway.auth import CallerDep, client_ip, issue_access_token
-from services.gateway.proxy import READS, authorize, check_body_units, forward, target
+from services.gateway.proxy import READS, authorize, check_body_units, check_body_volunteer, forward, target
 from shared.identity import Identity
 from shared.messaging.dlq import DeadLetter, list_dead_letters, replay_dead_letters
 from shared.problems import Problem
@@ -224,14 +226,78 @@ def proxy_router() -> APIRouter:
         query = list(request.query_params.multi_items())
         await authorize(gw.tree, identity, request.method, segments, query, dlq)
         body = None
-        if (
-            identity.role == "unit_admin"
-            and request.method not in READS
-            and request.headers.get("content-type", "").split(";")[0].strip() == "application/json"
-        ):
+        json_body = request.headers.get("content-type", "").split(";")[0].strip() == "application/json"
+        if identity.role == "unit_admin" and request.method not in READS and json_body:
             body = await request.body()  # small: bounded by max_body_bytes
             await check_body_units(gw.tree, identity, body)
+        elif identity.role == "volunteer" and request.method not in READS:
+            # a volunteer's writes are small JSON (sign-up, check-in, profile): read whole, whatever the type says
+            body = await request.body()
+            check_body_volunteer(identity, body)
         return await forward(request, gw.upstreams, service, upstream_path, identity, body)
+
+    return router
+
+
+class CertificateCheck(BaseModel):
+    """What a third party needs to verify a service-record certificate, and nothing more."""
+
+    valid: bool = Field(description="证明编号是否有效（由平台出具且未被篡改）")
+    number: str = Field(description="证明编号")
+    platform_number: str | None = Field(None, description="志愿者的平台注册编号")
+    name_masked: str | None = Field(None, description="打码后的姓名，如 张*普")
+    hours: float | None = Field(None, description="证明所载的志愿服务时长（小时）")
+    issuing_unit_name: str | None = Field(None, description="出具单位")
+    issued_at: datetime | None = Field(None, description="出具时间")
+
+
+def mask_name(name: str | None) -> str | None:
+    """张三 → 张*, 张科普 → 张*普, 欧阳娜娜 → 欧**娜: the first and (from three characters) the last stay."""
+    if not name:
+        return None
+    name = name.strip()
+    if len(name) <= 1:
+        return "*"
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def public_router() -> APIRouter:
+    """Routes for people who are not signed in: a third party verifying a certificate (rate-limited per IP)."""
+    router = APIRouter(prefix=f"{PREFIX}/public", tags=["公开查验"])
+
+    @router.get(
+        "/certificates/{number}",
+        summary="查验志愿服务记录证明（凭证明编号，无需登录；按 IP 限制频率）",
+        response_model=CertificateCheck,
+        responses={429: {"description": "查验过于频繁"}, 503: {"description": "统计报表服务暂时不可用"}},
+    )
+    async def verify_certificate(
+        request: Request, number: Annotated[str, PathParam(min_length=1, max_length=64)]
+    ) -> CertificateCheck:
+        gw = _gw(request)
+        wait = await gw.verify_limiter.hit(client_ip(request))
+        if wait:
+            seconds = int(wait) + 1
+            raise Problem(
+                429,
+                "verify_rate_limited",
+                f"查验过于频繁，请 {seconds} 秒后再试",
+                headers={"Retry-After": str(seconds)},
+            )
+        found = await gw.upstreams.verify_certificate(number)
+        if found is None or found.get("valid") is not True:
+            return CertificateCheck(valid=False, number=number)
+        return CertificateCheck(
+            valid=True,
+            number=number,
+            platform_number=found.get("platform_number"),
+            name_masked=mask_name(found.get("display_name")),
+            hours=found.get("hours"),
+            issuing_unit_name=found.get("issuing_unit_name"),
+            issued_at=found.get("issued_at"),
+        )
 
     return router
 

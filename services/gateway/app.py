@@ -13,7 +13,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.accounts import AccountStore
 from services.gateway.accounts import indexes as account_indexes
-from services.gateway.api import accounts_router, auth_router, gateway_dlq_router, ops_router, proxy_router
+from services.gateway.api import (
+    accounts_router,
+    auth_router,
+    gateway_dlq_router,
+    ops_router,
+    proxy_router,
+    public_router,
+)
 from services.gateway.auth import RateLimiter
 from services.gateway.openapi import OpenApiDocs
 from services.gateway.proxy import Upstreams
@@ -42,6 +49,7 @@ class Gateway:
         self.upstreams = Upstreams(settings)
         self.docs = OpenApiDocs(self.upstreams)
         self.signin_limiter = RateLimiter(settings.signin_rate_per_min)
+        self.verify_limiter = RateLimiter(settings.verify_rate_per_min)
 
 
 # Bodies that are files (the collective forms): the upload limit applies instead of the body limit.
@@ -125,6 +133,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         auth_router(),
         accounts_router(),
         gateway_dlq_router(),
+        public_router(),
         proxy_router(),
         title="科技志愿服务平台 API",
         description="河北省科技志愿服务平台的统一接口：登录、账号与各服务的业务接口（/api/v1）。",

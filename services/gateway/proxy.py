@@ -117,6 +117,35 @@ class Upstreams:
 
         return dict(await asyncio.gather(*(one(s) for s in self.clients)))
 
+    async def verify_certificate(self, number: str) -> dict[str, Any] | None:
+        """The reporting service's verification of a certificate number (None: no such certificate).
+
+        Sent without an identity: verifying is public, the service's route needs none.
+        """
+        path = f"{self.settings.upstream_prefix}/certificates/{quote(number, safe='')}"
+        client = self.clients["reporting"]
+        for attempt in range(1 + self.settings.upstream_retries):
+            try:
+                r = await client.get(path, headers={"accept": "application/json"})
+                break
+            except httpx.ConnectError as exc:
+                if attempt >= self.settings.upstream_retries:
+                    raise unavailable("reporting") from exc
+                await asyncio.sleep(0.1 * 2**attempt)
+            except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                raise unavailable("reporting") from exc
+            except httpx.TimeoutException as exc:
+                raise Problem(504, "upstream_timeout", f"{SERVICE_NAMES_ZH['reporting']}响应超时，请稍后重试") from exc
+            except httpx.HTTPError as exc:
+                raise Problem(502, "bad_gateway", f"{SERVICE_NAMES_ZH['reporting']}返回了无效响应，请稍后重试") from exc
+        if r.status_code in (404, 422):
+            return None
+        if r.status_code != 200:
+            log.warning("certificate verification answered %s", r.status_code)
+            raise Problem(502, "bad_gateway", f"{SERVICE_NAMES_ZH['reporting']}返回了无效响应，请稍后重试")
+        found: dict[str, Any] = r.json()
+        return found
+
     async def fetch_json(self, service: str, path: str) -> Any:
         r = await self.clients[service].get(path, timeout=3.0)
         r.raise_for_status()
@@ -171,23 +200,107 @@ async def authorize(
         if not read:
             raise Problem(403, "read_only", "系统账号只能读取数据", headers=DENIED)
         return
-    head, ident = segments[0], (segments[1] if len(segments) > 1 else None)
     if identity.role == "volunteer":
-        own = head == "volunteers" and ident is not None and ident == identity.volunteer_id
-        public = read and head == "activities"
-        if not (own or public):
+        if not volunteer_may(identity, method, segments, query):
             raise denial(method)
+        issuers = [v for k, v in query if k == "unit_id"]
+        if issuers and segments[0] == "certificates":
+            # a certificate names its issuing unit: only one the volunteer belongs to
+            own = await tree.volunteers.find_one({"_id": identity.volunteer_id}) or {}
+            if not set(issuers) <= set(own.get("unit_ids") or []):
+                raise denial(method)
         return
-    # unit admin
-    unit_ids = [v for k, v in query if k == "unit_id"]
-    if head == "units" and ident is not None:
-        unit_ids.append(ident)
+    if identity.role != "unit_admin":
+        raise denial(method)
+    unit_ids = [v for k, v in query if k == "unit_id"] + units_named(segments)
     if not await tree.all_in_scope(identity, unit_ids):
         raise denial(method)
-    if head == "volunteers" and ident is not None:
-        known = await tree.volunteers.find_one({"_id": ident}, {"_id": 1})
-        if known is not None and not await tree.volunteer_in_scope(identity, ident):
+    for volunteer_id in volunteers_named(segments):
+        known = await tree.volunteers.find_one({"_id": volunteer_id}, {"_id": 1})
+        if known is not None and not await tree.volunteer_in_scope(identity, volunteer_id):
             raise denial(method)
+
+
+def _matches(segments: list[str], *pattern: str) -> bool:
+    """``pattern`` against the path: ``*`` is any one segment."""
+    return len(segments) == len(pattern) and all(p in ("*", s) for p, s in zip(pattern, segments, strict=True))
+
+
+# Where a path names a unit (checked against a unit admin's scope): (pattern, index of the unit id).
+UNIT_POSITIONS: tuple[tuple[tuple[str, ...], int], ...] = (
+    (("units", "*"), 1),
+    (("stats", "units", "*"), 2),
+    (("monthly-reports", "*"), 1),
+    (("exports", "monthly", "*"), 2),
+    (("obligations", "*"), 1),
+    (("volunteers", "*", "units", "*"), 3),
+)
+# Where a path names a volunteer whose data it shows (a volunteer's own record; for unit admins, in scope).
+VOLUNTEER_POSITIONS: tuple[tuple[tuple[str, ...], int], ...] = (
+    (("volunteers", "*"), 1),
+    (("stats", "volunteers", "*"), 2),
+    (("certificates", "volunteers", "*"), 2),
+)
+
+
+# Fixed route segments where a unit id could stand (``GET /units/suggest-name``).
+NOT_IDS = frozenset({"suggest-name"})
+
+
+def units_named(segments: list[str]) -> list[str]:
+    """Unit ids a path names (a prefix of the path matching a pattern counts: ``/units/u1/subtree`` names u1)."""
+    return [segments[i] for p, i in UNIT_POSITIONS if _matches(segments[: len(p)], *p) and segments[i] not in NOT_IDS]
+
+
+def volunteers_named(segments: list[str]) -> list[str]:
+    out = []
+    for pattern, i in VOLUNTEER_POSITIONS:
+        if _matches(segments[: len(pattern)], *pattern):
+            ident = segments[i]
+            out.append(ident.removesuffix(".pdf") if pattern[0] == "certificates" else ident)
+    return out
+
+
+def volunteer_may(identity: Identity, method: str, s: list[str], query: list[tuple[str, str]]) -> bool:
+    """A volunteer reaches itself, its sign-ups and hours, and the public activity listings; nothing else.
+
+    Bodies that may name a volunteer (sign-up, check-in/out) are checked by :func:`check_body_volunteer`.
+    """
+    me = identity.volunteer_id
+    if not me:
+        return False
+    read = method in ("GET", "HEAD")
+    return (
+        # the public listings and an activity's page (with the volunteer's own sign-up)
+        (read and (_matches(s, "activities") or _matches(s, "activities", "*")))
+        # sign up, cancel its own sign-up, check in / out with the activity's code
+        or (method == "POST" and (_matches(s, "activities", "*", "signups")))
+        or (method == "DELETE" and _matches(s, "activities", "*", "signups", me))
+        or (
+            method == "POST"
+            and (_matches(s, "activities", "*", "checkin") or _matches(s, "activities", "*", "checkout"))
+        )
+        # its own profile, joining / leaving a unit
+        or (method in ("GET", "HEAD", "PATCH") and _matches(s, "volunteers", me))
+        or (method in ("POST", "DELETE") and _matches(s, "volunteers", me, "units", "*"))
+        # its hours and its certificate
+        or (read and _matches(s, "stats", "volunteers", me))
+        or (read and _matches(s, "certificates", "volunteers", f"{me}.pdf"))
+        # its inbox
+        or (read and _matches(s, "notifications") and all(v == f"volunteer:{me}" for k, v in query if k == "recipient"))
+    )
+
+
+def check_body_volunteer(identity: Identity, body: bytes) -> None:
+    """A volunteer's write naming a volunteer (``volunteer_id``) must name itself."""
+    if not body.strip():
+        return
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return  # the service answers with its own validation problem (and acts for the caller only)
+    if isinstance(doc, dict) and doc.get("volunteer_id") not in (None, identity.volunteer_id):
+        raise Problem(403, "not_yourself", "志愿者只能为本人报名、取消报名或签到签退", headers=DENIED)
 
 
 async def check_body_units(tree: UnitTree, identity: Identity, body: bytes) -> None:

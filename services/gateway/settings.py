@@ -30,6 +30,9 @@ class GatewaySettings(ServiceSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest request body (other than uploads)")
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest multipart upload")
     signin_rate_per_min: int = Field(10, ge=1, description="Sign-in attempts per minute per username and IP")
+    verify_rate_per_min: int = Field(
+        30, ge=1, description="Anonymous certificate verifications per minute per client IP"
+    )
     upstream_connect_timeout_s: float = Field(2.0, gt=0, description="Connect timeout to a service")
     upstream_read_timeout_s: float = Field(60.0, gt=0, description="Read timeout (between chunks) from a service")
     upstream_retries: int = Field(2, ge=0, le=5, description="Retries of a GET/HEAD that could not connect")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 READ = {"get", "head", "options"}
-OWN_ROUTES = ("/api/v1/auth", "/api/v1/accounts", "/api/v1/gateway/")
+OWN_ROUTES = ("/api/v1/auth", "/api/v1/accounts", "/api/v1/gateway/", "/api/v1/public/")
 
 
 @dataclass(frozen=True)
@@ -47,31 +47,50 @@ class Case:
 
 
 def _fill(template: str, unit: str, volunteer: str) -> str:
-    segments = template.split("/")
-    out = []
-    for i, seg in enumerate(segments):
-        if re.fullmatch(r"\{[^}]+\}", seg):
-            prev = segments[i - 1] if i else ""
-            seg = unit if prev == "units" else volunteer if prev == "volunteers" else "x1"
-        out.append(seg)
-    return "/".join(out)
+    """The template with ``{unit_id}`` / ``{volunteer_id}`` filled in (anywhere in a segment: ``{volunteer_id}.pdf``),
+    every other parameter ``x1``."""
+    path = template.replace("{unit_id}", unit).replace("{volunteer_id}", volunteer)
+    return re.sub(r"\{[^}]+\}", "x1", path)
+
+
+# The public activity listings: any filter (``?unit_id=`` of any unit) is fine.
+VOLUNTEER_PUBLIC = {("get", "/activities"), ("get", "/activities/{activity_id}")}
+# A volunteer's own operations: (method, template) — reached only for itself (see proxy.volunteer_may).
+VOLUNTEER_OWN = {
+    ("get", "/activities"),
+    ("get", "/activities/{activity_id}"),
+    ("post", "/activities/{activity_id}/signups"),
+    ("delete", "/activities/{activity_id}/signups/{volunteer_id}"),
+    ("post", "/activities/{activity_id}/checkin"),
+    ("post", "/activities/{activity_id}/checkout"),
+    ("get", "/volunteers/{volunteer_id}"),
+    ("patch", "/volunteers/{volunteer_id}"),
+    ("post", "/volunteers/{volunteer_id}/units/{unit_id}"),
+    ("delete", "/volunteers/{volunteer_id}/units/{unit_id}"),
+    ("get", "/stats/volunteers/{volunteer_id}"),
+    ("get", "/certificates/volunteers/{volunteer_id}.pdf"),
+    ("get", "/notifications"),
+}
 
 
 def expected(role: str, method: str, template: str, inside: bool) -> bool:
-    """The gateway's rules, stated once for the matrix."""
+    """The gateway's rules, stated once for the matrix (from the template's parameters, not the gateway's tables)."""
     read = method in READ
-    rest = template.removeprefix("/api/v1/").split("/")
-    head, first_is_param = rest[0], len(rest) > 1 and rest[1].startswith("{")
+    rest = template.removeprefix("/api/v1")
+    segments = rest.strip("/").split("/")
     if role == "province_admin":
         return True
-    if len(rest) > 2 and rest[1:3] == ["admin", "dlq"]:
+    if len(segments) > 2 and segments[1:3] == ["admin", "dlq"]:
         return False
     if role == "system":
         return read
     if role == "volunteer":
-        return (head == "volunteers" and first_is_param and inside) or (read and head == "activities")
-    # unit admin: whatever names a unit or a volunteer must be inside; other paths are left to the services
-    return inside or not (first_is_param and head in ("units", "volunteers"))
+        return (method, rest) in VOLUNTEER_PUBLIC or ((method, rest) in VOLUNTEER_OWN and inside)
+    # unit admin: a unit (path or ?unit_id=) and a volunteer's own record must be inside; an activity's sign-up of a
+    # volunteer from elsewhere is the organising unit's business (the activities service checks the activity)
+    names_unit = "{unit_id}" in template
+    names_volunteer = "{volunteer_id}" in template and segments[0] != "activities"
+    return inside or not (names_unit or names_volunteer)
 
 
 def cases(doc: dict[str, Any], scopes: dict[str, Scope]) -> list[Case]:
@@ -82,17 +101,19 @@ def cases(doc: dict[str, Any], scopes: dict[str, Scope]) -> list[Case]:
         for method, op in item.items():
             if method not in ("get", "post", "put", "patch", "delete"):
                 continue
-            unit_param = any(p.get("name") == "unit_id" and p.get("in") == "query" for p in op.get("parameters", []))
+            query = {p.get("name") for p in op.get("parameters", []) if p.get("in") == "query"}
             for role, scope in scopes.items():
                 for inside in (True, False):
                     unit = scope.unit_in if inside else scope.unit_out
                     volunteer = scope.volunteer_in if inside else scope.volunteer_out
-                    params = {"unit_id": unit} if unit_param else {}
-                    named = unit_param or "{" in template
-                    allowed = expected(role, method, template, inside) and not (
-                        role == "unit_admin" and unit_param and not inside
-                    )
+                    params = {"unit_id": unit} if "unit_id" in query else {}
+                    if "recipient" in query:
+                        params["recipient"] = f"volunteer:{volunteer}"
+                    named = bool(params) or "{unit_id}" in template or "{volunteer_id}" in template
                     if not named and not inside:
                         continue  # nothing to be outside of
+                    allowed = expected(role, method, template, inside) and not (
+                        role == "unit_admin" and "unit_id" in query and not inside
+                    )
                     out.append(Case(role, method, template, _fill(template, unit, volunteer), params, inside, allowed))
     return out

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import jwt
 import pytest
 
-from services.gateway.auth import RateLimiter, decode_access_token, issue_access_token
+from services.gateway.api import mask_name
+from services.gateway.auth import AUDIENCE, ISSUER, RateLimiter, decode_access_token, issue_access_token
 from services.gateway.openapi import merge
-from services.gateway.proxy import target
+from services.gateway.proxy import target, units_named, volunteers_named
 from services.gateway.scope import covers
 from services.gateway.settings import GatewaySettings
 from shared.identity import Identity
@@ -87,3 +90,35 @@ def test_production_refuses_the_development_jwt_secret() -> None:
     ).check_production()
     with pytest.raises(ValueError, match="32"):
         GatewaySettings(jwt_secret="short")
+
+
+def test_names_are_masked_for_anonymous_verification() -> None:
+    assert [mask_name(n) for n in ("张科普", "张三", "欧阳娜娜", "李", "", None)] == [
+        "张*普",
+        "张*",
+        "欧**娜",
+        "*",
+        None,
+        None,
+    ]
+
+
+def test_paths_that_name_units_and_volunteers() -> None:
+    assert units_named(["units", "K1", "subtree"]) == ["K1"]
+    assert units_named(["units", "suggest-name"]) == []
+    assert units_named(["volunteers", "V1", "units", "K1", "approve"]) == ["K1"]
+    assert units_named(["exports", "monthly", "K1", "2026-05.xlsx"]) == ["K1"]
+    assert units_named(["activities", "a1"]) == []
+    assert volunteers_named(["certificates", "volunteers", "V1.pdf"]) == ["V1"]
+    assert volunteers_named(["stats", "volunteers", "V1"]) == ["V1"]
+    assert volunteers_named(["activities", "a1", "signups", "V1"]) == []
+
+
+def test_an_expired_access_token_is_refused() -> None:
+    settings = GatewaySettings()
+    now = int(time.time())
+    claims = {"sub": "acc", "ver": 1, "sid": "s", "aud": AUDIENCE, "iss": ISSUER, "iat": now - 100, "exp": now - 10}
+    token = jwt.encode(claims, settings.jwt_secret.get_secret_value(), "HS256")
+    with pytest.raises(Problem) as err:
+        decode_access_token(settings, token)
+    assert (err.value.status, err.value.code) == (401, "token_expired")

@@ -113,9 +113,32 @@ def fake_service(secret: str, gate: Gate) -> FastAPI:
             headers={"Content-Disposition": 'attachment; filename="big.xlsx"'},
         )
 
+    @app.get("/certificates/{number}")
+    async def verify(number: str, request: Request) -> dict[str, Any]:
+        who(request)
+        if number != "ZM20260501-0a1b2c3d4e-good":
+            raise Problem(404, "certificate_invalid", "证明编号无效：未找到该证明，或编号已被篡改")
+        return {
+            "valid": True,
+            "number": number,
+            "platform_number": "HB2026000011",
+            "display_name": "张科普",
+            "hours": 2.0,
+            "activities": 1,
+            "star_level": 0,
+            "issuing_unit_name": "石家庄市科技志愿者支队",
+            "issued_at": "2026-05-01T02:00:00Z",
+        }
+
     @app.get("/admin/dlq")
     async def dlq(stream: str, request: Request) -> JSONResponse:
         return JSONResponse([{"stream": stream, **who(request)}])
+
+    @app.api_route("/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    async def anything(path: str, request: Request) -> dict[str, Any]:
+        """Any other route of the real services (the scope matrix only asks whether the gateway let it through)."""
+        await request.body()
+        return who(request)
 
     return app
 
