@@ -222,6 +222,10 @@ async def test_listing_filters_and_pagination(running: Running) -> None:
     page = (await c.get("/activities", params={"unit_id": "unit-L", "offset": 1, "limit": 1}, headers=admin_l)).json()
     assert (page["total"], [a["id"] for a in page["items"]]) == (3, ids[1:2])
     problem(await c.get("/activities", params={"limit": 1000}, headers=admin_l), 422, "validation")
+    # an absurd offset (found by fuzzing: it overflowed MongoDB's 64-bit skip) is bad input, not a server error
+    huge = {"offset": 482080847328974542471168}
+    problem(await c.get("/activities", params=huge, headers=admin_l), 422, "validation")
+    problem(await c.get("/demands", params=huge, headers=admin_l), 422, "validation")
 
 
 # ---------------------------------------------------------------- refusals
