@@ -58,6 +58,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiokafka import ConsumerRecord
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -91,6 +93,7 @@ from .store import MONTH_STATS, UNIT_STATS, VOLUNTEER_HOURS, VOLUNTEER_STATS, ce
 from .store import UNITS as UNITS_COL
 
 log = logging.getLogger("stvs.reporting.projections")
+tracer = trace.get_tracer("stvs.reporting.projections")
 
 STREAMS = [UNITS, VOLUNTEERS, ACTIVITIES, REPORTS]
 VOLUNTEER_EVENTS = (VolunteerRegistered, VolunteerUpdated, VolunteerJoinedUnit, VolunteerLeftUnit)
@@ -656,7 +659,11 @@ class BatchConsumer(EventConsumer):
         records = list(records)
         envs: list[Envelope[Any]] = []
         positions: dict[str, Position] = {}
+        contexts: list[Context] = []
         for record in records:
+            headers = {k: (v.decode(errors="replace") if v else "") for k, v in (record.headers or ())}
+            if "traceparent" in headers:
+                contexts.append(propagate.extract(headers))
             try:
                 env = parse_envelope(record.value or b"")
             except EnvelopeError as exc:
@@ -669,6 +676,22 @@ class BatchConsumer(EventConsumer):
             positions.setdefault(env.id, Position(field_key(f"{record.topic}|{record.partition}"), record.offset))
         if not envs:
             return
+        # One span for the batch: a child of the first event's trace (a lone event — the usual case when the
+        # projections keep up — continues its request's trace), linked to the traces of all the others.
+        spans = [trace.get_current_span(ctx).get_span_context() for ctx in contexts]
+        links = [trace.Link(span) for span in spans if span.is_valid]
+        with tracer.start_as_current_span(
+            f"{len(envs)} events process",
+            context=contexts[0] if contexts else None,
+            kind=trace.SpanKind.CONSUMER,
+            links=links[1:],
+            attributes={"messaging.consumer.group.name": self.group, "messaging.batch.message_count": len(envs)},
+        ):
+            await self._apply(records, envs, positions)
+
+    async def _apply(
+        self, records: list[ConsumerRecord[Any, Any]], envs: list[Envelope[Any]], positions: dict[str, Position]
+    ) -> None:
         try:
             await self.projections.apply(envs, positions)
         except TRANSIENT as exc:
