@@ -8,6 +8,7 @@ re-upload of the same file imports nothing new); a row that collides with differ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +57,7 @@ from services.registry.store import (
     ForbiddenError,
     Registry,
     Scope,
+    membership_entry,
     profile_fields,
     unit_event,
     unit_profile,
@@ -64,6 +66,7 @@ from services.registry.store import (
 from services.registry.store import (
     VOLUNTEERS as VOLUNTEER_COLLECTION,
 )
+from shared.contracts.envelope import Envelope
 from shared.contracts.events import UnitRegistered
 from shared.identity import Identity, require_roles
 from shared.problems import Problem
@@ -106,6 +109,10 @@ class Plan:
     unchanged: int = 0
     created: list[Any] = field(default_factory=list)
     updated: list[Any] = field(default_factory=list)
+
+
+def _duplicate_key(error: BulkWriteError) -> bool:
+    return any(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", []))
 
 
 def _attachment(data: bytes, filename: str) -> Response:
@@ -322,6 +329,7 @@ class Importer:
         self.scope = scope
         self._units_by_name: dict[str, Doc | None] = {}
         self.reserved: list[str] = []  # id_hashes this import inserted; taken back unless the import completes
+        self.built: dict[str, tuple[Doc, Envelope[Any]]] = {}  # keyed hash → new volunteer's document and event
 
     async def release(self) -> None:
         """Take back the persons this import reserved (the file is refused or failed)."""
@@ -466,11 +474,21 @@ class Importer:
                 continue
             rows.append((number, row, cipher.hash(row.profile.id_number), unit))
         numbers: dict[str, str] = {}
+        memberships: dict[str, Membership] = {}
+        for _, _, _, unit in rows:
+            if unit["_id"] not in memberships:  # the same (immutable) membership for every row of a unit
+                memberships[unit["_id"]] = request_membership([], unit["_id"], requires_approval=False, at=now)
         if reserve and not plan.errors:
-            existing, numbers = await self._reserve_hashes([h for _, _, h, _ in rows], now)
+            wanted = list(dict.fromkeys(h for _, _, h, _ in rows))
+            numbers = dict(zip(wanted, await self.registry.next_platform_numbers(len(wanted)), strict=True))
+            # the documents and events are built (CPU, in a thread) while the persons are reserved (FerretDB)
+            building = asyncio.create_task(asyncio.to_thread(self._build, rows, dict(numbers), memberships, now))
+            try:
+                existing, numbers = await self._reserve_hashes(numbers, now)
+            finally:
+                self.built = await building
         else:
             existing = await self._lookup_hashes([h for _, _, h, _ in rows])
-        memberships: dict[str, Membership] = {}
         for number, row, id_hash, unit in rows:
             taken = existing.get(id_hash)
             if taken is not None:
@@ -486,23 +504,43 @@ class Importer:
                     refusal = await self.registry.duplicate_person(holder, self.scope)
                     plan.errors.append(RowError(sheet, number, header("id_number"), refusal.message))
                 continue
-            membership = memberships.get(unit["_id"])
-            if membership is None:  # the same (immutable) membership for every row of a unit
-                membership = request_membership([], unit["_id"], requires_approval=False, at=now)
-                memberships[unit["_id"]] = membership
+            membership = memberships[unit["_id"]]
             path = [*unit.get("ancestors", []), unit["_id"]]
             plan.created.append((row.profile, membership, path, id_hash, numbers.get(id_hash)))
         return plan
 
+    def _build(
+        self,
+        rows: Sequence[tuple[int, VolunteerRow, str, Doc]],
+        numbers: Mapping[str, str],
+        memberships: Mapping[str, Membership],
+        now: Any,
+    ) -> dict[str, tuple[Doc, Envelope[Any]]]:
+        """Each new person's document and ``VolunteerRegistered`` (by keyed hash), built before they are known to
+        be new: a person found registered already is simply not stored. CPU only (runs in a thread)."""
+        registry, scope = self.registry, self.scope
+        entries: dict[str, dict[str, Doc]] = {}
+        built: dict[str, tuple[Doc, Envelope[Any]]] = {}
+        for _, row, id_hash, unit in rows:
+            number = numbers.get(id_hash)
+            if number is None or id_hash in built:
+                continue
+            unit_entries = entries.get(unit["_id"])
+            if unit_entries is None:
+                path = [*unit.get("ancestors", []), unit["_id"]]
+                unit_entries = {unit["_id"]: membership_entry(memberships[unit["_id"]], path)}
+                entries[unit["_id"]] = unit_entries
+            doc = registry.volunteer_doc(number, row.profile, now, scope, unit_entries)
+            built[id_hash] = (doc, registry.import_event(doc))
+        return built
+
     async def _reserve_hashes(
-        self, hashes: Sequence[str], now: Any
+        self, numbers: dict[str, str], now: Any
     ) -> tuple[dict[str, tuple[str, Doc | None]], dict[str, str]]:
-        """Insert every keyed hash with a platform number from one block; the taken ones (duplicate key) are
+        """Insert every keyed hash with its platform number (from one block); the taken ones (duplicate key) are
         looked up. Returns (taken hash → holder, reserved hash → platform number)."""
-        wanted = list(dict.fromkeys(hashes))
-        if not wanted:
+        if not numbers:
             return {}, {}
-        numbers = dict(zip(wanted, await self.registry.next_platform_numbers(len(wanted)), strict=True))
         docs = [{"_id": h, "volunteer_id": n, "at": now} for h, n in numbers.items()]
         taken: list[str] = []
         for start in range(0, len(docs), RESERVE_CHUNK):
@@ -624,8 +662,11 @@ class Importer:
         await self.registry.outbox.insert_many(UNITS, [(d, [unit_event(d, UnitRegistered)]) for d in docs])
 
     async def _commit_volunteers(self, created: Sequence[Any]) -> None:
-        """One document and one ``VolunteerRegistered`` per person, in one outbox insert (events go to the relay
-        only once every document is stored). The persons were reserved while planning."""
+        """One document and one ``VolunteerRegistered`` per person (events go to the relay only once every
+        document is stored). The persons were reserved while planning, and their documents built meanwhile.
+
+        Documents are inserted in chunks, and each next chunk is staged (event payloads serialised, in a thread)
+        while the current one is written, so Python's CPU work overlaps the server's."""
         if not created:
             return
         now = utcnow()
@@ -638,25 +679,65 @@ class Importer:
             )
             self.reserved = [h["_id"] for h in hashes]
         registry = self.registry
+        pairs: list[tuple[Doc, Envelope[Any]]] = []
+        for profile, membership, path, id_hash, number in created:
+            prebuilt = self.built.get(id_hash)
+            if prebuilt is not None and prebuilt[0]["_id"] == number:
+                pairs.append(prebuilt)
+            else:
+                doc = registry.volunteer_doc(number, profile, now, self.scope, [(membership, path)])
+                pairs.append((doc, registry.import_event(doc)))
+        self.built = {}
         outbox = registry.outbox
         collection = registry.db[VOLUNTEER_COLLECTION]
-        staged = []
-        for profile, membership, path, _, number in created:
-            doc = registry.volunteer_doc(number, profile, now, self.scope, [(membership, path)])
-            staged.append(outbox.stage_insert(doc, [registry.import_event(doc)]))
-        held = outbox.hold(staged)  # the sweeper must not publish events of documents that may yet be taken back
+        chunks = [pairs[start : start + INSERT_CHUNK] for start in range(0, len(pairs), INSERT_CHUNK)]
+
+        def stage(chunk: Sequence[tuple[Doc, Envelope[Any]]]) -> list[Doc]:
+            return [outbox.stage_insert(doc, [event]) for doc, event in chunk]
+
+        staged: list[Doc] = []
+        held: list[str] = []
+        written: list[str] = []  # ids of the documents this import wrote (taken back if it fails)
+        next_chunk: asyncio.Task[list[Doc]] | None = asyncio.create_task(asyncio.to_thread(stage, chunks[0]))
         try:
-            # what Outbox.insert_many does, in chunks: one insert of 50,000 documents outlasts the socket timeout
-            # on FerretDB, and chunked outbox inserts would publish the first chunks' events before the rest is
-            # stored. The relay gets the events only once every document is written.
-            for start in range(0, len(staged), INSERT_CHUNK):
-                await collection.insert_many(staged[start : start + INSERT_CHUNK], ordered=True)
+            for index in range(len(chunks)):
+                assert next_chunk is not None
+                current = await next_chunk
+                next_chunk = None
+                if index + 1 < len(chunks):
+                    next_chunk = asyncio.create_task(asyncio.to_thread(stage, chunks[index + 1]))
+                # the sweeper must not publish events of documents that may yet be taken back
+                held.extend(outbox.hold(current))
+                staged.extend(current)
+                # what Outbox.insert_many does, in chunks: one insert of 50,000 documents outlasts the socket
+                # timeout on FerretDB, and chunked outbox inserts would publish the first chunks' events before
+                # the rest is stored. The relay gets the events only once every document is written.
+                try:
+                    await collection.insert_many(current, ordered=True)
+                except BulkWriteError as exc:
+                    # an ordered insert stops at its first error: the documents before it were written. The
+                    # error itself (it quotes the document) is not passed on: it would put personal data in logs.
+                    written.extend(doc["_id"] for doc in current[: exc.details.get("nInserted", len(current))])
+                    raise Problem(
+                        409 if _duplicate_key(exc) else 503,
+                        "form_conflict" if _duplicate_key(exc) else "form_store_failed",
+                        "有志愿者的平台编号在导入过程中被其他操作占用，整个文件未导入，请重新上传"
+                        if _duplicate_key(exc)
+                        else "保存时数据库出错，整个文件未导入，请稍后重新上传",
+                    ) from None
+                except BaseException:
+                    written.extend(doc["_id"] for doc in current)  # may be written in part: take back them all
+                    raise
+                written.extend(doc["_id"] for doc in current)
         except BaseException:
-            # an insert that stopped part-way: take back the documents written (their events were never handed
-            # to the relay and are held from the sweeper; removing the documents removes them)
-            ids = [d["_id"] for d in staged]
-            for start in range(0, len(ids), RELEASE_CHUNK):
-                await collection.delete_many({"_id": {"$in": ids[start : start + RELEASE_CHUNK]}})
+            if next_chunk is not None:
+                with contextlib.suppress(BaseException):
+                    await next_chunk
+            # an insert that stopped part-way: take back the documents this import wrote (their events were never
+            # handed to the relay and are held from the sweeper; removing the documents removes them), and only
+            # those: a document that collided belongs to another writer
+            for start in range(0, len(written), RELEASE_CHUNK):
+                await collection.delete_many({"_id": {"$in": written[start : start + RELEASE_CHUNK]}})
             outbox.release(held)
             raise
         for doc in staged:

@@ -352,6 +352,21 @@ async def test_update_and_search_volunteers(client: httpx.AsyncClient, settings:
     assert [v["id"] for v in skill.json()["items"]] == [V.first]
     title = await client.get("/volunteers", params={"title": "教授"}, headers=province)
     assert V.first in [v["id"] for v in title.json()["items"]]
+    assert all("教授" in v["title"] for v in title.json()["items"])  # a part of the title matches (副教授 too)
+    name = volunteer_body(11)["name"]
+    by_name = await client.get("/volunteers", params={"name": name}, headers=province)
+    assert [v["name"] for v in by_name.json()["items"]] == [name] and by_name.json()["total"] == 1
+    by_surname = await client.get("/volunteers", params={"name": "志愿者", "limit": 3}, headers=province)
+    assert by_surname.json()["total"] >= 5 and len(by_surname.json()["items"]) == 3
+    # filters combine: a subtree and a professional field
+    both = await client.get(
+        "/volunteers", params={"unit_id": W.county, "professional_field": "临床医学"}, headers=province
+    )
+    assert both.json()["total"] == 4
+    outside = await client.get(
+        "/volunteers", params={"unit_id": W.tangshan, "professional_field": "临床医学"}, headers=province
+    )
+    assert outside.json()["total"] == 0
     scoped = await client.get("/volunteers", headers=headers(settings, "unit_admin", unit_id=W.tangshan))
     assert [v["id"] for v in scoped.json()["items"]] == [V.self_registered]
     assert all(id_number(s) not in json.dumps(v) for v in subtree.json()["items"] for s in range(20))
@@ -376,6 +391,10 @@ async def test_events_published_without_personal_data(settings: ServiceSettings)
     assert types.count("stvs.volunteer.registered.v1") == 6
     assert "stvs.volunteer.updated.v1" in types and "stvs.volunteer.left_unit.v1" in types
     assert types.count("stvs.volunteer.joined_unit.v1") >= 7
+    updated = next(e["data"] for e in events if e["type"] == "stvs.volunteer.updated.v1")
+    assert updated["volunteer_id"] == V.first and updated["version"] == 2 and updated["title"] == "教授"
+    assert set(updated["changed"]) == {"title", "title_level", "skills"}
+    assert types.count("stvs.volunteer.updated.v1") == 1  # the refused updates emitted nothing
     left = next(e["data"] for e in events if e["type"] == "stvs.volunteer.left_unit.v1")
     assert left == {**left, "volunteer_id": V.self_registered, "unit_id": W.county, "reason": "工作调动"}
     raw = b"".join(r.value for r in records) + b"".join(r.value for r in unit_records)

@@ -42,6 +42,7 @@ from services.registry.forms import (
     export_form,
     parse_upload,
 )
+from services.registry.store import VOLUNTEER_PROFILE_FIELDS, volunteer_fields
 from services.registry.validation import id_check_char, id_gender
 from tests.registry.test_validation import credit_codes, id_numbers
 
@@ -564,3 +565,11 @@ def _random_volunteer(rng: random.Random) -> VolunteerRow:
         ),
         unit_name=pick([None, "河北农业大学科技志愿者支队"]),
     )
+
+
+@given(volunteer_rows())
+@settings(max_examples=50, suppress_health_check=[HealthCheck.too_slow])
+def test_stored_profile_fields_are_the_profiles_json_dump(row: VolunteerRow) -> None:
+    # what a bulk import stores (read field by field for speed) is what the profile dumps to JSON
+    dumped = row.profile.model_dump(mode="json")
+    assert volunteer_fields(row.profile) == {key: dumped[key] for key in VOLUNTEER_PROFILE_FIELDS}
