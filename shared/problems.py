@@ -163,7 +163,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(PyMongoError)
     async def _db_error(request: Request, exc: PyMongoError) -> JSONResponse:
-        log.error("database error: %s", exc)
+        # Type and code only: a server's message can quote the document (names, phone numbers) or the key it hit.
+        log.error("database error: %s code=%s", type(exc).__name__, getattr(exc, "code", None))
         return problem_response(Problem(500, "database_error", "数据库操作失败，请稍后重试"), request.url.path)
 
     @app.exception_handler(Exception)
