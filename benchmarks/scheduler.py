@@ -6,9 +6,11 @@
 2. 1,500 units without a contact person (every obligation of the campaign open) are put into the notifier's store
    as its consumer does (``Obligations.on_unit``, as the notifier tests do). One scheduler pass is then timed at a
    moment when reminders are due (2026-05-10 10:00 Shanghai: registration, action plan and April report missed, so
-   three slots per unit): ``evaluate_1500_units_s`` and ``slots_claimed``. A second pass over the same moment by a
-   replica with an empty memory (every claim refused by the store, nothing published) gives
-   ``reevaluate_1500_units_s``.
+   three slots per unit): ``evaluate_1500_units_s`` and ``slots_claimed``; until its 4,500 events are published and
+   cleared from their claim documents: ``evaluate_and_publish_1500_units_s``. A second pass over the same moment by
+   a replica with an empty memory (the claim markers answer, nothing published) gives ``reevaluate_1500_units_s``;
+   a third without the markers either (every claim refused by the store's unique ``_id``):
+   ``reevaluate_without_markers_1500_units_s``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from benchmarks.harness import BenchContext
 from services.notifier.app import Notifier
 from services.notifier.consumers import Obligations
 from services.notifier.settings import NotifierSettings
+from services.notifier.store import SLOT_MARKS
 from shared.contracts import events as ev
 from shared.contracts.envelope import Envelope
 from shared.identity import HEADER, Identity, sign_identity
@@ -148,18 +151,31 @@ async def _evaluate(ctx: BenchContext) -> None:
         unit_ids = [f"bu-{i:05d}" for i in range(UNITS)]
         for start in range(0, UNITS, 100):
             await asyncio.gather(*(obligations.on_unit(_unit_registered(u)) for u in unit_ids[start : start + 100]))
+        scheduler = notifier.scheduler
         started = time.perf_counter()
-        claimed = await notifier.scheduler.run_once(DUE_AT, use_lease=False)
+        claimed = await scheduler.run_once(DUE_AT, use_lease=False)
         ctx.report("evaluate_1500_units_s", time.perf_counter() - started)
         ctx.report("slots_claimed", claimed)
         if claimed < UNITS:
             raise RuntimeError(f"expected at least one due slot per unit, claimed {claimed}")
-        notifier.scheduler._claimed.clear()  # as a fresh replica: every claim is refused by the store
+        assert notifier.service.relay is not None
+        await notifier.service.relay.flush()  # every event published and taken out of its claim document
+        ctx.report("evaluate_and_publish_1500_units_s", time.perf_counter() - started)
+
+        scheduler._claimed.clear()  # as a fresh replica or after a restart: the claim markers answer
         started = time.perf_counter()
-        again = await notifier.scheduler.run_once(DUE_AT, use_lease=False)
+        again = await scheduler.run_once(DUE_AT, use_lease=False)
         ctx.report("reevaluate_1500_units_s", time.perf_counter() - started)
         if again != 0:
             raise RuntimeError(f"a second pass claimed {again} slots again")
+
+        await notifier.service.db[SLOT_MARKS].delete_many({})  # worst case: every claim is refused by the store
+        scheduler._claimed.clear()
+        started = time.perf_counter()
+        again = await scheduler.run_once(DUE_AT, use_lease=False)
+        ctx.report("reevaluate_without_markers_1500_units_s", time.perf_counter() - started)
+        if again != 0:
+            raise RuntimeError(f"a pass without markers claimed {again} slots again")
 
 
 async def _fan_out(ctx: BenchContext) -> None:

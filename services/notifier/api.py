@@ -15,7 +15,17 @@ from shared.problems import Problem
 from shared.storage import doc_locks, utcnow
 
 from . import domain
-from .store import CHANNELS, NOTIFICATIONS, OUTCOMES, SUBSCRIPTIONS, UNITS, public_notification, unit_obligations
+from .crypto import SECRET_FIELD
+from .store import (
+    CHANNELS,
+    NOTIFICATIONS,
+    OUTCOMES,
+    SUBSCRIPTIONS,
+    UNITS,
+    public_notification,
+    unit_obligations,
+    unpark,
+)
 from .webhooks import SubscriberUrlError, new_secret, validate_subscriber_url
 
 if TYPE_CHECKING:
@@ -143,14 +153,16 @@ def router(notifier: Notifier) -> APIRouter:
             raise Problem(
                 422, "bad_subscriber_url", str(exc), errors=[{"field": "url", "message": str(exc), "type": "url"}]
             ) from exc
+        sub_id = "sub_" + uuid.uuid4().hex
+        secret = new_secret()
         doc = {
-            "_id": "sub_" + uuid.uuid4().hex,
+            "_id": sub_id,
             "url": url,
             "event_types": sorted(set(body.event_types)),
             "status": "active",
             "contact_email": body.contact_email,
             "description": body.description,
-            "secret": new_secret(),
+            SECRET_FIELD: notifier.cipher.encrypt(secret, sub_id),  # only the ciphertext is stored
             "created_at": utcnow(),
             "created_by": identity.subject,
             "failing_since": None,
@@ -159,7 +171,7 @@ def router(notifier: Notifier) -> APIRouter:
         }
         await notifier.service.db[SUBSCRIPTIONS].insert_one(doc)
         notifier.subscriptions.invalidate()
-        return {**_subscription(doc), "secret": doc["secret"]}
+        return {**_subscription(doc), "secret": secret}
 
     @r.get("/subscriptions", response_model=list[SubscriptionOut], summary="列出 Webhook 订阅")
     async def list_subscriptions(identity: Identity = MANAGERS) -> list[dict[str, Any]]:
@@ -181,9 +193,17 @@ def router(notifier: Notifier) -> APIRouter:
             doc = await col.find_one({"_id": subscription_id})
             if doc is None:
                 raise Problem(404, "subscription_not_found", "未找到该订阅")
-            fields = {"status": "active", "paused_at": None, "failing_since": None, "last_error": None}
+            fields = {
+                "status": "active",
+                "paused_at": None,
+                "failing_since": None,
+                "retry_at": None,
+                "last_error": None,
+            }
             await col.update_one({"_id": subscription_id}, {"$set": fields})
         notifier.subscriptions.invalidate()
+        # What it missed while paused goes out now, each once, in the order it was logged.
+        await unpark(notifier.service.db, subscription_id)
         return _subscription({**doc, **fields})
 
     @r.get("/notifications", response_model=NotificationPage, summary="通知记录（谁、什么、渠道、次数、结果）")

@@ -38,13 +38,14 @@ from .store import (
     FAILED,
     INBOX,
     NOTIFICATIONS,
-    PAUSED,
     PENDING,
     SUBSCRIPTIONS,
     UNITS,
     VOLUNTEERS,
     WEBHOOK,
     log_notification,
+    log_webhooks,
+    next_seq,
     notification_id,
     obligation_fields,
     unit_obligations,
@@ -367,25 +368,47 @@ class FanOut:
         self.subscriptions = subscriptions
 
     async def on_event(self, env: Envelope[Any]) -> None:
-        for sub in await self.subscriptions.wanting(env.type):
+        """Log and queue one delivery per subscriber that wants this type: two writes for all of them.
+
+        A paused subscriber's delivery is queued too: the worker sets it aside for the subscriber's resumption."""
+        subs = await self.subscriptions.wanting(env.type)
+        if not subs:
+            return
+        payload = env.dump_json()
+        unit_id = _unit_of(env)
+        now = utcnow()
+        docs: list[Doc] = []
+        entries: list[Doc] = []
+        for sub in subs:
             recipient = subscription_recipient(str(sub["_id"]))
-            paused = sub.get("status") != "active"
-            doc: Doc = {
-                "_id": notification_id(env.id, recipient, WEBHOOK),
-                "event_id": env.id,
-                "event_type": env.type,
-                "kind": "webhook",
-                "recipient": recipient,
-                "subscription_id": sub["_id"],
-                "address": sub.get("url"),
-                "unit_id": _unit_of(env),
-                "channel": WEBHOOK,
-                "payload": env.dump_json(),
-                "outcome": PAUSED if paused else PENDING,
-            }
-            if paused:
-                doc["last_error"] = "订阅已暂停，未投递"
-            await log_notification(self.db, doc, queue=not paused)
+            note_id = notification_id(env.id, recipient, WEBHOOK)
+            docs.append(
+                {
+                    "_id": note_id,
+                    "event_id": env.id,
+                    "event_type": env.type,
+                    "kind": "webhook",
+                    "recipient": recipient,
+                    "subscription_id": sub["_id"],
+                    "address": sub.get("url"),
+                    "unit_id": unit_id,
+                    "channel": WEBHOOK,
+                    "payload": payload,
+                    "outcome": PENDING,
+                    "next_attempt_at": now,
+                }
+            )
+            entries.append(
+                {
+                    "_id": note_id,
+                    "channel": WEBHOOK,
+                    "subscription_id": sub["_id"],
+                    "seq": next_seq(),
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+            )
+        await log_webhooks(self.db, docs, entries)
 
 
 def _unit_of(env: Envelope[Any]) -> str | None:

@@ -32,23 +32,33 @@ from shared.storage import Doc, doc_locks, utcnow
 
 from . import webhooks
 from .consumers import Notices, SubscriptionCache, subscription_recipient
+from .crypto import SecretCipher, decode_key
 from .settings import NotifierSettings
 from .store import (
     DELIVERIES,
     EMAIL,
     FAILED,
     NOTIFICATIONS,
+    PARKED,
     PAUSED,
     PENDING,
     SENT,
     SUBSCRIPTIONS,
     WEBHOOK,
+    entry_order,
+    park,
     stop_requested,
+    unpark,
 )
 
 log = logging.getLogger("stvs.notifier.delivery")
 
-BATCH = 500
+BATCH = 500  # e-mails per pass
+LANE_BATCH = 200  # webhook deliveries per subscriber per pass
+PREFETCH = 10  # notifications of one subscriber read at once
+MISSING: Doc = {}  # a notification looked for and not found
+PARKED_CHECK_S = 30.0
+PARKED_REASON = "订阅已暂停，恢复后补发"
 PAUSED_NOTICE = "subscription_paused"
 
 
@@ -60,7 +70,7 @@ def paused_notice(url: str, since: datetime, error: str) -> tuple[str, str]:
         "您好：\n\n"
         f"您在科技志愿服务信息平台登记的 Webhook 订阅（{url}）自 {local:%Y年%m月%d日 %H:%M}（北京时间）起持续投递失败，"
         f"已被暂停。最近一次错误：{error}。\n\n"
-        "暂停期间的事件已记录在通知日志中。请修复接收端后重新登记订阅。\n\n"
+        "暂停期间的事件已记录在通知日志中，不会丢失。请修复接收端后恢复订阅，暂停期间的事件将按原顺序补发。\n\n"
         "河北省科技志愿者总队工作办公室\n（本邮件由系统自动发送，请勿直接回复）\n"
     )
     return subject, body
@@ -112,23 +122,34 @@ class DeliveryWorker:
         *,
         holder: str | None = None,
         rng: random.Random | None = None,
+        cipher: SecretCipher | None = None,
     ) -> None:
         self.service = service
         self.db = service.db
         self.settings = settings
         self.notices = notices
         self.subscriptions = subscriptions
+        self.cipher = cipher or SecretCipher(decode_key(settings.webhook_secret_key.get_secret_value()))
         self.mailer = Mailer(settings)
         self.rng = rng or random.Random()
         self.lease = Lease(
             service.db, "notifier-delivery", ttl_s=max(30.0, settings.delivery_poll_interval_s * 5), holder=holder
         )
         self._http: httpx.AsyncClient | None = None
+        self._parked_checked = float("-inf")
+        self._done: list[Any] | None = None  # queue entries finished in this pass, deleted together at its end
 
     @property
     def http(self) -> httpx.AsyncClient:
+        """One pooled client for every webhook (keep-alive connections to each subscriber)."""
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=self.settings.webhook_timeout_s, follow_redirects=False)
+            limits = httpx.Limits(
+                max_connections=self.settings.delivery_concurrency * 2,
+                max_keepalive_connections=self.settings.delivery_concurrency * 2,
+            )
+            self._http = httpx.AsyncClient(
+                timeout=self.settings.webhook_timeout_s, follow_redirects=False, limits=limits
+            )
         return self._http
 
     async def close(self) -> None:
@@ -143,28 +164,83 @@ class DeliveryWorker:
 
     # -- the queue
     async def work_once(self, *, use_lease: bool = True) -> int:
-        """Attempt every queued delivery that is due; returns how many were attempted."""
+        """Attempt every queued delivery that is due; returns how many were attempted.
+
+        Webhooks go out per subscriber one at a time in the order they were logged (subscribers in parallel);
+        after a failure the subscriber's other deliveries wait for its retry, so the order holds. A paused
+        subscriber's deliveries are set aside (``parked``) until it is resumed.
+        """
         if use_lease and not await self.lease.acquire():
             return 0
         await self.notices.flush_digests()
+        await self._check_parked()
         now = utcnow()
-        due = [d async for d in self.db[DELIVERIES].find({})]
-        due = sorted((d for d in due if d["next_attempt_at"] <= now), key=lambda d: d["next_attempt_at"])[:BATCH]
+        queued = [d async for d in self.db[DELIVERIES].find({})]
+        due = sorted((d for d in queued if d["next_attempt_at"] <= now), key=entry_order)
         if not due:
             return 0
+        subs: dict[Any, Doc] | None = None
+        lanes: dict[Any, list[Doc]] = {}
+        mails: list[Doc] = []
+        for entry in due:
+            if entry.get("channel") == WEBHOOK and entry.get("subscription_id") is not None:
+                lanes.setdefault(entry["subscription_id"], []).append(entry)
+            elif len(mails) < BATCH:
+                mails.append(entry)
+        if lanes:
+            subs = {d["_id"]: d async for d in self.db[SUBSCRIPTIONS].find({})}
         gate = asyncio.Semaphore(self.settings.delivery_concurrency)
+        attempted = 0
+        # A pass ends well inside the lease (a slow subscriber must not keep one going until another replica
+        # takes over and sends the same deliveries): what is left waits for the next pass.
+        ends_at = time.monotonic() + self.lease.ttl.total_seconds() / 3
 
-        async def one(entry: Doc) -> None:
+        async def guarded(entry: Doc, sub: Doc | None, note: Doc | None = None) -> bool:
+            nonlocal attempted
             async with gate:
+                attempted += 1
                 try:
-                    await self.attempt(str(entry["_id"]))
+                    return await self.attempt(str(entry["_id"]), sub, note)
                 except Exception:
                     if stop_requested():
                         raise
                     log.warning("delivery %s failed unexpectedly; retried next pass", entry["_id"], exc_info=True)
+                    return False
 
-        await asyncio.gather(*(one(d) for d in due))
-        return len(due)
+        async def lane(sub_id: Any, entries: list[Doc]) -> None:
+            sub = (subs or {}).get(sub_id)
+            if sub is not None and sub.get("status") != "active":
+                await self._park(sub_id, entries)
+                return
+            retry_at = sub.get("retry_at") if sub is not None else None
+            if retry_at is not None and retry_at > now:
+                return  # the subscriber is failing: its deliveries wait for its retry, in order
+            todo = entries[:LANE_BATCH]
+            for start in range(0, len(todo), PREFETCH):
+                chunk = todo[start : start + PREFETCH]
+                # Read the next few notifications at once, then send them one by one (only this worker, holding
+                # the lease, changes a pending one, so what was read stays true until it is sent).
+                notes = await asyncio.gather(*(self._note(e["_id"]) for e in chunk))
+                for entry, note in zip(chunk, notes, strict=True):
+                    if time.monotonic() > ends_at or not await guarded(entry, sub, note or MISSING):
+                        return
+
+        self._done = []
+        try:
+            await asyncio.gather(*(guarded(m, None) for m in mails), *(lane(k, v) for k, v in lanes.items()))
+        finally:
+            # One delete for the pass. A crash before it leaves entries whose notification is no longer pending:
+            # the next pass re-reads each before sending, so none is sent twice.
+            done, self._done = self._done, None
+            if done:
+                await self.db[DELIVERIES].delete_many({"_id": {"$in": done}})
+        return attempted
+
+    async def _dequeue(self, notification_id: Any) -> None:
+        if self._done is not None:
+            self._done.append(notification_id)
+        else:
+            await self.db[DELIVERIES].delete_one({"_id": notification_id})
 
     async def loop(self) -> None:
         try:
@@ -185,40 +261,60 @@ class DeliveryWorker:
             with contextlib.suppress(Exception):
                 await self.lease.release()
 
-    async def attempt(self, notification_id: str) -> None:
+    async def _note(self, notification_id: Any) -> Doc | None:
         notes = self.db[NOTIFICATIONS]
         async with doc_locks.hold(notes, notification_id):
-            note = await notes.find_one({"_id": notification_id})
-        if note is None or note.get("outcome") != PENDING:
-            await self.db[DELIVERIES].delete_one({"_id": notification_id})
-            return
-        if note["channel"] == EMAIL:
-            await self._email(note)
-        elif note["channel"] == WEBHOOK:
-            await self._webhook(note)
-        else:
-            await self._finish(note, FAILED, error=f"未知的通知渠道 {note['channel']}")
+            return await notes.find_one({"_id": notification_id})
 
-    async def _email(self, note: Doc) -> None:
+    async def attempt(self, notification_id: str, sub: Doc | None = None, note: Doc | None = None) -> bool:
+        """Send one queued notification if it is still pending (``note``: as just read, else it is read);
+        False when it failed and waits for a retry."""
+        if note is None:
+            note = await self._note(notification_id)
+        elif note is MISSING:
+            note = None
+        if note is None or note.get("outcome") != PENDING:
+            await self._dequeue(notification_id)
+            return True
+        if note["channel"] == EMAIL:
+            return await self._email(note)
+        if note["channel"] == WEBHOOK:
+            return await self._webhook(note, sub)
+        await self._finish(note, FAILED, error=f"未知的通知渠道 {note['channel']}")
+        return True
+
+    async def _email(self, note: Doc) -> bool:
         try:
             await self.mailer.send(str(note["address"]), str(note["subject"]), str(note["body"]))
         except SendError as exc:
             attempts = int(note.get("attempts", 0)) + 1
             if exc.permanent or attempts >= self.settings.email_max_attempts:
                 await self._finish(note, FAILED, error=str(exc))
-            else:
-                await self._retry(note, str(exc))
-            return
+                return True
+            await self._retry(note, str(exc))
+            return False
         await self._finish(note, SENT)
+        return True
 
-    async def _webhook(self, note: Doc) -> None:
-        sub = await self.db[SUBSCRIPTIONS].find_one({"_id": note["subscription_id"]})
-        if sub is None or sub.get("status") != "active":
-            reason = "订阅已删除，未投递" if sub is None else "订阅已暂停，未投递"
-            await self._finish(note, PAUSED, error=reason)
-            return
+    async def _webhook(self, note: Doc, sub: Doc | None) -> bool:
+        if sub is None or sub.get("_id") != note["subscription_id"]:
+            sub = await self.db[SUBSCRIPTIONS].find_one({"_id": note["subscription_id"]})
+        if sub is None:
+            await self._finish(note, PAUSED, error="订阅已删除，未投递")
+            return True
+        if sub.get("status") != "active":
+            await self._park(sub["_id"], [_entry_of(note)])
+            return True
+        try:
+            secret = self.cipher.reveal(sub)
+        except ValueError:
+            log.error(
+                "webhook subscription %s: its secret does not decrypt (check STVS_WEBHOOK_SECRET_KEY)", sub["_id"]
+            )
+            await self._retry(note, "订阅签名密钥无法解密，待管理员检查配置")
+            return False
         body = str(note["payload"]).encode()
-        headers = webhooks.signed_headers(sub["secret"], str(note["event_id"]), int(time.time()), body)
+        headers = webhooks.signed_headers(secret, str(note["event_id"]), int(time.time()), body)
         headers["content-type"] = "application/json"
         error: str | None = None
         try:
@@ -232,17 +328,51 @@ class DeliveryWorker:
         now = utcnow()
         if error is None:
             await self._finish(note, SENT)
-            if sub.get("failing_since") is not None:
-                await self._update_subscription(sub["_id"], {"$set": {"failing_since": None, "last_error": None}})
-            return
+            if sub.get("failing_since") is not None or sub.get("retry_at") is not None:
+                cleared = {"failing_since": None, "retry_at": None, "last_error": None}
+                await self._update_subscription(sub["_id"], {"$set": cleared})
+                sub.update(cleared)
+            return True
         failing_since: datetime = sub.get("failing_since") or now
-        if sub.get("failing_since") is None:
-            await self._update_subscription(sub["_id"], {"$set": {"failing_since": now, "last_error": error}})
         if now - failing_since >= timedelta(seconds=self.settings.webhook_pause_after_s):
+            await self._count_attempt(note, f"{error}；订阅已暂停，恢复后补发")
             await self._pause(sub, now, error)
-            await self._finish(note, PAUSED, error=f"{error}；订阅已暂停", attempted=True)
+            await self._park(sub["_id"], [_entry_of(note)])
+            return False
+        at = await self._retry(note, error)
+        fields = {"failing_since": failing_since, "last_error": error, "retry_at": at}
+        await self._update_subscription(sub["_id"], {"$set": fields})
+        sub.update(fields)
+        return False
+
+    async def _park(self, sub_id: Any, entries: list[Doc]) -> None:
+        """Set a paused subscriber's deliveries aside; if it was resumed meanwhile, queue them again at once (the
+        resumption reads the parked ones after marking it active, this re-reads it after parking: one of the two
+        sees them)."""
+        if not await park(self.db, entries, PARKED_REASON):
             return
-        await self._retry(note, error)
+        current = await self.db[SUBSCRIPTIONS].find_one({"_id": sub_id}, {"status": 1})
+        if current is not None and current.get("status") == "active":
+            await unpark(self.db, sub_id)
+
+    async def _check_parked(self) -> None:
+        """Now and then: queue again parked deliveries of a subscriber that is active (a resumption that crashed
+        half-way, or one another replica's stale cache parked after); drop those of a deleted subscriber."""
+        if time.monotonic() - self._parked_checked < PARKED_CHECK_S:
+            return
+        self._parked_checked = time.monotonic()
+        owners = {d.get("subscription_id") async for d in self.db[PARKED].find({}, {"subscription_id": 1})}
+        for sub_id in owners:
+            sub = await self.db[SUBSCRIPTIONS].find_one({"_id": sub_id}, {"status": 1})
+            if sub is None:
+                gone = [d async for d in self.db[PARKED].find({"subscription_id": sub_id})]
+                for entry in gone:
+                    note = await self.db[NOTIFICATIONS].find_one({"_id": entry["_id"]}, {"attempts": 1})
+                    if note is not None:
+                        await self._finish(note, PAUSED, error="订阅已删除，未投递")
+                await self.db[PARKED].delete_many({"_id": {"$in": [d["_id"] for d in gone]}})
+            elif sub.get("status") == "active":
+                await unpark(self.db, sub_id)
 
     async def _pause(self, sub: Doc, now: datetime, error: str) -> None:
         col = self.db[SUBSCRIPTIONS]
@@ -250,9 +380,9 @@ class DeliveryWorker:
             current = await col.find_one({"_id": sub["_id"]}, {"status": 1})
             if current is None or current.get("status") != "active":
                 return
-            await col.update_one(
-                {"_id": sub["_id"]}, {"$set": {"status": PAUSED, "paused_at": now, "last_error": error}}
-            )
+            fields = {"status": PAUSED, "paused_at": now, "last_error": error, "retry_at": None}
+            await col.update_one({"_id": sub["_id"]}, {"$set": fields})
+        sub.update(fields)
         self.subscriptions.invalidate()
         log.warning("webhook subscription %s paused after failing since %s", sub["_id"], sub.get("failing_since"))
         await self.notices.notify(
@@ -271,7 +401,16 @@ class DeliveryWorker:
         async with doc_locks.hold(col, sub_id):
             await col.update_one({"_id": sub_id}, update)
 
-    async def _retry(self, note: Doc, error: str) -> None:
+    async def _count_attempt(self, note: Doc, error: str) -> None:
+        attempts = int(note.get("attempts", 0)) + 1
+        note["attempts"] = attempts
+        notes = self.db[NOTIFICATIONS]
+        async with doc_locks.hold(notes, note["_id"]):
+            await notes.update_one(
+                {"_id": note["_id"]}, {"$set": {"attempts": attempts, "last_error": error, "updated_at": utcnow()}}
+            )
+
+    async def _retry(self, note: Doc, error: str) -> datetime:
         attempts = int(note.get("attempts", 0)) + 1
         at = utcnow() + timedelta(seconds=self.backoff(attempts))
         notes = self.db[NOTIFICATIONS]
@@ -282,6 +421,7 @@ class DeliveryWorker:
             )
         await self.db[DELIVERIES].update_one({"_id": note["_id"]}, {"$set": {"next_attempt_at": at}})
         log.info("delivery %s failed (attempt %d): %s; next at %s", note["_id"], attempts, error, at)
+        return at
 
     async def _finish(
         self, note: Doc, outcome: str, *, error: str | None = None, attempted: bool | None = None
@@ -297,4 +437,17 @@ class DeliveryWorker:
         notes = self.db[NOTIFICATIONS]
         async with doc_locks.hold(notes, note["_id"]):
             await notes.update_one({"_id": note["_id"]}, {"$set": fields})
-        await self.db[DELIVERIES].delete_one({"_id": note["_id"]})
+        await self._dequeue(note["_id"])
+
+
+def _entry_of(note: Doc) -> Doc:
+    """The queue entry of a notification (to park it)."""
+    created = note.get("created_at") or utcnow()
+    return {
+        "_id": note["_id"],
+        "channel": note.get("channel"),
+        "subscription_id": note.get("subscription_id"),
+        "seq": int(created.timestamp() * 1e9),
+        "next_attempt_at": created,
+        "created_at": created,
+    }

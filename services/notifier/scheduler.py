@@ -1,9 +1,12 @@
 """The deadline scheduler: claims every due reminder slot exactly once and publishes its event.
 
 Every interval, under a lease (one replica scans at a time), the calendar's due slots are evaluated against every
-unit (:func:`domain.slots_for_unit`). A slot is claimed by INSERTING a document whose ``_id`` is the slot key and
-which carries the slot's events in its outbox: the claim and the event are one write. A second replica (after a
-lease hand-over) or a restart gets ``DuplicateKeyError`` and skips, so each (deadline, unit, slot) is published once.
+unit (:func:`domain.slots_for_unit`) in memory, from one scan of the units. A slot is claimed by INSERTING a
+document whose ``_id`` is the slot key and which carries the slot's events in its outbox: the claim and the event
+are one write. Claims go in chunks with ``insert_many(ordered=False)``: each insert either wins or is refused with a
+duplicate key (claimed before, by this or another replica, before or after a restart), so each (deadline, unit,
+slot) is published once. Slots known to be claimed are not tried again: this process remembers them, and a marker
+per (deadline, slot) lists the units whose claim exists (a shortcut only: the unique ``_id`` stays the claim).
 Catch-up after downtime falls out of the domain: only the latest due slot of each deadline is due.
 
 The same pass reminds volunteers the day before their activity (an inbox notice; idempotent by id).
@@ -13,26 +16,46 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from shared.contracts import events as ev
-from shared.contracts.envelope import Envelope
+from shared.contracts.envelope import Envelope, parse_envelope
 from shared.lease import Lease
+from shared.messaging.outbox import OUTBOX_N
 from shared.service import Service
 from shared.storage import doc_locks, utcnow
 
 from . import domain, templates
 from .consumers import Notices, day_before, volunteer_recipient
 from .settings import NotifierSettings
-from .store import ACTIVITIES, SLOTS, SOURCE, UNITS, slot_id, stop_requested, unit_obligations
+from .store import (
+    ACTIVITIES,
+    DUPLICATE_KEY,
+    SLOT_BATCHES,
+    SLOT_MARKS,
+    SLOTS,
+    SOURCE,
+    UNITS,
+    mark_id,
+    slot_id,
+    stop_requested,
+    unit_obligations,
+)
 
 log = logging.getLogger("stvs.notifier.scheduler")
 
 REMINDED_STATUSES = ("confirmed", "pending_approval")  # waitlisted volunteers are not asked to come
 LOCATION_FALLBACK = "详见平台活动页面"
+CLAIM_CHUNK = 500  # claims per insert_many (and per batch document)
+CLAIMING = "claiming"
+STAGED = "staged"
+UNIT_FIELDS = dict.fromkeys(
+    ("status", "registered_at", "contact_person_at", "action_plans", "monthly_reports", "active_quarters"), 1
+)
 
 
 def slot_events(slot: domain.UnitSlot, now: datetime) -> list[Envelope[Any]]:
@@ -72,22 +95,32 @@ class Scheduler:
             service.db, "notifier-scheduler", ttl_s=max(30.0, settings.scheduler_interval_s * 3), holder=holder
         )
         self._claimed: set[str] = set()  # slots this process knows are claimed (spares a failing insert per run)
+        # A batch still claiming after this long was interrupted (far longer than a pass takes): it is recovered.
+        self.recover_after_s = max(300.0, self.lease.ttl.total_seconds() * 4)
 
     async def run_once(self, now: datetime | None = None, *, use_lease: bool = True) -> int:
         """Evaluate the calendar at ``now``; returns how many slots this call claimed (0 without the lease)."""
         now = now or utcnow()
         if use_lease and not await self.lease.acquire():
             return 0
+        await self._recover()
         claimed = await self._deadlines(now)
         await self._activity_reminders(now)
         return claimed
 
     async def _deadlines(self, now: datetime) -> int:
+        """One pass: one scan of the units, due slots computed in memory, claims inserted in chunks.
+
+        A slot already known to be claimed (this process's memory, or the marker of its (deadline, slot)) is not
+        tried again; every other due slot is inserted with ``insert_many(ordered=False)``: each insert either
+        wins (the claim and its events are one document) or is refused with a duplicate key (claimed before).
+        """
         due = self.calendar.due_notifications(now)
         if not due:
             return 0
-        claimed = 0
-        async for doc in self.service.db[UNITS].find({}):
+        marked = await self._marked(due)
+        wanted: list[domain.UnitSlot] = []
+        async for doc in self.service.db[UNITS].find({}, UNIT_FIELDS):
             if doc.get("status") == "rejected":
                 continue
             unit = _unit_obligations(doc)
@@ -95,27 +128,130 @@ class Scheduler:
                 continue
             for slot in domain.slots_for_unit(unit, self.calendar, due, now):
                 key = slot_id(slot.key)
-                if key in self._claimed:
+                if key in self._claimed or slot.key.unit_id in marked.get(mark_id(slot.key), ()):
+                    self._claimed.add(key)
                     continue
-                claim = {
-                    "_id": key,
-                    "deadline_id": slot.key.deadline_id,
-                    "unit_id": slot.key.unit_id,
-                    "slot": slot.key.slot,
-                    "obligations": [k.value for k in slot.obligations],
-                    "evaluated_at": now,
-                    "claimed_at": utcnow(),
-                    "claimed_by": self.lease.holder,
-                }
-                try:
-                    await self.service.outbox.insert_one(SLOTS, claim, slot_events(slot, now))
-                    claimed += 1
-                except DuplicateKeyError:
-                    pass
-                self._claimed.add(key)
+                wanted.append(slot)
+        claimed = 0
+        settled: list[domain.SlotKey] = []
+        try:
+            for start in range(0, len(wanted), CLAIM_CHUNK):
+                won, taken = await self._claim(wanted[start : start + CLAIM_CHUNK], now)
+                claimed += len(won)
+                settled.extend(won + taken)
+        finally:
+            self._claimed.update(slot_id(k) for k in settled)
+            if settled:
+                await self._mark(settled)
         if claimed:
             log.info("scheduler claimed %d reminder slots", claimed)
         return claimed
+
+    async def _claim(
+        self, slots: list[domain.UnitSlot], now: datetime
+    ) -> tuple[list[domain.SlotKey], list[domain.SlotKey]]:
+        """Claim these slots; returns (won, claimed before).
+
+        1. A batch document lists the candidate slots with their events (``pending``, not yet staged).
+        2. The claims go in with ``insert_many(ordered=False)``, each naming its batch: won, or a duplicate key.
+        3. The won slots' events are staged in the batch document's outbox (one update; the relay publishes them
+           and clears one document, not one per slot).
+        A crash between 2 and 3 leaves the batch ``claiming``: :meth:`_recover` later stages the events of exactly
+        the claims that name it (same event ids, so even a recovery racing a slow writer publishes each once
+        as far as consumers can tell: they de-duplicate on the event id).
+        """
+        db = self.service.db
+        batch_id = "batch_" + uuid.uuid4().hex
+        claimed_at = utcnow()
+        events = {slot_id(slot.key): slot_events(slot, now) for slot in slots}
+        await db[SLOT_BATCHES].insert_one(
+            {
+                "_id": batch_id,
+                "status": CLAIMING,
+                "created_at": claimed_at,
+                "holder": self.lease.holder,
+                "pending": [{"slot": key, "events": [e.dump_json() for e in evs]} for key, evs in events.items()],
+            }
+        )
+        claims = [
+            {
+                "_id": slot_id(slot.key),
+                "deadline_id": slot.key.deadline_id,
+                "unit_id": slot.key.unit_id,
+                "slot": slot.key.slot,
+                "obligations": [k.value for k in slot.obligations],
+                "evaluated_at": now,
+                "claimed_at": claimed_at,
+                "claimed_by": self.lease.holder,
+                "batch": batch_id,
+            }
+            for slot in slots
+        ]
+        errors: dict[int, int] = {}
+        try:
+            await db[SLOTS].insert_many(claims, ordered=False)
+        except BulkWriteError as exc:
+            errors = {int(e["index"]): int(e.get("code", 0)) for e in exc.details.get("writeErrors", [])}
+        won = [slot.key for i, slot in enumerate(slots) if i not in errors]
+        taken = [slot.key for i, slot in enumerate(slots) if errors.get(i) == DUPLICATE_KEY]
+        await self._stage(batch_id, [e for key in map(slot_id, won) for e in events[key]])
+        failed = len(slots) - len(won) - len(taken)
+        if failed:
+            log.warning("scheduler could not claim %d reminder slots; tried again next pass", failed)
+        return won, taken
+
+    async def _stage(self, batch_id: str, events: list[Envelope[Any]]) -> None:
+        """Stage the won claims' events in their batch document, which is then done."""
+        if not events:  # every claim refused: nothing to publish, nothing to keep
+            await self.service.db[SLOT_BATCHES].delete_one({"_id": batch_id})
+            return
+        update = {"$set": {"status": STAGED, "staged_at": utcnow()}, "$unset": {"pending": ""}}
+        await self.service.outbox.update_one(SLOT_BATCHES, {"_id": batch_id}, update, events)
+
+    async def _recover(self) -> int:
+        """Stage the events of batches a crash left ``claiming`` (older than ``recover_after_s``), and drop the
+        batches whose events are all published. Returns how many events were recovered."""
+        col = self.service.db[SLOT_BATCHES]
+        cutoff = utcnow() - timedelta(seconds=self.recover_after_s)
+        recovered = 0
+        async for batch in col.find({"status": CLAIMING}):
+            if batch.get("created_at", cutoff) > cutoff:
+                continue
+            events: list[Envelope[Any]] = []
+            for item in batch.get("pending") or []:
+                claim = await self.service.db[SLOTS].find_one({"_id": item["slot"]}, {"batch": 1})
+                if claim is not None and claim.get("batch") == batch["_id"]:
+                    events.extend(parse_envelope(str(raw).encode()) for raw in item["events"])
+            await self._stage(batch["_id"], events)
+            recovered += len(events)
+            log.warning("scheduler recovered %d reminder events of an interrupted pass", len(events))
+        await col.delete_many({"status": STAGED, OUTBOX_N: {"$lte": 0}})
+        return recovered
+
+    async def _marked(self, due: list[domain.DueNotification]) -> dict[str, set[str]]:
+        """The units known to be claimed, per due (deadline, slot): one read by ``_id`` each."""
+        col = self.service.db[SLOT_MARKS]
+        found: dict[str, set[str]] = {}
+        for notification in due:
+            key = mark_id(notification.key(""))
+            doc = await col.find_one({"_id": key}, {"units": 1})
+            found[key] = set(doc.get("units") or ()) if doc else set()
+        return found
+
+    async def _mark(self, keys: list[domain.SlotKey]) -> None:
+        """Record claimed slots in their (deadline, slot) markers. Only a shortcut: a marker entry lost to a
+        concurrent writer costs one refused insert next pass, and an entry is only added once its claim exists."""
+        by_mark: dict[str, list[str]] = {}
+        for key in keys:
+            by_mark.setdefault(mark_id(key), []).append(key.unit_id)
+        col = self.service.db[SLOT_MARKS]
+        for mark, units in by_mark.items():
+            async with doc_locks.hold(col, mark):
+                await col.update_one(
+                    {"_id": mark},
+                    {"$addToSet": {"units": {"$each": units}}, "$set": {"updated_at": utcnow()}},
+                    upsert=True,
+                )
 
     async def _activity_reminders(self, now: datetime) -> int:
         """Inbox reminders to signed-up volunteers from ``reminder_hour`` the day before until the activity starts."""

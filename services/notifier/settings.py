@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+
 from pydantic import Field, SecretStr, field_validator
 
 from shared.calendar import DEFAULT_MONTHLY_REPORT_DAY
 from shared.settings import ServiceSettings
 
+from .crypto import decode_key
 from .domain import DEFAULT_REMINDER_HOUR, CampaignCalendar
+
+# Development default, refused in production (like the shared internal token).
+DEV_WEBHOOK_SECRET_KEY = base64.urlsafe_b64encode(b"dev-only-notifier-webhook-key-32").decode()
 
 
 class NotifierSettings(ServiceSettings):
@@ -48,6 +54,21 @@ class NotifierSettings(ServiceSettings):
         86_400.0, gt=0, description="A subscriber failing for this long is paused and its contact told"
     )
     subscription_cache_s: float = Field(5.0, ge=0, description="How long the subscription list is cached")
+    webhook_secret_key: SecretStr = Field(
+        SecretStr(DEV_WEBHOOK_SECRET_KEY),
+        description="AES-256-GCM key (32 bytes, URL-safe base64) encrypting webhook subscribers' secrets at rest",
+    )
+
+    @field_validator("webhook_secret_key")
+    @classmethod
+    def _key_is_32_bytes(cls, value: SecretStr) -> SecretStr:
+        decode_key(value.get_secret_value())
+        return value
+
+    def check_production(self) -> None:
+        super().check_production()
+        if self.production and self.webhook_secret_key.get_secret_value() == DEV_WEBHOOK_SECRET_KEY:
+            raise ValueError("STVS_WEBHOOK_SECRET_KEY must be set in production mode")
 
     @field_validator("reminder_offsets_days")
     @classmethod

@@ -3,10 +3,17 @@
 Collections:
 - ``units``: one document per unit (``_id`` = unit id): name, status, contact and the facts that open and close
   its obligations (folded by :class:`domain.UnitObligations`, so a duplicate event changes nothing).
-- ``slots``: one document per claimed reminder slot (``_id`` = slot key); inserted together with its event
-  (outbox), so a slot is claimed, and its event published, exactly once.
+- ``slots``: one document per claimed reminder slot (``_id`` = slot key): the claim; inserting it is what makes
+  its event published exactly once.
+- ``slot_batches``: one per chunk of claims of a scheduler pass: the candidates' events, then the won ones staged
+  in its outbox (published by the relay); dropped once published. Small.
 - ``notifications``: the log of every notification (``_id`` = ``<event id>:<recipient>:<channel>``).
-- ``deliveries``: the retry queue (``_id`` = notification id, ``next_attempt_at``); small, holds pending work only.
+- ``deliveries``: the retry queue (``_id`` = notification id, ``next_attempt_at``, ``seq``: the order it was
+  logged in); small, holds pending work only.
+- ``parked``: queued webhook deliveries of a paused subscriber (``_id`` = notification id); put back into
+  ``deliveries`` when it is resumed, so nothing it missed is dropped.
+- ``slot_marks``: per (deadline, slot), the units whose claim is known to exist: a shortcut that spares the
+  scheduler a refused insert per slot (the unique slot ``_id`` stays the claim).
 - ``missed_digests``: per deadline, the units that missed it, batched into one mail to the province office.
 - ``subscriptions``: webhook subscribers. ``activities`` / ``volunteers``: the copies volunteer notices need.
 """
@@ -15,20 +22,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.calendar import to_shanghai
-from shared.storage import Doc, Indexes, utcnow
+from shared.storage import Doc, Indexes, doc_locks, utcnow
 
 from .domain import SlotKey, UnitObligations
 
 UNITS = "units"
 SLOTS = "slots"
+SLOT_MARKS = "slot_marks"
+SLOT_BATCHES = "slot_batches"
+PARKED = "parked"
 NOTIFICATIONS = "notifications"
 DELIVERIES = "deliveries"
 SUBSCRIPTIONS = "subscriptions"
@@ -36,6 +47,7 @@ ACTIVITIES = "activities"
 VOLUNTEERS = "volunteers"
 DIGESTS = "missed_digests"
 SOURCE = "/stvs/notifier"
+DUPLICATE_KEY = 11000
 
 # Channels and outcomes of a notification.
 EMAIL = "email"
@@ -60,6 +72,11 @@ def indexes() -> Indexes:
 
 def slot_id(key: SlotKey) -> str:
     return f"{key.deadline_id}|{key.unit_id}|{key.slot}"
+
+
+def mark_id(key: SlotKey) -> str:
+    """The marker of a (deadline, slot): lists the units whose claim of it is known to exist."""
+    return f"{key.deadline_id}|{key.slot}"
 
 
 def notification_id(event_id: str, recipient: str, channel: str) -> str:
@@ -130,6 +147,107 @@ async def log_notification(db: AsyncDatabase[Doc], doc: Doc, *, queue: bool) -> 
                 {"_id": doc["_id"], "channel": doc["channel"], "next_attempt_at": now, "created_at": now}
             )
     return first
+
+
+_last_seq = 0
+
+
+def next_seq() -> int:
+    """An ever-growing number (nanoseconds, distinct in this process) giving the order deliveries were logged
+    in: per subscriber, they go out in it."""
+    global _last_seq
+    _last_seq = max(time.time_ns(), _last_seq + 1)
+    return _last_seq
+
+
+def entry_order(entry: Mapping[str, Any]) -> tuple[int, str]:
+    seq = entry.get("seq")
+    if not isinstance(seq, int):
+        created = entry.get("created_at")
+        seq = int(created.timestamp() * 1e9) if isinstance(created, datetime) else 0
+    return seq, str(entry["_id"])
+
+
+async def insert_ignoring_duplicates(db: AsyncDatabase[Doc], collection: str, docs: list[Doc]) -> set[Any]:
+    """``insert_many(ordered=False)``; returns the ids that already existed. Any other error is raised."""
+    if not docs:
+        return set()
+    try:
+        await db[collection].insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return {docs[int(e["index"])]["_id"] for e in errors}
+    return set()
+
+
+async def log_webhooks(db: AsyncDatabase[Doc], docs: list[Doc], entries: list[Doc]) -> int:
+    """Log one event's webhook notifications (one insert for all subscribers) and queue them (one more).
+
+    Like :func:`log_notification`: an already logged one (redelivered event) is queued again only while it is
+    still pending, and the worker re-checks the outcome before sending. Returns how many were new."""
+    now = utcnow()
+    docs = [{"attempts": 0, "created_at": now, "updated_at": now, "last_error": None, **doc} for doc in docs]
+    existing = await insert_ignoring_duplicates(db, NOTIFICATIONS, docs)
+    wanted = [e for e in entries if e["_id"] not in existing]
+    for entry in entries:
+        if entry["_id"] in existing:
+            found = await db[NOTIFICATIONS].find_one({"_id": entry["_id"]}, {"outcome": 1})
+            if found is not None and found.get("outcome") == PENDING:
+                wanted.append(entry)
+    await insert_ignoring_duplicates(db, DELIVERIES, wanted)
+    return len(docs) - len(existing)
+
+
+async def _outcomes(db: AsyncDatabase[Doc], ids: list[Any]) -> dict[Any, Any]:
+    found: dict[Any, Any] = {}
+    for note_id in ids:
+        doc = await db[NOTIFICATIONS].find_one({"_id": note_id}, {"outcome": 1})
+        found[note_id] = doc.get("outcome") if doc is not None else None
+    return found
+
+
+async def _set_outcome(db: AsyncDatabase[Doc], note_id: Any, fields: Doc) -> None:
+    notes = db[NOTIFICATIONS]
+    async with doc_locks.hold(notes, note_id):
+        await notes.update_one({"_id": note_id}, {"$set": {**fields, "updated_at": utcnow()}})
+
+
+async def park(db: AsyncDatabase[Doc], entries: list[Doc], reason: str) -> int:
+    """Set queued deliveries of a paused subscriber aside (logged as ``paused``, kept for its resumption).
+
+    Only a still pending notification is parked (a queue entry left behind by a crash after its send is just
+    dropped). The parked copy is written first, so a crash in between loses nothing. Returns how many."""
+    if not entries:
+        return 0
+    outcomes = await _outcomes(db, [e["_id"] for e in entries])
+    parked = [dict(e) for e in entries if outcomes.get(e["_id"]) in (PENDING, PAUSED)]
+    await insert_ignoring_duplicates(db, PARKED, parked)
+    for entry in parked:
+        if outcomes[entry["_id"]] == PENDING:
+            await _set_outcome(db, entry["_id"], {"outcome": PAUSED, "last_error": reason, "next_attempt_at": None})
+    await db[DELIVERIES].delete_many({"_id": {"$in": [e["_id"] for e in entries]}})
+    return len(parked)
+
+
+async def unpark(db: AsyncDatabase[Doc], subscription_id: Any) -> int:
+    """Queue again what a resumed subscriber missed, in its original order; returns how many.
+
+    Only a notification still ``paused`` (or ``pending``) is queued again, so one that went out meanwhile is never
+    sent twice; the queue entry is written before the parked copy is dropped."""
+    entries = sorted([e async for e in db[PARKED].find({"subscription_id": subscription_id})], key=entry_order)
+    if not entries:
+        return 0
+    now = utcnow()
+    outcomes = await _outcomes(db, [e["_id"] for e in entries])
+    wanted = [e for e in entries if outcomes.get(e["_id"]) in (PENDING, PAUSED)]
+    for entry in wanted:
+        if outcomes[entry["_id"]] == PAUSED:
+            await _set_outcome(db, entry["_id"], {"outcome": PENDING, "last_error": None, "next_attempt_at": now})
+    await insert_ignoring_duplicates(db, DELIVERIES, [{**e, "next_attempt_at": now} for e in wanted])
+    await db[PARKED].delete_many({"_id": {"$in": [e["_id"] for e in entries]}})
+    return len(wanted)
 
 
 def public_notification(doc: Mapping[str, Any]) -> Doc:

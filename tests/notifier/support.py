@@ -149,10 +149,13 @@ def smtp_server(port: int) -> Any:
 
 
 class Receiver:
-    """A webhook receiver: ``/ok`` answers 204 after recording, ``/fail`` answers 500 after recording."""
+    """A webhook receiver: ``/ok`` answers 204 after recording, ``/fail`` answers 500 after recording, ``/flaky``
+    answers ``flaky_status`` after ``flaky_delay_s`` (a test makes it fail or time out, then repairs it)."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, str], bytes, float]] = []
+        self.flaky_status = 500
+        self.flaky_delay_s = 0.0
         self.port = free_port()
         self.check: Callable[[dict[str, str], bytes], None] | None = None
         self.verified: list[bool] = []
@@ -166,6 +169,11 @@ class Receiver:
     async def _fail(self, request: Request) -> Response:
         return await self._record(request, 500)
 
+    async def _flaky(self, request: Request) -> Response:
+        response = await self._record(request, self.flaky_status)
+        await asyncio.sleep(self.flaky_delay_s)
+        return response
+
     async def _record(self, request: Request, status: int) -> Response:
         body = await request.body()
         hdrs = dict(request.headers)
@@ -174,7 +182,13 @@ class Receiver:
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[Receiver]:
-        app = Starlette(routes=[Route("/ok", self._ok, methods=["POST"]), Route("/fail", self._fail, methods=["POST"])])
+        app = Starlette(
+            routes=[
+                Route("/ok", self._ok, methods=["POST"]),
+                Route("/fail", self._fail, methods=["POST"]),
+                Route("/flaky", self._flaky, methods=["POST"]),
+            ]
+        )
         server = uvicorn.Server(
             uvicorn.Config(
                 app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off", timeout_graceful_shutdown=1

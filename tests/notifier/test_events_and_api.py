@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import os
 from datetime import datetime
 from typing import Any
 
 import httpx
+import pytest
 
 from services.notifier.app import Notifier
 from services.notifier.consumers import Obligations
@@ -135,9 +138,15 @@ async def test_subscriptions_api_refuses_bad_input_in_chinese(infra: Any) -> Non
         assert (await http.delete(f"/subscriptions/{created['id']}", headers=headers())).status_code == 204
         assert (await http.delete(f"/subscriptions/{created['id']}", headers=headers())).status_code == 404
 
-    production = NotifierSettings(
-        **{**settings.model_dump(), "production": True, "internal_token": "prod-secret-for-tests-0123456789abcdef"}
-    )
+    prod_values = {
+        **settings.model_dump(),
+        "production": True,
+        "internal_token": "prod-secret-for-tests-0123456789abcdef",
+    }
+    with pytest.raises(ValueError, match="STVS_WEBHOOK_SECRET_KEY"):
+        Notifier(NotifierSettings(**prod_values))  # the development key of subscribers' secrets is refused
+    prod_values["webhook_secret_key"] = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    production = NotifierSettings(**prod_values)
     prod = Notifier(production)
     async with client(prod) as http:
         from shared.identity import Identity, sign_identity
@@ -149,6 +158,19 @@ async def test_subscriptions_api_refuses_bad_input_in_chinese(infra: Any) -> Non
             headers={"X-STVS-Identity": token},
         )
         assert r.status_code == 422 and "生产环境" in r.json()["detail"]
+        for url, message in (("http://10.1.2.3/x", "内网"), ("http://localhost/x", "本机"), ("ftp://x.org/x", "http")):
+            r = await http.post(
+                "/subscriptions",
+                json={"url": url, "event_types": ["stvs.unit.registered.v1"]},
+                headers={"X-STVS-Identity": token},
+            )
+            assert r.status_code == 422 and message in r.json()["detail"], (url, r.text)
+        r = await http.post(
+            "/subscriptions",
+            json={"url": "https://hooks.example.org/x", "event_types": ["stvs.unit.registered.v1"]},
+            headers={"X-STVS-Identity": token},
+        )
+        assert r.status_code == 201, "a public https address is accepted in production"
 
 
 async def test_volunteers_get_inbox_notices_for_cancellation_and_the_day_before(infra: Any) -> None:

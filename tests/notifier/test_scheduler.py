@@ -7,9 +7,11 @@ import asyncio
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from services.notifier.app import Notifier
 from services.notifier.consumers import Obligations
-from services.notifier.store import SLOTS
+from services.notifier.store import SLOT_BATCHES, SLOT_MARKS, SLOTS
 from shared.contracts.envelope import parse_envelope
 from shared.contracts.events import DEADLINES
 from tests.fixtures import read_topic
@@ -41,8 +43,22 @@ async def test_two_replicas_and_a_restart_publish_each_slot_once(infra: Any) -> 
         )
         assert again == [0, 0]
         b.scheduler._claimed.clear()
+        assert await b.scheduler.run_once(now1, use_lease=False) == 0, "the claim markers say they were claimed"
+        await b.service.db[SLOT_MARKS].delete_many({})
+        b.scheduler._claimed.clear()
         assert await b.scheduler.run_once(now1, use_lease=False) == 0, "the unique _id refuses the second claim"
+
+        # Two replicas that remember nothing race for the next slot (3 days before): each slot is won once.
+        now2 = at("2026-04-17 10:00")
+        await a.service.db[SLOT_MARKS].delete_many({})
+        a.scheduler._claimed.clear()
+        b.scheduler._claimed.clear()
+        raced = await asyncio.gather(
+            a.scheduler.run_once(now2, use_lease=False), b.scheduler.run_once(now2, use_lease=False)
+        )
+        assert sum(raced) == 5, raced
         await a.service.relay.flush()  # type: ignore[union-attr]
+        await b.service.relay.flush()  # type: ignore[union-attr]
 
     # A restart after downtime (weeks later): the replica with an empty memory catches up once.
     c = Notifier(settings, holder="replica-c")
@@ -52,22 +68,22 @@ async def test_two_replicas_and_a_restart_publish_each_slot_once(infra: Any) -> 
         assert first == 5 + 7 + 7, "registration missed (5), action plan missed (7), April report missed (7)"
         second = await asyncio.gather(c.scheduler.run_once(now3), c.scheduler.run_once(now3, use_lease=False))
         assert list(second) == [0, 0]
-        assert await c.service.db[SLOTS].count_documents({}) == 5 + first
+        assert await c.service.db[SLOTS].count_documents({}) == 5 + 5 + first
 
-    records = await read_topic(settings.kafka_bootstrap, settings.topic(DEADLINES), expect=5 + first)
+    records = await read_topic(settings.kafka_bootstrap, settings.topic(DEADLINES), expect=5 + 5 + first)
     events = [parse_envelope(r.value) for r in records]
     keys = Counter(
         (e.type, e.data.deadline_id, e.data.unit_id, e.data.obligation, getattr(e.data, "days_left", None))
         for e in events
     )
-    assert len(events) == 5 + 19, f"exactly once each, got {len(events)}"
+    assert len(events) == 5 + 5 + 19, f"exactly once each, got {len(events)}"
     assert all(n == 1 for n in keys.values()), [k for k, n in keys.items() if n > 1]
     by_type = Counter(e.type for e in events)
-    assert by_type == {"stvs.deadline.approaching.v1": 5, "stvs.deadline.missed.v1": 19}
-    approaching = [e.data for e in events if e.type == "stvs.deadline.approaching.v1"]
-    assert {(d.deadline_id, d.obligation, d.days_left) for d in approaching} == {
-        ("registration-2026", "contact_person", 7)
-    }
+    assert by_type == {"stvs.deadline.approaching.v1": 10, "stvs.deadline.missed.v1": 19}
+    approaching = Counter(
+        (e.data.deadline_id, e.data.obligation, e.data.days_left) for e in events if e.type.endswith("approaching.v1")
+    )
+    assert approaching == {("registration-2026", "contact_person", 7): 5, ("registration-2026", "contact_person", 3): 5}
     missed = Counter((e.data.deadline_id, e.data.obligation) for e in events if e.type == "stvs.deadline.missed.v1")
     assert missed == {
         ("registration-2026", "contact_person"): 5,
@@ -78,3 +94,37 @@ async def test_two_replicas_and_a_restart_publish_each_slot_once(infra: Any) -> 
 
 async def _apply(notifier: Notifier, env: Any) -> None:
     await Obligations(notifier.service.db).on_unit(env)
+
+
+async def test_a_pass_interrupted_after_claiming_is_recovered_and_each_event_published_once(infra: Any) -> None:
+    settings = await notifier_settings(infra)
+    units = [f"u-crash-{i}" for i in range(3)]
+    now = at("2026-04-13 10:00")
+    crashing = Notifier(settings, holder="crashing")
+    async with running(crashing):
+        for unit_id in units:
+            await _apply(crashing, unit_registered(unit_id, contact=False))
+
+        async def crash(batch_id: str, events: list[Any]) -> None:
+            raise RuntimeError("process died after inserting the claims")
+
+        crashing.scheduler._stage = crash  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError):
+            await crashing.scheduler.run_once(now, use_lease=False)
+        assert await crashing.service.db[SLOTS].count_documents({}) == 3, "claimed, events not staged"
+
+    after = Notifier(settings, holder="after")
+    async with running(after):
+        after.scheduler.recover_after_s = 0  # the interrupted batch is old enough to be recovered
+        assert await after.scheduler.run_once(now, use_lease=False) == 0, "the claims stand"
+        await after.service.relay.flush()  # type: ignore[union-attr]
+        assert await after.scheduler.run_once(now, use_lease=False) == 0
+        await after.service.relay.flush()  # type: ignore[union-attr]
+        assert await after.service.db[SLOT_BATCHES].count_documents({}) == 0, "published batches are dropped"
+
+    records = await read_topic(settings.kafka_bootstrap, settings.topic(DEADLINES), expect=3)
+    await asyncio.sleep(1.0)
+    records = await read_topic(settings.kafka_bootstrap, settings.topic(DEADLINES), expect=4, timeout_s=2)
+    events = [parse_envelope(r.value) for r in records]
+    assert sorted(e.data.unit_id for e in events) == units, "each claimed slot's event once"
+    assert {(e.data.deadline_id, e.data.days_left) for e in events} == {("registration-2026", 7)}
