@@ -380,11 +380,23 @@ class OutboxRelay:
         cutoff = utcnow() - grace
         found: list[PendingEvent] = []
         for collection in self.collections:
+            candidates: list[Any] = []
             cursor = self.db[collection].find({OUTBOX_N: {"$gt": 0}}, {OUTBOX: 1})
             async for doc in cursor:
-                for eid, entry in (doc.get(OUTBOX) or {}).items():
-                    if eid not in self._held and entry.get("staged_at") is not None and entry["staged_at"] <= cutoff:
-                        found.append(_pending(collection, doc["_id"], eid, entry))
+                if any(
+                    eid not in self._held and entry.get("staged_at") is not None and entry["staged_at"] <= cutoff
+                    for eid, entry in (doc.get(OUTBOX) or {}).items()
+                ):
+                    candidates.append(doc["_id"])
+            # A long scan returns documents as they were when its batch was read: this relay may have published
+            # and cleared their events since. Read each candidate again (by _id) and take only what is still there
+            # and not in this relay's hands now.
+            for doc_id in candidates:
+                held = set(self._held)
+                fresh = await self.db[collection].find_one({"_id": doc_id}, {OUTBOX: 1})
+                for eid, entry in ((fresh or {}).get(OUTBOX) or {}).items():
+                    if eid not in held and entry.get("staged_at") is not None and entry["staged_at"] <= cutoff:
+                        found.append(_pending(collection, doc_id, eid, entry))
         for start in range(0, len(found), self.batch):
             await self.publish(found[start : start + self.batch])
             await self._clear(found[start : start + self.batch])
