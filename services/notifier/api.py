@@ -214,7 +214,7 @@ def router(notifier: Notifier) -> APIRouter:
         outcome: Literal["pending", "sent", "delivered", "failed", "paused"] | None = None,
         recipient: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> dict[str, Any]:
         assert channel is None or channel in CHANNELS
         assert outcome is None or outcome in OUTCOMES

@@ -36,6 +36,7 @@ from shared.problems import Problem, problem_response
 
 ADMINS = require_roles("province_admin", "unit_admin")
 ANYONE = require_roles("province_admin", "unit_admin", "volunteer")
+MAX_SKIP = 1_000_000  # deeper paging is a query, not a page; also keeps skip() inside 64-bit integers
 
 
 def get_registry(request: Request) -> Registry:
@@ -386,7 +387,7 @@ async def list_units(
     status: str | None = None,
     parent_id: str | None = Query(None, alias="parent"),
     name: str | None = Query(None, description="组织全称（精确匹配）"),
-    skip: int = Query(0, ge=0),
+    skip: int = Query(0, ge=0, le=MAX_SKIP),
     limit: int = Query(50, ge=1, le=200),
     identity: Identity = ADMINS,
 ) -> UnitPage:
@@ -485,7 +486,7 @@ async def reject_unit(unit_id: str, body: Reason, registry: RegistryDep, identit
 async def subtree(
     unit_id: str,
     registry: RegistryDep,
-    skip: int = Query(0, ge=0),
+    skip: int = Query(0, ge=0, le=MAX_SKIP),
     limit: int = Query(50, ge=1, le=200),
     identity: Identity = ADMINS,
 ) -> UnitPage:
@@ -530,7 +531,7 @@ async def search_volunteers(
     professional_field: str | None = None,
     skill: str | None = None,
     title: str | None = None,
-    skip: int = Query(0, ge=0),
+    skip: int = Query(0, ge=0, le=MAX_SKIP),
     limit: int = Query(50, ge=1, le=200),
     identity: Identity = ADMINS,
 ) -> VolunteerPage:

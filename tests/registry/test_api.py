@@ -349,6 +349,9 @@ async def test_update_and_search_volunteers(client: httpx.AsyncClient, settings:
     medicine = await client.get("/volunteers", params={"professional_field": "医学"}, headers=province)
     assert medicine.json()["total"] == 4
     skill = await client.get("/volunteers", params={"skill": "果树修剪"}, headers=province)
+    # an absurd page offset is bad input (422), not a database overflow (500)
+    absurd = await client.get("/volunteers", params={"skip": 10**24}, headers=province)
+    assert absurd.status_code == 422, absurd.text
     assert [v["id"] for v in skill.json()["items"]] == [V.first]
     title = await client.get("/volunteers", params={"title": "教授"}, headers=province)
     assert V.first in [v["id"] for v in title.json()["items"]]
