@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -80,3 +81,13 @@ def infra() -> Iterator[Endpoints]:
         mp.setenv("STVS_KAFKA_BOOTSTRAP", endpoints.kafka_bootstrap)
         mp.setenv("STVS_MONGO_URL", endpoints.mongo_url)
         yield endpoints
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault tests' figures (``CHAOS …`` lines), shown whether they passed or failed."""
+    support = sys.modules.get("tests.resilience.support")  # loaded only when the fault tests ran
+    lines: list[str] = getattr(support, "FIGURES", [])
+    if lines:
+        terminalreporter.section("fault-test figures")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -804,7 +804,11 @@ async def compare(
     return dead
 
 
+FIGURES: list[str] = []  # every CHAOS line of the session, shown in the terminal summary (tests/conftest.py)
+
+
 def report(figures: Figures, wl: Workload, **extra: Any) -> None:
+    FIGURES.append(figures.line(**extra))
     print(figures.line(**extra))
     statuses = dict(sorted((str(k), v) for k, v in wl.statuses.items()))
     print(f"  requests: {sum(wl.statuses.values())}, statuses: {statuses}")
