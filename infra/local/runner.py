@@ -375,7 +375,9 @@ class KafkaServer(_Server):
         )
         if (log_dir / "meta.properties").exists():
             return  # formatted before: formatting again would refuse or lose data
-        cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # the tool's argument parser would take a leading "-" for an option
+            cluster_id = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode().rstrip("=")
         cmd = ["java", "-cp", f"{self.libs}/*", "kafka.tools.StorageTool", "format"]
         cmd += ["-t", cluster_id, "-c", str(self.properties)]
         log_file.write(f"$ {' '.join(cmd)}\n".encode())
