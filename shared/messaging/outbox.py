@@ -104,13 +104,24 @@ class Outbox:
             merged.setdefault("$inc", {})[OUTBOX_N] = merged.get("$inc", {}).get(OUTBOX_N, 0) + len(events)
         return merged
 
-    def hold(self, staged: Sequence[Mapping[str, Any]]) -> list[str]:
-        """Keep this process's sweeper off the events of a write still under way (e.g. a long chunked insert).
+    @staticmethod
+    def staged_ids(staged: Mapping[str, Any]) -> list[str]:
+        """The ids of the events staged in a document (insert) or an update."""
+        outbox = staged.get(OUTBOX)
+        if outbox is not None:
+            return list(outbox)
+        return [k.split(".", 1)[1] for k in staged.get("$set", {}) if k.startswith(OUTBOX + ".")]
 
-        :meth:`written` then hands them to the relay; :meth:`release` gives them up when the write is taken back.
-        Another replica's sweeper only waits the grace period, so keep that longer than the longest such write.
+    def hold(self, staged: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Keep this process's sweeper off the events of a write still under way.
+
+        Every write through the outbox holds its events from before it is sent until the relay has them: the
+        sweeper could otherwise read a write the server has applied but this process has not yet been told of,
+        and publish its events beside the fast path. :meth:`written` hands them to the relay; :meth:`release`
+        gives them up when the write failed or was taken back. Another replica's sweeper only waits the grace
+        period, so keep that longer than the longest write (e.g. a chunked import).
         """
-        ids = [eid for doc in staged for eid in (doc.get(OUTBOX) or {})]
+        ids = [eid for doc in staged for eid in self.staged_ids(doc)]
         if self.relay is not None:
             self.relay.hold(ids)
         return ids
@@ -131,9 +142,30 @@ class Outbox:
             entries = ((k.split(".", 1)[1], v) for k, v in sets.items() if k.startswith(OUTBOX + "."))
         self.relay.submit([_pending(collection, doc_id, eid, entry) for eid, entry in entries])
 
+    async def update_staged(
+        self, collection: str, doc_id: Any, staged: Mapping[str, Any], *, upsert: bool = False
+    ) -> UpdateResult:
+        """Send an update already staged (:meth:`stage_update`) to the document ``doc_id``; the caller locks."""
+        held = self.hold([staged])
+        try:
+            result = await self.db[collection].update_one({"_id": doc_id}, dict(staged), upsert=upsert)
+        except BaseException:
+            self.release(held)  # if the server applied it after all, the sweeper publishes its events
+            raise
+        if result.matched_count or result.upserted_id is not None:
+            self.written(collection, doc_id, staged)
+        else:
+            self.release(held)
+        return result
+
     async def insert_one(self, collection: str, doc: Doc, events: Sequence[Envelope[Any]]) -> InsertOneResult:
         staged = self.stage_insert(doc, events)
-        result = await self.db[collection].insert_one(staged)
+        held = self.hold([staged])
+        try:
+            result = await self.db[collection].insert_one(staged)
+        except BaseException:
+            self.release(held)
+            raise
         self.written(collection, staged["_id"], staged)
         return result
 
@@ -141,7 +173,12 @@ class Outbox:
         self, collection: str, docs_events: Sequence[tuple[Doc, Sequence[Envelope[Any]]]]
     ) -> InsertManyResult:
         staged = [self.stage_insert(doc, events) for doc, events in docs_events]
-        result = await self.db[collection].insert_many(staged, ordered=True)
+        held = self.hold(staged)
+        try:
+            result = await self.db[collection].insert_many(staged, ordered=True)
+        except BaseException:
+            self.release(held)
+            raise
         for doc in staged:
             self.written(collection, doc["_id"], doc)
         return result
@@ -159,10 +196,17 @@ class Outbox:
         if "_id" not in filter_:
             raise ValueError("outbox writes address the aggregate by _id")
         staged = self.stage_update(update, events)
-        async with doc_locks.hold(self.db[collection], filter_["_id"]):
-            result = await self.db[collection].update_one(dict(filter_), staged, upsert=upsert)
+        held = self.hold([staged])
+        try:
+            async with doc_locks.hold(self.db[collection], filter_["_id"]):
+                result = await self.db[collection].update_one(dict(filter_), staged, upsert=upsert)
+        except BaseException:
+            self.release(held)  # if the server applied it after all, the sweeper publishes its events
+            raise
         if result.matched_count or result.upserted_id is not None:
             self.written(collection, filter_["_id"], staged)
+        else:
+            self.release(held)
         return result
 
 
@@ -391,11 +435,15 @@ class OutboxRelay:
             # A long scan returns documents as they were when its batch was read: this relay may have published
             # and cleared their events since. Read each candidate again (by _id) and take only what is still there
             # and not in this relay's hands now.
+            # Held before the read: published and cleared meanwhile. Held after it: written meanwhile (writes hold
+            # their events before they are sent, so one the read saw is held by the time the read returns).
             for doc_id in candidates:
                 held = set(self._held)
                 fresh = await self.db[collection].find_one({"_id": doc_id}, {OUTBOX: 1})
                 for eid, entry in ((fresh or {}).get(OUTBOX) or {}).items():
-                    if eid not in held and entry.get("staged_at") is not None and entry["staged_at"] <= cutoff:
+                    if eid in held or eid in self._held:
+                        continue
+                    if entry.get("staged_at") is not None and entry["staged_at"] <= cutoff:
                         found.append(_pending(collection, doc_id, eid, entry))
         for start in range(0, len(found), self.batch):
             await self.publish(found[start : start + self.batch])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +51,7 @@ async def test_relay_publishes_what_a_crashed_writer_left_and_nothing_twice_afte
     records = await read_topic(settings.kafka_bootstrap, settings.topic(VOLUNTEERS), expect=3)
     ids = [parse_envelope(r.value).id for r in records if r.key == b"v-crash"]
     assert ids == [e.id for e in [*events, late]], "published once each, in the order they were written"
+    await relay2.stop()
     await broker.stop()
     await client.close()
 
@@ -117,4 +119,38 @@ async def test_the_sweeper_leaves_alone_the_events_of_a_write_still_under_way(se
     outbox.release(held)  # the import is taken back: now they would be the sweeper's
     assert await relay.sweep(grace_s=0) == 2
     await relay.stop()
+    await client.close()
+
+
+async def test_a_sweeper_running_beside_the_writer_publishes_nothing_twice(settings: ServiceSettings) -> None:
+    """A sweep may read a write the server applied before the writer heard back: it must leave those events alone."""
+    client = mongo_client(settings.mongo_url, app_name="test")
+    db = client[settings.database("outbox_race")]
+    broker = make_broker(settings, service="test")
+    await broker.start()
+    relay = OutboxRelay(db, settings, service="outbox_race", collections=["volunteers"])
+    await relay.start()
+    outbox = Outbox(db, relay)
+    writes = 120
+    stop = asyncio.Event()
+
+    async def sweep_all_the_time() -> int:
+        swept = 0
+        while not stop.is_set():
+            swept += await relay.sweep(grace_s=0)
+        return swept
+
+    sweeper = asyncio.create_task(sweep_all_the_time())
+    await outbox.insert_one("volunteers", {"_id": "v-race", "n": 0}, [joined("v-race", "u0", 1)])
+    for i in range(1, writes):
+        await outbox.update_one("volunteers", {"_id": "v-race"}, {"$inc": {"n": 1}}, [joined("v-race", f"u{i}", i + 1)])
+    await relay.flush()
+    stop.set()
+    assert await sweeper == 0, "every event was the fast path's: the sweeper took none of them"
+
+    records = await read_topic(settings.kafka_bootstrap, settings.topic(VOLUNTEERS), expect=writes)
+    versions = [parse_envelope(r.value).data.version for r in records if r.key == b"v-race"]  # type: ignore[attr-defined]
+    assert versions == list(range(1, writes + 1))
+    await relay.stop()
+    await broker.stop()
     await client.close()
