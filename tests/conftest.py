@@ -17,6 +17,8 @@ import pytest
 
 from infra.local.runner import REPO_ROOT, Endpoints, InfraError, InfraRunner, InfraSettings, PortInUseError
 
+pytest_plugins = ["tests.fixtures"]  # fixtures shared by every test package
+
 TEST_KAFKA_PORT = 19092
 TEST_KAFKA_CONTROLLER_PORT = 19093
 TEST_MONGO_PORT = 27018

@@ -17,8 +17,6 @@ from shared.contracts.events import ACTIVITIES, DEMANDS
 from tests.activities.conftest import CHECKIN_SECRET, Running, draft
 from tests.fixtures import eventually
 
-pytest_plugins = ["tests.fixtures"]
-
 
 def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text

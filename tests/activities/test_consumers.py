@@ -24,8 +24,6 @@ from shared.contracts.events import (
 from tests.activities.conftest import Running, draft
 from tests.fixtures import eventually
 
-pytest_plugins = ["tests.fixtures"]
-
 NOW = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
 
 

@@ -36,8 +36,6 @@ from tests.fixtures import eventually
 from tests.gateway.matrix import Case, Scope, cases
 from tests.gateway.upstream import Gate, closed_port, fake_service, serving
 
-pytest_plugins = ["tests.fixtures"]
-
 API = "/api/v1"
 ADMIN = ("province", "province-pass-1")
 # The tree: P (province corps) ─ C1 (city) ─ K1 (county);  P ─ C2 (another city)
@@ -551,7 +549,7 @@ async def _vversion(tree: Any, volunteer_id: str, version: int) -> bool:
 
 
 async def test_the_identity_arrives_signed_and_credentials_do_not(env: Env, c1_admin: dict[str, str]) -> None:
-    forged = sign_identity(Identity(subject="x", role="province_admin"), "not-the-internal-secret-at-all")
+    forged = sign_identity(Identity(subject="x", role="province_admin"), "not-the-internal-secret-at-all-nor-near-it")
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     r = await env.client.get(
         f"{API}/units/K1",

@@ -40,8 +40,6 @@ from tests.fixtures import eventually
 from tests.gateway.upstream import serving
 from tests.registry.helpers import CONTACT, volunteer_body
 
-pytest_plugins = ["tests.fixtures"]
-
 ADMIN = ("trace-admin", "trace-admin-pass")
 REGISTERED = "stvs.volunteer.registered.v1"
 

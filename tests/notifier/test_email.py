@@ -22,8 +22,6 @@ from tests.notifier.support import (
     unit_registered,
 )
 
-pytest_plugins = ["tests.fixtures"]
-
 
 def approaching(unit_id: str) -> Any:
     data = ev.DeadlineApproaching(

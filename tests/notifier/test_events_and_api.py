@@ -18,8 +18,6 @@ from shared.contracts import events as ev
 from tests.fixtures import eventually
 from tests.notifier.support import at, envelope, headers, notifier_settings, publish, running, unit_registered
 
-pytest_plugins = ["tests.fixtures"]
-
 
 def client(notifier: Notifier) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(notifier.app), base_url="http://notifier")

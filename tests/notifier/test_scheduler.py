@@ -17,8 +17,6 @@ from shared.contracts.events import DEADLINES
 from tests.fixtures import read_topic
 from tests.notifier.support import at, notifier_settings, running, unit_registered
 
-pytest_plugins = ["tests.fixtures"]
-
 WITHOUT_CONTACT = [f"u-open-{i}" for i in range(5)]
 WITH_CONTACT = ["u-done-1", "u-done-2"]
 

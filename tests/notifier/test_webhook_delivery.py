@@ -28,8 +28,6 @@ from tests.notifier.support import (
     unit_registered,
 )
 
-pytest_plugins = ["tests.fixtures"]
-
 UNIT_REGISTERED = "stvs.unit.registered.v1"
 
 

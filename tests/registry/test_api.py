@@ -14,8 +14,6 @@ from shared.settings import ServiceSettings
 from tests.fixtures import read_topic
 from tests.registry.helpers import CITY_LEADERS, CONTACT, headers, id_number, volunteer_body
 
-pytest_plugins = ["tests.fixtures"]
-
 
 class World:
     """Units registered once for the module."""

@@ -9,8 +9,6 @@ from services.registry.validation import validate_id_number
 from shared.settings import ServiceSettings
 from tests.registry.helpers import headers
 
-pytest_plugins = ["tests.fixtures"]
-
 
 def test_demo_id_numbers_are_valid_and_distinct() -> None:
     numbers = {demo_id_number(seq, male=seq % 2 == 1) for seq in range(1, 600)}

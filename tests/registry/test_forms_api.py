@@ -19,8 +19,6 @@ from shared.settings import ServiceSettings
 from tests.fixtures import read_topic
 from tests.registry.helpers import CITY_LEADERS, headers, id_number
 
-pytest_plugins = ["tests.fixtures"]
-
 
 def workbook(spec: FormSpec[Any], rows: list[dict[str, Any]], *, header: list[str] | None = None) -> bytes:
     """A filled form as a person would type it: text cells under the form's Chinese headers."""

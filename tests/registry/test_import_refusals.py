@@ -26,8 +26,6 @@ from tests.fixtures import read_topic
 from tests.registry.helpers import CITY_LEADERS, headers
 from tests.registry.test_forms_api import upload, volunteer_row, workbook
 
-pytest_plugins = ["tests.fixtures"]
-
 
 class W:
     corps: str

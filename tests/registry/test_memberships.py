@@ -11,8 +11,6 @@ import pytest
 from shared.settings import ServiceSettings
 from tests.registry.helpers import headers, id_number, volunteer_body
 
-pytest_plugins = ["tests.fixtures"]
-
 
 class W:
     corps: str

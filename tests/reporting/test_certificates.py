@@ -24,8 +24,6 @@ from tests.registry.helpers import headers as registry_headers
 from tests.registry.helpers import id_number, volunteer_body
 from tests.reporting.helpers import Harness, at, completed, headers, publish, running, when
 
-pytest_plugins = ["tests.fixtures"]
-
 
 class World:
     corps: str

@@ -25,8 +25,6 @@ from tests.reporting.helpers import (
     when,
 )
 
-pytest_plugins = ["tests.fixtures"]
-
 
 @pytest.fixture(scope="module")
 async def harness(settings: ServiceSettings) -> AsyncIterator[Harness]:

@@ -18,8 +18,6 @@ from shared.settings import ServiceSettings
 from shared.storage import Doc, mongo_client
 from tests.reporting.helpers import at, completed, corrected, unit_event, volunteer_registered
 
-pytest_plugins = ["tests.fixtures"]
-
 
 @pytest.fixture
 async def db(settings: ServiceSettings) -> AsyncIterator[AsyncDatabase[Doc]]:

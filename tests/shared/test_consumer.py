@@ -18,8 +18,6 @@ from shared.settings import ServiceSettings
 from shared.storage import apply_once, mongo_client
 from tests.fixtures import eventually, make_settings, read_topic
 
-pytest_plugins = ["tests.fixtures"]
-
 
 def event(volunteer: str, unit: str = "u1") -> Envelope[Any]:
     data = VolunteerJoinedUnit(volunteer_id=volunteer, unit_id=unit, joined_at=datetime.now(UTC), version=1)

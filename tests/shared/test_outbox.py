@@ -14,8 +14,6 @@ from shared.settings import ServiceSettings
 from shared.storage import mongo_client
 from tests.fixtures import eventually, read_topic
 
-pytest_plugins = ["tests.fixtures"]
-
 
 def joined(volunteer: str, unit: str, version: int) -> Envelope[Any]:
     data = VolunteerJoinedUnit(volunteer_id=volunteer, unit_id=unit, joined_at=datetime.now(UTC), version=version)

@@ -15,8 +15,6 @@ from shared.service import Service
 from shared.settings import ServiceSettings
 from tests.fixtures import eventually
 
-pytest_plugins = ["tests.fixtures"]
-
 
 def joined(volunteer: str) -> Envelope[Any]:
     data = VolunteerJoinedUnit(volunteer_id=volunteer, unit_id="u1", joined_at=datetime.now(UTC), version=1)

@@ -17,8 +17,6 @@ from shared.storage import Indexes
 from shared.telemetry import setup_telemetry
 from tests.fixtures import eventually
 
-pytest_plugins = ["tests.fixtures"]
-
 
 async def test_one_trace_from_the_writing_request_to_the_consumer_and_its_database_calls(
     settings: ServiceSettings,
