@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from typing import Annotated, Any
 
 import uvicorn
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -30,7 +30,7 @@ from shared.messaging.outbox import OUTBOX_N, Outbox, OutboxRelay
 from shared.metrics import HTTP_LATENCY
 from shared.problems import Problem, install_problem_handlers
 from shared.settings import ServiceSettings
-from shared.storage import Indexes, mongo_client, ping
+from shared.storage import MAX_DEAD_LETTERS_LISTED, Indexes, mongo_client, ping
 from shared.telemetry import setup_logging, setup_telemetry
 
 log = logging.getLogger("stvs.service")
@@ -229,7 +229,10 @@ def dlq_router() -> APIRouter:
 
     @router.get("", summary="列出本服务消费的事件流中的死信", response_model=list[DeadLetter])
     async def list_dlq(
-        service: ServiceDep, stream: str, limit: int = 100, identity: Identity = province
+        service: ServiceDep,
+        stream: str,
+        limit: Annotated[int, Query(ge=1, le=MAX_DEAD_LETTERS_LISTED)] = 100,
+        identity: Identity = province,
     ) -> list[DeadLetter]:
         letters = await list_dead_letters(service.settings.kafka_bootstrap, topic_of(service, stream), limit=limit)
         groups = {c.group for c in service.consumers}

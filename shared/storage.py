@@ -104,6 +104,11 @@ class DocLocks:
 doc_locks = DocLocks()
 
 
+# Deeper paging than this is a query, not a page; the bound also keeps skip() inside MongoDB's 64-bit integers.
+MAX_PAGE_OFFSET = 1_000_000
+MAX_DEAD_LETTERS_LISTED = 1_000
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -38,7 +38,7 @@ from shared.contracts.events import (
 from shared.identity import Identity, IdentityDep, require_roles
 from shared.problems import Problem, problem_response
 from shared.programme import LineOfWork, Theme
-from shared.storage import Doc, utcnow
+from shared.storage import MAX_PAGE_OFFSET, Doc, utcnow
 
 from .batch import GroupCommit, Waiter
 from .domain import (
@@ -108,7 +108,6 @@ from .store import (
 router = APIRouter()
 ADMINS = require_roles("province_admin", "unit_admin")
 CLOCK_SKEW = timedelta(minutes=2)
-MAX_OFFSET = 1_000_000  # deeper paging is a query, not a page; also keeps skip() inside MongoDB's 64-bit ints
 
 VolunteerId = Annotated[str, Path(pattern=r"^[^.$\s]{1,64}$", description="志愿者 ID")]
 ActivityId = Annotated[str, Path(min_length=1, max_length=64, description="活动 ID")]
@@ -490,7 +489,7 @@ async def list_activities(
     theme: Theme | None = None,
     from_: Annotated[AwareDatetime | None, Query(alias="from", description="开始时间不早于")] = None,
     to: Annotated[AwareDatetime | None, Query(description="开始时间早于")] = None,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="跳过的条数")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_PAGE_OFFSET, description="跳过的条数")] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     filter_: dict[str, Any] = {}
@@ -1040,7 +1039,7 @@ async def list_demands(
     identity: IdentityDep,
     unit_id: str | None = None,
     status: DemandStatus | None = None,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="跳过的条数")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_PAGE_OFFSET, description="跳过的条数")] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     filter_: dict[str, Any] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -17,7 +17,7 @@ from shared.identity import Identity
 from shared.messaging.dlq import DeadLetter, list_dead_letters, replay_dead_letters
 from shared.problems import Problem
 from shared.service import ReplayRequest, ReplayResult
-from shared.storage import Doc
+from shared.storage import MAX_DEAD_LETTERS_LISTED, Doc
 
 PREFIX = "/api/v1"
 
@@ -192,7 +192,12 @@ def gateway_dlq_router() -> APIRouter:
             raise Problem(403, "forbidden_role", "仅省级管理员可管理死信")
 
     @router.get("", summary="列出网关消费的事件流中的死信", response_model=list[DeadLetter])
-    async def list_dlq(request: Request, stream: str, caller: CallerDep, limit: int = 100) -> list[DeadLetter]:
+    async def list_dlq(
+        request: Request,
+        stream: str,
+        caller: CallerDep,
+        limit: Annotated[int, Query(ge=1, le=MAX_DEAD_LETTERS_LISTED)] = 100,
+    ) -> list[DeadLetter]:
         province(caller)
         gw = _gw(request)
         letters = await list_dead_letters(gw.settings.kafka_bootstrap, topic_of(gw, stream), limit=limit)

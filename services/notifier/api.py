@@ -12,7 +12,7 @@ from pydantic import BaseModel, EmailStr, Field
 from shared.contracts.events import EVENT_TYPES
 from shared.identity import Identity, require_roles
 from shared.problems import Problem
-from shared.storage import doc_locks, utcnow
+from shared.storage import MAX_PAGE_OFFSET, doc_locks, utcnow
 
 from . import domain
 from .crypto import SECRET_FIELD
@@ -214,7 +214,7 @@ def router(notifier: Notifier) -> APIRouter:
         outcome: Literal["pending", "sent", "delivered", "failed", "paused"] | None = None,
         recipient: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_PAGE_OFFSET)] = 0,
     ) -> dict[str, Any]:
         assert channel is None or channel in CHANNELS
         assert outcome is None or outcome in OUTCOMES

@@ -33,10 +33,10 @@ from services.registry.domain import (
 from services.registry.store import ForbiddenError, Page, Registry, Scope, compliance, profile_fields, unit_profile
 from shared.identity import Identity, IdentityDep, require_roles
 from shared.problems import Problem, problem_response
+from shared.storage import MAX_PAGE_OFFSET
 
 ADMINS = require_roles("province_admin", "unit_admin")
 ANYONE = require_roles("province_admin", "unit_admin", "volunteer")
-MAX_SKIP = 1_000_000  # deeper paging is a query, not a page; also keeps skip() inside 64-bit integers
 
 
 def get_registry(request: Request) -> Registry:
@@ -387,7 +387,7 @@ async def list_units(
     status: str | None = None,
     parent_id: str | None = Query(None, alias="parent"),
     name: str | None = Query(None, description="组织全称（精确匹配）"),
-    skip: int = Query(0, ge=0, le=MAX_SKIP),
+    skip: int = Query(0, ge=0, le=MAX_PAGE_OFFSET),
     limit: int = Query(50, ge=1, le=200),
     identity: Identity = ADMINS,
 ) -> UnitPage:
@@ -486,7 +486,7 @@ async def reject_unit(unit_id: str, body: Reason, registry: RegistryDep, identit
 async def subtree(
     unit_id: str,
     registry: RegistryDep,
-    skip: int = Query(0, ge=0, le=MAX_SKIP),
+    skip: int = Query(0, ge=0, le=MAX_PAGE_OFFSET),
     limit: int = Query(50, ge=1, le=200),
     identity: Identity = ADMINS,
 ) -> UnitPage:
@@ -531,7 +531,7 @@ async def search_volunteers(
     professional_field: str | None = None,
     skill: str | None = None,
     title: str | None = None,
-    skip: int = Query(0, ge=0, le=MAX_SKIP),
+    skip: int = Query(0, ge=0, le=MAX_PAGE_OFFSET),
     limit: int = Query(50, ge=1, le=200),
     identity: Identity = ADMINS,
 ) -> VolunteerPage:

@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaProducer
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import VOLUNTEERS, VolunteerJoinedUnit
+from shared.identity import HEADER, Identity, sign_identity
 from shared.service import Service
 from shared.settings import ServiceSettings
 from tests.fixtures import eventually
@@ -100,3 +101,13 @@ async def test_health_and_readiness_report_kafka_mongodb_and_the_outbox(settings
         assert unauthorised.status_code == 401
         assert unauthorised.headers["content-type"] == "application/problem+json"
         assert "网关" in unauthorised.json()["detail"]
+        admin = {
+            HEADER: sign_identity(
+                Identity(subject="p", role="province_admin"), settings.internal_token.get_secret_value()
+            )
+        }
+        empty = await client.get("/admin/dlq", params={"stream": VOLUNTEERS}, headers=admin)
+        assert empty.status_code == 404, "this service consumes no stream"
+        huge = await client.get("/admin/dlq", params={"stream": VOLUNTEERS, "limit": 10**9}, headers=admin)
+        assert huge.status_code == 422, "a listing of dead letters is bounded"
+        assert huge.headers["content-type"] == "application/problem+json"
