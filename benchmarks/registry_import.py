@@ -8,6 +8,11 @@ staged events); ``publish_s`` is the time from the answer until every ``Voluntee
 divides it by the raw ``insert_many`` rate of the same run; ``repeated_events`` counts records that repeat an event
 already on the topic (at-least-once publishing). Target (issue 4): at least 5,000 rows/s.
 
+Then, over the 50,000 volunteers, what a unit administrator waits for (median of 5): ``list_unit_ms`` (the city's
+members, first page), ``list_unit_deep_page_ms`` (its last page), ``search_name_ms`` (a part of a name within the
+city); ``list_unit_from_collection_ms`` is the first question asked of the collection instead of the in-memory
+directory (one call: a full scan on FerretDB), and ``directory_scan_s`` the directory's start-up scan.
+
 Each row costs two documents on the MongoDB-protocol server (the person's keyed-hash reservation and the volunteer
 with its staged event, ~1.7 KB and ~30 fields), so the figure to watch on a shared machine is the ratio.
 """
@@ -17,8 +22,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import statistics
 import time
 import uuid
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -28,8 +35,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from benchmarks.harness import BenchContext
 from services.registry.app import create_app
+from services.registry.directory import VolunteerDirectory
 from services.registry.forms import VOLUNTEERS, FormSpec
 from services.registry.settings import RegistrySettings
+from services.registry.store import VOLUNTEERS as VOLUNTEER_COLLECTION
 from services.registry.validation import id_check_char
 from shared.contracts.events import VOLUNTEERS as VOLUNTEER_STREAM
 from shared.identity import HEADER, Identity, sign_identity
@@ -145,7 +154,7 @@ async def bench(ctx: BenchContext) -> None:
                 headers=hdrs(),
             )
             r.raise_for_status()
-            unit_name = r.json()["name"]
+            unit_name, city_id = r.json()["name"], r.json()["id"]
             data = _workbook(VOLUNTEERS, [_row(seq, unit_name) for seq in range(ROWS)])
             files = {"file": ("volunteers.xlsx", data, "application/octet-stream")}
 
@@ -164,6 +173,7 @@ async def bench(ctx: BenchContext) -> None:
             )
             total_s = time.perf_counter() - started
             assert published == ROWS, f"{published} VolunteerRegistered events on the topic, expected {ROWS}"
+            listing = await _listing_figures(app, client, hdrs, city_id)
     finally:  # after the lifespan: the relay is stopped, nothing writes into the dropped database
         mongo = mongo_client(settings.mongo_url, app_name="bench")
         await mongo.drop_database(settings.database("registry"))
@@ -177,3 +187,38 @@ async def bench(ctx: BenchContext) -> None:
     ceiling = ctx.ceiling.get("mongo_insert_docs_per_s")
     if ceiling:
         ctx.report("ratio_to_mongo_insert_ceiling", rows_per_s / ceiling)
+    for name, value in listing.items():
+        ctx.report(name, value)
+
+
+async def _listing_figures(
+    app: Any, client: httpx.AsyncClient, hdrs: Callable[[], dict[str, str]], city_id: str
+) -> dict[str, float]:
+    """A unit admin's daily questions over the imported volunteers: the city's members, a search by name."""
+
+    async def median_ms(params: dict[str, Any], times: int) -> float:
+        spent = []
+        for _ in range(times):
+            started = time.perf_counter()
+            r = await client.get("/volunteers", params=params, headers=hdrs())
+            spent.append((time.perf_counter() - started) * 1000)
+            assert r.status_code == 200 and r.json()["total"] > 0, r.text[:500]
+        return statistics.median(spent)
+
+    directory = app.state.registry.directory
+    figures = {
+        "list_unit_ms": await median_ms({"unit_id": city_id, "limit": 20}, 5),
+        "list_unit_deep_page_ms": await median_ms({"unit_id": city_id, "limit": 20, "skip": ROWS - 40}, 5),
+        "search_name_ms": await median_ms({"name": f"志愿{chr(0x4E00 + 7)}", "unit_id": city_id, "limit": 20}, 5),
+    }
+    directory.ready.clear()  # the same question asked of the collection, as before the directory (a full scan)
+    try:
+        figures["list_unit_from_collection_ms"] = await median_ms({"unit_id": city_id, "limit": 20}, 1)
+    finally:
+        directory.ready.set()
+    rebuilt = VolunteerDirectory()
+    started = time.perf_counter()
+    await rebuilt.load(app.state.registry.db[VOLUNTEER_COLLECTION])
+    figures["directory_scan_s"] = time.perf_counter() - started
+    assert len(rebuilt) == ROWS
+    return figures

@@ -28,8 +28,14 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     from services.registry.imports import forms
 
     app = service.create_app(units, volunteers, forms, title="科技志愿服务平台 · 注册服务", description=DESCRIPTION)
-    app.state.registry = store.Registry(
+    registry = store.Registry(
         service.db, service.outbox, IdNumberCipher.from_settings(settings), year=settings.campaign_year
     )
+    app.state.registry = registry
+
+    async def fill_directory() -> None:
+        await registry.directory.keep_loaded(service.db[store.VOLUNTEERS])
+
+    service.background.append(fill_directory)
     app.add_exception_handler(RegistryError, registry_error_handler)
     return app

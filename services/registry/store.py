@@ -12,6 +12,7 @@ an event.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections import Counter
@@ -24,6 +25,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from services.registry.crypto import IdNumberCipher
+from services.registry.directory import Query, VolunteerDirectory
 from services.registry.domain import (
     CORPS_NAME,
     ContactPerson,
@@ -77,6 +79,7 @@ COUNTERS = "counters"
 CORPS_KEY = "#province_corps"
 SOURCE = "/stvs/registry"
 MAX_PAGE = 200
+PAGE_READS = 16  # reads by _id in flight for one page
 STALE_HASH_S = 60.0
 
 _REGISTERED_ENVELOPE = Envelope[VolunteerRegistered]
@@ -320,6 +323,7 @@ class Registry:
         self.outbox = outbox
         self.cipher = cipher
         self.year = year
+        self.directory = VolunteerDirectory()  # listings and searches; filled by a scan at start-up
 
     # -- low level --------------------------------------------------------------------------------------
     async def _write_locked(
@@ -617,6 +621,7 @@ class Registry:
         except BaseException:
             await self.db[ID_HASHES].delete_one({"_id": id_hash})
             raise
+        self.directory.put(doc)
         return strip(doc)
 
     def volunteer_doc(
@@ -720,6 +725,7 @@ class Registry:
                 {"$set": {**sets, "version": new["version"], "updated_at": new["updated_at"]}},
                 [event],
             )
+            self.directory.put(new)
             return strip(new)
 
     async def join(self, volunteer_id: str, unit_id: str, scope: Scope) -> Doc:
@@ -810,6 +816,7 @@ class Registry:
                 )
             )
         await self._write_locked(VOLUNTEERS, doc["_id"], {"$set": sets}, events)
+        self.directory.put(new)
         return strip(new)
 
     async def search_volunteers(
@@ -826,21 +833,47 @@ class Registry:
     ) -> Page:
         if not scope.admin:
             raise ForbiddenError("只有管理员可以查询志愿者名单")
-        filters: list[dict[str, Any]] = []
+        units: list[str] = []
         if not scope.province:
-            filters.append({"scope_units": scope.identity.unit_id})
+            units.append(str(scope.identity.unit_id))
         if unit_id is not None:
             unit = await self.unit(unit_id)
             if not scope.sees_unit(unit):
                 raise refuse()
-            filters.append({"scope_units": unit_id})
-        for key, value in (("name", name), ("professional_field", professional_field), ("title", title)):
-            if value:
-                filters.append({key: {"$regex": re.escape(value.strip())}})
-        if skill:
-            filters.append({"skills": skill.strip()})
-        query: dict[str, Any] = {"$and": filters} if len(filters) > 1 else (filters[0] if filters else {})
-        return await self._page(VOLUNTEERS, query, skip, limit, sort=[("_id", 1)])
+            units.append(unit_id)
+        query = Query(
+            units=tuple(units),
+            name=(name or "").strip() or None,
+            professional_field=(professional_field or "").strip() or None,
+            title=(title or "").strip() or None,
+            skill=(skill or "").strip() or None,
+        )
+        if self.directory.ready.is_set():
+            return await self._page_of(self.directory.search(query), skip, limit)
+        # the directory's start-up scan has not finished: ask the collection (a full scan on FerretDB)
+        filters: list[dict[str, Any]] = [{"scope_units": u} for u in query.units]
+        for key in ("name", "professional_field", "title"):
+            if value := getattr(query, key):
+                filters.append({key: {"$regex": re.escape(value)}})
+        if query.skill:
+            filters.append({"skills": query.skill})
+        found: dict[str, Any] = {"$and": filters} if len(filters) > 1 else (filters[0] if filters else {})
+        return await self._page(VOLUNTEERS, found, skip, limit, sort=[("_id", 1)])
+
+    async def _page_of(self, ids: Sequence[str], skip: int, limit: int) -> Page:
+        """One page of these volunteers, each read by ``_id`` (the one lookup FerretDB answers from an index)."""
+        limit = max(1, min(limit, MAX_PAGE))
+        skip = max(0, skip)
+        gate = asyncio.Semaphore(PAGE_READS)
+
+        async def read(vid: str) -> Doc | None:
+            async with gate:
+                found: Doc | None = await self.db[VOLUNTEERS].find_one({"_id": vid}, HIDDEN)
+                return found
+
+        docs = await asyncio.gather(*(read(vid) for vid in ids[skip : skip + limit]))
+        # a volunteer whose registration was taken back since the search is left out
+        return Page([d for d in docs if d is not None], len(ids), skip, limit)
 
 
 def strip(doc: Mapping[str, Any]) -> Doc:

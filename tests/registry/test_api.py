@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from services.registry.app import create_app
 from services.registry.domain import CORPS_NAME
+from services.registry.settings import RegistrySettings
 from shared.contracts.events import UNITS, VOLUNTEERS
 from shared.settings import ServiceSettings
 from tests.fixtures import read_topic
@@ -371,6 +375,53 @@ async def test_update_and_search_volunteers(client: httpx.AsyncClient, settings:
     scoped = await client.get("/volunteers", headers=headers(settings, "unit_admin", unit_id=W.tangshan))
     assert [v["id"] for v in scoped.json()["items"]] == [V.self_registered]
     assert all(id_number(s) not in json.dumps(v) for v in subtree.json()["items"] for s in range(20))
+
+
+async def test_the_directory_answers_every_listing_as_the_collection_does(
+    app: FastAPI, client: httpx.AsyncClient, settings: ServiceSettings
+) -> None:
+    """Listings come from the in-memory directory; the same questions asked of the collection give the same pages."""
+    province = headers(settings, "province_admin")
+    county_admin = headers(settings, "unit_admin", unit_id=W.county)
+    asks: list[tuple[dict[str, Any], dict[str, str]]] = [
+        ({}, province),
+        ({"limit": 2, "skip": 1}, province),
+        ({"unit_id": W.shijiazhuang}, province),
+        ({"unit_id": W.tangshan}, province),
+        ({"unit_id": W.county, "professional_field": "临床医学", "limit": 3}, province),
+        ({"name": "志愿者", "title": "副教授"}, province),
+        ({"skill": "果树修剪"}, province),
+        ({"skill": "病虫害防治", "skip": 2}, province),
+        ({}, county_admin),
+        ({"name": volunteer_body(12)["name"]}, county_admin),
+        ({}, headers(settings, "unit_admin", unit_id=W.tangshan)),
+        ({"unit_id": W.corps, "limit": 200}, province),
+    ]
+    directory = app.state.registry.directory
+    assert directory.ready.is_set()
+    answers = []
+    for params, who in asks:
+        r = await client.get("/volunteers", params=params, headers=who)
+        assert r.status_code == 200, r.text
+        answers.append(r.json())
+    directory.ready.clear()  # as before the start-up scan ends: the collection answers
+    try:
+        for (params, who), expected in zip(asks, answers, strict=True):
+            r = await client.get("/volunteers", params=params, headers=who)
+            assert r.json() == expected, params
+    finally:
+        directory.ready.set()
+    assert answers[0]["total"] >= 6 and answers[2]["total"] == 5, "the listings are not empty"
+
+    # A registry started afresh over the same database finds every volunteer by its start-up scan.
+    fresh = create_app(RegistrySettings(**settings.model_dump()))
+    async with fresh.router.lifespan_context(fresh):
+        await asyncio.wait_for(fresh.state.registry.directory.ready.wait(), 30)
+        transport = httpx.ASGITransport(fresh)
+        async with httpx.AsyncClient(transport=transport, base_url="http://registry") as again:
+            for (params, who), expected in zip(asks, answers, strict=True):
+                r = await again.get("/volunteers", params=params, headers=who)
+                assert r.json() == expected, params
 
 
 async def test_events_published_without_personal_data(settings: ServiceSettings) -> None:
