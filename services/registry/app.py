@@ -34,7 +34,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     app.state.registry = registry
 
     async def fill_directory() -> None:
-        await registry.directory.keep_loaded(service.db[store.VOLUNTEERS])
+        await registry.keeper.keep()
 
     service.background.append(fill_directory)
     app.add_exception_handler(RegistryError, registry_error_handler)

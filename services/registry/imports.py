@@ -738,12 +738,12 @@ class Importer:
             # those: a document that collided belongs to another writer
             for start in range(0, len(written), RELEASE_CHUNK):
                 await collection.delete_many({"_id": {"$in": written[start : start + RELEASE_CHUNK]}})
-            registry.directory.remove(written)  # a start-up scan may have read them meanwhile
+            registry.keeper.forget(written)  # a start-up scan may have read them meanwhile
             outbox.release(held)
             raise
         for doc in staged:
             outbox.written(VOLUNTEER_COLLECTION, doc["_id"], doc)
-            registry.directory.put(doc)
+        registry.keeper.saved_new(staged)
 
     async def _reserve_all(self, collection: str, docs: Sequence[Doc], message: str) -> None:
         """Insert lookup documents; when one is taken meanwhile, take back the others and refuse the file."""

@@ -13,7 +13,6 @@ an event.
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,7 +24,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from services.registry.crypto import IdNumberCipher
-from services.registry.directory import Query, VolunteerDirectory
+from services.registry.directory import DirectoryKeeper, Query
 from services.registry.domain import (
     CORPS_NAME,
     ContactPerson,
@@ -69,6 +68,7 @@ from shared.contracts.events import (
 )
 from shared.identity import Identity
 from shared.messaging.outbox import Outbox
+from shared.problems import Problem
 from shared.storage import Doc, Indexes, doc_locks, utcnow
 
 UNITS = "units"
@@ -80,6 +80,7 @@ CORPS_KEY = "#province_corps"
 SOURCE = "/stvs/registry"
 MAX_PAGE = 200
 PAGE_READS = 16  # reads by _id in flight for one page
+DIRECTORY_WAIT_S = 20.0  # a listing asked during the start-up scan waits this long for it
 STALE_HASH_S = 60.0
 
 _REGISTERED_ENVELOPE = Envelope[VolunteerRegistered]
@@ -323,7 +324,7 @@ class Registry:
         self.outbox = outbox
         self.cipher = cipher
         self.year = year
-        self.directory = VolunteerDirectory()  # listings and searches; filled by a scan at start-up
+        self.keeper = DirectoryKeeper(db, VOLUNTEERS)  # listings and searches (services/registry/directory.py)
 
     # -- low level --------------------------------------------------------------------------------------
     async def _write_locked(
@@ -621,7 +622,7 @@ class Registry:
         except BaseException:
             await self.db[ID_HASHES].delete_one({"_id": id_hash})
             raise
-        self.directory.put(doc)
+        await self.keeper.saved(doc)
         return strip(doc)
 
     def volunteer_doc(
@@ -725,7 +726,7 @@ class Registry:
                 {"$set": {**sets, "version": new["version"], "updated_at": new["updated_at"]}},
                 [event],
             )
-            self.directory.put(new)
+            await self.keeper.saved(new)
             return strip(new)
 
     async def join(self, volunteer_id: str, unit_id: str, scope: Scope) -> Doc:
@@ -816,7 +817,7 @@ class Registry:
                 )
             )
         await self._write_locked(VOLUNTEERS, doc["_id"], {"$set": sets}, events)
-        self.directory.put(new)
+        await self.keeper.saved(new)
         return strip(new)
 
     async def search_volunteers(
@@ -848,17 +849,19 @@ class Registry:
             title=(title or "").strip() or None,
             skill=(skill or "").strip() or None,
         )
-        if self.directory.ready.is_set():
-            return await self._page_of(self.directory.search(query), skip, limit)
-        # the directory's start-up scan has not finished: ask the collection (a full scan on FerretDB)
-        filters: list[dict[str, Any]] = [{"scope_units": u} for u in query.units]
-        for key in ("name", "professional_field", "title"):
-            if value := getattr(query, key):
-                filters.append({key: {"$regex": re.escape(value)}})
-        if query.skill:
-            filters.append({"skills": query.skill})
-        found: dict[str, Any] = {"$and": filters} if len(filters) > 1 else (filters[0] if filters else {})
-        return await self._page(VOLUNTEERS, found, skip, limit, sort=[("_id", 1)])
+        if not self.keeper.ready.is_set():
+            # Just started: the directory's scan is under way (seconds; asking the collection instead would be a
+            # full scan on FerretDB, over a minute at 50,000 volunteers).
+            try:
+                await asyncio.wait_for(self.keeper.ready.wait(), DIRECTORY_WAIT_S)
+            except TimeoutError:
+                raise Problem(
+                    503,
+                    "directory_loading",
+                    "服务刚启动，志愿者名录正在加载，请稍后重试",
+                    headers={"Retry-After": "10"},
+                ) from None
+        return await self._page_of(self.keeper.directory.search(query), skip, limit)
 
     async def _page_of(self, ids: Sequence[str], skip: int, limit: int) -> Page:
         """One page of these volunteers, each read by ``_id`` (the one lookup FerretDB answers from an index)."""

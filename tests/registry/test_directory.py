@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -81,8 +80,7 @@ async def test_writes_during_the_start_up_scan_win_over_what_it_read() -> None:
         if i == 2:
             d.put(vol("HB4", "corps", "sjz"))  # a new registration the scan never sees
 
-    await d.load(ScanOf(stale, meanwhile))  # type: ignore[arg-type]
-    assert d.ready.is_set()
+    assert await d.load(ScanOf(stale, meanwhile)) == 3  # type: ignore[arg-type]
     assert d.search(Query(units=("sjz",))) == ["HB1", "HB4"]
     assert d.search(Query(units=("ts",))) == ["HB2"]
     # after the scan a write is simply applied
@@ -90,19 +88,14 @@ async def test_writes_during_the_start_up_scan_win_over_what_it_read() -> None:
     assert d.search(Query(units=("ts",))) == ["HB1", "HB2"]
 
 
-async def test_a_failed_scan_is_tried_again_until_the_directory_is_ready(monkeypatch: Any) -> None:
+async def test_a_scan_that_is_the_whole_truth_drops_the_cards_it_did_not_meet() -> None:
     d = VolunteerDirectory()
-    attempts: list[int] = []
+    d.put(vol("HB1", "corps"))
+    d.put(vol("HB2", "corps"))  # from a stored card; the volunteer itself is gone
 
-    class Flaky:
-        def find(self, *_: Any, **__: Any) -> AsyncIterator[Any]:
-            attempts.append(1)
-            return ScanOf([vol("HB1", "corps")], lambda i: None, fail_at=0 if len(attempts) < 3 else None).find()
+    def meanwhile(i: int) -> None:
+        d.put(vol("HB9", "corps"))  # registered while the scan runs: not met, but kept
 
-    async def no_wait(_: float) -> None:
-        return None
-
-    monkeypatch.setattr("services.registry.directory.asyncio.sleep", no_wait)
-    assert not d.ready.is_set()
-    await asyncio.wait_for(d.keep_loaded(Flaky()), 5)  # type: ignore[arg-type]
-    assert len(attempts) == 3 and d.search(Query()) == ["HB1"]
+    assert await d.load(ScanOf([vol("HB1", "corps", "sjz")], meanwhile), prune=True) == 1  # type: ignore[arg-type]
+    assert d.search(Query()) == ["HB1", "HB9"]
+    assert d.search(Query(units=("sjz",))) == ["HB1"]

@@ -10,13 +10,14 @@ from typing import Any
 import httpx
 import pytest
 import xlsxwriter
+from fastapi import FastAPI
 from python_calamine import CalamineWorkbook
 
 from services.registry.forms import CONTACTS, ORGANISATIONS, VOLUNTEERS, FormSpec
 from shared.contracts.events import UNITS
 from shared.contracts.events import VOLUNTEERS as VOLUNTEER_STREAM
 from shared.settings import ServiceSettings
-from tests.fixtures import read_topic
+from tests.fixtures import eventually, read_topic
 from tests.registry.helpers import CITY_LEADERS, headers, id_number
 
 
@@ -166,7 +167,7 @@ async def test_volunteer_import_reports_every_error_and_imports_nothing(
 
 
 async def test_volunteer_import_then_reupload_and_export_round_trip(
-    client: httpx.AsyncClient, settings: ServiceSettings
+    app: FastAPI, client: httpx.AsyncClient, settings: ServiceSettings
 ) -> None:
     admin = headers(settings, "unit_admin", unit_id=W.county)
     province = headers(settings, "province_admin")
@@ -175,7 +176,12 @@ async def test_volunteer_import_then_reupload_and_export_round_trip(
     r = await upload(client, "volunteers", data, admin)
     assert r.status_code == 200, r.text
     assert r.json()["created"] == 25 and r.json()["unchanged"] == 0
-    assert await count_volunteers(client, province) == before + 25
+    assert await count_volunteers(client, province) == before + 25  # listed as soon as the import answers
+    # their cards are stored in the background, for the next start of the registry
+    keeper = app.state.registry.keeper
+    await eventually(lambda: keeper.pending == 0)
+    cards = app.state.registry.db["volunteer_cards"]
+    assert await cards.count_documents({}) == await app.state.registry.db["volunteers"].count_documents({})
     again = await upload(client, "volunteers", data, admin)
     assert again.status_code == 200 and again.json()["created"] == 0 and again.json()["unchanged"] == 25
     assert await count_volunteers(client, province) == before + 25
