@@ -31,10 +31,11 @@ request                            weight  what
 i.e. 70 % reads and 30 % writes. After the ramp the city's volunteer listing is also timed on its own
 (``volunteer_search_ms``, median of 5 sequential calls).
 
-Steps of 20 s (``STVS_BENCH_LOAD_STEP_S``) at 5, 10, 20, 40, 80, 160, 320 req/s (``STVS_BENCH_LOAD_RATES``),
-stopping after the first step whose p99 passes 250 ms or that has an error (any non-2xx or transport failure), or
-when the time budget (560 s from the start, seeding included) is spent. Between steps the stragglers are awaited
-(at most 35 s).
+After a warm-up of 10 s at the first rate that is not counted (``STVS_BENCH_LOAD_WARMUP_S``; its writes are checked
+like the others), steps of 20 s (``STVS_BENCH_LOAD_STEP_S``) at 5, 10, 20, 40, 80, 160, 320 req/s
+(``STVS_BENCH_LOAD_RATES``), stopping after the first step whose p99 passes 250 ms or that has an error (any
+non-2xx or transport failure), or when the time budget (560 s from the start, seeding included) is spent. Between
+steps the stragglers are awaited (at most 35 s).
 
 Per step (figures prefixed ``r<rate>_``): ``achieved_per_s`` (answers in the step / its duration), ``p50_ms``,
 ``p99_ms``, ``p999_ms``, ``errors``, ``event_lag_p50_ms`` / ``event_lag_max_ms`` (sampled registrations, at most
@@ -93,6 +94,9 @@ from shared.storage import mongo_client
 
 RATES = [float(r) for r in os.environ.get("STVS_BENCH_LOAD_RATES", "5,10,20,40,80,160,320").split(",")]
 STEP_S = float(os.environ.get("STVS_BENCH_LOAD_STEP_S", "20"))
+# Before the first step, traffic at its rate that is not counted: the first requests of each kind open the gateway's
+# connections to the services and load code paths (their writes are checked like every other).
+WARMUP_S = float(os.environ.get("STVS_BENCH_LOAD_WARMUP_S", "10"))
 IMPORT_PER_CITY = int(os.environ.get("STVS_BENCH_LOAD_VOLUNTEERS_PER_CITY", "700"))
 P99_LIMIT_MS = 250.0
 REQUEST_TIMEOUT_S = 30.0
@@ -619,6 +623,13 @@ class Load:
     # ---- the load
     async def ramp(self, client: httpx.AsyncClient, reporting: httpx.AsyncClient) -> list[Step]:
         steps: list[Step] = []
+        if WARMUP_S > 0:
+            warm = await self.step(client, reporting, RATES[0], seconds=WARMUP_S)
+            print(
+                f"load: warm-up, {WARMUP_S:g} s at {RATES[0]:g} req/s (not counted): "
+                f"p50 {warm.percentile(0.5):.0f} ms, p99 {warm.percentile(0.99):.0f} ms, {warm.errors} errors",
+                flush=True,
+            )
         for rate in RATES:
             if time.monotonic() + STEP_S + DRAIN_S > self.began + BUDGET_S:
                 print(f"load: time budget spent, no step at {rate:g} req/s", flush=True)
@@ -640,9 +651,11 @@ class Load:
                 break
         return steps
 
-    async def step(self, client: httpx.AsyncClient, reporting: httpx.AsyncClient, rate: float) -> Step:
+    async def step(
+        self, client: httpx.AsyncClient, reporting: httpx.AsyncClient, rate: float, *, seconds: float = STEP_S
+    ) -> Step:
         step = Step(rate)
-        count = int(rate * STEP_S)
+        count = int(rate * seconds)
         watcher = asyncio.create_task(self.watch_consumer_lag(step))
         t0 = time.monotonic() + 0.05
         try:
@@ -658,7 +671,7 @@ class Load:
                 task.add_done_callback(self.in_flight.discard)
             if self.in_flight:
                 await asyncio.wait(set(self.in_flight), timeout=DRAIN_S)
-            step.duration_s = max(time.monotonic() - t0, STEP_S)
+            step.duration_s = max(time.monotonic() - t0, seconds)
             if self.probes:
                 await asyncio.wait(set(self.probes), timeout=LAG_PROBE_TIMEOUT_S)
         finally:
