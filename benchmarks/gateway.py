@@ -26,13 +26,12 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.harness import BenchContext
+from benchmarks.harness import BenchContext, drop_namespace
 from services.gateway.create_admin import create_admin
 from services.gateway.settings import GatewaySettings
 from services.registry.demo import seed
 from shared.identity import HEADER, Identity, sign_identity
 from shared.messaging.topics import ensure_topics
-from shared.storage import mongo_client
 
 REQUESTS = 1_000
 WARMUP = 50
@@ -169,13 +168,7 @@ async def _bench(ctx: BenchContext) -> None:
             direct_s = await _timed(direct, "/units?limit=10", {HEADER: sign_identity(province, secret, ttl_s=300)})
             proxied_s = await _timed(proxied, "/api/v1/units?limit=10", bearer)
     finally:
-        client = mongo_client(settings.mongo_url, app_name="bench")
-        try:
-            for name in await client.list_database_names():
-                if name.startswith(namespace):
-                    await client.drop_database(name)
-        finally:
-            await client.close()
+        await drop_namespace(settings.mongo_url, namespace)
 
     direct_p50, direct_p99 = _percentiles(direct_s)
     proxied_p50, proxied_p99 = _percentiles(proxied_s)

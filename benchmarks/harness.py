@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from infra.local.runner import REPO_ROOT, Endpoints, InfraRunner, InfraSettings
+from shared.storage import mongo_client
 
 RESULTS_FILE = Path(__file__).resolve().parent / "results.json"
 NOT_BENCHMARKS = {"harness", "ceiling", "__main__"}
@@ -53,6 +54,17 @@ class BenchContext:
         if self.name == "ceiling":
             self.ceiling[figure] = value
         print(f"BENCH {self.name} {figure}={value:.6g}", flush=True)
+
+
+async def drop_namespace(mongo_url: str, namespace: str) -> None:
+    """Drop every database of a benchmark's namespace (its topics stay: a shared broker is not the benchmark's)."""
+    client = mongo_client(mongo_url, app_name="bench")
+    try:
+        for name in await client.list_database_names():
+            if name.startswith(namespace):
+                await client.drop_database(name)
+    finally:
+        await client.close()
 
 
 def discover() -> dict[str, Bench]:

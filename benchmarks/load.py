@@ -82,7 +82,7 @@ import xlsxwriter
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from benchmarks.harness import BenchContext
+from benchmarks.harness import BenchContext, drop_namespace
 from infra.local.fleet import Fleet
 from infra.local.runner import Endpoints
 from services.registry.demo import seed
@@ -406,22 +406,11 @@ async def bench(ctx: BenchContext) -> None:
             loop.remove_signal_handler(signal.SIGTERM)
         for q, level in zip(quiet, levels, strict=True):
             q.setLevel(level)
-        await _drop_namespace(ctx.mongo_url, namespace)
+        await drop_namespace(ctx.mongo_url, namespace)
         if failed:
             print(f"load: service logs kept in {logs}", flush=True)
         else:
             shutil.rmtree(logs, ignore_errors=True)
-
-
-async def _drop_namespace(mongo_url: str, namespace: str) -> None:
-    client = mongo_client(mongo_url, app_name="bench")
-    try:
-        for name in await client.list_database_names():
-            if name.startswith(namespace):
-                await client.drop_database(name)
-    finally:
-        await client.close()
-    # topics of the namespace are left: deleting topics on a shared broker is not the benchmark's business
 
 
 class Load:

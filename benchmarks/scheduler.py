@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from benchmarks.harness import BenchContext
+from benchmarks.harness import BenchContext, drop_namespace
 from services.notifier.app import Notifier
 from services.notifier.consumers import Obligations
 from services.notifier.settings import NotifierSettings
@@ -41,7 +41,6 @@ from shared.contracts.envelope import Envelope
 from shared.identity import HEADER, Identity, sign_identity
 from shared.messaging.broker import make_broker
 from shared.messaging.topics import ensure_topics
-from shared.storage import mongo_client
 
 UNITS = 1_500
 SUBSCRIBERS = 20
@@ -136,13 +135,7 @@ async def _notifier(settings: NotifierSettings) -> AsyncIterator[Notifier]:
         async with notifier.app.router.lifespan_context(notifier.app):
             yield notifier
     finally:
-        client = mongo_client(settings.mongo_url, app_name="bench")
-        try:
-            for name in await client.list_database_names():
-                if name.startswith(settings.namespace):
-                    await client.drop_database(name)
-        finally:
-            await client.close()
+        await drop_namespace(settings.mongo_url, settings.namespace)
 
 
 async def _evaluate(ctx: BenchContext) -> None:

@@ -20,13 +20,12 @@ from typing import Any
 
 import httpx
 
-from benchmarks.harness import BenchContext
+from benchmarks.harness import BenchContext, drop_namespace
 from services.activities.app import create_app
 from services.activities.settings import ActivitiesSettings
 from services.activities.store import Store
 from shared.identity import HEADER, Identity, sign_identity
 from shared.messaging.topics import ensure_topics
-from shared.storage import mongo_client
 
 CAPACITY = 500
 VOLUNTEERS = 2_000
@@ -152,10 +151,4 @@ async def _bench(ctx: BenchContext) -> None:
             if ceiling:
                 ctx.report("ratio_to_produce_ceiling", rate / ceiling)
     finally:
-        client_db = mongo_client(settings.mongo_url, app_name="bench")
-        try:
-            for name in await client_db.list_database_names():
-                if name.startswith(settings.namespace):
-                    await client_db.drop_database(name)
-        finally:
-            await client_db.close()
+        await drop_namespace(settings.mongo_url, settings.namespace)

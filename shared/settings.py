@@ -5,10 +5,25 @@ Service-specific settings subclass :class:`ServiceSettings` in ``services/<name>
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-insecure-secret-change-me-now"  # noqa: S105 - explicit development default, refused in production
+
+
+def decode_key(value: str) -> bytes:
+    """A 32-byte key from its URL-safe base64 text (padding optional)."""
+    text = value.strip()
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("must be URL-safe base64") from exc
+    if len(raw) != 32:
+        raise ValueError(f"must decode to 32 bytes, got {len(raw)}")
+    return raw
 
 
 class ServiceSettings(BaseSettings):

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.gateway.accounts import Account, AccountPatch, NewAccount, verify_password
-from services.gateway.auth import CallerDep, client_ip, issue_access_token
+from services.gateway.auth import CallerDep, RateLimiter, client_ip, issue_access_token
 from services.gateway.proxy import READS, authorize, check_body_units, check_body_volunteer, forward, target
 from shared.identity import Identity
 from shared.messaging.dlq import DeadLetter, list_dead_letters, replay_dead_letters
@@ -54,21 +54,26 @@ def _gw(request: Request) -> Any:
     return request.app.state.gateway
 
 
+async def _throttle(limiter: RateLimiter, key: str, what: str, action: str) -> None:
+    """A 429 (``<what>_rate_limited``, with Retry-After) once ``key`` has used up its rate."""
+    wait = await limiter.hit(key)
+    if wait:
+        seconds = int(wait) + 1
+        raise Problem(
+            429,
+            f"{what}_rate_limited",
+            f"{action}过于频繁，请 {seconds} 秒后再试",
+            headers={"Retry-After": str(seconds)},
+        )
+
+
 def auth_router() -> APIRouter:
     router = APIRouter(prefix=f"{PREFIX}/auth", tags=["登录"])
 
     @router.post("/signin", summary="用户名和密码登录", response_model=Tokens)
     async def signin(request: Request, body: SignIn) -> Tokens:
         gw = _gw(request)
-        wait = await gw.signin_limiter.hit(f"{body.username.lower()}|{client_ip(request)}")
-        if wait:
-            seconds = int(wait) + 1
-            raise Problem(
-                429,
-                "signin_rate_limited",
-                f"登录尝试过于频繁，请 {seconds} 秒后再试",
-                headers={"Retry-After": str(seconds)},
-            )
+        await _throttle(gw.signin_limiter, f"{body.username.lower()}|{client_ip(request)}", "signin", "登录尝试")
         doc = await gw.accounts.by_username(body.username)
         if not await verify_password((doc or {}).get("password_hash"), body.password) or doc is None:
             raise Problem(401, "bad_credentials", "用户名或密码错误")
@@ -282,15 +287,7 @@ def public_router() -> APIRouter:
         request: Request, number: Annotated[str, PathParam(min_length=1, max_length=64)]
     ) -> CertificateCheck:
         gw = _gw(request)
-        wait = await gw.verify_limiter.hit(client_ip(request))
-        if wait:
-            seconds = int(wait) + 1
-            raise Problem(
-                429,
-                "verify_rate_limited",
-                f"查验过于频繁，请 {seconds} 秒后再试",
-                headers={"Retry-After": str(seconds)},
-            )
+        await _throttle(gw.verify_limiter, client_ip(request), "verify", "查验")
         found = await gw.upstreams.verify_certificate(number)
         if found is None or found.get("valid") is not True:
             return CertificateCheck(valid=False, number=number)

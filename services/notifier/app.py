@@ -7,10 +7,11 @@ import logging
 from fastapi import FastAPI
 
 from shared.service import Service
+from shared.settings import decode_key
 
 from . import api, store
 from .consumers import Notices, SubscriptionCache, register
-from .crypto import SecretCipher, decode_key, encrypt_plain_secrets
+from .crypto import SecretCipher, encrypt_plain_secrets
 from .delivery import DeliveryWorker
 from .scheduler import Scheduler
 from .settings import NotifierSettings

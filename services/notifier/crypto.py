@@ -29,18 +29,6 @@ _NONCE_BYTES = 12
 _PREFIX = "v1:"
 
 
-def decode_key(value: str) -> bytes:
-    """A 32-byte key from its URL-safe base64 text (padding optional)."""
-    text = value.strip()
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("must be URL-safe base64") from exc
-    if len(raw) != 32:
-        raise ValueError(f"must decode to 32 bytes, got {len(raw)}")
-    return raw
-
-
 class SecretCipher:
     """Encrypts and decrypts subscribers' secrets; the subscription id is authenticated with each one, so a
     ciphertext copied onto another subscription does not decrypt."""

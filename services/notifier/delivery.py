@@ -28,11 +28,12 @@ import httpx
 from shared.calendar import SHANGHAI
 from shared.lease import Lease
 from shared.service import Service
+from shared.settings import decode_key
 from shared.storage import Doc, doc_locks, utcnow
 
 from . import webhooks
 from .consumers import Notices, SubscriptionCache, subscription_recipient
-from .crypto import SecretCipher, decode_key
+from .crypto import SecretCipher
 from .settings import NotifierSettings
 from .store import (
     DELIVERIES,

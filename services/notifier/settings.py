@@ -7,9 +7,8 @@ import base64
 from pydantic import Field, SecretStr, field_validator
 
 from shared.calendar import DEFAULT_MONTHLY_REPORT_DAY
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, decode_key
 
-from .crypto import decode_key
 from .domain import DEFAULT_REMINDER_HOUR, CampaignCalendar
 
 # Development default, refused in production (like the shared internal token).

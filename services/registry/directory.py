@@ -4,8 +4,8 @@ FerretDB v1 pushes no filter but ``{_id: value}`` down to SQLite, so a listing o
 collection decodes every volunteer document twice (page and count): 4 s at 10,000 volunteers, over two minutes at
 50,000 (the services' 30 s socket timeout turned that into a 503). The registry instead keeps, in memory, one small
 card per volunteer (the units it is listed under and the searchable fields, nothing personal beyond the name) and
-reads only the documents of the page it answers, by ``_id``. 50,000 volunteers take ~17 MB; listing all of them
-takes ~2 ms, a search by name among them ~40 ms.
+reads only the documents of the page it answers, by ``_id`` (``make bench ONLY=registry_import`` times the
+listings over 50,000 volunteers).
 
 The cards are also stored (``volunteer_cards``, by ``_id``) so that a restart reads them in seconds rather than
 scanning the volunteers (~25–90 s at 50,000); every volunteer write of this process, the only writer of the
@@ -252,14 +252,8 @@ class DirectoryKeeper:
         new, self._new = self._new, []
         for start in range(0, len(new), CARD_CHUNK):
             chunk = new[start : start + CARD_CHUNK]
-            docs = [_stored(vid, card) for vid in chunk if (card := self.directory.card_of(vid)) is not None]
             try:
-                if docs:
-                    await self.cards.insert_many(docs, ordered=False)
-            except BulkWriteError as exc:
-                # a duplicate key: the volunteer was written since, and its newer card is stored already
-                failed = [e for e in exc.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
-                self._unstored.update(docs[e["index"]]["_id"] for e in failed)
+                await self._insert_cards(chunk)
             except Exception as exc:
                 self._unstored.update(chunk)
                 self._new.extend(new[start + CARD_CHUNK :])
@@ -306,18 +300,24 @@ class DirectoryKeeper:
             stored.add(vid)
             if self.directory.card_of(vid) != Card.of(doc, {}):
                 mended += await self._mend(vid)
-        # Cards never stored (all of them at a first start): inserted in bulk. A writer storing one meanwhile
-        # stores the newer card, and this insert of it then fails on the duplicate key, as it should.
-        missing = [vid for vid in self.directory.ids() if vid not in stored]
+        missing = [vid for vid in self.directory.ids() if vid not in stored]  # all of them at a first start
         for start in range(0, len(missing), CARD_CHUNK):
-            chunk = [(vid, self.directory.card_of(vid)) for vid in missing[start : start + CARD_CHUNK]]
-            docs = [_stored(vid, card) for vid, card in chunk if card is not None]
-            try:
-                mended += len((await self.cards.insert_many(docs, ordered=False)).inserted_ids) if docs else 0
-            except BulkWriteError as exc:
-                mended += int(exc.details.get("nInserted", 0))
+            mended += await self._insert_cards(missing[start : start + CARD_CHUNK])
         await self.state.replace_one({"_id": "cards"}, {"_id": "cards", "complete": True}, upsert=True)
         self.mended = mended
+
+    async def _insert_cards(self, vids: Sequence[str]) -> int:
+        """Insert these volunteers' cards as the memory has them now; returns how many were inserted. A duplicate
+        key means a writer stored the newer card meanwhile; a card refused otherwise is stored again later."""
+        docs = [_stored(vid, card) for vid in vids if (card := self.directory.card_of(vid)) is not None]
+        if not docs:
+            return 0
+        try:
+            return len((await self.cards.insert_many(docs, ordered=False)).inserted_ids)
+        except BulkWriteError as exc:
+            failed = [e for e in exc.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
+            self._unstored.update(docs[e["index"]]["_id"] for e in failed)
+            return int(exc.details.get("nInserted", 0))
 
     async def _mend(self, vid: str) -> int:
         """The stored card as the memory has it now (under the lock the volunteer's writers hold)."""

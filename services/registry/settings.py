@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import base64
-import binascii
 
 from pydantic import Field, SecretStr, field_validator
 
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, decode_key
 
 # Development defaults, refused in production (like the shared internal token).
 DEV_ID_ENCRYPTION_KEY = base64.urlsafe_b64encode(b"dev-only-registry-id-enc-key-32b").decode()
 DEV_ID_HASH_KEY = "dev-only-registry-id-hash-key-change-me"
-
-
-def decode_key(value: str) -> bytes:
-    """A 32-byte key from its URL-safe base64 text (padding optional)."""
-    text = value.strip()
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("must be URL-safe base64") from exc
-    if len(raw) != 32:
-        raise ValueError(f"must decode to 32 bytes, got {len(raw)}")
-    return raw
 
 
 class RegistrySettings(ServiceSettings):

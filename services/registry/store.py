@@ -331,7 +331,7 @@ class Registry:
         self, collection: str, doc_id: str, update: Mapping[str, Any], events: Sequence[Any]
     ) -> None:
         """An update of a document whose lock the caller holds (read-modify-write), with its events."""
-        await self.outbox.update_staged(collection, doc_id, self.outbox.stage_update(update, events))
+        await self.outbox.update_staged(collection, {"_id": doc_id}, self.outbox.stage_update(update, events))
 
     async def next_platform_numbers(self, n: int = 1) -> list[str]:
         """``n`` fresh platform numbers (HB + year + sequence); a block for a bulk import."""

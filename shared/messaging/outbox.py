@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -142,30 +142,34 @@ class Outbox:
             entries = ((k.split(".", 1)[1], v) for k, v in sets.items() if k.startswith(OUTBOX + "."))
         self.relay.submit([_pending(collection, doc_id, eid, entry) for eid, entry in entries])
 
-    async def update_staged(
-        self, collection: str, doc_id: Any, staged: Mapping[str, Any], *, upsert: bool = False
-    ) -> UpdateResult:
-        """Send an update already staged (:meth:`stage_update`) to the document ``doc_id``; the caller locks."""
-        held = self.hold([staged])
+    @contextlib.contextmanager
+    def _writing(self, staged: Sequence[Mapping[str, Any]]) -> Iterator[list[str]]:
+        """Hold the events of a write about to be sent; give them up if it fails (had the server applied it after
+        all, the sweeper publishes them)."""
+        held = self.hold(staged)
         try:
-            result = await self.db[collection].update_one({"_id": doc_id}, dict(staged), upsert=upsert)
+            yield held
         except BaseException:
-            self.release(held)  # if the server applied it after all, the sweeper publishes its events
+            self.release(held)
             raise
+
+    async def update_staged(
+        self, collection: str, filter_: Mapping[str, Any], staged: Mapping[str, Any], *, upsert: bool = False
+    ) -> UpdateResult:
+        """Send an update already staged (:meth:`stage_update`) to the document ``filter_`` finds by ``_id``;
+        the caller holds its lock."""
+        with self._writing([staged]) as held:
+            result = await self.db[collection].update_one(dict(filter_), dict(staged), upsert=upsert)
         if result.matched_count or result.upserted_id is not None:
-            self.written(collection, doc_id, staged)
+            self.written(collection, filter_["_id"], staged)
         else:
             self.release(held)
         return result
 
     async def insert_one(self, collection: str, doc: Doc, events: Sequence[Envelope[Any]]) -> InsertOneResult:
         staged = self.stage_insert(doc, events)
-        held = self.hold([staged])
-        try:
+        with self._writing([staged]):
             result = await self.db[collection].insert_one(staged)
-        except BaseException:
-            self.release(held)
-            raise
         self.written(collection, staged["_id"], staged)
         return result
 
@@ -173,12 +177,8 @@ class Outbox:
         self, collection: str, docs_events: Sequence[tuple[Doc, Sequence[Envelope[Any]]]]
     ) -> InsertManyResult:
         staged = [self.stage_insert(doc, events) for doc, events in docs_events]
-        held = self.hold(staged)
-        try:
+        with self._writing(staged):
             result = await self.db[collection].insert_many(staged, ordered=True)
-        except BaseException:
-            self.release(held)
-            raise
         for doc in staged:
             self.written(collection, doc["_id"], doc)
         return result
@@ -195,19 +195,8 @@ class Outbox:
         """Update one document (found by ``filter_``, which must name ``_id``) with its events."""
         if "_id" not in filter_:
             raise ValueError("outbox writes address the aggregate by _id")
-        staged = self.stage_update(update, events)
-        held = self.hold([staged])
-        try:
-            async with doc_locks.hold(self.db[collection], filter_["_id"]):
-                result = await self.db[collection].update_one(dict(filter_), staged, upsert=upsert)
-        except BaseException:
-            self.release(held)  # if the server applied it after all, the sweeper publishes its events
-            raise
-        if result.matched_count or result.upserted_id is not None:
-            self.written(collection, filter_["_id"], staged)
-        else:
-            self.release(held)
-        return result
+        async with doc_locks.hold(self.db[collection], filter_["_id"]):
+            return await self.update_staged(collection, filter_, self.stage_update(update, events), upsert=upsert)
 
 
 class OutboxRelay:
