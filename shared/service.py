@@ -21,6 +21,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from shared import clock
 from shared.identity import Identity, require_roles
 from shared.lease import LEASES
 from shared.messaging.broker import make_broker
@@ -50,6 +51,7 @@ class Service:
         outbox_collections: Sequence[str] = (),
     ) -> None:
         settings.check_production()
+        clock.use(settings.clock())
         setup_telemetry(name)  # before the MongoDB client exists, so its commands are traced
         self.name = name
         self.settings = settings

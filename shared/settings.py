@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.clock import Clock, anchored
 
 DEV_SECRET = "dev-only-insecure-secret-change-me-now"  # noqa: S105 - explicit development default, refused in production
 
@@ -58,6 +61,27 @@ class ServiceSettings(BaseSettings):
         10.0, ge=0, description="Age an unpublished event must reach before the sweeper takes it"
     )
 
+    clock_start: datetime | None = Field(
+        None,
+        description="Tests and demos only (refused in production): the programme's time when the process starts "
+        "(or at clock_anchor), e.g. 2026-05-02T10:00:00+08:00; unset, the programme runs on the wall clock",
+    )
+    clock_anchor: datetime | None = Field(
+        None, description="The real instant at which the set clock reads clock_start (so every process agrees)"
+    )
+    clock_rate: float = Field(1.0, gt=0, le=1_000_000, description="How fast a set clock runs (1 = real speed)")
+
+    @field_validator("clock_start", "clock_anchor")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("needs a time zone, e.g. 2026-05-02T10:00:00+08:00")
+        return value
+
+    def clock(self) -> Clock:
+        """The programme's clock these settings ask for (the wall clock unless set)."""
+        return anchored(self.clock_start, self.clock_anchor, self.clock_rate)
+
     @field_validator("kafka_bootstrap")
     @classmethod
     def _bootstrap_has_port(cls, value: str) -> str:
@@ -78,6 +102,8 @@ class ServiceSettings(BaseSettings):
         """Refuse to run in production with a development secret."""
         if self.production and self.internal_token.get_secret_value() == DEV_SECRET:
             raise ValueError("STVS_INTERNAL_TOKEN must be set in production mode")
+        if self.production and (self.clock_start is not None or self.clock_rate != 1.0):
+            raise ValueError("STVS_CLOCK_START and STVS_CLOCK_RATE are for tests and demos, refused in production mode")
 
     def topic(self, stream: str) -> str:
         """Kafka topic name of an event stream in this namespace."""

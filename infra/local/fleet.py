@@ -28,20 +28,22 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from zoneinfo import ZoneInfo
 
 import httpx
 
 from infra.local.runner import REPO_ROOT, Endpoints
+from shared.clock import SHANGHAI, anchored
 from shared.messaging.topics import ensure_topics
 from shared.settings import ServiceSettings
 
 # Start order: the gateway last, so its upstreams answer when it does.
 SERVICES: tuple[str, ...] = ("registry", "activities", "reporting", "notifier", "gateway")
 HEALTH_TIMEOUT_S = 90.0
+# The programme time a fleet starts at (a mid-June weekday of the second quarter): never the day it runs.
+FLEET_CLOCK_START = datetime(2026, 6, 10, 10, 0, tzinfo=SHANGHAI)
 STOP_TIMEOUT_S = 20.0
 _RSS_SAMPLE_S = 1.0
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -144,6 +146,7 @@ class Fleet:
         self.settings = ServiceSettings(
             kafka_bootstrap=endpoints.kafka_bootstrap, mongo_url=endpoints.mongo_url, namespace=self.namespace
         )
+        self.clock = anchored(FLEET_CLOCK_START)  # every process reads this programme time, whatever the date
         self.env = self._base_env(env or {})
         self._sampler: asyncio.Task[None] | None = None
 
@@ -156,7 +159,9 @@ class Fleet:
             STVS_NAMESPACE=self.namespace,
             STVS_INTERNAL_TOKEN=f"fleet-internal-token-{self.namespace}-{secrets.token_hex(16)}",
             STVS_HTTP_HOST="127.0.0.1",
-            STVS_CAMPAIGN_YEAR=str(datetime.now(ZoneInfo("Asia/Shanghai")).year),
+            STVS_CAMPAIGN_YEAR=str(FLEET_CLOCK_START.year),
+            STVS_CLOCK_START=FLEET_CLOCK_START.isoformat(),
+            STVS_CLOCK_ANCHOR=(self.clock.anchor or datetime.now(UTC)).isoformat(),
             # nothing listens there: e-mails stay queued, nothing leaves the machine
             STVS_SMTP_PORT=str(free_ports(1)[0]),
             STVS_CONSUMER_BACKOFF_MS="20",

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from shared import clock
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
     ActivityCancelled,
@@ -38,7 +39,7 @@ from shared.contracts.events import (
 from shared.identity import Identity, IdentityDep, require_roles
 from shared.problems import Problem, problem_response
 from shared.programme import LineOfWork, Theme
-from shared.storage import MAX_PAGE_OFFSET, Doc, utcnow
+from shared.storage import MAX_PAGE_OFFSET, Doc
 
 from .batch import GroupCommit, Waiter
 from .domain import (
@@ -264,7 +265,7 @@ async def create(
     require_admin_of(identity, draft.unit_id)
     await check_demands(store, draft.demand_ids)
     activity = create_activity(draft, activity_id=str(uuid.uuid4()))
-    now = utcnow()
+    now = clock.now()
     doc: Doc = {
         "_id": activity.id,
         **activity_fields(activity),
@@ -293,7 +294,7 @@ async def change_activity(
         doc = await load_activity(store, activity_id)
         require_admin_of(identity, doc["unit_id"])
         update, events, changes = await decide(doc, to_activity(doc))
-        update.setdefault("$set", {})["updated_at"] = utcnow()
+        update.setdefault("$set", {})["updated_at"] = clock.now()
         await store.commit(activity_id, update, events, changes)
         return await load_activity(store, activity_id)
 
@@ -339,7 +340,7 @@ async def revise(
         update: dict[str, Any] = {"$set": activity_fields(revised)}
         if revised.capacity <= activity.capacity:
             return update, [], {}
-        changes, moves, events = await promote(store, activity.id, revised.capacity, utcnow())
+        changes, moves, events = await promote(store, activity.id, revised.capacity, clock.now())
         if moves:
             update["$inc"] = bump(*moves)
         return update, events, changes
@@ -350,7 +351,7 @@ async def revise(
 @router.post("/activities/{activity_id}/publish", tags=["活动"], summary="发布活动")
 async def publish_activity(store: StoreDep, activity_id: ActivityId, identity: Identity = ADMINS) -> dict[str, Any]:
     async def decide(doc: Doc, activity: Activity) -> Decision:
-        published, now = publish(activity), utcnow()
+        published, now = publish(activity), clock.now()
         data = ActivityPublished(
             activity_id=activity.id,
             unit_id=activity.unit_id,
@@ -372,7 +373,7 @@ async def publish_activity(store: StoreDep, activity_id: ActivityId, identity: I
 @router.post("/activities/{activity_id}/start", tags=["活动"], summary="活动开始（进行中）")
 async def start_activity(store: StoreDep, activity_id: ActivityId, identity: Identity = ADMINS) -> dict[str, Any]:
     async def decide(doc: Doc, activity: Activity) -> Decision:
-        return {"$set": {"status": start(activity).status.value, "started_at": utcnow()}}, [], {}
+        return {"$set": {"status": start(activity).status.value, "started_at": clock.now()}}, [], {}
 
     return activity_view(await change_activity(store, activity_id, identity, decide))
 
@@ -392,7 +393,7 @@ def participants(roster: list[Doc], activity: Activity) -> list[Participation]:
 @router.post("/activities/{activity_id}/complete", tags=["活动"], summary="活动结束，汇总服务时长")
 async def complete_activity(store: StoreDep, activity_id: ActivityId, identity: Identity = ADMINS) -> dict[str, Any]:
     async def decide(doc: Doc, activity: Activity) -> Decision:
-        completed, now = complete(activity), utcnow()
+        completed, now = complete(activity), clock.now()
         people = participants(await store.roster(activity.id), activity)
         total = sum((Decimal(str(p.hours)) for p in people), Decimal("0"))
         data = ActivityCompleted(
@@ -428,7 +429,7 @@ async def cancel_activity(
     store: StoreDep, activity_id: ActivityId, body: CancelBody, identity: Identity = ADMINS
 ) -> dict[str, Any]:
     async def decide(doc: Doc, activity: Activity) -> Decision:
-        cancelled, now = cancel(activity, body.reason), utcnow()
+        cancelled, now = cancel(activity, body.reason), clock.now()
         told = sorted(d["volunteer_id"] for d in await store.roster(activity.id) if SignUpStatus(d["status"]).is_active)
         data = ActivityCancelled(
             activity_id=activity.id,
@@ -455,7 +456,7 @@ async def publish_publicity(
     record = parse_publicity(body)
 
     async def decide(doc: Doc, activity: Activity) -> Decision:
-        publicised, now = publicise(activity, record), utcnow()
+        publicised, now = publicise(activity, record), clock.now()
         data = PublicityPublished(
             activity_id=activity.id,
             unit_id=activity.unit_id,
@@ -616,7 +617,7 @@ async def decide_signups(store: Store, activity_id: str, batch: list[SignUpWaite
         for waiter in batch:
             waiter.refuse(not_found_activity())
         return
-    activity, now = to_activity(doc), utcnow()
+    activity, now = to_activity(doc), clock.now()
     counts = doc.get("counts") or {}
     confirmed = confirmed_count(doc)
     waiting = int(counts.get(SignUpStatus.WAITLISTED.value, 0))
@@ -714,7 +715,7 @@ async def cancel_sign_up(
             require_admin_of(identity, doc["unit_id"])
         require_running(doc, "取消报名")
         entry = await load_signup(store, activity_id, volunteer_id)
-        cancelled, now = cancel_signup(to_signup(entry)), utcnow()
+        cancelled, now = cancel_signup(to_signup(entry)), clock.now()
         changes: Changes = {}
         moves: list[tuple[str | None, SignUpStatus]] = [(entry["status"], cancelled.status)]
         events: list[Envelope[Any]] = []
@@ -737,7 +738,7 @@ async def review(store: Store, activity_id: str, volunteer_id: str, identity: Id
         doc = await load_activity(store, activity_id)
         require_admin_of(identity, doc["unit_id"])
         require_running(doc, "审核报名")
-        entry, now = await load_signup(store, activity_id, volunteer_id), utcnow()
+        entry, now = await load_signup(store, activity_id, volunteer_id), clock.now()
         signup = to_signup(entry)
         events: list[Envelope[Any]] = []
         if approve:
@@ -803,7 +804,7 @@ async def attend(
     store: Store, activity_id: str, identity: Identity, body: AttendanceBody, secret: str, kind: Literal["in", "out"]
 ) -> dict[str, Any]:
     volunteer_id, by = acting_volunteer(identity, body.volunteer_id)
-    now = utcnow()
+    now = clock.now()
     if by == "volunteer" and not body.code:
         raise Problem(422, "checkin_code_required", "请扫描活动的签到码", errors=[{"field": "code"}])
     if by == "volunteer" and body.at is not None:
@@ -922,7 +923,7 @@ async def correct(
         entry = await store.get(SIGNUPS, signup_id(activity_id, volunteer_id))
         if entry is None or (not entry.get("attendance") and entry["status"] != SignUpStatus.CONFIRMED.value):
             raise Problem(409, "not_confirmed", "该志愿者没有本活动的有效报名或签到记录，不能补录")
-        now = utcnow()
+        now = clock.now()
         correction = make_correction(
             body.hours,
             reason=body.reason,
@@ -1027,7 +1028,7 @@ async def create_demand(store: StoreDep, body: DemandBody, identity: Identity = 
         demand = Demand(id=str(uuid.uuid4()), **body.model_dump())
     except ValidationError as exc:
         raise ActivityValidationError(violations_from_validation_error(exc)) from exc
-    now = utcnow()
+    now = clock.now()
     doc: Doc = {"_id": demand.id, **bson(demand.model_dump(exclude={"id"})), "recorded_at": now, "updated_at": now}
     await store.insert(DEMANDS, doc, [demand_event(demand, now)])
     return demand_view(doc)
@@ -1070,7 +1071,7 @@ async def change_demand(
         if doc is None:
             raise Problem(404, "demand_not_found", "未找到该需求")
         require_admin_of(identity, doc["unit_id"])
-        changed, now = change_demand_status(to_demand(doc), body.status), utcnow()
+        changed, now = change_demand_status(to_demand(doc), body.status), clock.now()
         update = {"$set": {"status": changed.status.value, "updated_at": now}}
         await store.write_locked(DEMANDS, demand_id, update, [demand_event(changed, now)])
         doc = await store.get(DEMANDS, demand_id)

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, EmailStr, Field
 
+from shared import clock
 from shared.contracts.events import EVENT_TYPES
 from shared.identity import Identity, require_roles
 from shared.problems import Problem
-from shared.storage import MAX_PAGE_OFFSET, doc_locks, utcnow
+from shared.storage import MAX_PAGE_OFFSET, doc_locks
 
 from . import domain
 from .crypto import SECRET_FIELD
@@ -163,7 +164,7 @@ def router(notifier: Notifier) -> APIRouter:
             "contact_email": body.contact_email,
             "description": body.description,
             SECRET_FIELD: notifier.cipher.encrypt(secret, sub_id),  # only the ciphertext is stored
-            "created_at": utcnow(),
+            "created_at": clock.now(),
             "created_by": identity.subject,
             "failing_since": None,
             "paused_at": None,

@@ -22,11 +22,12 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared import clock
 from shared.calendar import SHANGHAI, to_shanghai
 from shared.contracts import events as ev
 from shared.contracts.envelope import Envelope
 from shared.service import Service
-from shared.storage import Doc, doc_locks, utcnow
+from shared.storage import Doc, doc_locks
 
 from . import domain, templates
 from .settings import NotifierSettings
@@ -166,10 +167,15 @@ class Notices:
             doc = await col.find_one({"_id": data.deadline_id}, {f"units.{data.unit_id}": 1})
             if doc is not None and data.unit_id in (doc.get("units") or {}):
                 return
-            entry = {"name": unit.get("name") or data.unit_id, "event_id": env.id, "added_at": utcnow(), "batch": None}
+            entry = {
+                "name": unit.get("name") or data.unit_id,
+                "event_id": env.id,
+                "added_at": clock.now(),
+                "batch": None,
+            }
             fields = {f"units.{data.unit_id}": entry, "title": data.title, "due_at": data.due_at}
             await col.update_one(
-                {"_id": data.deadline_id}, {"$set": {**fields, "last_added_at": utcnow()}}, upsert=True
+                {"_id": data.deadline_id}, {"$set": {**fields, "last_added_at": clock.now()}}, upsert=True
             )
 
     async def flush_digests(self, now: datetime | None = None) -> int:
@@ -178,7 +184,7 @@ class Notices:
         Batch n of a deadline has the notification id ``missed-digest:<deadline>:<n>:province:email``; the units
         it lists are stored with it, so a crash between logging it and marking its units resumes with the same
         units and never sends a second mail."""
-        now = now or utcnow()
+        now = now or clock.now()
         settle = timedelta(seconds=self.settings.missed_digest_settle_s)
         col = self.db[DIGESTS]
         sent = 0
@@ -331,9 +337,9 @@ class Notices:
             return await log_notification(self.db, doc, queue=False)
         doc.update(subject=subject, body=body)
         if channel == EMAIL:
-            doc.update(outcome=PENDING, next_attempt_at=utcnow())
+            doc.update(outcome=PENDING, next_attempt_at=clock.now())
             return await log_notification(self.db, doc, queue=True)
-        doc.update(outcome=DELIVERED, sent_at=utcnow())
+        doc.update(outcome=DELIVERED, sent_at=clock.now())
         return await log_notification(self.db, doc, queue=False)
 
 
@@ -376,7 +382,7 @@ class FanOut:
             return
         payload = env.dump_json()
         unit_id = _unit_of(env)
-        now = utcnow()
+        now = clock.now()
         docs: list[Doc] = []
         entries: list[Doc] = []
         for sub in subs:

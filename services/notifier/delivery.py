@@ -25,11 +25,12 @@ from typing import Any
 import aiosmtplib
 import httpx
 
+from shared import clock
 from shared.calendar import SHANGHAI
 from shared.lease import Lease
 from shared.service import Service
 from shared.settings import decode_key
-from shared.storage import Doc, doc_locks, utcnow
+from shared.storage import Doc, doc_locks
 
 from . import webhooks
 from .consumers import Notices, SubscriptionCache, subscription_recipient
@@ -175,7 +176,7 @@ class DeliveryWorker:
             return 0
         await self.notices.flush_digests()
         await self._check_parked()
-        now = utcnow()
+        now = clock.now()
         queued = [d async for d in self.db[DELIVERIES].find({})]
         due = sorted((d for d in queued if d["next_attempt_at"] <= now), key=entry_order)
         if not due:
@@ -326,7 +327,7 @@ class DeliveryWorker:
             error = f"订阅方在 {self.settings.webhook_timeout_s:g} 秒内未响应"
         except httpx.HTTPError as exc:
             error = f"无法连接订阅方：{type(exc).__name__}"
-        now = utcnow()
+        now = clock.now()
         if error is None:
             await self._finish(note, SENT)
             if sub.get("failing_since") is not None or sub.get("retry_at") is not None:
@@ -408,17 +409,17 @@ class DeliveryWorker:
         notes = self.db[NOTIFICATIONS]
         async with doc_locks.hold(notes, note["_id"]):
             await notes.update_one(
-                {"_id": note["_id"]}, {"$set": {"attempts": attempts, "last_error": error, "updated_at": utcnow()}}
+                {"_id": note["_id"]}, {"$set": {"attempts": attempts, "last_error": error, "updated_at": clock.now()}}
             )
 
     async def _retry(self, note: Doc, error: str) -> datetime:
         attempts = int(note.get("attempts", 0)) + 1
-        at = utcnow() + timedelta(seconds=self.backoff(attempts))
+        at = clock.now() + timedelta(seconds=self.backoff(attempts))
         notes = self.db[NOTIFICATIONS]
         async with doc_locks.hold(notes, note["_id"]):
             await notes.update_one(
                 {"_id": note["_id"]},
-                {"$set": {"attempts": attempts, "last_error": error, "next_attempt_at": at, "updated_at": utcnow()}},
+                {"$set": {"attempts": attempts, "last_error": error, "next_attempt_at": at, "updated_at": clock.now()}},
             )
         await self.db[DELIVERIES].update_one({"_id": note["_id"]}, {"$set": {"next_attempt_at": at}})
         log.info("delivery %s failed (attempt %d): %s; next at %s", note["_id"], attempts, error, at)
@@ -430,9 +431,9 @@ class DeliveryWorker:
         if attempted is None:
             attempted = outcome in (SENT, FAILED)
         attempts = int(note.get("attempts", 0)) + (1 if attempted else 0)
-        fields: Doc = {"outcome": outcome, "attempts": attempts, "next_attempt_at": None, "updated_at": utcnow()}
+        fields: Doc = {"outcome": outcome, "attempts": attempts, "next_attempt_at": None, "updated_at": clock.now()}
         if outcome == SENT:
-            fields["sent_at"] = utcnow()
+            fields["sent_at"] = clock.now()
         if error is not None:
             fields["last_error"] = error
         notes = self.db[NOTIFICATIONS]
@@ -443,7 +444,7 @@ class DeliveryWorker:
 
 def _entry_of(note: Doc) -> Doc:
     """The queue entry of a notification (to park it)."""
-    created = note.get("created_at") or utcnow()
+    created = note.get("created_at") or clock.now()
     return {
         "_id": note["_id"],
         "channel": note.get("channel"),

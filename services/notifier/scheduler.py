@@ -22,12 +22,13 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError
 
+from shared import clock
 from shared.contracts import events as ev
 from shared.contracts.envelope import Envelope, parse_envelope
 from shared.lease import Lease
 from shared.messaging.outbox import OUTBOX_N
 from shared.service import Service
-from shared.storage import doc_locks, utcnow
+from shared.storage import doc_locks
 
 from . import domain, templates
 from .consumers import Notices, day_before, volunteer_recipient
@@ -100,7 +101,7 @@ class Scheduler:
 
     async def run_once(self, now: datetime | None = None, *, use_lease: bool = True) -> int:
         """Evaluate the calendar at ``now``; returns how many slots this call claimed (0 without the lease)."""
-        now = now or utcnow()
+        now = now or clock.now()
         if use_lease and not await self.lease.acquire():
             return 0
         await self._recover()
@@ -162,7 +163,7 @@ class Scheduler:
         """
         db = self.service.db
         batch_id = "batch_" + uuid.uuid4().hex
-        claimed_at = utcnow()
+        claimed_at = clock.now()
         events = {slot_id(slot.key): slot_events(slot, now) for slot in slots}
         await db[SLOT_BATCHES].insert_one(
             {
@@ -205,14 +206,14 @@ class Scheduler:
         if not events:  # every claim refused: nothing to publish, nothing to keep
             await self.service.db[SLOT_BATCHES].delete_one({"_id": batch_id})
             return
-        update = {"$set": {"status": STAGED, "staged_at": utcnow()}, "$unset": {"pending": ""}}
+        update = {"$set": {"status": STAGED, "staged_at": clock.now()}, "$unset": {"pending": ""}}
         await self.service.outbox.update_one(SLOT_BATCHES, {"_id": batch_id}, update, events)
 
     async def _recover(self) -> int:
         """Stage the events of batches a crash left ``claiming`` (older than ``recover_after_s``), and drop the
         batches whose events are all published. Returns how many events were recovered."""
         col = self.service.db[SLOT_BATCHES]
-        cutoff = utcnow() - timedelta(seconds=self.recover_after_s)
+        cutoff = clock.now() - timedelta(seconds=self.recover_after_s)
         recovered = 0
         async for batch in col.find({"status": CLAIMING}):
             if batch.get("created_at", cutoff) > cutoff:
@@ -249,7 +250,7 @@ class Scheduler:
             async with doc_locks.hold(col, mark):
                 await col.update_one(
                     {"_id": mark},
-                    {"$addToSet": {"units": {"$each": units}}, "$set": {"updated_at": utcnow()}},
+                    {"$addToSet": {"units": {"$each": units}}, "$set": {"updated_at": clock.now()}},
                     upsert=True,
                 )
 

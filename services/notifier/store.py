@@ -30,8 +30,9 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from shared import clock
 from shared.calendar import to_shanghai
-from shared.storage import Doc, Indexes, doc_locks, utcnow
+from shared.storage import Doc, Indexes, doc_locks
 
 from .domain import SlotKey, UnitObligations
 
@@ -131,7 +132,7 @@ async def log_notification(db: AsyncDatabase[Doc], doc: Doc, *, queue: bool) -> 
     have crashed between the two inserts); if sent, nothing happens. The worker re-checks the outcome before
     every send, so a stray queue entry never sends twice.
     """
-    now = utcnow()
+    now = clock.now()
     doc = {"attempts": 0, "created_at": now, "updated_at": now, "last_error": None, **doc}
     first = True
     try:
@@ -187,7 +188,7 @@ async def log_webhooks(db: AsyncDatabase[Doc], docs: list[Doc], entries: list[Do
 
     Like :func:`log_notification`: an already logged one (redelivered event) is queued again only while it is
     still pending, and the worker re-checks the outcome before sending. Returns how many were new."""
-    now = utcnow()
+    now = clock.now()
     docs = [{"attempts": 0, "created_at": now, "updated_at": now, "last_error": None, **doc} for doc in docs]
     existing = await insert_ignoring_duplicates(db, NOTIFICATIONS, docs)
     wanted = [e for e in entries if e["_id"] not in existing]
@@ -211,7 +212,7 @@ async def _outcomes(db: AsyncDatabase[Doc], ids: list[Any]) -> dict[Any, Any]:
 async def _set_outcome(db: AsyncDatabase[Doc], note_id: Any, fields: Doc) -> None:
     notes = db[NOTIFICATIONS]
     async with doc_locks.hold(notes, note_id):
-        await notes.update_one({"_id": note_id}, {"$set": {**fields, "updated_at": utcnow()}})
+        await notes.update_one({"_id": note_id}, {"$set": {**fields, "updated_at": clock.now()}})
 
 
 async def park(db: AsyncDatabase[Doc], entries: list[Doc], reason: str) -> int:
@@ -239,7 +240,7 @@ async def unpark(db: AsyncDatabase[Doc], subscription_id: Any) -> int:
     entries = sorted([e async for e in db[PARKED].find({"subscription_id": subscription_id})], key=entry_order)
     if not entries:
         return 0
-    now = utcnow()
+    now = clock.now()
     outcomes = await _outcomes(db, [e["_id"] for e in entries])
     wanted = [e for e in entries if outcomes.get(e["_id"]) in (PENDING, PAUSED)]
     for entry in wanted:

@@ -48,6 +48,7 @@ from services.registry.domain import (
     validate_unit,
     validate_volunteer,
 )
+from shared import clock
 
 MAX_ROWS: Final = 100_000
 MAX_UPLOAD_BYTES: Final = 20 * 1024 * 1024
@@ -842,7 +843,7 @@ def parse_upload(
     rows or bytes). Blank rows are skipped, text is trimmed, numbers typed into text columns are read back as
     text, and duplicates inside the file are errors on every row involved.
     """
-    today = today or date.today()
+    today = today or clock.today()
     with _gc_paused():
         return _parse(form, data, max_rows=max_rows, max_bytes=max_bytes, today=today)
 

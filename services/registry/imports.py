@@ -66,11 +66,12 @@ from services.registry.store import (
 from services.registry.store import (
     VOLUNTEERS as VOLUNTEER_COLLECTION,
 )
+from shared import clock
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import UnitRegistered
 from shared.identity import Identity, require_roles
 from shared.problems import Problem
-from shared.storage import Doc, utcnow
+from shared.storage import Doc
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ADMINS = require_roles("province_admin", "unit_admin")
@@ -396,7 +397,7 @@ class Importer:
                 new[row.profile.name] = (number, row)
         # in-file parents: resolve ancestors top-down; a parent row that failed or a cycle is an error
         docs: dict[str, Doc] = {}
-        now = utcnow()
+        now = clock.now()
 
         async def build(name: str, trail: tuple[str, ...]) -> Doc | None:
             if name in docs:
@@ -454,7 +455,7 @@ class Importer:
         if default_doc is not None and not self.scope.manages_unit(default_doc):
             raise ForbiddenError("无权为该队伍导入志愿者")
         cipher = self.registry.cipher
-        now = utcnow()
+        now = clock.now()
         rows: list[tuple[int, VolunteerRow, str, Doc]] = []
         for number, row in zip(parsed.row_numbers, parsed.rows, strict=True):
             unit = await self.stored_unit(row.unit_name) if row.unit_name else default_doc
@@ -654,9 +655,9 @@ class Importer:
     async def _commit_units(self, docs: Sequence[Doc]) -> None:
         if not docs:
             return
-        names = [{"_id": d["name"], "unit_id": d["_id"], "at": utcnow()} for d in docs]
+        names = [{"_id": d["name"], "unit_id": d["_id"], "at": clock.now()} for d in docs]
         names += [
-            {"_id": CORPS_KEY, "unit_id": d["_id"], "at": utcnow()} for d in docs if d["kind"] == "province_corps"
+            {"_id": CORPS_KEY, "unit_id": d["_id"], "at": clock.now()} for d in docs if d["kind"] == "province_corps"
         ]
         await self._reserve_all(UNIT_NAMES, names, "组织名称在导入过程中被其他操作占用，整个文件未导入，请重新上传")
         await self.registry.outbox.insert_many(UNITS, [(d, [unit_event(d, UnitRegistered)]) for d in docs])
@@ -669,7 +670,7 @@ class Importer:
         while the current one is written, so Python's CPU work overlaps the server's."""
         if not created:
             return
-        now = utcnow()
+        now = clock.now()
         if any(number is None for *_, number in created):  # planned without reserving
             fresh = await self.registry.next_platform_numbers(len(created))
             created = [(*c[:4], n) for c, n in zip(created, fresh, strict=True)]

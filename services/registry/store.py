@@ -55,6 +55,7 @@ from services.registry.domain import (
     transition_unit,
     validate_volunteer,
 )
+from shared import clock
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
     ContactRef,
@@ -69,7 +70,7 @@ from shared.contracts.events import (
 from shared.identity import Identity
 from shared.messaging.outbox import Outbox
 from shared.problems import Problem
-from shared.storage import Doc, Indexes, doc_locks, utcnow
+from shared.storage import Doc, Indexes, doc_locks
 
 UNITS = "units"
 VOLUNTEERS = "volunteers"
@@ -362,7 +363,7 @@ class Registry:
         done: list[str] = []
         try:
             for key in keys:
-                await self.db[UNIT_NAMES].insert_one({"_id": key, "unit_id": unit_id, "at": utcnow()})
+                await self.db[UNIT_NAMES].insert_one({"_id": key, "unit_id": unit_id, "at": clock.now()})
                 done.append(key)
         except DuplicateKeyError:
             if done:
@@ -429,7 +430,7 @@ class Registry:
             UnitKind(parent["kind"]) if parent else None,
             corps_exists=corps and await self.corps_exists(),
         )
-        doc = self.new_unit_doc(profile, parent, contact, member_approval, scope, utcnow())
+        doc = self.new_unit_doc(profile, parent, contact, member_approval, scope, clock.now())
         unit_id = doc["_id"]
         await self._reserve_names(unit_id, [profile.name, CORPS_KEY] if corps else [profile.name])
         try:
@@ -459,7 +460,7 @@ class Registry:
             old_name = doc["name"]
             if "name" in sets:
                 await self._reserve_names(unit_id, [sets["name"]])
-            new = {**doc, **sets, "version": doc["version"] + 1, "updated_at": utcnow()}
+            new = {**doc, **sets, "version": doc["version"] + 1, "updated_at": clock.now()}
             event = unit_event(new, UnitUpdated, changed=sorted(sets))
             await self._write_locked(
                 UNITS, unit_id, {"$set": {**sets, "version": new["version"], "updated_at": new["updated_at"]}}, [event]
@@ -487,7 +488,7 @@ class Registry:
                 "status": change.status.value,
                 "reason": change.reason,
                 "version": doc["version"] + 1,
-                "updated_at": utcnow(),
+                "updated_at": clock.now(),
                 "decided_by": scope.identity.subject,
             }
             new = {**doc, **sets}
@@ -564,7 +565,7 @@ class Registry:
         volunteer_id = str(doc["volunteer_id"])
         if await self.db[VOLUNTEERS].find_one({"_id": volunteer_id}, {"_id": 1}) is not None:
             return volunteer_id
-        if (utcnow() - doc["at"]).total_seconds() > STALE_HASH_S:
+        if (clock.now() - doc["at"]).total_seconds() > STALE_HASH_S:
             await self.db[ID_HASHES].delete_one({"_id": id_hash})
             return None
         return volunteer_id  # being registered right now
@@ -607,7 +608,7 @@ class Registry:
         if holder is not None:
             raise await self.duplicate_person(holder, scope)
         (number,) = await self.next_platform_numbers(1)
-        now = utcnow()
+        now = clock.now()
         membership = request_membership(
             [], unit["_id"], requires_approval=not scope.admin and bool(unit.get("member_approval")), at=now
         )
@@ -718,7 +719,7 @@ class Registry:
             doc.pop("id_cipher")
             if not sets:
                 return strip(doc)
-            new = {**doc, **sets, "version": doc["version"] + 1, "updated_at": utcnow()}
+            new = {**doc, **sets, "version": doc["version"] + 1, "updated_at": clock.now()}
             event = volunteer_event(new, VolunteerUpdated, changed=sorted(sets))
             await self._write_locked(
                 VOLUNTEERS,
@@ -743,7 +744,7 @@ class Registry:
                     raise refuse()
             elif not scope.sees_volunteer(doc):
                 raise ForbiddenError("只能为本人申请加入队伍")
-            now = utcnow()
+            now = clock.now()
             m = request_membership(
                 memberships_of(doc),
                 unit_id,
@@ -764,7 +765,7 @@ class Registry:
             current = next((m for m in memberships_of(doc) if m.unit_id == unit_id), None)
             if current is None:
                 raise NotFoundError("该志愿者没有申请加入此队伍")
-            now = utcnow()
+            now = clock.now()
             m = (
                 approve_membership(current, at=now)
                 if approve
@@ -785,7 +786,7 @@ class Registry:
                     raise refuse()
             elif not scope.sees_volunteer(doc):
                 raise ForbiddenError("只能为本人办理退出")
-            now = utcnow()
+            now = clock.now()
             m = leave_unit(current, at=now, reason=reason)
             return await self._set_membership(
                 doc, m, doc["memberships"][unit_id].get("path", [unit_id]), now, was=current

@@ -16,6 +16,7 @@ from email_validator import EmailNotValidError
 from email_validator import validate_email as _email_validator
 
 from services.registry.domain import NAME_MAX, FieldError, Gender
+from shared import clock
 
 # --------------------------------------------------------------------------------------------------
 # Chinese resident ID-card number (公民身份号码, GB 11643-1999)
@@ -95,7 +96,7 @@ def validate_id_number(
         raise FieldError(field, "身份证号码中的出生日期（第7–14位）不是有效日期")
     if birth.year < 1900:
         raise FieldError(field, "身份证号码中的出生日期早于1900年")
-    if birth > (today or date.today()):
+    if birth > (today or clock.today()):
         raise FieldError(field, "身份证号码中的出生日期晚于今天")
     if number[17] != id_check_char(number[:17]):
         raise FieldError(field, "身份证号码校验位不正确，请核对号码")
@@ -293,7 +294,7 @@ def parse_date(value: date | str | float, *, field: str, what: str, today: date 
         raise FieldError(field, f"{what}不是有效日期，请按 2020-04-20 的格式填写")
     if result.year < 1900:
         raise FieldError(field, f"{what}不能早于1900年")
-    if result > (today or date.today()):
+    if result > (today or clock.today()):
         raise FieldError(field, f"{what}不能晚于今天")
     return result
 

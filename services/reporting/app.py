@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from shared import clock
 from shared.service import Service
-from shared.storage import utcnow
 
 from .api import router
 from .projections import register
@@ -22,5 +22,5 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         title="统计、达标与信息报送",
         description="按队伍层级汇总的注册、活动、服务时长统计；各项要求达标情况；行动计划与月报报送；导出与证明",
     )
-    app.state.clock = utcnow
+    app.state.clock = clock.now
     return app

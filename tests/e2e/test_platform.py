@@ -31,6 +31,7 @@ import openpyxl
 import pytest
 
 from infra.local.runner import REPO_ROOT
+from shared.clock import Clock, anchored
 from shared.identity import HEADER, Identity, sign_identity
 from shared.messaging.topics import ensure_topics
 from tests.fixtures import eventually, make_settings
@@ -43,6 +44,9 @@ STOP_GRACE_S = 20.0
 ADMIN = ("province", "province-pass-1")
 CITY_ADMIN = ("sjz_admin", "sjz-admin-pass-1")
 VOLUNTEER_PASSWORD = "volunteer-pass-1"
+# The platform runs on a set clock, never on the day the test runs: a Friday morning in late May 2026, when the May
+# monthly report (due June 5) is 7 days away — so its reminder is due — and the activity falls in the second quarter.
+PROGRAMME_START = datetime(2026, 5, 29, 10, 0, tzinfo=SHANGHAI)
 
 
 def free_ports(n: int) -> list[int]:
@@ -62,6 +66,7 @@ class Platform:
     urls: dict[str, str]  # every process's own base URL (internal: only the gateway should call them)
     logs: Path
     processes: dict[str, Process]
+    clock: Clock  # the programme time every process of this platform reads
 
     def tail(self, lines: int = 30) -> str:
         out = []
@@ -109,6 +114,7 @@ async def platform(infra: Any, tmp_path_factory: pytest.TempPathFactory) -> Asyn
     ports = dict(zip(SERVICES, free_ports(len(SERVICES)), strict=True))
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STVS_", "OTEL_"))}
+    clock = anchored(PROGRAMME_START)
     env.update(
         STVS_KAFKA_BOOTSTRAP=infra.kafka_bootstrap,
         STVS_MONGO_URL=infra.mongo_url,
@@ -119,7 +125,9 @@ async def platform(infra: Any, tmp_path_factory: pytest.TempPathFactory) -> Asyn
         STVS_ACTIVITIES_URL=urls["activities"],
         STVS_REPORTING_URL=urls["reporting"],
         STVS_NOTIFIER_URL=urls["notifier"],
-        STVS_CAMPAIGN_YEAR=str(datetime.now(SHANGHAI).year),
+        STVS_CAMPAIGN_YEAR=str(PROGRAMME_START.year),
+        STVS_CLOCK_START=PROGRAMME_START.isoformat(),
+        STVS_CLOCK_ANCHOR=(clock.anchor or datetime.now(UTC)).isoformat(),
         STVS_SCHEDULER_INTERVAL_S="1",
         STVS_MISSED_DIGEST_SETTLE_S="1",
         STVS_SMTP_PORT=str(free_ports(1)[0]),  # nothing listens: e-mails stay queued, nothing leaves the machine
@@ -156,7 +164,7 @@ async def platform(infra: Any, tmp_path_factory: pytest.TempPathFactory) -> Asyn
         )
         output, _ = await asyncio.wait_for(create_admin.communicate(), timeout=WAIT_S)
         assert create_admin.returncode == 0, output.decode(errors="replace")
-        yield Platform(api=urls["gateway"] + "/api/v1", urls=urls, logs=logs, processes=processes)
+        yield Platform(api=urls["gateway"] + "/api/v1", urls=urls, logs=logs, processes=processes, clock=clock)
     finally:
         await stop(processes)
 
@@ -221,7 +229,7 @@ def volunteer_rows() -> list[dict[str, str]]:
 async def test_platform_end_to_end(platform: Platform) -> None:
     async with httpx.AsyncClient(base_url=platform.api, timeout=WAIT_S) as client:
         try:
-            await scenario(client)
+            await scenario(client, platform.clock)
             await around_the_gateway(platform)
         except BaseException:
             print(platform.tail())  # shown by pytest on failure
@@ -239,7 +247,7 @@ async def around_the_gateway(platform: Platform) -> None:
                 assert r.headers["content-type"] == "application/problem+json"
 
 
-async def scenario(client: httpx.AsyncClient) -> None:
+async def scenario(client: httpx.AsyncClient, clock: Clock) -> None:
     # ---- the province admin seeds the hierarchy and the city admin's account
     province = await signin(client, *ADMIN)
     assert ok(await client.get("/auth/me", headers=province))["role"] == "province_admin"
@@ -332,7 +340,7 @@ async def scenario(client: httpx.AsyncClient) -> None:
 
     # ---- an activity of the city: create, publish
     # it starts in a few minutes: a volunteer who checks in early with the code is counted from the start
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = clock.now().replace(microsecond=0)
     starts_at, ends_at = now + timedelta(minutes=10), now + timedelta(hours=2, minutes=10)
     activity = ok(
         await client.post(

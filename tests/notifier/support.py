@@ -8,7 +8,7 @@ import contextlib
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
@@ -204,7 +204,3 @@ class Receiver:
         finally:
             server.should_exit = True
             await task
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -15,7 +15,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from infra.local.fleet import Fleet, free_ports
 from infra.local.runner import Endpoints, InfraRunner, InfraSettings, port_free
+from shared.clock import SHANGHAI
 from shared.contracts import events as ev
 from shared.contracts.envelope import EnvelopeError, parse_envelope
 from shared.messaging.dlq import partitions_of
@@ -357,7 +358,7 @@ class Workload:
         return self.volunteer_ids[:n]
 
     def activity_body(self, index: int, capacity: int) -> dict[str, Any]:
-        now = datetime.now(UTC).replace(microsecond=0)
+        now = self.fleet.clock.now().replace(microsecond=0)
         starts_at = now - timedelta(hours=2)
         return {
             "title": f"科普讲座第{index}场",
@@ -766,7 +767,7 @@ async def compare(
     for e in by_type[ev.VolunteerRegistered.event_type]:
         for unit_id in e["data"]["unit_ids"]:
             members[unit_id] += 1
-    year = datetime.now(UTC).year
+    year = fleet.clock.now().astimezone(SHANGHAI).year
     for unit_id in set(per_unit_h) | set(members):
         want_h = per_unit_h.get(unit_id, 0.0)
         resp = await wl.call("stats", "GET", f"/stats/units/{unit_id}", who="province", params={"year": year})
