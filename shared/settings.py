@@ -35,7 +35,10 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STVS_", extra="ignore", frozen=True)
 
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated")
-    mongo_url: str = Field("mongodb://127.0.0.1:27017/", description="MongoDB (or FerretDB) connection URL")
+    mongo_url: str = Field(
+        "mongodb://127.0.0.1:27017/",
+        description="MongoDB connection URL (a replica set: transactions and change streams)",
+    )
     namespace: str = Field(
         "",
         pattern=r"^[a-z0-9_]{0,32}$",
@@ -70,6 +73,11 @@ class ServiceSettings(BaseSettings):
         None, description="The real instant at which the set clock reads clock_start (so every process agrees)"
     )
     clock_rate: float = Field(1.0, gt=0, le=1_000_000, description="How fast a set clock runs (1 = real speed)")
+
+    @field_validator("clock_start", "clock_anchor", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("clock_start", "clock_anchor")
     @classmethod
