@@ -1,5 +1,5 @@
-# Entry points named in the README. Everything runs through uv; the infrastructure (Kafka, FerretDB) is
-# downloaded/built once into ~/.cache/stvs by `make install` (needs Java 17+, Maven and Go on PATH).
+# Entry points named in the README. Everything runs through uv; the infrastructure (Kafka, SecantusDB) is
+# downloaded/built once into ~/.cache/stvs by `make install` (needs Java 17+, Maven and cargo on PATH).
 
 SHELL := /bin/bash
 PYTHON ?= python3

@@ -1,6 +1,6 @@
 """``python -m benchmarks [--only NAME]``: runs the ceiling, then every benchmark (or only NAME).
 
-Starts its own infrastructure on bench ports (Kafka 29092/29093, FerretDB 27019, data wiped) unless
+Starts its own infrastructure on bench ports (Kafka 29092/29093, SecantusDB 27019, data wiped) unless
 STVS_KAFKA_BOOTSTRAP and STVS_MONGO_URL are set.
 """
 

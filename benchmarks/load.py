@@ -1,7 +1,7 @@
 """Open-loop load of mixed gateway traffic on the whole platform at increasing rates (issue 9, "Load").
 
 The five services run as real processes (``infra.local.fleet.Fleet``: registry, activities, reporting, notifier,
-gateway) on the run's Kafka and FerretDB, in a fresh namespace. Seeded through the gateway only: the demo hierarchy
+gateway) on the run's Kafka and SecantusDB, in a fresh namespace. Seeded through the gateway only: the demo hierarchy
 (``services.registry.demo.seed``: the province corps, 13 city detachments and 雄安新区, a society, a university, an
 enterprise, a county team, a sub-team, 37 volunteers); a ``unit_admin`` account for each of 3 city detachments
 (石家庄, 保定, 唐山); 700 volunteers per city from the 附件2 spreadsheet import (2,100;
@@ -43,7 +43,7 @@ two a second: from the gateway's 201 until reporting's projection serves ``/stat
 50 ms on the reporting service directly) and ``consumer_lag_max`` (largest total lag of the namespace's consumer
 groups, end offsets minus committed, read from Kafka every 2 s). At the end: ``max_sustained_per_s`` (the last step
 with p99 ≤ 250 ms and no error, 0 if none) and its ratios to the ceiling's ``mongo_insert_docs_per_s`` and
-``kafka_produce_events_per_s``; the peak memory (VmHWM) of each process ``rss_<name>_mb`` (and of Kafka and FerretDB
+``kafka_produce_events_per_s``; the peak memory (VmHWM) of each process ``rss_<name>_mb`` (and of Kafka and SecantusDB
 when their pids are readable by port: on shared infrastructure they include other work); ``accepted_writes``,
 ``duplicated`` and ``lost``.
 
@@ -323,7 +323,7 @@ def _port_of(url: str) -> int | None:
 
 def _infra_rss(endpoints: Endpoints) -> dict[str, float]:
     out: dict[str, float] = {}
-    for name, url in (("kafka", endpoints.kafka_bootstrap), ("ferretdb", endpoints.mongo_url)):
+    for name, url in (("kafka", endpoints.kafka_bootstrap), ("secantus", endpoints.mongo_url)):
         port = _port_of(url)
         if port is None:
             continue

@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure, PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.aggregates import Contended
+
 log = logging.getLogger("stvs.problems")
 
 PROBLEM_JSON = "application/problem+json"
@@ -144,6 +146,19 @@ def install_problem_handlers(app: FastAPI) -> None:
                 f"http_{exc.status_code}",
                 detail or title,
                 headers=dict(exc.headers) if exc.headers else None,
+            ),
+            request.url.path,
+        )
+
+    @app.exception_handler(Contended)
+    async def _contended(request: Request, exc: Contended) -> JSONResponse:
+        log.warning("contended write on %s: %s", request.url.path, exc.collection)
+        return problem_response(
+            Problem(
+                503,
+                "contended",
+                "该记录正被多人同时修改，本次操作未保存，请稍后重试",
+                headers={"Retry-After": "1"},
             ),
             request.url.path,
         )

@@ -25,7 +25,7 @@ from shared import clock
 from shared.identity import Identity, require_roles
 from shared.lease import LEASES
 from shared.messaging.broker import make_broker
-from shared.messaging.consumer import PROCESSED, EventConsumer
+from shared.messaging.consumer import EventConsumer
 from shared.messaging.dlq import DeadLetter, list_dead_letters, replay_dead_letters
 from shared.messaging.outbox import OUTBOX_N, Outbox, OutboxRelay
 from shared.metrics import HTTP_LATENCY
@@ -82,7 +82,6 @@ class Service:
         deadline = time.monotonic() + wait_s
         await _retry_until(lambda: ping(self.client), deadline, "MongoDB")
         await self.indexes.create(self.db)
-        await self.db[PROCESSED].find_one({})  # touch so the collection exists for FerretDB's index keeper
         await _retry_until(self.broker.start, deadline, "Kafka")
         if self.relay is not None:
             await self.relay.start()

@@ -1,7 +1,8 @@
-"""MongoDB access with PyMongo's async client (Motor is deprecated), shaped for FerretDB v1 as well.
+"""MongoDB access with PyMongo's async client (Motor is deprecated): the client, declared indexes, small helpers.
 
-FerretDB v1 on SQLite evaluates every filter other than a lone ``{"_id": value}`` by scanning the collection, so
-hot paths here address documents by ``_id`` only; secondary indexes still enforce uniqueness.
+Written for MongoDB 7 on a replica set and nothing more specific: indexed queries, atomic single-document updates,
+transactions where documents change together (:mod:`shared.aggregates`, the storage port), TTL indexes for what
+expires.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 Doc = dict[str, Any]
 
@@ -42,17 +44,29 @@ class IndexSpec:
     keys: Sequence[str]
     unique: bool = False
     name: str | None = None
+    expire_after_s: int | None = None  # a TTL index: the server removes a document this long after its date field
+    partial: Mapping[str, Any] | None = None  # only documents matching this filter are indexed
 
     def index_name(self) -> str:
-        return self.name or "_".join(self.keys) + ("_u" if self.unique else "")
+        return self.name or "_".join(self.keys) + ("_u" if self.unique else "") + (
+            "_ttl" if self.expire_after_s else ""
+        )
 
 
 @dataclass
 class Indexes:
     specs: list[IndexSpec] = field(default_factory=list)
 
-    def add(self, collection: str, *keys: str, unique: bool = False) -> None:
-        self.specs.append(IndexSpec(collection, keys, unique))
+    def add(
+        self,
+        collection: str,
+        *keys: str,
+        unique: bool = False,
+        expire_after_s: int | None = None,
+        partial: Mapping[str, Any] | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.specs.append(IndexSpec(collection, keys, unique, name, expire_after_s, partial))
 
     async def create(self, db: AsyncDatabase[Doc]) -> None:
         existing = set(await db.list_collection_names())
@@ -60,13 +74,16 @@ class Indexes:
             if spec.collection not in existing:
                 await db.create_collection(spec.collection)
                 existing.add(spec.collection)
-            await db[spec.collection].create_index(
-                [(k, ASCENDING) for k in spec.keys], unique=spec.unique, name=spec.index_name()
-            )
+            options: dict[str, Any] = {"unique": spec.unique, "name": spec.index_name()}
+            if spec.expire_after_s is not None:
+                options["expireAfterSeconds"] = spec.expire_after_s
+            if spec.partial is not None:
+                options["partialFilterExpression"] = dict(spec.partial)
+            await db[spec.collection].create_index([(k, ASCENDING) for k in spec.keys], **options)
 
 
 class DocLocks:
-    """Per-document locks of this process.
+    """Per-document locks of this process — retiring: every use is being replaced by shared.aggregates.
 
     FerretDB v1 applies an update as read, modify, write without isolation, so two concurrent updates of one
     document can lose one of them (measured: 1 of 19 lost while the relay cleared the outbox). Every write path of
@@ -119,21 +136,20 @@ async def apply_once(
     event_id: str,
     update: Mapping[str, Any],
 ) -> bool:
-    """Apply ``update`` to one document unless that event was already applied to it.
+    """Apply ``update`` to one document unless that event was already applied to it: one atomic write.
 
     The event id is recorded inside the same document by the same write, so a crash leaves either both or
-    neither: a redelivered event is skipped, never counted twice. Events of one key are handled by one consumer
-    at a time (one partition), which makes read-then-write safe. Returns True when the update was applied.
+    neither. The filter only matches a document without that marker; when the document has it, the upsert's
+    insert collides with the existing ``_id`` and nothing changes. Returns True when the update was applied.
     """
     marker = f"_applied.{event_id}"
-    async with doc_locks.hold(collection, doc_id):
-        seen = await collection.find_one({"_id": doc_id}, {marker: 1})
-        if seen is not None and event_id in seen.get("_applied", {}):
-            return False
-        merged: dict[str, Any] = {k: dict(v) for k, v in update.items()}
-        merged.setdefault("$set", {})[marker] = utcnow()
-        await collection.update_one({"_id": doc_id}, merged, upsert=True)
-        return True
+    merged: dict[str, Any] = {k: dict(v) for k, v in update.items()}
+    merged.setdefault("$set", {})[marker] = utcnow()
+    try:
+        result = await collection.update_one({"_id": doc_id, marker: {"$exists": False}}, merged, upsert=True)
+    except DuplicateKeyError:
+        return False
+    return bool(result.modified_count or result.upserted_id is not None)
 
 
 async def ping(client: AsyncMongoClient[Doc]) -> None:

@@ -2,7 +2,7 @@
 
 ``infra``: a real Kafka and MongoDB-protocol server for the whole session (DESIGN.md §2), found in this order:
 ``STVS_KAFKA_BOOTSTRAP`` + ``STVS_MONGO_URL``; else testcontainers when ``STVS_TESTCONTAINERS=1`` and a Docker
-engine answers; else the local runner on test ports (Kafka 19092/19093, FerretDB 27018) with a data dir wiped at
+engine answers; else the local runner on test ports (Kafka 19092/19093, SecantusDB 27018) with a data dir wiped at
 session start, so ``make test`` runs beside ``make run``. Not autouse: tests that need infrastructure ask for it.
 """
 

@@ -1,7 +1,7 @@
 """Command line of the local infrastructure: ``python -m infra.local {install,up,run,status}``.
 
-- ``install``: download Kafka / build FerretDB into the cache, start nothing.
-- ``up``: start Kafka and FerretDB, print the endpoints, run until Ctrl-C / SIGTERM.
+- ``install``: download Kafka / build SecantusDB into the cache, start nothing.
+- ``up``: start Kafka and SecantusDB, print the endpoints, run until Ctrl-C / SIGTERM.
 - ``run``: ``up`` plus topics and every service (the ``make run`` supervisor).
 - ``status``: what is installed and running.
 """
@@ -45,7 +45,7 @@ def _up() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.local", description="Local Kafka + FerretDB for stvs.")
+    parser = argparse.ArgumentParser(prog="python -m infra.local", description="Local Kafka + SecantusDB for stvs.")
     parser.add_argument("command", choices=["install", "up", "run", "status"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")

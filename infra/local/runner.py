@@ -1,7 +1,8 @@
 """Runs the project's own Kafka broker and MongoDB-protocol server on a machine without Docker.
 
-Kafka 4.4.0 (single node, KRaft) runs from the jars Maven copies from Maven Central; FerretDB 1.24.2 (SQLite
-backend) runs from a binary Go builds from ``infra/local/ferretdb``. Both are cached under ``~/.cache/stvs``
+Kafka 4.4.0 (single node, KRaft) runs from the jars Maven copies from Maven Central; SecantusDB 0.5.3-beta.196
+(``secantusd-rs``, the MongoDB wire protocol over WiredTiger) runs from the binary cargo builds from crates.io. Both
+are cached under ``~/.cache/stvs``
 (``STVS_CACHE_DIR``), so only the first start downloads; data lives under ``.stvs/data`` (``STVS_DATA_DIR``).
 ``STVS_KAFKA_BOOTSTRAP`` / ``STVS_MONGO_URL`` point at existing servers instead: then that part is only
 checked for readiness. Readiness is probed (a real client request), never assumed after a sleep.
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _HERE = Path(__file__).resolve().parent
 KAFKA_VERSION = "4.4.0"
-FERRETDB_VERSION = "1.24.2"
+SECANTUS_VERSION = "0.5.3-beta.196"
 _LOCK_NAME = ".lock"
 _RUN_FILE = "run.json"
 
@@ -59,6 +60,7 @@ class InfraSettings(BaseSettings):
     kafka_bootstrap: str | None = None
     mongo_url: str | None = None
     kafka_heap: str = "512m"
+    mongo_cache: str = "1G"
     ready_timeout_s: float = 90.0
     stop_timeout_s: float = 30.0
 
@@ -118,7 +120,7 @@ class AlreadyRunningError(InfraError):
 
 
 class InstallError(InfraError):
-    """Downloading Kafka or building FerretDB failed."""
+    """Downloading Kafka or building SecantusDB failed."""
 
 
 class StartError(InfraError):
@@ -219,10 +221,14 @@ def _install_atomically(final: Path, what: str, build: Callable[[Path], None]) -
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _run_tool(cmd: list[str], what: str, log_path: Path, *, cwd: Path | None = None, env: Any = None) -> None:
+def _run_tool(
+    cmd: list[str], what: str, log_path: Path, *, cwd: Path | None = None, env: Any = None, timeout_s: float = 1800
+) -> None:
     with log_path.open("wb") as out:
         try:
-            code = subprocess.run(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=1800).returncode
+            code = subprocess.run(
+                cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s
+            ).returncode
         except subprocess.TimeoutExpired:
             code = -1
     if code != 0:
@@ -427,20 +433,16 @@ def _java_major(java: str) -> int | None:
     return None
 
 
-class FerretServer(_Server):
-    """FerretDB v1 (MongoDB wire protocol on SQLite), built from the wrapper in infra/local/ferretdb."""
+class SecantusServer(_Server):
+    """SecantusDB (``secantusd-rs``): the MongoDB wire protocol over WiredTiger, single node advertising a one-member
+    replica set (what transactions and change streams need). Built once from crates.io with cargo."""
 
-    name = "ferretdb"
-    log_name = "ferretdb.log"
-
-    @property
-    def source(self) -> Path:
-        return _HERE / "ferretdb"
+    name = "secantus"
+    log_name = "secantus.log"
 
     @property
     def binary(self) -> Path:
-        key = _hash_files(*(self.source / f for f in ("main.go", "go.mod", "go.sum")))
-        return self.settings.cache_dir / f"ferretdb-{FERRETDB_VERSION}-{key}" / "ferretdb"
+        return self.settings.cache_dir / f"secantus-{SECANTUS_VERSION}" / "bin" / "secantusd-rs"
 
     @property
     def port(self) -> int:
@@ -454,46 +456,51 @@ class FerretServer(_Server):
         return os.access(self.binary, os.X_OK)
 
     def missing_tools(self) -> dict[str, str]:
-        if self.installed() or shutil.which("go") is not None:
+        if self.installed() or shutil.which("cargo") is not None:
             return {}
         return {
-            "go": f"builds FerretDB {FERRETDB_VERSION} once into {self.settings.cache_dir}; "
-            "install Go (or set STVS_MONGO_URL to use an existing MongoDB)"
+            "cargo": f"builds SecantusDB {SECANTUS_VERSION} (the local MongoDB-protocol server) once into "
+            f"{self.settings.cache_dir}; install Rust with cargo (or set STVS_MONGO_URL to use an existing MongoDB)"
         }
 
     def ports(self) -> list[tuple[int, str, str]]:
-        return [(self.settings.mongo_port, "STVS_MONGO_PORT", "FerretDB (MongoDB protocol)")]
+        return [(self.settings.mongo_port, "STVS_MONGO_PORT", "SecantusDB (MongoDB protocol)")]
 
     def install(self) -> None:
         if self.installed():
             return
-        dist = self.binary.parent
+        dist = self.binary.parent.parent
 
         def build(tmp: Path) -> None:
-            log.info("building FerretDB %s into %s (once, a few minutes)", FERRETDB_VERSION, dist)
-            # Pure Go (modernc SQLite): no C compiler needed; no VCS stamp (the checkout may not be git).
-            env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false"}
-            log_path = tmp / "go-build.log"
-            _run_tool(
-                ["go", "build", "-o", str(tmp / "ferretdb"), "."],
-                "FerretDB build (go)",
-                log_path,
-                cwd=self.source,
-                env=env,
-            )
-            log_path.unlink()
+            log.info("building SecantusDB %s into %s with cargo (once; 10-17 min on 2 cores)", SECANTUS_VERSION, dist)
+            cmd = ["cargo", "install", "secantus-mdb", "--version", SECANTUS_VERSION, "--locked"]
+            cmd += ["--ignore-rust-version", "--root", str(tmp), "--bin", "secantusd-rs"]
+            # Its own target dir inside the temporary root: a half build is never reused, and nothing is left over.
+            env = {**os.environ, "CARGO_TARGET_DIR": str(tmp / "target")}
+            log_path = tmp / "cargo-install.log"
+            with _heartbeat(f"building SecantusDB {SECANTUS_VERSION}", log_path):
+                _run_tool(cmd, "SecantusDB build (cargo install)", log_path, env=env, timeout_s=3600)
+            for extra in ("target", ".crates.toml", ".crates2.json", "cargo-install.log"):
+                path = tmp / extra
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
 
         with _cache_lock(self.settings.cache_dir):
             if not self.installed():
-                _install_atomically(dist, f"FerretDB {FERRETDB_VERSION}", build)
+                _install_atomically(dist, f"SecantusDB {SECANTUS_VERSION}", build)
 
     def command(self) -> list[str]:
         return [
             str(self.binary),
-            "-listen",
-            f"127.0.0.1:{self.settings.mongo_port}",
-            "-data",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.settings.mongo_port),
+            "--storage-path",
             str(self.data_dir),
+            "--cache-size",
+            self.settings.mongo_cache,
+            "--log-level",
+            "WARNING",
         ]
 
     async def probe(self, endpoint: str) -> None:
@@ -501,16 +508,38 @@ class FerretServer(_Server):
 
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(endpoint, serverSelectionTimeoutMS=2000)
         try:
-            await client.admin.command("ping")
+            hello = await client.admin.command("hello")
+            if not hello.get("setName"):
+                raise StartError("the MongoDB-protocol server answers but advertises no replica set")
         finally:
             await client.close()
+
+
+@contextlib.contextmanager
+def _heartbeat(what: str, log_path: Path, every_s: float = 30.0) -> Iterator[None]:
+    """Log a line with the elapsed time (and the build's last line) while a long step runs: never looks hung."""
+    stop = threading.Event()
+    started = time.monotonic()
+
+    def beat() -> None:
+        while not stop.wait(every_s):
+            last = _tail(log_path, 1).strip()[:120]
+            log.info("%s: %d s so far%s", what, time.monotonic() - started, f" ({last})" if last else "")
+
+    thread = threading.Thread(target=beat, name="infra-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 # --- the runner -------------------------------------------------------------------------------------------
 
 
 class InfraRunner:
-    """Installs, starts, probes and stops the local Kafka and FerretDB.
+    """Installs, starts, probes and stops the local Kafka and SecantusDB.
 
     One runner owns a data directory at a time (an flock on ``<data_dir>/.lock`` held while it runs).
     Children run in their own process group and log to ``<data_dir>/logs/``. ``fresh=True`` wipes the data
@@ -521,7 +550,7 @@ class InfraRunner:
         self.settings = settings or InfraSettings()
         self.fresh = fresh
         self.kafka = KafkaServer(self.settings)
-        self.ferret = FerretServer(self.settings)
+        self.mongo = SecantusServer(self.settings)
         self._lock_file: IO[str] | None = None
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self.endpoints: Endpoints | None = None
@@ -532,7 +561,7 @@ class InfraRunner:
         if self.settings.kafka_bootstrap is None:
             parts.append(self.kafka)
         if self.settings.mongo_url is None:
-            parts.append(self.ferret)
+            parts.append(self.mongo)
         return parts
 
     @property
@@ -575,7 +604,7 @@ class InfraRunner:
             raise
         self.endpoints = Endpoints(
             kafka_bootstrap=self.settings.kafka_bootstrap or self.kafka.endpoint,
-            mongo_url=self.settings.mongo_url or self.ferret.endpoint,
+            mongo_url=self.settings.mongo_url or self.mongo.endpoint,
         )
         return self.endpoints
 
@@ -695,7 +724,7 @@ class InfraRunner:
         s = self.settings
         checks = [
             self._wait_one(self.kafka, s.kafka_bootstrap or self.kafka.endpoint),
-            self._wait_one(self.ferret, s.mongo_url or self.ferret.endpoint),
+            self._wait_one(self.mongo, s.mongo_url or self.mongo.endpoint),
         ]
         await asyncio.gather(*checks)
 
@@ -735,7 +764,7 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 def status(settings: InfraSettings | None = None) -> dict[str, Any]:
     """What is installed, whether a runner owns the data dir, and which ports answer."""
     s = settings or InfraSettings()
-    kafka, ferret = KafkaServer(s), FerretServer(s)
+    kafka, mongo = KafkaServer(s), SecantusServer(s)
     owner: str | None = None
     lock_path = s.data_dir / _LOCK_NAME
     if lock_path.exists():
@@ -756,8 +785,8 @@ def status(settings: InfraSettings | None = None) -> dict[str, Any]:
             "answering": "external" if s.kafka_bootstrap else _tcp_open("127.0.0.1", s.kafka_port),
         },
         "mongo": {
-            "endpoint": s.mongo_url or ferret.endpoint,
-            "installed": ferret.installed(),
+            "endpoint": s.mongo_url or mongo.endpoint,
+            "installed": mongo.installed(),
             "answering": "external" if s.mongo_url else _tcp_open("127.0.0.1", s.mongo_port),
         },
     }

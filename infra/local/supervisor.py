@@ -154,7 +154,7 @@ class Supervisor:
         for name, port in services.items():
             if not port_free(port):
                 raise InfraError(f"Port {port} for the {name} service is already in use (is `make run` running?)")
-        self.out.say("starting Kafka and FerretDB...")
+        self.out.say("starting Kafka and SecantusDB...")
         try:
             endpoints = await asyncio.to_thread(self.runner.start)
             self.out.say(f"Kafka {endpoints.kafka_bootstrap}, MongoDB {endpoints.mongo_url}")
@@ -169,7 +169,7 @@ class Supervisor:
             return 0
         finally:
             await asyncio.gather(*(_terminate(n, p, self.out) for n, p in self.procs.items()))
-            self.out.say("stopping Kafka and FerretDB...")
+            self.out.say("stopping Kafka and SecantusDB...")
             await asyncio.to_thread(self.runner.stop)
             self.out.say("stopped")
 

@@ -1,8 +1,10 @@
-"""Transactional outbox that works without transactions (FerretDB v1 has none).
+"""Transactional outbox: a state change and the events it announces are one atomic write.
 
 A service writes its state change and the events it causes in ONE document write: the events sit in the
-aggregate document under ``_outbox.<event id>``. Once the write is acknowledged the :class:`Outbox` hands them
-to the :class:`OutboxRelay`, which publishes them (in order per aggregate) and removes exactly those keys.
+aggregate document under ``_outbox.<event id>``. Where two documents change together, both writes (and their
+events) go in one MongoDB transaction (:meth:`Outbox.transaction`). Once the write is acknowledged (the transaction
+committed) the :class:`Outbox` hands them to the :class:`OutboxRelay`, which publishes them (in order per aggregate)
+and removes exactly those keys.
 A crash anywhere leaves the events in the document; the relay's leased sweeper publishes them later.
 So: no event without its state change, no state change without its event; a restart may publish twice,
 and consumers de-duplicate on the event id.
@@ -14,13 +16,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from opentelemetry import propagate, trace
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.results import InsertManyResult, InsertOneResult, UpdateResult
 
@@ -28,7 +31,7 @@ from shared.contracts.envelope import Envelope
 from shared.lease import Lease
 from shared.metrics import OUTBOX_BACKLOG, PUBLISHED
 from shared.settings import ServiceSettings
-from shared.storage import Doc, doc_locks, utcnow
+from shared.storage import Doc, utcnow
 
 log = logging.getLogger("stvs.outbox")
 tracer = trace.get_tracer("stvs.outbox")
@@ -154,33 +157,51 @@ class Outbox:
             raise
 
     async def update_staged(
-        self, collection: str, filter_: Mapping[str, Any], staged: Mapping[str, Any], *, upsert: bool = False
+        self,
+        collection: str,
+        filter_: Mapping[str, Any],
+        staged: Mapping[str, Any],
+        *,
+        upsert: bool = False,
+        tx: Transaction | None = None,
     ) -> UpdateResult:
-        """Send an update already staged (:meth:`stage_update`) to the document ``filter_`` finds by ``_id``;
-        the caller holds its lock."""
+        """Send an update already staged (:meth:`stage_update`) to the one document ``filter_`` finds (it names the
+        ``_id``; add a ``version`` to make the write conditional)."""
+        session = tx.session if tx else None
         with self._writing([staged]) as held:
-            result = await self.db[collection].update_one(dict(filter_), dict(staged), upsert=upsert)
+            result = await self.db[collection].update_one(dict(filter_), dict(staged), upsert=upsert, session=session)
         if result.matched_count or result.upserted_id is not None:
-            self.written(collection, filter_["_id"], staged)
+            doc_id = filter_["_id"] if result.upserted_id is None else result.upserted_id
+            self._after(tx, lambda: self.written(collection, doc_id, staged), held)
         else:
             self.release(held)
         return result
 
-    async def insert_one(self, collection: str, doc: Doc, events: Sequence[Envelope[Any]]) -> InsertOneResult:
+    async def insert_one(
+        self, collection: str, doc: Doc, events: Sequence[Envelope[Any]], *, tx: Transaction | None = None
+    ) -> InsertOneResult:
         staged = self.stage_insert(doc, events)
-        with self._writing([staged]):
-            result = await self.db[collection].insert_one(staged)
-        self.written(collection, staged["_id"], staged)
+        with self._writing([staged]) as held:
+            result = await self.db[collection].insert_one(staged, session=tx.session if tx else None)
+        self._after(tx, lambda: self.written(collection, staged["_id"], staged), held)
         return result
 
     async def insert_many(
-        self, collection: str, docs_events: Sequence[tuple[Doc, Sequence[Envelope[Any]]]]
+        self,
+        collection: str,
+        docs_events: Sequence[tuple[Doc, Sequence[Envelope[Any]]]],
+        *,
+        tx: Transaction | None = None,
     ) -> InsertManyResult:
         staged = [self.stage_insert(doc, events) for doc, events in docs_events]
-        with self._writing(staged):
-            result = await self.db[collection].insert_many(staged, ordered=True)
-        for doc in staged:
-            self.written(collection, doc["_id"], doc)
+        with self._writing(staged) as held:
+            result = await self.db[collection].insert_many(staged, ordered=True, session=tx.session if tx else None)
+
+        def hand_over() -> None:
+            for doc in staged:
+                self.written(collection, doc["_id"], doc)
+
+        self._after(tx, hand_over, held)
         return result
 
     async def update_one(
@@ -191,12 +212,47 @@ class Outbox:
         events: Sequence[Envelope[Any]],
         *,
         upsert: bool = False,
+        tx: Transaction | None = None,
     ) -> UpdateResult:
-        """Update one document (found by ``filter_``, which must name ``_id``) with its events."""
+        """Update one document (found by ``filter_``, which must name ``_id``) with its events, atomically."""
         if "_id" not in filter_:
             raise ValueError("outbox writes address the aggregate by _id")
-        async with doc_locks.hold(self.db[collection], filter_["_id"]):
-            return await self.update_staged(collection, filter_, self.stage_update(update, events), upsert=upsert)
+        return await self.update_staged(collection, filter_, self.stage_update(update, events), upsert=upsert, tx=tx)
+
+    def _after(self, tx: Transaction | None, hand_over: Callable[[], None], held: list[str]) -> None:
+        """Hand the events of an acknowledged write to the relay: now, or once its transaction has committed."""
+        if tx is None:
+            hand_over()
+        else:
+            tx.on_commit.append(hand_over)
+            tx.held.extend(held)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """One MongoDB transaction (snapshot reads, majority writes): pass ``tx=`` to the writes inside it.
+
+        Its events reach the relay only once it has committed, so an aborted transaction announces nothing. The
+        caller retries on a ``TransientTransactionError`` (see :func:`shared.aggregates.in_transaction`).
+        """
+        async with self.db.client.start_session() as session:
+            tx = Transaction(session)
+            try:
+                async with await session.start_transaction():
+                    yield tx
+            except BaseException:
+                self.release(tx.held)
+                raise
+        for hand_over in tx.on_commit:
+            hand_over()
+
+
+@dataclass
+class Transaction:
+    """A MongoDB transaction under way: its session, and what happens to its events once it commits."""
+
+    session: AsyncClientSession
+    on_commit: list[Callable[[], None]] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
 
 
 class OutboxRelay:
@@ -308,7 +364,7 @@ class OutboxRelay:
             try:
                 await self.publish(batch)
                 # Removing them from their documents only bounds re-publication after a crash, so it runs beside
-                # publishing instead of throttling it (an update by _id costs more on FerretDB than a publish).
+                # publishing instead of throttling it.
                 self._to_clear.extend(batch)
                 self._clear_wake.set()
                 delay = 0.2
@@ -372,13 +428,8 @@ class OutboxRelay:
                 delay = min(delay * 2, 5.0)
 
     async def _clear(self, events: Sequence[PendingEvent]) -> None:
-        """Remove published events from their documents: one update by ``_id`` per document, a few at a time.
-
-        Not a bulk write: FerretDB v1 stalls for good on a multi-statement update command against a large
-        collection (measured at 50,000 documents: 250 updates never finished, and the server then answered
-        nothing), while single updates by ``_id`` take ~2 ms there. Unsetting exactly the published keys by
-        ``_id`` alone leaves events staged meanwhile in place.
-        """
+        """Remove published events from their documents: one atomic update by ``_id`` per document, a few at a
+        time. Unsetting exactly the published keys leaves events staged meanwhile in place."""
         by_doc: dict[tuple[str, Any], list[str]] = {}
         for ev in events:
             by_doc.setdefault((ev.collection, ev.doc_id), []).append(ev.event_id)
@@ -386,7 +437,7 @@ class OutboxRelay:
 
         async def clear_one(collection: str, doc_id: Any, ids: list[str]) -> None:
             col = self.db[collection]
-            async with limit, doc_locks.hold(col, doc_id):
+            async with limit:
                 await col.update_one(
                     {"_id": doc_id},
                     {"$unset": {f"{OUTBOX}.{i}": "" for i in ids}, "$inc": {OUTBOX_N: -len(ids)}},

@@ -7,11 +7,9 @@ the download cache, so only the very first run on a machine downloads and builds
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import importlib.util
 import socket
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,8 +77,8 @@ def test_missing_tools_are_named_and_nothing_is_downloaded(tmp_path: Path, monke
     with pytest.raises(MissingToolError) as caught:
         runner.start()
 
-    assert set(caught.value.tools) == {"java", "mvn", "go"}
-    for tool, purpose in [("java", "Kafka"), ("mvn", "Maven Central"), ("go", "FerretDB")]:
+    assert set(caught.value.tools) == {"java", "mvn", "cargo"}
+    for tool, purpose in [("java", "Kafka"), ("mvn", "Maven Central"), ("cargo", "SecantusDB")]:
         assert f"- {tool}: " in str(caught.value)
         assert purpose in str(caught.value)
     assert not cache.exists() or not any(cache.iterdir()), "no download may be attempted"
@@ -93,8 +91,8 @@ def test_with_a_filled_cache_only_java_is_needed(tmp_path: Path, monkeypatch: py
     jar = runner.kafka.libs / "kafka_2.13-4.4.0.jar"
     jar.parent.mkdir(parents=True)
     jar.touch()
-    runner.ferret.binary.parent.mkdir(parents=True)
-    runner.ferret.binary.touch(mode=0o755)
+    runner.mongo.binary.parent.mkdir(parents=True)
+    runner.mongo.binary.touch(mode=0o755)
     (tmp_path / "bin").mkdir()
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
 
@@ -168,24 +166,18 @@ async def test_started_servers_answer_real_clients(first_run: tuple[InfraRunner,
         assert client.admin.command("ping")["ok"] == 1
 
 
-def test_id_index_keeper_indexes_new_collections(first_run: tuple[InfraRunner, Endpoints]) -> None:
-    runner, endpoints = first_run
+def test_the_mongodb_server_is_a_replica_set_with_transactions(first_run: tuple[InfraRunner, Endpoints]) -> None:
+    """What the services rely on: a replica set (so transactions and change streams), atomic updates."""
+    _, endpoints = first_run
     with _mongo(endpoints.mongo_url) as client:
-        client["stvs_index_check"]["things"].insert_one({"_id": "a", "n": 1})
-    database = runner.ferret.data_dir / "stvs_index_check.sqlite"
-
-    deadline = time.monotonic() + 10  # the keeper polls every 250 ms
-    indexes: list[tuple[str, str]] = []
-    while time.monotonic() < deadline:
-        with contextlib.closing(sqlite3.connect(database)) as con:
-            indexes = con.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'").fetchall()
-        if any(name.endswith("_stvs_id") for name, _ in indexes):
-            break
-        time.sleep(0.2)
-
-    ours = [sql for name, sql in indexes if name.startswith("things_") and name.endswith("_stvs_id")]
-    assert ours, f"no _stvs_id index in {indexes}"
-    assert "'$._id'" in ours[0]
+        assert client.admin.command("hello").get("setName"), "no replica set advertised"
+        things = client["stvs_runner_check"]["things"]
+        things.insert_one({"_id": "a", "n": 0})
+        with client.start_session() as session, session.start_transaction():
+            things.update_one({"_id": "a"}, {"$inc": {"n": 1}}, session=session)
+            things.insert_one({"_id": "b", "n": 1}, session=session)
+        assert sorted((d["_id"], d["n"]) for d in things.find()) == [("a", 1), ("b", 1)]
+        client.drop_database("stvs_runner_check")
 
 
 def test_second_runner_on_the_same_data_dir_is_refused(first_run: tuple[InfraRunner, Endpoints]) -> None:

@@ -44,7 +44,7 @@ RETRYABLE = {502, 503, 504}
 
 
 class ChaosInfra:
-    """A Kafka and a FerretDB of our own, which the tests may stop and start again (same ports, same data)."""
+    """A Kafka and a SecantusDB of our own, which the tests may stop and start again (same ports, same data)."""
 
     def __init__(self, runner: InfraRunner, endpoints: Endpoints) -> None:
         self.runner = runner
@@ -65,7 +65,7 @@ class ChaosInfra:
         await asyncio.to_thread(self._stop_part, name, sig)
 
     async def start(self, name: str) -> None:
-        part = self.runner.kafka if name == "kafka" else self.runner.ferret
+        part = self.runner.kafka if name == "kafka" else self.runner.mongo
         deadline = time.monotonic() + 60
         while not all(port_free(p) for p, _, _ in part.ports()) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.5)  # the old process's ports are released a moment after it exits

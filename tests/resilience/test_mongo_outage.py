@@ -26,7 +26,7 @@ async def test_mongo_stopped_and_restarted(fleet: Fleet, chaos_infra: ChaosInfra
 
     async def fault(wl: Workload) -> None:
         token = wl._tokens.get("city") or {}
-        await chaos_infra.stop("ferretdb")
+        await chaos_infra.stop("secantus")
         async with httpx.AsyncClient(base_url=fleet.api, timeout=30) as client:
             started = time.monotonic()
             while time.monotonic() - started < OUTAGE_S:
@@ -43,7 +43,7 @@ async def test_mongo_stopped_and_restarted(fleet: Fleet, chaos_infra: ChaosInfra
                     else:
                         during.append((what, r.status_code, time.monotonic() - t0, dict(r.headers), r.text[:300]))
                 await asyncio.sleep(1)
-        await chaos_infra.start("ferretdb")
+        await chaos_infra.start("secantus")
 
     figures, wl = await run_fault(fleet, "mongo_outage", fault, slow=True)
     for what, status, took, headers, body in during:
