@@ -6,11 +6,12 @@ PYTHON ?= python3
 # Re-evaluated at each use, so a uv installed by `make install` into ~/.local/bin is found afterwards.
 UV = $(shell command -v uv 2>/dev/null || echo $$HOME/.local/bin/uv)
 FUZZ_ARGS ?=
+REPLICAS ?= 1
 
 .PHONY: help install run test lint fmt bench docs demo chaos fuzz clean
 
 help:
-	@echo "make install | run | test | lint | fmt | bench [ONLY=name] | docs | demo | chaos | fuzz | clean"
+	@echo "make install | run [REPLICAS=n] | test | lint | fmt | bench [ONLY=name] | docs | demo | chaos | fuzz | clean"
 
 install:
 	@command -v uv >/dev/null 2>&1 || test -x $$HOME/.local/bin/uv || \
@@ -19,7 +20,7 @@ install:
 	$(UV) run python -m infra.local install
 
 run: install
-	$(UV) run python -m infra.local run
+	STVS_REPLICAS=$(REPLICAS) $(UV) run python -m infra.local run
 
 test: install lint
 	$(UV) run pytest

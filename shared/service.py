@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Annotated, Any
@@ -249,10 +250,14 @@ def dlq_router() -> APIRouter:
 
 
 def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:
-    """Run the service's HTTP server (used by ``python -m services.<name>``)."""
+    """Run the service's HTTP server (used by ``python -m services.<name>``).
+
+    With ``STVS_HTTP_REUSE_PORT`` several replicas listen on one port (SO_REUSEPORT) and the kernel spreads the
+    connections over them: how the gateway's replicas share the platform's one address.
+    """
     setup_logging(service, settings.log_level)
     setup_telemetry(service)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.http_host,
         port=settings.http_port,
@@ -260,6 +265,17 @@ def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:
         access_log=False,
         timeout_graceful_shutdown=20,
     )
+    server = uvicorn.Server(config)
+    if not settings.http_reuse_port:
+        server.run()
+        return
+    family = socket.AF_INET6 if ":" in settings.http_host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((settings.http_host, settings.http_port))
+    sock.set_inheritable(True)
+    server.run(sockets=[sock])
 
 
 __all__ = ["LEASES", "Service", "ServiceDep", "serve"]

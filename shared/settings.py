@@ -47,6 +47,9 @@ class ServiceSettings(BaseSettings):
     production: bool = Field(False, description="Production mode: refuses development secrets and private webhook URLs")
     http_host: str = Field("127.0.0.1", description="Interface the service's HTTP API listens on")
     http_port: int = Field(8000, ge=1, le=65535, description="Port of the service's HTTP API")
+    http_reuse_port: bool = Field(
+        False, description="Let several replicas listen on the same port (SO_REUSEPORT): the kernel spreads connections"
+    )
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Log level")
     internal_token: SecretStr = Field(
         SecretStr(DEV_SECRET),

@@ -113,8 +113,9 @@ class Fleet:
     """The platform's processes in one namespace on given Kafka/MongoDB endpoints.
 
     ``env`` overrides (or adds) environment variables of every process; ``services`` limits which services
-    ``start()`` launches (in the given order). Ports are chosen free at construction; a restarted instance keeps
-    its port, so the gateway's upstream URLs stay valid.
+    ``start()`` launches (in the given order); ``replicas`` processes of each (``registry``, ``registry-2``…): the
+    gateway is given every replica's URL, and the gateway's replicas share one port. Ports are chosen free at
+    construction; a restarted instance keeps its port, so the gateway's upstream URLs stay valid.
     """
 
     def __init__(
@@ -126,6 +127,7 @@ class Fleet:
         env: Mapping[str, str] | None = None,
         services: Sequence[str] = SERVICES,
         partitions: int = 3,
+        replicas: int = 1,
         health_timeout_s: float = HEALTH_TIMEOUT_S,
         stop_timeout_s: float = STOP_TIMEOUT_S,
     ) -> None:
@@ -139,10 +141,18 @@ class Fleet:
         self.partitions = partitions
         self.health_timeout_s = health_timeout_s
         self.stop_timeout_s = stop_timeout_s
-        ports = free_ports(len(SERVICES))
-        self._instances: dict[str, _Instance] = {
-            name: _Instance(name=name, service=name, port=port) for name, port in zip(SERVICES, ports, strict=True)
-        }
+        self.replicas = replicas
+        ports = iter(free_ports(len(SERVICES) * replicas))
+        self._instances: dict[str, _Instance] = {}
+        for service in SERVICES:
+            first = next(ports)
+            for k in range(replicas):
+                name = service if k == 0 else f"{service}-{k + 1}"
+                # the gateway's replicas share one address (SO_REUSEPORT), as behind one load balancer
+                shared = service == "gateway" and replicas > 1
+                port = first if k == 0 or service == "gateway" else next(ports)
+                env = {"STVS_HTTP_REUSE_PORT": "true"} if shared else {}
+                self._instances[name] = _Instance(name=name, service=service, port=port, extra_env=env)
         self.settings = ServiceSettings(
             kafka_bootstrap=endpoints.kafka_bootstrap, mongo_url=endpoints.mongo_url, namespace=self.namespace
         )
@@ -170,9 +180,10 @@ class Fleet:
             STVS_SIGNIN_RATE_PER_MIN="1000",
             PYTHONUNBUFFERED="1",
         )
-        for name in SERVICES:
-            if name != "gateway":
-                env[f"STVS_{name.upper()}_URL"] = self._instances[name].url
+        for service in SERVICES:
+            if service != "gateway":
+                urls = [i.url for i in self._instances.values() if i.service == service]
+                env[f"STVS_{service.upper()}_URL"] = ",".join(urls)
         env.update(overrides)
         return env
 
@@ -226,8 +237,9 @@ class Fleet:
         if self._sampler is None:
             self._sampler = asyncio.create_task(self._sample_forever(), name="fleet-rss")
         try:
-            for name in self.services:
-                await self.start_service(name)
+            for service in self.services:
+                for inst in [i for i in self._instances.values() if i.service == service]:
+                    await self.start_service(inst.name)
         except BaseException:
             await self.stop()
             raise
@@ -316,10 +328,10 @@ class Fleet:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sampler
             self._sampler = None
-        # the gateway first, then the rest together
-        order = sorted(self._instances, key=lambda n: n != "gateway")
-        await self.stop_service(order[0])
-        await asyncio.gather(*(self.stop_service(n) for n in order[1:]))
+        # the gateways first, then the rest together
+        gateways = [n for n, i in self._instances.items() if i.service == "gateway"]
+        await asyncio.gather(*(self.stop_service(n) for n in gateways))
+        await asyncio.gather(*(self.stop_service(n) for n in self._instances if n not in gateways))
 
     async def __aenter__(self) -> Fleet:
         await self.start()

@@ -1,6 +1,9 @@
 """The ``make run`` supervisor: infrastructure, topics, then every service, in one terminal.
 
-Each service's output is shown line by line, prefixed with its name. Ctrl-C / SIGTERM stops the services
+``STVS_REPLICAS`` (``make run REPLICAS=2``) runs that many processes of every service: the internal services'
+replicas on ports 10 apart (registry 8001, 8011, …), which the gateway spreads its requests over; the gateway's
+replicas share port 8000 (SO_REUSEPORT), so clients keep one address. Each process's output is shown line by line,
+prefixed with its name (``registry``, ``registry-2``…). Ctrl-C / SIGTERM stops the services
 (SIGTERM, up to 20 s each), then the infrastructure. A service that dies is reported; the others keep running.
 """
 
@@ -25,6 +28,8 @@ SERVICES: dict[str, int] = {
     "notifier": 8004,
     "gateway": 8000,
 }
+REPLICA_PORT_STEP = 10
+MAX_REPLICAS = 8
 HEALTH_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 20.0
 _COLOURS = ["36", "32", "35", "33", "34", "31"]
@@ -35,7 +40,7 @@ class _Output:
 
     def __init__(self) -> None:
         self.colour = sys.stdout.isatty()
-        self.width = max(len(n) for n in [*SERVICES, "topics", "run"])
+        self.width = max(len(n) for n in [*SERVICES, "topics", "run"]) + 2
         self._codes: dict[str, str] = {}
 
     def line(self, name: str, text: str) -> None:
@@ -50,7 +55,17 @@ class _Output:
         self.line("run", text)
 
 
-def _service_env(endpoints: Endpoints, port: int) -> dict[str, str]:
+def instances(replicas: int) -> dict[str, tuple[str, int]]:
+    """Every process to start, by name: (service, port). The gateway's replicas share its port."""
+    found: dict[str, tuple[str, int]] = {}
+    for service, port in SERVICES.items():
+        for k in range(replicas):
+            name = service if k == 0 else f"{service}-{k + 1}"
+            found[name] = (service, port if service == "gateway" else port + k * REPLICA_PORT_STEP)
+    return found
+
+
+def _service_env(endpoints: Endpoints, port: int, replicas: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
@@ -58,12 +73,22 @@ def _service_env(endpoints: Endpoints, port: int) -> dict[str, str]:
             "STVS_MONGO_URL": endpoints.mongo_url,
             "STVS_HTTP_HOST": "127.0.0.1",
             "STVS_HTTP_PORT": str(port),
+            "STVS_HTTP_REUSE_PORT": "true" if replicas > 1 else "false",
             "PYTHONUNBUFFERED": "1",  # lines appear as they are written, not at exit
         }
     )
     for name, service_port in SERVICES.items():
-        env[f"STVS_{name.upper()}_URL"] = f"http://127.0.0.1:{service_port}"
+        if name != "gateway":
+            urls = [f"http://127.0.0.1:{service_port + k * REPLICA_PORT_STEP}" for k in range(replicas)]
+            env[f"STVS_{name.upper()}_URL"] = ",".join(urls)
     return env
+
+
+def replicas_from_env() -> int:
+    raw = os.environ.get("STVS_REPLICAS", "1").strip() or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_REPLICAS:
+        raise InfraError(f"STVS_REPLICAS (REPLICAS=…) must be a whole number from 1 to {MAX_REPLICAS}, got {raw!r}")
+    return int(raw)
 
 
 async def _pump(name: str, proc: asyncio.subprocess.Process, out: _Output) -> None:
@@ -128,7 +153,8 @@ def _topics_module_exists() -> bool:
 class Supervisor:
     """Starts and stops everything `make run` shows."""
 
-    def __init__(self) -> None:
+    def __init__(self, replicas: int = 1) -> None:
+        self.replicas = replicas
         self.out = _Output()
         self.runner = InfraRunner()
         self.stopping = asyncio.Event()
@@ -150,8 +176,12 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._on_signal)
-        services = {n: p for n, p in SERVICES.items() if (REPO_ROOT / "services" / n / "__main__.py").is_file()}
-        for name, port in services.items():
+        services = {
+            name: (service, port)
+            for name, (service, port) in instances(self.replicas).items()
+            if (REPO_ROOT / "services" / service / "__main__.py").is_file()
+        }
+        for port, name in {port: name for name, (_, port) in reversed(services.items())}.items():
             if not port_free(port):
                 raise InfraError(f"Port {port} for the {name} service is already in use (is `make run` running?)")
         self.out.say("starting Kafka and SecantusDB...")
@@ -187,25 +217,28 @@ class Supervisor:
             self.out.say(f"!! creating topics failed (exit {code}); stopping")
         return code == 0
 
-    async def _services(self, services: dict[str, int], endpoints: Endpoints) -> None:
+    async def _services(self, services: dict[str, tuple[str, int]], endpoints: Endpoints) -> None:
         if not services:
             self.out.say("WARNING: no services/<name>/__main__.py yet; only the infrastructure runs")
             return
-        for name, port in services.items():
-            proc, pump = await _spawn(name, f"services.{name}", _service_env(endpoints, port), self.out)
+        for name, (service, port) in services.items():
+            env = _service_env(endpoints, port, self.replicas)
+            proc, pump = await _spawn(name, f"services.{service}", env, self.out)
             self.procs[name] = proc
             self.watchers.append(asyncio.create_task(self._watch(name, proc, pump)))
         async with httpx.AsyncClient(timeout=2.0) as client:
-            checks = [_wait_healthy(n, services[n], p, client) for n, p in self.procs.items()]
+            checks = [_wait_healthy(n, services[n][1], p, client) for n, p in self.procs.items()]
             healthy = dict(zip(self.procs, await asyncio.gather(*checks), strict=True))
             for name, ok in healthy.items():
                 if not ok and self.procs[name].returncode is None:
                     self.out.say(f"!! {name} did not answer /healthz within {HEALTH_TIMEOUT_S:.0f} s")
             if "gateway" in services:
-                gateway = f"http://127.0.0.1:{services['gateway']}"
+                gateway = f"http://127.0.0.1:{services['gateway'][1]}"
                 with contextlib.suppress(httpx.HTTPError):
                     ready = (await client.get(f"{gateway}/readyz")).status_code
                     self.out.say(f"readiness: {gateway}/readyz -> {ready}")
+                if self.replicas > 1:
+                    self.out.say(f"{self.replicas} replicas of every service")
                 self.out.say(f"gateway: {gateway}  (API docs: {gateway}/docs)  Ctrl-C to stop")
 
     async def _watch_infra(self) -> None:
@@ -225,7 +258,11 @@ class Supervisor:
 
 
 def run() -> int:
-    supervisor = Supervisor()
+    try:
+        supervisor = Supervisor(replicas_from_env())
+    except InfraError as exc:
+        _Output().say(f"error: {exc}")
+        return 2
     try:
         return asyncio.run(supervisor.run())
     except InfraError as exc:
