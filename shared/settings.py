@@ -66,6 +66,15 @@ class ServiceSettings(BaseSettings):
     outbox_sweep_grace_s: float = Field(
         10.0, ge=0, description="Age an unpublished event must reach before the sweeper takes it"
     )
+    topic_partitions: int = Field(
+        6, ge=1, le=1_000, description="Partitions of each event topic that is created (its DLQ has one)"
+    )
+    topic_replication: int = Field(
+        1, ge=1, le=7, description="Replication factor of the topics created (3 on a production cluster)"
+    )
+    dlq_retention_days: float = Field(
+        30.0, gt=0, description="How long a dead-letter topic keeps its events (event topics keep theirs forever)"
+    )
 
     clock_start: datetime | None = Field(
         None,

@@ -1,4 +1,9 @@
-"""Creates every event topic and its dead-letter topic (``python -m shared.messaging.topics``)."""
+"""Creates every event topic and its dead-letter topic (``python -m shared.messaging.topics``).
+
+Partitions, replication factor and DLQ retention come from the settings (``STVS_TOPIC_PARTITIONS``,
+``STVS_TOPIC_REPLICATION``, ``STVS_DLQ_RETENTION_DAYS``); on Kubernetes the Helm chart declares the same topics as
+Strimzi ``KafkaTopic`` resources instead (``deploy/helm/stvs``).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from shared.settings import ServiceSettings
 
 log = logging.getLogger("stvs.topics")
 
-PARTITIONS = 6
+DLQ_PARTITIONS = 1
 
 
 def all_topics(settings: ServiceSettings) -> list[str]:
@@ -22,8 +27,12 @@ def all_topics(settings: ServiceSettings) -> list[str]:
     return names + [f"{n}.dlq" for n in names]
 
 
-async def ensure_topics(settings: ServiceSettings, partitions: int = PARTITIONS) -> list[str]:
-    """Create missing topics; returns the names created. Safe to run any number of times."""
+async def ensure_topics(settings: ServiceSettings, partitions: int | None = None) -> list[str]:
+    """Create missing topics; returns the names created. Safe to run any number of times.
+
+    ``partitions`` overrides ``settings.topic_partitions`` (tests use fewer).
+    """
+    partitions = settings.topic_partitions if partitions is None else partitions
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="stvs-topics")
     await admin.start()
     try:
@@ -32,18 +41,30 @@ async def ensure_topics(settings: ServiceSettings, partitions: int = PARTITIONS)
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process created them first
                 await admin.create_topics(
-                    [NewTopic(t, 1 if t.endswith(".dlq") else partitions, 1, topic_configs=_config(t)) for t in wanted]
+                    [
+                        NewTopic(
+                            t,
+                            DLQ_PARTITIONS if t.endswith(".dlq") else partitions,
+                            settings.topic_replication,
+                            topic_configs=topic_config(t, settings),
+                        )
+                        for t in wanted
+                    ]
                 )
         return wanted
     finally:
         await admin.close()
 
 
-def _config(topic: str) -> dict[str, str]:
-    # Events are the platform's history (replay rebuilds projections): keep them; DLQs keep 30 days.
-    if topic.endswith(".dlq"):
-        return {"retention.ms": str(30 * 24 * 3600 * 1000)}
-    return {"retention.ms": "-1"}
+def topic_config(topic: str, settings: ServiceSettings) -> dict[str, str]:
+    """Kafka configuration of one topic."""
+    # Events are the platform's history (replay rebuilds projections): keep them; DLQs keep dlq_retention_days.
+    days = settings.dlq_retention_days
+    config = {"retention.ms": str(round(days * 24 * 3600 * 1000)) if topic.endswith(".dlq") else "-1"}
+    if settings.topic_replication > 1:
+        # acks=all then needs two copies (one when the factor is 2): a write survives the loss of a broker.
+        config["min.insync.replicas"] = str(min(2, settings.topic_replication - 1))
+    return config
 
 
 def main() -> None:
