@@ -8,7 +8,7 @@ UV = $(shell command -v uv 2>/dev/null || echo $$HOME/.local/bin/uv)
 FUZZ_ARGS ?=
 REPLICAS ?= 1
 
-.PHONY: help install run test lint fmt bench docs demo chaos fuzz clean
+.PHONY: help install run test lint fmt bench docs demo chaos fuzz clean deploy-check
 
 help:
 	@echo "make install | run [REPLICAS=n] | test | lint | fmt | bench [ONLY=name] | docs | demo | chaos | fuzz | clean"
@@ -18,6 +18,7 @@ install:
 		$(PYTHON) -m pip install --user uv || $(PYTHON) -m pip install uv
 	$(UV) sync --frozen
 	$(UV) run python -m infra.local install
+	$(UV) run python -m infra.tools install
 
 run: install
 	STVS_REPLICAS=$(REPLICAS) $(UV) run python -m infra.local run
@@ -51,6 +52,10 @@ chaos: install
 # province admin and runs schemathesis per operation and stateful; e.g. FUZZ_ARGS='--max-examples 50 --max-time 600'.
 fuzz:
 	$(UV) run python -m tests.gateway.fuzz $(FUZZ_ARGS)
+
+# The Kubernetes chart and the alert rules: helm lint/template, schemas, promtool (make test runs them too).
+deploy-check: install
+	$(UV) run pytest -q tests/deploy
 
 clean:
 	rm -rf .stvs .mypy_cache .ruff_cache .pytest_cache .hypothesis benchmarks/results.json

@@ -35,6 +35,11 @@ class Tool:
     package: str
     version: str
     minutes: str  # what a first build takes on 2 cores, for the log
+    ldflags: tuple[str, ...] = ()  # what the project's release build stamps in (version, defaults)
+
+    @property
+    def spec(self) -> str:
+        return f"{self.package}@{self.version}"
 
     @property
     def binary(self) -> Path:
@@ -47,8 +52,27 @@ class Tool:
 TOOLS: dict[str, Tool] = {
     tool.name: tool
     for tool in (
-        Tool("helm", "helm.sh/helm/v3/cmd/helm", "v3.22.1", "3-6"),
-        Tool("promtool", "github.com/prometheus/prometheus/cmd/promtool", "v0.316.0", "4-8"),
+        Tool(
+            "helm",
+            "helm.sh/helm/v3/cmd/helm",
+            "v3.22.1",
+            "4-6",
+            # As Helm's Makefile: its version, and Kubernetes 1.37 (its client-go v0.37) as the default target.
+            (
+                "-X helm.sh/helm/v3/internal/version.version=v3.22.1",
+                "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1",
+                "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37",
+                "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1",
+                "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37",
+            ),
+        ),
+        Tool(
+            "promtool",
+            "github.com/prometheus/prometheus/cmd/promtool",
+            "v0.316.0",
+            "10-20",
+            ("-X github.com/prometheus/common/version.Version=0.316.0",),
+        ),
     )
 }
 
@@ -127,7 +151,7 @@ def install(name: str) -> Path:
             started = time.monotonic()
             with _heartbeat(f"building {name} {tool.version}"):
                 done = subprocess.run(
-                    [go, "install", f"{tool.package}@{tool.version}"],
+                    [go, "install", f"-ldflags={' '.join(('-s', '-w', *tool.ldflags))}", tool.spec],
                     env=env,
                     capture_output=True,
                     text=True,

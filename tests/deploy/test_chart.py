@@ -108,8 +108,15 @@ def _render(name: str) -> str:
     )
 
 
+@functools.cache
+def _parsed(name: str) -> list[Doc]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return [d for d in yaml.load_all(_render(name), Loader=loader) if d]
+
+
 def render(name: str) -> list[Doc]:
-    return copy.deepcopy([d for d in yaml.safe_load_all(_render(name)) if d])
+    """The manifests helm template renders with a value set (a copy: tests may change theirs)."""
+    return copy.deepcopy(_parsed(name))
 
 
 def of_kind(docs: list[Doc], kind: str) -> dict[str, Doc]:
@@ -273,7 +280,9 @@ def test_secrets_come_from_secrets_and_every_reference_resolves(value_set: str) 
                 assert ref["key"] in chart_secrets[ref["name"]], f"{service}: {name} -> missing key {ref}"
             elif name == "STVS_MONGO_URL" and mongo:
                 users = next(iter(mongo.values()))["spec"]["users"]
-                assert ref == {"name": users[0]["connectionStringSecretName"], "key": "connectionString.standard"}
+                services_user = next(u for u in users if u["name"] == values(value_set)["mongodb"]["user"])
+                wanted_ref = {"name": services_user["connectionStringSecretName"], "key": "connectionString.standard"}
+                assert ref == wanted_ref
             else:
                 wanted = mongodb if name == "STVS_MONGO_URL" else values(value_set)["secrets"][name]
                 assert ref["name"] == wanted["existingSecret"], f"{service}: {name} from an unknown Secret {ref}"
@@ -387,10 +396,15 @@ def test_mongodb_is_a_replica_set_with_a_user_for_the_services(value_set: str) -
     assert spec["type"] == "ReplicaSet" and spec["members"] == 3
     assert spec["version"].startswith("7.")
     assert "SCRAM" in spec["security"]["authentication"]["modes"]
-    (user,) = spec["users"]
-    assert user["name"] and user["db"] == "admin" and user["scramCredentialsSecretName"]
-    password = of_kind(docs, "Secret")[user["passwordSecretRef"]["name"]]
-    assert user["passwordSecretRef"]["key"] in password["data"]
+    users = {u["name"]: u for u in spec["users"]}
+    assert set(users) == {"stvs", "stvs-backup"}
+    secrets = of_kind(docs, "Secret")
+    for u in users.values():
+        assert u["db"] == "admin" and u["scramCredentialsSecretName"] and u["connectionStringSecretName"]
+        assert u["passwordSecretRef"]["key"] in secrets[u["passwordSecretRef"]["name"]]["data"]
+    assert len({u["scramCredentialsSecretName"] for u in users.values()}) == len(users)
+    assert sorted(r["name"] for r in users["stvs-backup"]["roles"]) == ["backup", "restore"]
+    user = users["stvs"]
     settings = ServiceSettings(namespace=values(value_set)["config"]["STVS_NAMESPACE"])
     assert sorted((r["name"], r["db"]) for r in user["roles"]) == sorted(
         ("readWrite", settings.database(s)) for s in SERVICES

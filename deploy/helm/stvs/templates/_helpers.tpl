@@ -96,9 +96,6 @@ STVS_SMTP_PASSWORD: { services: [notifier], generate: none }
 {{- printf "%s-connection" (include "stvs.mongoName" .) -}}
 {{- end -}}
 
-{{- define "stvs.mongoPasswordSecret" -}}
-{{- default (printf "%s-password" (include "stvs.mongoName" .)) .Values.mongodb.passwordSecret -}}
-{{- end -}}
 
 {{/* A topic's name in the cluster (STVS_NAMESPACE prefix) and a valid Kubernetes name for its KafkaTopic. */}}
 {{- define "stvs.topicName" -}}
