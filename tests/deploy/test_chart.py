@@ -190,6 +190,21 @@ def test_helm_lint(value_set: str) -> None:
     assert "0 chart(s) failed" in out
 
 
+@pytest.mark.parametrize(
+    ("setting", "complaint"),
+    [
+        ("serviceDefaults.replica=3", "additional properties 'replica' not allowed"),
+        ("config.STVS_NAMESPACE=Hebei-Prod", "does not match pattern"),
+        ("services.gateway.port=0", "minimum"),
+        ("secrets.STVS_JWT_SECRETS.value=x", "additional properties 'STVS_JWT_SECRETS' not allowed"),
+    ],
+)
+def test_values_schema_refuses_a_wrong_value(setting: str, complaint: str) -> None:
+    cmd = [tool("helm"), "template", RELEASE, CHART, "--kube-version", KUBE_RENDER_VERSION, "--set", setting]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode != 0 and complaint in done.stderr, done.stderr
+
+
 @value_sets
 def test_every_manifest_is_valid_kubernetes(value_set: str) -> None:
     docs = render(value_set)
