@@ -342,6 +342,17 @@ def test_settings_parse_as_the_services_would(value_set: str, monkeypatch: pytes
 # --- Kafka (Strimzi) --------------------------------------------------------------------------------------
 
 
+def test_topic_settings_default_to_the_single_broker_topics() -> None:
+    """Outside Kubernetes nothing changes: 6 partitions, replication 1, events forever, DLQs 30 days on 1 partition."""
+    settings = ServiceSettings()
+    assert (settings.topic_partitions, settings.topic_replication, settings.dlq_retention_days) == (6, 1, 30)
+    assert topic_config("stvs.registry.units", settings) == {"retention.ms": "-1"}
+    assert topic_config("stvs.registry.units.dlq", settings) == {"retention.ms": str(30 * 24 * 3600 * 1000)}
+    assert DLQ_PARTITIONS == 1
+    three = ServiceSettings(topic_replication=3)
+    assert topic_config("stvs.registry.units", three) == {"retention.ms": "-1", "min.insync.replicas": "2"}
+
+
 def test_the_streams_in_values_are_the_code_streams() -> None:
     assert values("default")["kafka"]["topics"]["streams"] == list(STREAMS)
 
