@@ -8,14 +8,16 @@ UV = $(shell command -v uv 2>/dev/null || echo $$HOME/.local/bin/uv)
 FUZZ_ARGS ?=
 REPLICAS ?= 1
 
-.PHONY: help install run test lint fmt bench docs demo chaos fuzz clean
+.PHONY: help install run test lint fmt bench docs demo chaos fuzz clean keys
 
 help:
-	@echo "make install | run [REPLICAS=n] | test | lint | fmt | bench [ONLY=name] | docs | demo | chaos | fuzz | clean"
+	@echo "make install | run [REPLICAS=n] | test | lint | fmt | bench [ONLY=name] | docs | keys | demo | chaos | fuzz | clean"
 
+# uv: already there, else pip into the user's ~/.local (Debian and Ubuntu Pythons refuse a plain `pip install --user`
+# (PEP 668, externally managed): uv is a self-contained binary, so the override touches nothing of the system's).
 install:
 	@command -v uv >/dev/null 2>&1 || test -x $$HOME/.local/bin/uv || \
-		$(PYTHON) -m pip install --user uv || $(PYTHON) -m pip install uv
+		$(PYTHON) -m pip install --user uv || $(PYTHON) -m pip install --user --break-system-packages uv
 	$(UV) sync --frozen
 	$(UV) run python -m infra.local install
 
@@ -36,6 +38,10 @@ fmt:
 
 bench: install
 	$(UV) run python -m benchmarks $(if $(ONLY),--only $(ONLY))
+
+# Fresh secrets into .env (kept if already there) for docker compose or a deployment.
+keys:
+	$(PYTHON) -m infra.keys
 
 docs:
 	$(UV) run python -m shared.contracts.docs
