@@ -8,10 +8,10 @@ UV = $(shell command -v uv 2>/dev/null || echo $$HOME/.local/bin/uv)
 FUZZ_ARGS ?=
 REPLICAS ?= 1
 
-.PHONY: help install run test lint fmt bench docs demo chaos fuzz clean keys
+.PHONY: help install run test lint fmt bench docs demo chaos fuzz clean keys admin
 
 help:
-	@echo "make install | run [REPLICAS=n] | test | lint | fmt | bench [ONLY=name] | docs | keys | demo | chaos | fuzz | clean"
+	@echo "make install | run [REPLICAS=n] | admin | test | lint | fmt | bench [ONLY=name] | docs | keys | demo | chaos | fuzz | clean"
 
 # uv: already there, else pip into the user's ~/.local (Debian and Ubuntu Pythons refuse a plain `pip install --user`
 # (PEP 668, externally managed): uv is a self-contained binary, so the override touches nothing of the system's).
@@ -38,6 +38,10 @@ fmt:
 
 bench: install
 	$(UV) run python -m benchmarks $(if $(ONLY),--only $(ONLY))
+
+# The first province admin of the platform `make run` started (asks for the name and the password).
+admin:
+	$(UV) run python -m services.gateway.create_admin
 
 # Fresh secrets into .env (kept if already there) for docker compose or a deployment.
 keys:

@@ -36,6 +36,8 @@ from shared.storage import MAX_DEAD_LETTERS_LISTED, Indexes, mongo_client, ping
 from shared.telemetry import setup_logging, setup_telemetry
 
 log = logging.getLogger("stvs.service")
+access_log = logging.getLogger("stvs.access")
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 Task = Callable[[], Coroutine[Any, Any, None]]
 
@@ -160,9 +162,11 @@ class Service:
             started = time.perf_counter()
             response = await call_next(request)
             route = getattr(request.scope.get("route"), "path", "unmatched")
-            HTTP_LATENCY.labels(service.name, request.method, route, str(response.status_code)).observe(
-                time.perf_counter() - started
-            )
+            elapsed = time.perf_counter() - started
+            HTTP_LATENCY.labels(service.name, request.method, route, str(response.status_code)).observe(elapsed)
+            if route not in QUIET_ROUTES:
+                # the route's template, never the path or query: they can carry names and ID numbers
+                access_log.info("%s %s %d %.1f ms", request.method, route, response.status_code, elapsed * 1000)
             return response
 
         FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")

@@ -43,9 +43,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class _KnownNoise(logging.Filter):
+    """Lines that say nothing an operator can act on: FastStream warns at every subscriber start that the broker
+    does not create topics, which is by design here (the topics command creates them, with their settings)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Auto create topics is disabled")
+
+
 def setup_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(_KnownNoise())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
