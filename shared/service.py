@@ -26,7 +26,7 @@ from shared import clock
 from shared.identity import Identity, require_roles
 from shared.lease import LEASES
 from shared.messaging.broker import make_broker
-from shared.messaging.consumer import EventConsumer
+from shared.messaging.consumer import PROCESSED, EventConsumer, processed_retention_s
 from shared.messaging.dlq import DeadLetter, list_dead_letters, replay_dead_letters
 from shared.messaging.outbox import OUTBOX_N, Outbox, OutboxRelay
 from shared.metrics import HTTP_LATENCY
@@ -64,6 +64,7 @@ class Service:
         self.indexes = indexes or Indexes()
         for collection in outbox_collections:
             self.indexes.add(collection, OUTBOX_N)
+        self.indexes.add(PROCESSED, "at", expire_after_s=processed_retention_s(settings))
         self.relay = (
             OutboxRelay(self.db, settings, service=name, collections=outbox_collections) if outbox_collections else None
         )
@@ -247,7 +248,9 @@ def dlq_router() -> APIRouter:
     @router.post("/replay", summary="问题修复后重新投递死信", response_model=ReplayResult)
     async def replay(service: ServiceDep, body: ReplayRequest, identity: Identity = province) -> ReplayResult:
         offsets = {(p, o) for p, o in body.offsets} if body.offsets is not None else None
-        n = await replay_dead_letters(service.settings.kafka_bootstrap, topic_of(service, body.stream), offsets)
+        groups = {c.group for c in service.consumers}  # only this service's failures, to this service's groups
+        topic = topic_of(service, body.stream)
+        n = await replay_dead_letters(service.settings.kafka_bootstrap, topic, offsets, groups=groups)
         return ReplayResult(replayed=n)
 
     return router

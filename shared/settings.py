@@ -60,6 +60,12 @@ class ServiceSettings(BaseSettings):
     )
     consumer_backoff_ms: int = Field(200, ge=0, le=60_000, description="First retry delay; doubles each attempt")
     consumer_batch_size: int = Field(200, ge=1, le=5_000, description="Most events one consumer poll hands over")
+    dlq_retention_days: int = Field(
+        30,
+        ge=1,
+        le=3650,
+        description="How long dead letters are kept; processed event ids are remembered a week longer",
+    )
     outbox_sweep_interval_s: float = Field(
         60.0, gt=0, description="How often the outbox sweeper looks for events a crash left unpublished"
     )

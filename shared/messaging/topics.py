@@ -32,17 +32,20 @@ async def ensure_topics(settings: ServiceSettings, partitions: int = PARTITIONS)
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):  # another process created them first
                 await admin.create_topics(
-                    [NewTopic(t, 1 if t.endswith(".dlq") else partitions, 1, topic_configs=_config(t)) for t in wanted]
+                    [
+                        NewTopic(t, 1 if t.endswith(".dlq") else partitions, 1, topic_configs=_config(settings, t))
+                        for t in wanted
+                    ]
                 )
         return wanted
     finally:
         await admin.close()
 
 
-def _config(topic: str) -> dict[str, str]:
-    # Events are the platform's history (replay rebuilds projections): keep them; DLQs keep 30 days.
+def _config(settings: ServiceSettings, topic: str) -> dict[str, str]:
+    # Events are the platform's history (replay rebuilds projections): keep them; DLQs keep dlq_retention_days.
     if topic.endswith(".dlq"):
-        return {"retention.ms": str(30 * 24 * 3600 * 1000)}
+        return {"retention.ms": str(settings.dlq_retention_days * 24 * 3600 * 1000)}
     return {"retention.ms": "-1"}
 
 

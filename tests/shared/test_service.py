@@ -111,3 +111,16 @@ async def test_health_and_readiness_report_kafka_mongodb_and_the_outbox(settings
         huge = await client.get("/admin/dlq", params={"stream": VOLUNTEERS, "limit": 10**9}, headers=admin)
         assert huge.status_code == 422, "a listing of dead letters is bounded"
         assert huge.headers["content-type"] == "application/problem+json"
+
+
+async def test_processed_event_ids_are_kept_while_their_dead_letters_can_be_replayed(
+    settings: ServiceSettings,
+) -> None:
+    service = Service("memory", settings.model_copy(update={"dlq_retention_days": 30}))
+    await service.start()
+    try:
+        indexes = await service.db["_processed"].index_information()
+        ttl = [spec["expireAfterSeconds"] for spec in indexes.values() if "expireAfterSeconds" in spec]
+        assert ttl == [37 * 86_400], indexes  # 30 days of dead letters, and a week more
+    finally:
+        await service.stop()
