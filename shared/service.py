@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import socket
 import time
@@ -196,6 +197,24 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
+def operators_only(request: Request) -> None:
+    """Readiness details and metrics are for operators: answered only to a direct caller from ``STVS_OPS_ALLOW``
+    (Prometheus, the orchestrator's probes), never to anything that came through a proxy — for others they do not
+    exist (404)."""
+    settings: ServiceSettings = request.app.state.service.settings
+    peer = request.client.host if request.client else ""
+    proxied = "x-forwarded-for" in request.headers or "forwarded" in request.headers
+    try:
+        allowed = not proxied and any(ipaddress.ip_address(peer) in net for net in settings.operator_networks())
+    except ValueError:  # not an IP address (a test client, a unix socket)
+        allowed = False
+    if not allowed:
+        raise Problem(404, "not_found", "请求的资源不存在")
+
+
+OperatorsOnly = Depends(operators_only)
+
+
 def health_router() -> APIRouter:
     router = APIRouter(tags=["运维"])
 
@@ -203,12 +222,12 @@ def health_router() -> APIRouter:
     async def healthz(service: ServiceDep) -> dict[str, str]:
         return {"status": "ok", "service": service.name}
 
-    @router.get("/readyz", summary="依赖就绪（Kafka、MongoDB、发件箱积压）")
+    @router.get("/readyz", summary="依赖就绪（Kafka、MongoDB、发件箱积压）", dependencies=[OperatorsOnly])
     async def readyz(service: ServiceDep) -> JSONResponse:
         ok, checks = await service.readiness()
         return JSONResponse({"status": "ready" if ok else "not_ready", **checks}, status_code=200 if ok else 503)
 
-    @router.get("/metrics", summary="Prometheus 指标", include_in_schema=False)
+    @router.get("/metrics", summary="Prometheus 指标", include_in_schema=False, dependencies=[OperatorsOnly])
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -285,4 +304,4 @@ def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:
     server.run(sockets=[sock])
 
 
-__all__ = ["LEASES", "Service", "ServiceDep", "serve"]
+__all__ = ["LEASES", "OperatorsOnly", "Service", "ServiceDep", "serve"]

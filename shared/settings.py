@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 from datetime import datetime
 
 from pydantic import Field, SecretStr, field_validator
@@ -49,6 +50,11 @@ class ServiceSettings(BaseSettings):
     http_port: int = Field(8000, ge=1, le=65535, description="Port of the service's HTTP API")
     http_reuse_port: bool = Field(
         False, description="Let several replicas listen on the same port (SO_REUSEPORT): the kernel spreads connections"
+    )
+    ops_allow: str = Field(
+        "127.0.0.0/8,::1/128",
+        description="Addresses (CIDR, comma separated) that may read /readyz and /metrics; anything through a proxy "
+        "(X-Forwarded-For) is refused",
     )
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Log level")
     internal_token: SecretStr = Field(
@@ -98,6 +104,17 @@ class ServiceSettings(BaseSettings):
     def clock(self) -> Clock:
         """The programme's clock these settings ask for (the wall clock unless set)."""
         return anchored(self.clock_start, self.clock_anchor, self.clock_rate)
+
+    @field_validator("ops_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # a ValueError names the bad one
+        return value
+
+    def operator_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(p.strip(), strict=False) for p in self.ops_allow.split(",") if p.strip()]
 
     @field_validator("kafka_bootstrap")
     @classmethod
