@@ -18,6 +18,22 @@ from shared.clock import Clock, anchored
 DEV_SECRET = "dev-only-insecure-secret-change-me-now"  # noqa: S105 - explicit development default, refused in production
 
 
+MIN_SECRET_CHARS = 32
+MIN_DISTINCT_CHARS = 16
+
+
+def require_secret(name: str, secret: SecretStr, development_value: str) -> None:
+    """Refuse, in production, a secret that is the development default, short, or made of few characters (a word
+    repeated, a keyboard run): ``make keys`` writes ones that pass."""
+    value = secret.get_secret_value()
+    if value == development_value:
+        raise ValueError(f"{name} must be set in production mode (`make keys` writes fresh secrets)")
+    if len(value) < MIN_SECRET_CHARS:
+        raise ValueError(f"{name} is too short for production: {len(value)} characters, at least {MIN_SECRET_CHARS}")
+    if len(set(value)) < MIN_DISTINCT_CHARS:
+        raise ValueError(f"{name} is guessable: only {len(set(value))} distinct characters (`make keys` writes one)")
+
+
 def decode_key(value: str) -> bytes:
     """A 32-byte key from its URL-safe base64 text (padding optional)."""
     text = value.strip()
@@ -134,8 +150,8 @@ class ServiceSettings(BaseSettings):
 
     def check_production(self) -> None:
         """Refuse to run in production with a development secret."""
-        if self.production and self.internal_token.get_secret_value() == DEV_SECRET:
-            raise ValueError("STVS_INTERNAL_TOKEN must be set in production mode")
+        if self.production:
+            require_secret("STVS_INTERNAL_TOKEN", self.internal_token, DEV_SECRET)
         if self.production and (self.clock_start is not None or self.clock_rate != 1.0):
             raise ValueError("STVS_CLOCK_START and STVS_CLOCK_RATE are for tests and demos, refused in production mode")
 
