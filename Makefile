@@ -7,6 +7,7 @@ PYTHON ?= python3
 UV = $(shell command -v uv 2>/dev/null || echo $$HOME/.local/bin/uv)
 FUZZ_ARGS ?=
 REPLICAS ?= 1
+CHAOS_REPLICAS ?= 2
 
 .PHONY: help install run test lint fmt bench docs demo chaos fuzz clean keys admin
 
@@ -53,9 +54,10 @@ docs:
 demo:
 	$(UV) run python -m services.registry.demo
 
-# Every fault test (the fast ones too), at full volume (≥ 10,000 events each), on infrastructure of its own.
+# Every fault test (the fast ones too), at full volume (≥ 10,000 events each), with two processes of every service,
+# on infrastructure of its own.
 chaos: install
-	STVS_CHAOS_FULL=1 $(UV) run pytest -m 'slow or not slow' tests/resilience
+	STVS_CHAOS_FULL=1 STVS_CHAOS_REPLICAS=$(CHAOS_REPLICAS) $(UV) run pytest -m 'slow or not slow' tests/resilience
 
 # Starts the platform itself (on STVS_KAFKA_BOOTSTRAP/STVS_MONGO_URL, else the test infrastructure), signs in a
 # province admin and runs schemathesis per operation and stateful; e.g. FUZZ_ARGS='--max-examples 50 --max-time 600'.
