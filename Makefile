@@ -7,15 +7,18 @@ PYTHON ?= python3
 UV = $(shell command -v uv 2>/dev/null || echo $$HOME/.local/bin/uv)
 FUZZ_ARGS ?=
 REPLICAS ?= 1
+CHAOS_REPLICAS ?= 2
 
-.PHONY: help install run test lint fmt bench docs demo chaos fuzz clean deploy-check
+.PHONY: help install run test lint fmt bench docs demo chaos fuzz clean keys admin deploy-check
 
 help:
-	@echo "make install | run [REPLICAS=n] | test | lint | fmt | bench [ONLY=name] | docs | demo | chaos | fuzz | clean"
+	@echo "make install | run [REPLICAS=n] | admin | test | lint | fmt | bench [ONLY=name] | docs | keys | demo | chaos | fuzz | clean"
 
+# uv: already there, else pip into the user's ~/.local (Debian and Ubuntu Pythons refuse a plain `pip install --user`
+# (PEP 668, externally managed): uv is a self-contained binary, so the override touches nothing of the system's).
 install:
 	@command -v uv >/dev/null 2>&1 || test -x $$HOME/.local/bin/uv || \
-		$(PYTHON) -m pip install --user uv || $(PYTHON) -m pip install uv
+		$(PYTHON) -m pip install --user uv || $(PYTHON) -m pip install --user --break-system-packages uv
 	$(UV) sync --frozen
 	$(UV) run python -m infra.local install
 	$(UV) run python -m infra.tools install
@@ -38,15 +41,24 @@ fmt:
 bench: install
 	$(UV) run python -m benchmarks $(if $(ONLY),--only $(ONLY))
 
+# The first province admin of the platform `make run` started (asks for the name and the password).
+admin:
+	$(UV) run python -m services.gateway.create_admin
+
+# Fresh secrets into .env (kept if already there) for docker compose or a deployment.
+keys:
+	$(PYTHON) -m infra.keys
+
 docs:
 	$(UV) run python -m shared.contracts.docs
 
 demo:
 	$(UV) run python -m services.registry.demo
 
-# Every fault test (the fast ones too), at full volume (≥ 10,000 events each), on infrastructure of its own.
+# Every fault test (the fast ones too), at full volume (≥ 10,000 events each), with two processes of every service,
+# on infrastructure of its own.
 chaos: install
-	STVS_CHAOS_FULL=1 $(UV) run pytest -m 'slow or not slow' tests/resilience
+	STVS_CHAOS_FULL=1 STVS_CHAOS_REPLICAS=$(CHAOS_REPLICAS) $(UV) run pytest -m 'slow or not slow' tests/resilience
 
 # Starts the platform itself (on STVS_KAFKA_BOOTSTRAP/STVS_MONGO_URL, else the test infrastructure), signs in a
 # province admin and runs schemathesis per operation and stateful; e.g. FUZZ_ARGS='--max-examples 50 --max-time 600'.

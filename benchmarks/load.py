@@ -33,9 +33,9 @@ i.e. 70 % reads and 30 % writes. After the ramp the city's volunteer listing is 
 
 After a warm-up of 10 s at the first rate that is not counted (``STVS_BENCH_LOAD_WARMUP_S``; its writes are checked
 like the others), steps of 20 s (``STVS_BENCH_LOAD_STEP_S``) at 5, 10, 20, 40, 80, 160, 320 req/s
-(``STVS_BENCH_LOAD_RATES``), stopping after the first step whose p99 passes 250 ms or that has an error (any
-non-2xx or transport failure), or when the time budget (560 s from the start, seeding included) is spent. Between
-steps the stragglers are awaited (at most 35 s).
+(``STVS_BENCH_LOAD_RATES``; ``STVS_BENCH_LOAD_REPLICAS`` processes of every service, 1), stopping after the
+first step whose p99 passes 250 ms or that has an error (any non-2xx or transport failure), or when the time budget
+(560 s from the start, seeding included) is spent. Between steps the stragglers are awaited (at most 35 s).
 
 Per step (figures prefixed ``r<rate>_``): ``achieved_per_s`` (answers in the step / its duration), ``p50_ms``,
 ``p99_ms``, ``p999_ms``, ``errors``, ``event_lag_p50_ms`` / ``event_lag_max_ms`` (sampled registrations, at most
@@ -98,6 +98,9 @@ STEP_S = float(os.environ.get("STVS_BENCH_LOAD_STEP_S", "20"))
 # connections to the services and load code paths (their writes are checked like every other).
 WARMUP_S = float(os.environ.get("STVS_BENCH_LOAD_WARMUP_S", "10"))
 IMPORT_PER_CITY = int(os.environ.get("STVS_BENCH_LOAD_VOLUNTEERS_PER_CITY", "700"))
+REPLICAS = int(
+    os.environ.get("STVS_BENCH_LOAD_REPLICAS", "1")
+)  # processes of every service (the gateway's share a port)
 P99_LIMIT_MS = 250.0
 REQUEST_TIMEOUT_S = 30.0
 DRAIN_S = 35.0  # stragglers of a step: at most the request timeout, then the next step
@@ -385,7 +388,11 @@ async def bench(ctx: BenchContext) -> None:
     namespace = "b" + uuid.uuid4().hex[:8]
     endpoints = Endpoints(kafka_bootstrap=ctx.kafka_bootstrap, mongo_url=ctx.mongo_url)
     fleet = Fleet(
-        endpoints, namespace=namespace, logs=logs, env={"STVS_ACCESS_TTL_S": "7200", "STVS_LOG_LEVEL": "WARNING"}
+        endpoints,
+        namespace=namespace,
+        logs=logs,
+        env={"STVS_ACCESS_TTL_S": "7200", "STVS_LOG_LEVEL": "WARNING"},
+        replicas=REPLICAS,
     )
     failed = True
     loop = asyncio.get_running_loop()

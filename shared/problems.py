@@ -112,6 +112,18 @@ _MSG_ZH = {
 }
 
 
+def _body_not_json(request: Request, exc: RequestValidationError) -> bool:
+    """A JSON body sent with another media type (e.g. text/plain) reaches validation as text, not an object."""
+    media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json") or media.startswith("multipart/"):
+        return False
+    body_errors = [e for e in exc.errors() if tuple(e.get("loc", ()))[:1] == ("body",)]
+    return bool(body_errors) and all(
+        e.get("type") in ("model_attributes_type", "dict_type", "json_invalid") and len(e.get("loc", ())) == 1
+        for e in body_errors
+    )
+
+
 def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for e in exc.errors():
@@ -130,6 +142,16 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if _body_not_json(request, exc):
+            return problem_response(
+                Problem(
+                    415,
+                    "json_expected",
+                    "请求体应为 JSON：请以 Content-Type: application/json 发送（当前为 "
+                    f"{request.headers.get('content-type') or '未注明'}）",
+                ),
+                request.url.path,
+            )
         errors = validation_errors(exc)
         fields = "、".join(sorted({e["field"] for e in errors if e["field"]})) or "请求"
         return problem_response(

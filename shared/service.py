@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import socket
 import time
@@ -26,7 +27,7 @@ from shared import clock
 from shared.identity import Identity, require_roles
 from shared.lease import LEASES
 from shared.messaging.broker import make_broker
-from shared.messaging.consumer import EventConsumer
+from shared.messaging.consumer import PROCESSED, EventConsumer, processed_retention_s
 from shared.messaging.dlq import DeadLetter, list_dead_letters, replay_dead_letters
 from shared.messaging.outbox import OUTBOX_N, Outbox, OutboxRelay
 from shared.metrics import HTTP_LATENCY
@@ -36,6 +37,8 @@ from shared.storage import MAX_DEAD_LETTERS_LISTED, Indexes, mongo_client, ping
 from shared.telemetry import setup_logging, setup_telemetry
 
 log = logging.getLogger("stvs.service")
+access_log = logging.getLogger("stvs.access")
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 Task = Callable[[], Coroutine[Any, Any, None]]
 
@@ -62,6 +65,7 @@ class Service:
         self.indexes = indexes or Indexes()
         for collection in outbox_collections:
             self.indexes.add(collection, OUTBOX_N)
+        self.indexes.add(PROCESSED, "at", expire_after_s=processed_retention_s(settings))
         self.relay = (
             OutboxRelay(self.db, settings, service=name, collections=outbox_collections) if outbox_collections else None
         )
@@ -160,9 +164,11 @@ class Service:
             started = time.perf_counter()
             response = await call_next(request)
             route = getattr(request.scope.get("route"), "path", "unmatched")
-            HTTP_LATENCY.labels(service.name, request.method, route, str(response.status_code)).observe(
-                time.perf_counter() - started
-            )
+            elapsed = time.perf_counter() - started
+            HTTP_LATENCY.labels(service.name, request.method, route, str(response.status_code)).observe(elapsed)
+            if route not in QUIET_ROUTES:
+                # the route's template, never the path or query: they can carry names and ID numbers
+                access_log.info("%s %s %d %.1f ms", request.method, route, response.status_code, elapsed * 1000)
             return response
 
         FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
@@ -191,6 +197,24 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
+def operators_only(request: Request) -> None:
+    """Readiness details and metrics are for operators: answered only to a direct caller from ``STVS_OPS_ALLOW``
+    (Prometheus, the orchestrator's probes), never to anything that came through a proxy — for others they do not
+    exist (404)."""
+    settings: ServiceSettings = request.app.state.service.settings
+    peer = request.client.host if request.client else ""
+    proxied = "x-forwarded-for" in request.headers or "forwarded" in request.headers
+    try:
+        allowed = not proxied and any(ipaddress.ip_address(peer) in net for net in settings.operator_networks())
+    except ValueError:  # not an IP address (a test client, a unix socket)
+        allowed = False
+    if not allowed:
+        raise Problem(404, "not_found", "请求的资源不存在")
+
+
+OperatorsOnly = Depends(operators_only)
+
+
 def health_router() -> APIRouter:
     router = APIRouter(tags=["运维"])
 
@@ -198,12 +222,12 @@ def health_router() -> APIRouter:
     async def healthz(service: ServiceDep) -> dict[str, str]:
         return {"status": "ok", "service": service.name}
 
-    @router.get("/readyz", summary="依赖就绪（Kafka、MongoDB、发件箱积压）")
+    @router.get("/readyz", summary="依赖就绪（Kafka、MongoDB、发件箱积压）", dependencies=[OperatorsOnly])
     async def readyz(service: ServiceDep) -> JSONResponse:
         ok, checks = await service.readiness()
         return JSONResponse({"status": "ready" if ok else "not_ready", **checks}, status_code=200 if ok else 503)
 
-    @router.get("/metrics", summary="Prometheus 指标", include_in_schema=False)
+    @router.get("/metrics", summary="Prometheus 指标", include_in_schema=False, dependencies=[OperatorsOnly])
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -243,7 +267,9 @@ def dlq_router() -> APIRouter:
     @router.post("/replay", summary="问题修复后重新投递死信", response_model=ReplayResult)
     async def replay(service: ServiceDep, body: ReplayRequest, identity: Identity = province) -> ReplayResult:
         offsets = {(p, o) for p, o in body.offsets} if body.offsets is not None else None
-        n = await replay_dead_letters(service.settings.kafka_bootstrap, topic_of(service, body.stream), offsets)
+        groups = {c.group for c in service.consumers}  # only this service's failures, to this service's groups
+        topic = topic_of(service, body.stream)
+        n = await replay_dead_letters(service.settings.kafka_bootstrap, topic, offsets, groups=groups)
         return ReplayResult(replayed=n)
 
     return router
@@ -278,4 +304,4 @@ def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:
     server.run(sockets=[sock])
 
 
-__all__ = ["LEASES", "Service", "ServiceDep", "serve"]
+__all__ = ["LEASES", "OperatorsOnly", "Service", "ServiceDep", "serve"]

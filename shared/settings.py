@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 from datetime import datetime
 
 from pydantic import Field, SecretStr, field_validator
@@ -15,6 +16,22 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.clock import Clock, anchored
 
 DEV_SECRET = "dev-only-insecure-secret-change-me-now"  # noqa: S105 - explicit development default, refused in production
+
+
+MIN_SECRET_CHARS = 32
+MIN_DISTINCT_CHARS = 16
+
+
+def require_secret(name: str, secret: SecretStr, development_value: str) -> None:
+    """Refuse, in production, a secret that is the development default, short, or made of few characters (a word
+    repeated, a keyboard run): ``make keys`` writes ones that pass."""
+    value = secret.get_secret_value()
+    if value == development_value:
+        raise ValueError(f"{name} must be set in production mode (`make keys` writes fresh secrets)")
+    if len(value) < MIN_SECRET_CHARS:
+        raise ValueError(f"{name} is too short for production: {len(value)} characters, at least {MIN_SECRET_CHARS}")
+    if len(set(value)) < MIN_DISTINCT_CHARS:
+        raise ValueError(f"{name} is guessable: only {len(set(value))} distinct characters (`make keys` writes one)")
 
 
 def decode_key(value: str) -> bytes:
@@ -50,6 +67,11 @@ class ServiceSettings(BaseSettings):
     http_reuse_port: bool = Field(
         False, description="Let several replicas listen on the same port (SO_REUSEPORT): the kernel spreads connections"
     )
+    ops_allow: str = Field(
+        "127.0.0.0/8,::1/128",
+        description="Addresses (CIDR, comma separated) that may read /readyz and /metrics; anything through a proxy "
+        "(X-Forwarded-For) is refused",
+    )
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Log level")
     internal_token: SecretStr = Field(
         SecretStr(DEV_SECRET),
@@ -60,6 +82,12 @@ class ServiceSettings(BaseSettings):
     )
     consumer_backoff_ms: int = Field(200, ge=0, le=60_000, description="First retry delay; doubles each attempt")
     consumer_batch_size: int = Field(200, ge=1, le=5_000, description="Most events one consumer poll hands over")
+    dlq_retention_days: int = Field(
+        30,
+        ge=1,
+        le=3650,
+        description="How long dead letters are kept; processed event ids are remembered a week longer",
+    )
     outbox_sweep_interval_s: float = Field(
         60.0, gt=0, description="How often the outbox sweeper looks for events a crash left unpublished"
     )
@@ -71,9 +99,6 @@ class ServiceSettings(BaseSettings):
     )
     topic_replication: int = Field(
         1, ge=1, le=7, description="Replication factor of the topics created (3 on a production cluster)"
-    )
-    dlq_retention_days: float = Field(
-        30.0, gt=0, description="How long a dead-letter topic keeps its events (event topics keep theirs forever)"
     )
 
     clock_start: datetime | None = Field(
@@ -102,6 +127,17 @@ class ServiceSettings(BaseSettings):
         """The programme's clock these settings ask for (the wall clock unless set)."""
         return anchored(self.clock_start, self.clock_anchor, self.clock_rate)
 
+    @field_validator("ops_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # a ValueError names the bad one
+        return value
+
+    def operator_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(p.strip(), strict=False) for p in self.ops_allow.split(",") if p.strip()]
+
     @field_validator("kafka_bootstrap")
     @classmethod
     def _bootstrap_has_port(cls, value: str) -> str:
@@ -120,8 +156,8 @@ class ServiceSettings(BaseSettings):
 
     def check_production(self) -> None:
         """Refuse to run in production with a development secret."""
-        if self.production and self.internal_token.get_secret_value() == DEV_SECRET:
-            raise ValueError("STVS_INTERNAL_TOKEN must be set in production mode")
+        if self.production:
+            require_secret("STVS_INTERNAL_TOKEN", self.internal_token, DEV_SECRET)
         if self.production and (self.clock_start is not None or self.clock_rate != 1.0):
             raise ValueError("STVS_CLOCK_START and STVS_CLOCK_RATE are for tests and demos, refused in production mode")
 

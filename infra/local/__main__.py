@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # refused connections while probing are expected
+    for chatty in ("httpx", "mail.log"):  # health probes; the mail catcher's SMTP sessions (it says one line a mail)
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         if args.command == "install":
             InfraRunner().install()

@@ -61,6 +61,7 @@ class InfraSettings(BaseSettings):
     mongo_url: str | None = None
     kafka_heap: str = "512m"
     mongo_cache: str = "1G"
+    mail_port: int = 1025  # `make run`'s mail catcher (SMTP), unless STVS_SMTP_HOST names a real server
     ready_timeout_s: float = 90.0
     stop_timeout_s: float = 30.0
 

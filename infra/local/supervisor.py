@@ -18,7 +18,8 @@ import time
 
 import httpx
 
-from infra.local.runner import REPO_ROOT, Endpoints, InfraError, InfraRunner, port_free
+from infra.local.mail import MailCatcher
+from infra.local.runner import REPO_ROOT, Endpoints, InfraError, InfraRunner, InfraSettings, port_free
 
 # Start order: the gateway last, so its dependencies answer when it does.
 SERVICES: dict[str, int] = {
@@ -65,8 +66,10 @@ def instances(replicas: int) -> dict[str, tuple[str, int]]:
     return found
 
 
-def _service_env(endpoints: Endpoints, port: int, replicas: int) -> dict[str, str]:
+def _service_env(endpoints: Endpoints, port: int, replicas: int, mail_port: int | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    if mail_port is not None:  # the notifier's e-mail goes to the local mail catcher
+        env.update(STVS_SMTP_HOST="127.0.0.1", STVS_SMTP_PORT=str(mail_port))
     env.update(
         {
             "STVS_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap,
@@ -156,6 +159,7 @@ class Supervisor:
     def __init__(self, replicas: int = 1) -> None:
         self.replicas = replicas
         self.out = _Output()
+        self.mail: MailCatcher | None = None
         self.runner = InfraRunner()
         self.stopping = asyncio.Event()
         self.procs: dict[str, asyncio.subprocess.Process] = {}
@@ -191,6 +195,15 @@ class Supervisor:
             self.out.say(f"infrastructure logs: {self.runner.log_dir}")
             if not self.stopping.is_set() and not await self._topics(endpoints):
                 return 1
+            if not os.environ.get("STVS_SMTP_HOST"):
+                settings = InfraSettings()
+                if not port_free(settings.mail_port):
+                    raise InfraError(
+                        f"Port {settings.mail_port} for the mail catcher is already in use: set STVS_MAIL_PORT, "
+                        "or STVS_SMTP_HOST/STVS_SMTP_PORT to send to a real mail server"
+                    )
+                self.mail = MailCatcher(settings.mail_port, settings.data_dir.parent / "mail", self.out.line)
+                self.mail.start()
             if not self.stopping.is_set():
                 await self._services(services, endpoints)
             watch = asyncio.create_task(self._watch_infra())
@@ -199,6 +212,8 @@ class Supervisor:
             return 0
         finally:
             await asyncio.gather(*(_terminate(n, p, self.out) for n, p in self.procs.items()))
+            if self.mail is not None:
+                self.mail.stop()
             self.out.say("stopping Kafka and SecantusDB...")
             await asyncio.to_thread(self.runner.stop)
             self.out.say("stopped")
@@ -222,24 +237,34 @@ class Supervisor:
             self.out.say("WARNING: no services/<name>/__main__.py yet; only the infrastructure runs")
             return
         for name, (service, port) in services.items():
-            env = _service_env(endpoints, port, self.replicas)
+            env = _service_env(endpoints, port, self.replicas, self.mail.port if self.mail else None)
             proc, pump = await _spawn(name, f"services.{service}", env, self.out)
             self.procs[name] = proc
             self.watchers.append(asyncio.create_task(self._watch(name, proc, pump)))
+        started = time.monotonic()
         async with httpx.AsyncClient(timeout=2.0) as client:
-            checks = [_wait_healthy(n, services[n][1], p, client) for n, p in self.procs.items()]
-            healthy = dict(zip(self.procs, await asyncio.gather(*checks), strict=True))
-            for name, ok in healthy.items():
-                if not ok and self.procs[name].returncode is None:
+
+            async def ready(name: str, proc: asyncio.subprocess.Process) -> bool:
+                ok = await _wait_healthy(name, services[name][1], proc, client)
+                if ok:
+                    took = time.monotonic() - started
+                    self.out.say(f"{name} ready on http://127.0.0.1:{services[name][1]} ({took:.1f} s)")
+                elif proc.returncode is None:
                     self.out.say(f"!! {name} did not answer /healthz within {HEALTH_TIMEOUT_S:.0f} s")
+                return ok
+
+            await asyncio.gather(*(ready(n, p) for n, p in self.procs.items()))
             if "gateway" in services:
                 gateway = f"http://127.0.0.1:{services['gateway'][1]}"
                 with contextlib.suppress(httpx.HTTPError):
-                    ready = (await client.get(f"{gateway}/readyz")).status_code
-                    self.out.say(f"readiness: {gateway}/readyz -> {ready}")
+                    ready_code = (await client.get(f"{gateway}/readyz")).status_code
+                    self.out.say(f"readiness: {gateway}/readyz -> {ready_code}")
                 if self.replicas > 1:
                     self.out.say(f"{self.replicas} replicas of every service")
-                self.out.say(f"gateway: {gateway}  (API docs: {gateway}/docs)  Ctrl-C to stop")
+                self.out.say(f"API:      {gateway}/api/v1   API docs: {gateway}/docs")
+                if self.mail is not None:
+                    self.out.say(f"e-mail:   caught on 127.0.0.1:{self.mail.port}, saved in {self.mail.folder}")
+                self.out.say("Ctrl-C to stop")
 
     async def _watch_infra(self) -> None:
         reported: set[str] = set()

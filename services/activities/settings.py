@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, require_secret
 
 DEV_CHECKIN_SECRET = "dev-only-checkin-secret-change-me"  # noqa: S105 - development default, refused in production
 
@@ -19,5 +19,5 @@ class ActivitiesSettings(ServiceSettings):
 
     def check_production(self) -> None:
         super().check_production()
-        if self.production and self.checkin_secret.get_secret_value() == DEV_CHECKIN_SECRET:
-            raise ValueError("STVS_CHECKIN_SECRET must be set in production mode")
+        if self.production:
+            require_secret("STVS_CHECKIN_SECRET", self.checkin_secret, DEV_CHECKIN_SECRET)

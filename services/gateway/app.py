@@ -32,8 +32,7 @@ from shared.service import Service
 log = logging.getLogger("stvs.gateway")
 
 HOW_TO_CREATE_ADMIN = (
-    "no province admin account yet: create the first one with "
-    "`uv run python -m services.gateway.create_admin --username <name> --password <password>`"
+    "no province admin account yet: create the first one with `make admin` (it asks for the name and password)"
 )
 
 

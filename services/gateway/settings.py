@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator
 
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, require_secret
 
 DEV_JWT_SECRET = "dev-only-gateway-jwt-secret-change-me"  # noqa: S105 - explicit development default
 
@@ -57,5 +57,5 @@ class GatewaySettings(ServiceSettings):
 
     def check_production(self) -> None:
         super().check_production()
-        if self.production and self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
-            raise ValueError("STVS_JWT_SECRET must be set in production mode")
+        if self.production:
+            require_secret("STVS_JWT_SECRET", self.jwt_secret, DEV_JWT_SECRET)

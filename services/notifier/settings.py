@@ -7,7 +7,7 @@ import base64
 from pydantic import Field, SecretStr, field_validator
 
 from shared.calendar import DEFAULT_MONTHLY_REPORT_DAY
-from shared.settings import ServiceSettings, decode_key
+from shared.settings import ServiceSettings, decode_key, require_secret
 
 from .domain import DEFAULT_REMINDER_HOUR, CampaignCalendar
 
@@ -66,8 +66,8 @@ class NotifierSettings(ServiceSettings):
 
     def check_production(self) -> None:
         super().check_production()
-        if self.production and self.webhook_secret_key.get_secret_value() == DEV_WEBHOOK_SECRET_KEY:
-            raise ValueError("STVS_WEBHOOK_SECRET_KEY must be set in production mode")
+        if self.production:
+            require_secret("STVS_WEBHOOK_SECRET_KEY", self.webhook_secret_key, DEV_WEBHOOK_SECRET_KEY)
 
     @field_validator("reminder_offsets_days")
     @classmethod

@@ -6,7 +6,7 @@ import base64
 
 from pydantic import Field, SecretStr, field_validator
 
-from shared.settings import ServiceSettings, decode_key
+from shared.settings import ServiceSettings, decode_key, require_secret
 
 # Development defaults, refused in production (like the shared internal token).
 DEV_ID_ENCRYPTION_KEY = base64.urlsafe_b64encode(b"dev-only-registry-id-enc-key-32b").decode()
@@ -42,7 +42,5 @@ class RegistrySettings(ServiceSettings):
     def check_production(self) -> None:
         super().check_production()
         if self.production:
-            if self.id_encryption_key.get_secret_value() == DEV_ID_ENCRYPTION_KEY:
-                raise ValueError("STVS_ID_ENCRYPTION_KEY must be set in production mode")
-            if self.id_hash_key.get_secret_value() == DEV_ID_HASH_KEY:
-                raise ValueError("STVS_ID_HASH_KEY must be set in production mode")
+            require_secret("STVS_ID_ENCRYPTION_KEY", self.id_encryption_key, DEV_ID_ENCRYPTION_KEY)
+            require_secret("STVS_ID_HASH_KEY", self.id_hash_key, DEV_ID_HASH_KEY)

@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import Field, SecretStr
 
 from shared.calendar import DEFAULT_MONTHLY_REPORT_DAY, SHANGHAI
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, require_secret
 
 from .domain import DEFAULT_CAMPAIGN_START_MONTH
 
@@ -48,5 +48,5 @@ class ReportingSettings(ServiceSettings):
 
     def check_production(self) -> None:
         super().check_production()
-        if self.production and self.certificate_secret.get_secret_value() == DEV_CERTIFICATE_SECRET:
-            raise ValueError("STVS_CERTIFICATE_SECRET must be set in production mode")
+        if self.production:
+            require_secret("STVS_CERTIFICATE_SECRET", self.certificate_secret, DEV_CERTIFICATE_SECRET)

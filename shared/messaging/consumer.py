@@ -47,6 +47,9 @@ H_OFFSET = "x-stvs-original-offset"
 H_GROUP = "x-stvs-consumer-group"
 H_AT = "x-stvs-dead-lettered-at"
 H_TRUNCATED = "x-stvs-truncated-from"
+# On a replayed dead letter: the one consumer group it is replayed for. Every other group on the topic handled the
+# event when it first came (or dead-lettered it itself) and leaves the replay alone, whatever it still remembers.
+H_REPLAY_FOR = "x-stvs-replay-for"
 
 
 async def _raw(msg: Any) -> Any:
@@ -57,6 +60,11 @@ async def _raw(msg: Any) -> Any:
 async def partitions_of_admin(admin: AIOKafkaAdminClient, topic: str) -> list[int]:
     described = await admin.describe_topics([topic])
     return sorted(p["partition"] for d in described if d.get("error_code") == 0 for p in d["partitions"])
+
+
+def processed_retention_s(settings: ServiceSettings) -> int:
+    """How long a group remembers the ids it processed: as long as a dead letter can still be replayed, plus a week."""
+    return (settings.dlq_retention_days + 7) * 86_400
 
 
 class InfrastructureDown(Exception):
@@ -149,6 +157,9 @@ class EventConsumer:
 
     async def handle_record(self, record: ConsumerRecord[Any, Any]) -> None:
         headers = {k: (v.decode(errors="replace") if v else "") for k, v in (record.headers or ())}
+        if headers.get(H_REPLAY_FOR, self.group) != self.group:
+            CONSUMED.labels(self.group, "-", "replay_for_another_group").inc()
+            return
         try:
             env = parse_envelope(record.value or b"")
         except EnvelopeError as exc:
@@ -201,6 +212,7 @@ class EventConsumer:
             raise InfrastructureDown(str(exc)) from exc
 
     async def _mark_processed(self, event_id: str) -> None:
+        # kept while a dead letter of it can be replayed (a TTL index, see :func:`processed_indexes`)
         try:
             await self.db[PROCESSED].insert_one({"_id": f"{self.group}:{event_id}", "at": utcnow()})
         except DuplicateKeyError:

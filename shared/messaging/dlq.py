@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import BaseModel
 
-from shared.messaging.consumer import H_ATTEMPTS, H_ERROR, H_GROUP, H_REASON, H_TOPIC, H_TRUNCATED
+from shared.messaging.consumer import H_ATTEMPTS, H_ERROR, H_GROUP, H_REASON, H_REPLAY_FOR, H_TOPIC, H_TRUNCATED
 
 DLQ_HEADERS = {H_ERROR, H_REASON, H_ATTEMPTS, H_TOPIC, H_GROUP, H_TRUNCATED}
 
@@ -37,21 +37,37 @@ async def list_dead_letters(bootstrap: str, dlq_topic: str, *, limit: int = 100)
 
 
 async def replay_dead_letters(
-    bootstrap: str, dlq_topic: str, offsets: Collection[tuple[int, int]] | None = None
+    bootstrap: str,
+    dlq_topic: str,
+    offsets: Collection[tuple[int, int]] | None = None,
+    *,
+    groups: Collection[str] | None = None,
 ) -> int:
-    """Re-publish dead letters (all, or the given (partition, offset) pairs) to their original topic."""
+    """Re-publish dead letters (all, or the given (partition, offset) pairs; only those of ``groups`` when given) to
+    their original topic, each addressed to the consumer group that failed it: the other groups ignore it."""
     records = await _read_all(bootstrap, dlq_topic, limit=100_000)
-    chosen = [r for r in records if offsets is None or (r.partition, r.offset) in offsets]
+    chosen = [
+        r
+        for r in records
+        if (offsets is None or (r.partition, r.offset) in offsets) and (groups is None or _header(r, H_GROUP) in groups)
+    ]
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
     await producer.start()
     try:
         for r in chosen:
             headers = [(k, v) for k, v in (r.headers or ()) if k not in DLQ_HEADERS and not k.startswith("x-stvs-")]
-            original = dict(r.headers or ()).get(H_TOPIC, b"").decode() or dlq_topic.removesuffix(".dlq")
+            if group := _header(r, H_GROUP):
+                headers.append((H_REPLAY_FOR, group.encode()))
+            original = _header(r, H_TOPIC) or dlq_topic.removesuffix(".dlq")
             await producer.send_and_wait(original, r.value, key=r.key, headers=headers)
     finally:
         await producer.stop()
     return len(chosen)
+
+
+def _header(record: Any, name: str) -> str:
+    value = dict(record.headers or ()).get(name)
+    return value.decode(errors="replace") if value else ""
 
 
 async def partitions_of(bootstrap: str, topic: str) -> list[int]:

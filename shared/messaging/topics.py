@@ -59,8 +59,8 @@ async def ensure_topics(settings: ServiceSettings, partitions: int | None = None
 def topic_config(topic: str, settings: ServiceSettings) -> dict[str, str]:
     """Kafka configuration of one topic."""
     # Events are the platform's history (replay rebuilds projections): keep them; DLQs keep dlq_retention_days.
-    days = settings.dlq_retention_days
-    config = {"retention.ms": str(round(days * 24 * 3600 * 1000)) if topic.endswith(".dlq") else "-1"}
+    dlq_ms = settings.dlq_retention_days * 24 * 3600 * 1000
+    config = {"retention.ms": str(dlq_ms) if topic.endswith(".dlq") else "-1"}
     if settings.topic_replication > 1:
         # acks=all then needs two copies (one when the factor is 2): a write survives the loss of a broker.
         config["min.insync.replicas"] = str(min(2, settings.topic_replication - 1))

@@ -109,6 +109,10 @@ async def test_sign_up_uses_the_copy_built_from_events(running: Running) -> None
 
 def test_checkin_secret_dev_default_refused_in_production() -> None:
     with pytest.raises(ValueError, match="STVS_CHECKIN_SECRET"):
-        ActivitiesSettings(production=True, internal_token="a-real-token-of-production").check_production()
-    ActivitiesSettings(production=True, internal_token="a-real-token", checkin_secret="real").check_production()
+        ActivitiesSettings(production=True, internal_token="Zq7-uR2x_Lm9VbT4kW8nJ3cY5pH1sG6d").check_production()
+    ActivitiesSettings(
+        production=True,
+        internal_token="Zq7-uR2x_Lm9VbT4kW8nJ3cY5pH1sG6d",
+        checkin_secret="Pw3_kE8vN1-tX6qB9mF2aL5yC7rJ4hD0",
+    ).check_production()
     assert ActivitiesSettings().checkin_secret.get_secret_value() == DEV_CHECKIN_SECRET

@@ -35,7 +35,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from pydantic import SecretStr
 
 import shared.metrics
-from infra import tools
+from infra import keys, tools
 from shared.contracts.events import STREAMS
 from shared.messaging.topics import DLQ_PARTITIONS, all_topics, topic_config
 from shared.settings import ServiceSettings, decode_key
@@ -325,21 +325,39 @@ def test_the_gateway_and_reporting_find_the_services_in_the_cluster(value_set: s
 
 
 @value_sets
-def test_settings_parse_as_the_services_would(value_set: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each service's settings class accepts the chart's plain values (secrets and URLs stand in)."""
+def test_the_services_start_in_production_mode_with_these_settings(
+    value_set: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each service's settings accept the chart's environment and pass the production checks with the chart's
+    secrets (generated, or given as values); a Secret that exists outside the chart stands in as a strong key."""
     docs = render(value_set)
+    chart_secrets = {name: doc.get("data", {}) for name, doc in of_kind(docs, "Secret").items()}
+    stand_in = base64.urlsafe_b64encode(bytes(range(32))).decode()  # 44 characters, 32 bytes, many distinct
     for service in SERVICES:
         with monkeypatch.context() as m:
             for name, entry in env_of(docs, service).items():
-                m.setenv(name, entry.get("value", ""))
-            for name in {**secret_names(service), "STVS_MONGO_URL": True}:
-                m.delenv(name, raising=False)
+                if "value" in entry:
+                    m.setenv(name, entry["value"])
+                    continue
+                ref = entry["valueFrom"]["secretKeyRef"]
+                if ref["name"] in chart_secrets:
+                    m.setenv(name, base64.b64decode(chart_secrets[ref["name"]][ref["key"]]).decode())
+                else:
+                    m.setenv(name, stand_in)
             m.setenv("STVS_MONGO_URL", "mongodb://stvs:pw@mongo-0.mongo-svc:27017/admin?replicaSet=stvs")
             settings = settings_class(service)()
+            settings.check_production()
             assert settings.production and settings.http_host == "0.0.0.0"
+            assert settings.operator_networks(), "no address may read /readyz: the readiness probes would fail"
 
 
 # --- Kafka (Strimzi) --------------------------------------------------------------------------------------
+
+
+def test_the_chart_knows_every_secret_the_services_read() -> None:
+    every = {name for service in SERVICES for name in secret_names(service)}
+    assert set(values("default")["secrets"]) == every
+    assert set(keys.SECRETS) <= every  # what `make keys` writes (.env), to load as one existingSecret
 
 
 def test_topic_settings_default_to_the_single_broker_topics() -> None:
@@ -394,7 +412,7 @@ def test_the_topics_are_those_the_code_creates(value_set: str) -> None:
         namespace=values(value_set)["config"]["STVS_NAMESPACE"],
         topic_partitions=int(env["STVS_TOPIC_PARTITIONS"]["value"]),
         topic_replication=int(env["STVS_TOPIC_REPLICATION"]["value"]),
-        dlq_retention_days=float(env["STVS_DLQ_RETENTION_DAYS"]["value"]),
+        dlq_retention_days=int(env["STVS_DLQ_RETENTION_DAYS"]["value"]),
     )
     assert (settings.topic_partitions, settings.topic_replication) == (t["partitions"], t["replicas"])
     topics = {d["spec"]["topicName"]: d for d in of_kind(docs, "KafkaTopic").values()}

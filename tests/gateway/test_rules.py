@@ -82,11 +82,11 @@ def test_access_tokens_round_trip_and_expire() -> None:
 
 def test_production_refuses_the_development_jwt_secret() -> None:
     with pytest.raises(ValueError, match="STVS_JWT_SECRET"):
-        GatewaySettings(production=True, internal_token="a-real-internal-token-xxxxxxxxxxxx").check_production()
+        GatewaySettings(production=True, internal_token="Zq7-uR2x_Lm9VbT4kW8nJ3cY5pH1sG6d").check_production()
     GatewaySettings(
         production=True,
-        internal_token="a-real-internal-token-xxxxxxxxxxxx",
-        jwt_secret="a-real-jwt-secret-of-at-least-32-chars",
+        internal_token="Zq7-uR2x_Lm9VbT4kW8nJ3cY5pH1sG6d",
+        jwt_secret="Pw3_kE8vN1-tX6qB9mF2aL5yC7rJ4hD0",
     ).check_production()
     with pytest.raises(ValueError, match="32"):
         GatewaySettings(jwt_secret="short")

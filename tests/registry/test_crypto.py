@@ -52,12 +52,12 @@ def test_settings_refuse_bad_keys_and_dev_keys_in_production() -> None:
     with pytest.raises(ValidationError):
         RegistrySettings(id_hash_key="short")
     with pytest.raises(ValueError, match="ID_ENCRYPTION_KEY"):
-        RegistrySettings(production=True, internal_token="t" * 32).check_production()
+        RegistrySettings(production=True, internal_token="Zq7-uR2x_Lm9VbT4kW8nJ3cY5pH1sG6d").check_production()
     good = RegistrySettings(
         production=True,
-        internal_token="t" * 32,
-        id_encryption_key=base64.urlsafe_b64encode(b"k" * 32).decode(),
-        id_hash_key="h" * 32,
+        internal_token="Zq7-uR2x_Lm9VbT4kW8nJ3cY5pH1sG6d",
+        id_encryption_key=base64.urlsafe_b64encode(bytes(range(32))).decode(),
+        id_hash_key="Pw3_kE8vN1-tX6qB9mF2aL5yC7rJ4hD0",
     )
     good.check_production()
     assert good.campaign_year == 2026

@@ -1,12 +1,14 @@
-"""Fault tests (issue 9): each module runs its own Kafka and FerretDB (they are stopped and killed here, so never
+"""Fault tests (issue 9): each module runs its own Kafka and SecantusDB (they are stopped and killed here, so never
 the shared ones) on free loopback ports with a throw-away data dir, and the five services in a :class:`Fleet`.
 
 Plain ``pytest`` (``make test``) skips the tests marked ``slow``; ``make chaos`` selects every resilience test with
-an explicit ``-m`` and sets ``STVS_CHAOS_FULL=1`` (full volume: at least 10,000 events per test).
+an explicit ``-m``, sets ``STVS_CHAOS_FULL=1`` (full volume: at least 10,000 events per test) and
+``STVS_CHAOS_REPLICAS=2`` (two processes of every service: a fault hits one replica while the other serves).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -43,6 +45,7 @@ def chaos_infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosInfra
 @pytest.fixture(scope="module")
 async def fleet(chaos_infra: ChaosInfra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Fleet]:
     logs = tmp_path_factory.mktemp("chaos-logs")
-    async with Fleet(chaos_infra.endpoints, logs=logs, env=chaos_env()) as f:
+    replicas = int(os.environ.get("STVS_CHAOS_REPLICAS") or 1)
+    async with Fleet(chaos_infra.endpoints, logs=logs, env=chaos_env(), replicas=replicas) as f:
         print(f"fleet namespace {f.namespace}, logs in {logs}")
         yield f

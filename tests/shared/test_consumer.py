@@ -14,6 +14,7 @@ from shared.contracts.events import VolunteerJoinedUnit
 from shared.messaging.broker import make_broker
 from shared.messaging.consumer import H_ATTEMPTS, H_REASON, EventConsumer
 from shared.messaging.dlq import list_dead_letters, replay_dead_letters
+from shared.messaging.topics import ensure_topics
 from shared.settings import ServiceSettings
 from shared.storage import apply_once, mongo_client
 from tests.fixtures import eventually, make_settings, read_topic
@@ -100,8 +101,6 @@ async def test_apply_once_skips_an_event_whose_effect_was_written_before_a_crash
 
 async def test_a_handler_failing_twice_is_retried_and_committed_once(infra: Any) -> None:
     settings = make_settings(infra)
-    from shared.messaging.topics import ensure_topics
-
     await ensure_topics(settings, partitions=3)
     h = Harness(settings, "retry")
     h.fail_first["v-flaky"] = 2
@@ -173,3 +172,30 @@ async def test_poison_messages_land_in_the_dlq_with_the_reason_and_the_stream_go
     assert n == 1
     await eventually(lambda: h.count("u1"))
     await h.stop()
+
+
+async def test_a_replayed_dead_letter_reaches_only_the_group_that_failed_it(infra: Any) -> None:
+    settings = make_settings(infra)  # a topic of its own: no other test's dead letters
+    await ensure_topics(settings, partitions=3)
+    failing, other = Harness(settings, "replay_a"), Harness(settings, "replay_b")
+    failing.always_fail.add("v-replayed")
+    await failing.start()
+    await other.start()
+    env = event("v-replayed", unit="u-replayed")
+    await publish_raw(settings, [(b"v-replayed", env.to_json())])
+    dlq = settings.topic("stvs.registry.volunteers") + ".dlq"
+    await read_topic(settings.kafka_bootstrap, dlq, expect=1)
+    await eventually(lambda: other.count("u-replayed"))
+    # The other group has long forgotten the event id (its memory expired): the replay must still not reach it.
+    await other.db["_processed"].delete_many({})
+    failing.always_fail.clear()
+    n = await replay_dead_letters(settings.kafka_bootstrap, dlq, groups={failing.consumer.group})
+    assert n == 1
+    await eventually(lambda: failing.count("u-replayed"))
+    marker = event("v-after-replay", unit="u-replayed")  # once this is through, the replay has passed `other` too
+    await publish_raw(settings, [(b"v-after-replay", marker.to_json())])
+    await eventually(lambda: other.calls["v-after-replay"] == 1)
+    assert other.calls["v-replayed"] == 1 and await other.count("u-replayed") == 2
+    assert await replay_dead_letters(settings.kafka_bootstrap, dlq, groups={"another-service-group"}) == 0
+    await failing.stop()
+    await other.stop()

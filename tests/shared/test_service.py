@@ -111,3 +111,31 @@ async def test_health_and_readiness_report_kafka_mongodb_and_the_outbox(settings
         huge = await client.get("/admin/dlq", params={"stream": VOLUNTEERS, "limit": 10**9}, headers=admin)
         assert huge.status_code == 422, "a listing of dead letters is bounded"
         assert huge.headers["content-type"] == "application/problem+json"
+
+
+async def test_processed_event_ids_are_kept_while_their_dead_letters_can_be_replayed(
+    settings: ServiceSettings,
+) -> None:
+    service = Service("memory", settings.model_copy(update={"dlq_retention_days": 30}))
+    await service.start()
+    try:
+        indexes = await service.db["_processed"].index_information()
+        ttl = [spec["expireAfterSeconds"] for spec in indexes.values() if "expireAfterSeconds" in spec]
+        assert ttl == [37 * 86_400], indexes  # 30 days of dead letters, and a week more
+    finally:
+        await service.stop()
+
+
+async def test_metrics_and_readiness_are_for_operators_only(settings: ServiceSettings) -> None:
+    app = Service("ops", settings).create_app(title="ops")
+
+    async def get(path: str, client: tuple[str, int], **headers: str) -> int:
+        transport = httpx.ASGITransport(app=app, client=client)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ops") as http:
+            return (await http.get(path, headers=headers)).status_code
+
+    assert await get("/metrics", ("127.0.0.1", 40000)) == 200  # Prometheus on the same host
+    assert await get("/metrics", ("203.0.113.7", 40000)) == 404
+    assert await get("/readyz", ("203.0.113.7", 40000)) == 404
+    assert await get("/metrics", ("127.0.0.1", 40000), **{"X-Forwarded-For": "203.0.113.7"}) == 404
+    assert await get("/healthz", ("203.0.113.7", 40000)) == 200  # liveness tells nothing: open to the prober

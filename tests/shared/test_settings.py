@@ -41,5 +41,20 @@ def test_production_refuses_the_development_secret(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("STVS_PRODUCTION", "true")
     with pytest.raises(ValueError, match="STVS_INTERNAL_TOKEN"):
         ServiceSettings().check_production()
-    monkeypatch.setenv("STVS_INTERNAL_TOKEN", "a-real-secret-from-the-vault")
+    monkeypatch.setenv("STVS_INTERNAL_TOKEN", "Zq7-uR2x_Lm9VbT4kW8nJ3cY5pH1sG6d")  # as `make keys` would write
     ServiceSettings().check_production()
+
+
+@pytest.mark.parametrize(
+    ("token", "why"),
+    [
+        ("a-real-secret-from-the-vault", "too short"),
+        ("passwordpasswordpasswordpassword", "guessable"),
+        ("abcdefghijabcdefghijabcdefghijabcdefghij", "guessable"),
+    ],
+)
+def test_production_refuses_short_and_guessable_secrets(monkeypatch: pytest.MonkeyPatch, token: str, why: str) -> None:
+    monkeypatch.setenv("STVS_PRODUCTION", "true")
+    monkeypatch.setenv("STVS_INTERNAL_TOKEN", token)
+    with pytest.raises(ValueError, match=f"STVS_INTERNAL_TOKEN is {why}"):
+        ServiceSettings().check_production()

@@ -59,3 +59,28 @@ async def test_one_trace_from_the_writing_request_to_the_consumer_and_its_databa
         s.parent is not None and s.parent.span_id == handler_span.context.span_id and "insert" in s.name
         for s in in_trace
     ), "the consumer's MongoDB write is a child of its handling span"
+
+
+async def test_no_query_string_reaches_a_trace() -> None:
+    """A volunteer search by name: the name travels in the query string, never into a span."""
+    import httpx
+    from fastapi import FastAPI
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    exporter = InMemorySpanExporter()
+    setup_telemetry("test", extra_processors=(SimpleSpanProcessor(exporter),))
+    app = FastAPI()
+
+    @app.get("/volunteers")
+    async def search(name: str) -> dict[str, int]:
+        return {"total": 0}
+
+    FastAPIInstrumentor.instrument_app(app)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+        assert (
+            await client.get("/volunteers", params={"name": "张科普", "id": "130102199001011234"})
+        ).status_code == 200
+    spans = [s for s in exporter.get_finished_spans() if s.attributes]
+    assert spans, "the request was traced"
+    text = repr([dict(s.attributes or {}) for s in spans]) + repr([s.name for s in spans])
+    assert "张科普" not in text and "%E5%BC%A0" not in text and "130102199001011234" not in text, text
