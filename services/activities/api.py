@@ -692,9 +692,8 @@ async def sign_up(
             "guard": {VERSION: doc.get(VERSION)},  # the terms (state, window, capacity, approval) as read
             "expr": premise(status),  # the place, or the full house, as counted when the write applies
             "inc": bump((prior.value if prior else None, status)),
-            "events": [envelope(data, activity_id)],
         }
-        return [Change(claim, fields, sequence=True)], commit
+        return [Change(claim, fields, [envelope(data, activity_id)], sequence=True)], commit
 
     committed, changes = await commit_or_refuse(store, claim, activity, decide)
     await store.finish(committed, changes)
@@ -720,7 +719,7 @@ async def claim_head(store: Store, activity: Doc) -> Claim | Literal["none", "re
         entry = (activity.get("pending") or {}).get(volunteer_id)
         token = (got.get("claim") or {}).get("token")
         if entry and not entry.get("void") and entry["token"] == token:
-            await store.apply(activity["_id"], volunteer_id, token, entry["set"])
+            await store.apply_entry(activity["_id"], volunteer_id, entry)
         else:
             await store.settle_if_stale(activity["_id"], volunteer_id, got)
         return "retry"
@@ -730,9 +729,9 @@ async def claim_head(store: Store, activity: Doc) -> Claim | Literal["none", "re
     return got
 
 
-def promotion(head: Claim, activity_id: str, now: datetime) -> tuple[Change, Envelope[Any]]:
+def promotion(head: Claim, activity_id: str, now: datetime) -> Change:
     data = SignUpConfirmed(activity_id=activity_id, volunteer_id=head.volunteer_id, confirmed_at=now, reason="promoted")
-    return Change(head, {"status": CONFIRMED.value, "confirmed_at": now}), envelope(data, activity_id)
+    return Change(head, {"status": CONFIRMED.value, "confirmed_at": now}, [envelope(data, activity_id)])
 
 
 async def fill(store: Store, activity_id: str) -> list[str]:
@@ -758,7 +757,7 @@ async def fill(store: Store, activity_id: str) -> list[str]:
             failures += 1
             await backoff(failures)
             continue
-        change, event = promotion(head, activity_id, clock.now())
+        change = promotion(head, activity_id, clock.now())
         try:
             committed = await store.commit(
                 activity_id,
@@ -769,7 +768,6 @@ async def fill(store: Store, activity_id: str) -> list[str]:
                 },
                 expr=PLACE_LEFT,
                 inc=bump((WAITLISTED.value, CONFIRMED)),
-                events=[event],
             )
         except Contended:
             await store.release(head)
@@ -800,10 +798,10 @@ async def cancel_sign_up(
         if claim.status is None:
             raise signup_not_found()
         cancelled, now = cancel_signup(to_signup(claim.doc)), clock.now()
-        changes = [Change(claim, {"status": cancelled.status.value, "cancelled_at": now})]
-        moves: list[tuple[str | None, SignUpStatus]] = [(claim.doc["status"], cancelled_status)]
         data = SignUpCancelled(activity_id=activity_id, volunteer_id=volunteer_id, cancelled_at=now, by=by)
-        events = [envelope(data, activity_id)]
+        fields = {"status": cancelled.status.value, "cancelled_at": now}
+        changes = [Change(claim, fields, [envelope(data, activity_id)])]
+        moves: list[tuple[str | None, SignUpStatus]] = [(claim.doc["status"], cancelled_status)]
         guard: dict[str, Any] = {VERSION: doc.get(VERSION)}
         promoted.clear()
         if claim.status is CONFIRMED:
@@ -816,9 +814,7 @@ async def cancel_sign_up(
                 doc = await reread(store, activity_id, attempt) or doc
                 guard[VERSION] = doc.get(VERSION)
             if isinstance(head, Claim):
-                change, event = promotion(head, activity_id, now)
-                changes.append(change)
-                events.append(event)
+                changes.append(promotion(head, activity_id, now))
                 moves.append((WAITLISTED.value, CONFIRMED))
                 guard["counts.pending_approval"] = count_of(doc, SignUpStatus.PENDING_APPROVAL)
                 promoted.append(head.volunteer_id)
@@ -826,7 +822,7 @@ async def cancel_sign_up(
                 guard["counts.waitlisted"] = 0  # nobody waited: the place is free for the next sign-up
             else:
                 raise Contended(ACTIVITIES, activity_id, ATTEMPTS)
-        commit = {"guard": guard, "inc": bump(*moves), "sets": {"updated_at": now}, "events": events}
+        commit = {"guard": guard, "inc": bump(*moves), "sets": {"updated_at": now}}
         return changes, commit
 
     committed, changes = await commit_or_refuse(store, claim, activity, decide)
@@ -871,9 +867,8 @@ async def review(store: Store, activity_id: str, volunteer_id: str, identity: Id
             "guard": {VERSION: doc.get(VERSION)},
             "expr": expr,
             "inc": bump((claim.doc["status"], decided.status)),
-            "events": events,
         }
-        return [Change(claim, fields)], commit
+        return [Change(claim, fields, events)], commit
 
     committed, changes = await commit_or_refuse(store, claim, activity, decide)
     await store.finish(committed, changes)
@@ -998,8 +993,8 @@ async def attend(
             hours=None if hours is None else float(hours),
         )
         decided.update(activity=activity, attendance=attendance)
-        commit = {"guard": {VERSION: doc.get(VERSION)}, "events": [envelope(data, activity_id)]}
-        return [Change(claim, {"attendance": attendance_doc(attendance)})], commit
+        change = Change(claim, {"attendance": attendance_doc(attendance)}, [envelope(data, activity_id)])
+        return [change], {"guard": {VERSION: doc.get(VERSION)}}
 
     committed, changes = await commit_or_refuse(store, claim, doc, decide)
     await store.finish(committed, changes)
@@ -1101,10 +1096,10 @@ async def correct(
             hours=float(correction.hours),
             correction_reason=correction.reason,
         )
-        change = Change(claim, {"attendance": attendance_doc(attendance)})
+        fields = {"attendance": attendance_doc(attendance)}
         guard: dict[str, Any] = {VERSION: doc.get(VERSION)}
         if activity.status is not ActivityStatus.COMPLETED:  # completion will carry the corrected hours
-            return [change], {"guard": guard, "events": [envelope(data, activity_id)]}
+            return [Change(claim, fields, [envelope(data, activity_id)])], {"guard": guard}
         # Completed: ActivityCompleted carried the old figure, so reporting is told the change, and the activity's
         # totals move in the same write (conditional on the totals it read).
         previous = before.effective_hours(activity.starts_at, activity.ends_at)
@@ -1120,14 +1115,11 @@ async def correct(
         )
         total = Decimal(str(doc.get("total_hours") or "0")) - previous + correction.hours
         guard["total_hours"] = doc.get("total_hours")
-        commit: dict[str, Any] = {
-            "guard": guard,
-            "sets": {"total_hours": str(total), "updated_at": now},
-            "events": [envelope(data, activity_id), envelope(corrected, activity_id)],
-        }
+        commit: dict[str, Any] = {"guard": guard, "sets": {"total_hours": str(total), "updated_at": now}}
         if not entry.get("attendance"):  # a new participant (corrected without ever checking in)
             commit["inc"] = {"participants": 1}
-        return [change], commit
+        events = [envelope(data, activity_id), envelope(corrected, activity_id)]
+        return [Change(claim, fields, events)], commit
 
     committed, changes = await commit_or_refuse(store, claim, doc, decide)
     await store.finish(committed, changes)
