@@ -1,10 +1,11 @@
 """Sign-up burst (issue 5): 2,000 distinct active volunteers sign up concurrently for one activity of capacity 500.
 
-The activities service runs in-process (ASGI) on the real Kafka and FerretDB of the run. Its local copy of the
-volunteers is filled as its consumer would (``Store.apply_volunteer``, as the activities tests do). Every sign-up
-must come back 201, exactly 500 confirmed and 1,500 waitlisted, none lost (the roster holds all 2,000) — else the
-benchmark fails. Figures: ``signups_per_s`` over the whole burst, per-request latency ``p50_ms`` / ``p99_ms``,
-``confirmed`` / ``waitlisted``, ``mean_batch`` (sign-ups decided and written per group commit), and
+The activities service runs in-process (ASGI) on the real Kafka and MongoDB-protocol server of the run. Its local copy
+of the volunteers is filled as its consumer would (``Store.apply_volunteer``, as the activities tests do). Every sign-up
+must come back 201, exactly 500 confirmed and 1,500 waitlisted, none lost (the roster holds all 2,000), and Kafka must
+carry one ``VolunteerSignedUp`` per sign-up, 500 of them confirmed — else the benchmark fails. Figures:
+``signups_per_s`` over the whole burst, per-request latency ``p50_ms`` / ``p99_ms``,
+``confirmed`` / ``waitlisted``, ``signup_events`` (``VolunteerSignedUp`` events that reached Kafka), and
 ``ratio_to_produce_ceiling`` (sign-ups/s ÷ raw Kafka produce events/s).
 """
 
@@ -19,13 +20,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from benchmarks.harness import BenchContext, drop_namespace
 from services.activities.app import create_app
 from services.activities.settings import ActivitiesSettings
 from services.activities.store import Store
+from shared.contracts.envelope import parse_envelope
+from shared.contracts.events import ACTIVITIES
 from shared.identity import HEADER, Identity, sign_identity
+from shared.messaging.dlq import partitions_of
 from shared.messaging.topics import ensure_topics
+from shared.service import Service
 
 CAPACITY = 500
 VOLUNTEERS = 2_000
@@ -52,6 +58,28 @@ def _draft() -> dict[str, Any]:
         "signup_opens_at": (now - timedelta(hours=1)).isoformat(),
         "signup_closes_at": starts.isoformat(),
     }
+
+
+async def _signed_up_events(settings: ActivitiesSettings, activity_id: str) -> list[str]:
+    """The status of every ``VolunteerSignedUp`` of the activity on its topic (read from the beginning to the end)."""
+    topic = settings.topic(ACTIVITIES)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in await partitions_of(settings.kafka_bootstrap, topic)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        found: list[str] = []
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    env = parse_envelope(record.value)
+                    if env.subject == activity_id and env.type.endswith("volunteer_signed_up.v1"):
+                        found.append(env.data.model_dump()["status"])
+        return found
+    finally:
+        await consumer.stop()
 
 
 def _percentile(values: list[float], q: int) -> float:
@@ -119,7 +147,6 @@ async def _bench(ctx: BenchContext) -> None:
                     latencies.append(time.perf_counter() - t0)
                 return response
 
-            app.state.signup_queue.batches = 0
             started = time.perf_counter()
             responses = await asyncio.gather(*(sign_up(v) for v in volunteers))
             elapsed = time.perf_counter() - started
@@ -139,13 +166,21 @@ async def _bench(ctx: BenchContext) -> None:
             if (counts.get("confirmed"), counts.get("waitlisted")) != (CAPACITY, VOLUNTEERS - CAPACITY):
                 raise RuntimeError(f"activity counters disagree with the roster: {counts}")
 
+            service: Service = app.state.service
+            assert service.relay is not None
+            await service.relay.flush()
+            signed = await _signed_up_events(settings, activity_id)
+            if len(signed) != VOLUNTEERS or signed.count("confirmed") != CAPACITY:
+                confirmed_events = signed.count("confirmed")
+                raise RuntimeError(f"Kafka disagrees: {len(signed)} sign-up events, {confirmed_events} confirmed")
+
             rate = VOLUNTEERS / elapsed
             ms = [s * 1000 for s in latencies]
             ctx.report("signups_per_s", rate)
             ctx.report("p50_ms", _percentile(ms, 50))
             ctx.report("p99_ms", _percentile(ms, 99))
-            ctx.report("mean_batch", VOLUNTEERS / max(app.state.signup_queue.batches, 1))  # sign-ups per group commit
             ctx.report("confirmed", confirmed)
+            ctx.report("signup_events", len(signed))
             ctx.report("waitlisted", waitlisted)
             ceiling = ctx.ceiling.get("kafka_produce_events_per_s")
             if ceiling:

@@ -1,17 +1,21 @@
 """HTTP API of the activities service: activities, sign-ups, attendance and hours, publicity, demands.
 
-Every change of an activity is read, decided by the rules in ``domain`` and written under the activity document's
-lock, with its events staged in the same write (outbox); sign-ups arriving together are decided and written in
-batches under that lock (group commit, :func:`decide_signups`). Domain refusals become RFC 9457 problems in one
-place (:func:`problem_of`).
+No lock and no memory of this process decides anything, so any number of replicas may serve it:
+- a change of the activity itself (publish, start, complete, cancel, revise, publicity) is read, decided by the rules
+  in ``domain`` and written conditionally on the version it read (:func:`change_activity`), its events in the same
+  write (outbox); a decision that depends on the sign-ups is also conditional on the roster's version;
+- a change of sign-ups (sign-up, cancellation with the promotion it causes, approval, check-in/out, corrections) is
+  decided by ONE conditional write on the activity (capacity, order of arrival, counters and events together) after
+  claiming the sign-up documents it changes, then applied to them (``store``: claim → commit → apply).
+Domain refusals become RFC 9457 problems in one place (:func:`problem_of`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -21,6 +25,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from shared import clock
+from shared.aggregates import VERSION, Aggregates, Contended, Write, backoff, versioned
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
     ActivityCancelled,
@@ -37,11 +42,11 @@ from shared.contracts.events import (
     VolunteerSignedUp,
 )
 from shared.identity import Identity, IdentityDep, require_roles
+from shared.messaging.outbox import OUTBOX, OUTBOX_N
 from shared.problems import Problem, problem_response
 from shared.programme import LineOfWork, Theme
 from shared.storage import MAX_PAGE_OFFSET, Doc
 
-from .batch import GroupCommit, Waiter
 from .domain import (
     CHECKIN_GRACE,
     HOURS_STEP,
@@ -75,7 +80,6 @@ from .domain import (
     make_correction,
     parse_draft,
     parse_publicity,
-    promotions,
     publicise,
     publish,
     record_check_in,
@@ -89,26 +93,34 @@ from .domain import (
 )
 from .store import (
     ACTIVITIES,
+    ATTEMPTS,
     DEMANDS,
     LISTING_EXCLUDE,
-    SIGNUPS,
+    ROSTER_V,
     SOURCE,
     VOLUNTEERS,
+    Change,
+    Claim,
+    Committed,
     Store,
     activity_fields,
     attendance_doc,
     attendance_of,
     bson,
     confirmed_count,
-    signup_id,
+    count_of,
     to_activity,
     to_demand,
     to_signup,
 )
 
+log = logging.getLogger("stvs.activities")
 router = APIRouter()
 ADMINS = require_roles("province_admin", "unit_admin")
 CLOCK_SKEW = timedelta(minutes=2)
+DECISION = {OUTBOX: 0, OUTBOX_N: 0}  # what a decision reads of an activity (its pending sign-up changes included)
+RUNNING = [ActivityStatus.PUBLISHED.value, ActivityStatus.ONGOING.value]
+CONFIRMED, WAITLISTED = SignUpStatus.CONFIRMED, SignUpStatus.WAITLISTED
 
 VolunteerId = Annotated[str, Path(pattern=r"^[^.$\s]{1,64}$", description="志愿者 ID")]
 ActivityId = Annotated[str, Path(min_length=1, max_length=64, description="活动 ID")]
@@ -180,14 +192,6 @@ def not_found_activity() -> Problem:
     return Problem(404, "activity_not_found", "未找到该活动")
 
 
-async def load_activity(store: Store, activity_id: str) -> Doc:
-    """The activity, with sign-up changes a crash left pending applied; the caller holds its lock."""
-    doc = await store.load_settled(activity_id)
-    if doc is None:
-        raise not_found_activity()
-    return doc
-
-
 def can_see(identity: Identity, doc: Mapping[str, Any]) -> bool:
     return doc["status"] != ActivityStatus.DRAFT.value or is_admin_of(identity, doc["unit_id"])
 
@@ -251,6 +255,33 @@ def require_running(doc: Mapping[str, Any], action: str) -> None:
 # ---------------------------------------------------------------- activities
 
 
+def counted(status: SignUpStatus) -> dict[str, Any]:
+    """Aggregation expression: the activity's counter of sign-ups in ``status``."""
+    return {"$ifNull": [f"$counts.{status.value}", 0]}
+
+
+PLACE_LEFT = {"$lt": [counted(CONFIRMED), "$capacity"]}
+PLACE_FREE = {"$and": [PLACE_LEFT, {"$eq": [counted(WAITLISTED), 0]}]}  # a place nobody on the waitlist is owed
+
+
+def premise(status: SignUpStatus) -> dict[str, Any] | None:
+    """What must still hold of the activity when a sign-up is committed with ``status``."""
+    if status is CONFIRMED:
+        return PLACE_FREE
+    if status is WAITLISTED:
+        return {"$not": [PLACE_FREE]}
+    return None
+
+
+async def reread(store: Store, activity_id: str, attempt: int) -> Doc | None:
+    """The activity again after a commit found its premises changed (after a short, jittered pause)."""
+    await backoff(attempt)
+    return await store.get(ACTIVITIES, activity_id, DECISION)
+
+
+# ---------------------------------------------------------------- activities
+
+
 async def check_demands(store: Store, demand_ids: tuple[str, ...]) -> None:
     missing = [d for d in demand_ids if await store.get(DEMANDS, d, {"_id": 1}) is None]
     if missing:
@@ -274,13 +305,14 @@ async def create(
         "created_at": now,
         "created_by": identity.subject,
         "updated_at": now,
+        VERSION: 1,
+        ROSTER_V: 0,
     }
     await store.insert(ACTIVITIES, doc, [])
     return activity_view(doc)
 
 
-Changes = dict[str, dict[str, Any]]
-Decision = tuple[dict[str, Any], list[Envelope[Any]], Changes]
+Decision = tuple[dict[str, Any], list[Envelope[Any]], dict[str, Any]]
 
 
 async def change_activity(
@@ -289,35 +321,28 @@ async def change_activity(
     identity: Identity,
     decide: Callable[[Doc, Activity], Awaitable[Decision]],
 ) -> Doc:
-    """Read, decide and commit one activity under its lock; returns the document as written."""
-    async with store.locked(ACTIVITIES, activity_id):
-        doc = await load_activity(store, activity_id)
+    """Read, decide and write one activity conditionally on the version it was read at (and on whatever else the
+    decision names: the roster's version when it read the sign-ups); decided again after a concurrent change."""
+    for attempt in range(ATTEMPTS):
+        doc = await store.get(ACTIVITIES, activity_id, DECISION)
+        if doc is None:
+            raise not_found_activity()
         require_admin_of(identity, doc["unit_id"])
-        update, events, changes = await decide(doc, to_activity(doc))
+        update, events, condition = await decide(doc, to_activity(doc))
         update.setdefault("$set", {})["updated_at"] = clock.now()
-        await store.commit(activity_id, update, events, changes)
-        return await load_activity(store, activity_id)
+        filter_ = {"_id": activity_id, VERSION: doc.get(VERSION), **condition}
+        written = await store.outbox.update_one(ACTIVITIES, filter_, versioned(update), events)
+        if written.matched_count:
+            changed = await store.get(ACTIVITIES, activity_id, LISTING_EXCLUDE)
+            assert changed is not None
+            return changed
+        await backoff(attempt)
+    raise Contended(ACTIVITIES, activity_id, ATTEMPTS)
 
 
-async def promote(
-    store: Store, activity_id: str, capacity: int, now: datetime, leaving: str | None = None
-) -> tuple[Changes, list[tuple[str | None, SignUpStatus]], list[Envelope[Any]]]:
-    """Move waitlisted sign-ups up into the free places, first come first served (``leaving`` is being cancelled)."""
-    signups = [to_signup(d) for d in await store.roster(activity_id)]
-    signups = [
-        s.model_copy(update={"status": SignUpStatus.CANCELLED}) if s.volunteer_id == leaving else s for s in signups
-    ]
-    changes: Changes = {}
-    moves: list[tuple[str | None, SignUpStatus]] = []
-    events: list[Envelope[Any]] = []
-    for s in promotions(signups, capacity):
-        changes[s.volunteer_id] = {"status": SignUpStatus.CONFIRMED.value, "confirmed_at": now}
-        moves.append((SignUpStatus.WAITLISTED.value, SignUpStatus.CONFIRMED))
-        data = SignUpConfirmed(
-            activity_id=activity_id, volunteer_id=s.volunteer_id, confirmed_at=now, reason="promoted"
-        )
-        events.append(envelope(data, activity_id))
-    return changes, moves, events
+def roster_unchanged(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The condition of a decision taken on the sign-ups read with ``doc``: nobody's sign-up changed meanwhile."""
+    return {ROSTER_V: doc.get(ROSTER_V)}
 
 
 @router.patch("/activities/{activity_id}", tags=["活动"], summary="修改活动信息")
@@ -329,23 +354,26 @@ async def revise(
 ) -> dict[str, Any]:
     if "demand_ids" in body and isinstance(body["demand_ids"], list):
         await check_demands(store, tuple(str(d) for d in body["demand_ids"]))
+    grew = False
 
     async def decide(doc: Doc, activity: Activity) -> Decision:
+        nonlocal grew
         if activity.status not in (ActivityStatus.DRAFT, ActivityStatus.PUBLISHED, ActivityStatus.ONGOING):
             raise ActivityNotEditable(activity.status)
         confirmed = confirmed_count(doc)
         current = activity.model_dump(include=set(ActivityDraft.model_fields))
         draft = parse_draft({**current, **body}, confirmed_count=confirmed)
         revised = revise_activity(activity, draft, confirmed_count=confirmed)
-        update: dict[str, Any] = {"$set": activity_fields(revised)}
-        if revised.capacity <= activity.capacity:
-            return update, [], {}
-        changes, moves, events = await promote(store, activity.id, revised.capacity, clock.now())
-        if moves:
-            update["$inc"] = bump(*moves)
-        return update, events, changes
+        grew = revised.capacity > activity.capacity
+        # The capacity may not fall below the confirmed sign-ups, whatever was confirmed since the read.
+        keep_places = {"$expr": {"$lte": [counted(CONFIRMED), revised.capacity]}}
+        return {"$set": activity_fields(revised)}, [], keep_places
 
-    return activity_view(await change_activity(store, activity_id, identity, decide))
+    doc = await change_activity(store, activity_id, identity, decide)
+    if grew:  # the new places go to the waitlist first, earliest first
+        await fill(store, activity_id)
+        doc = await store.get(ACTIVITIES, activity_id, LISTING_EXCLUDE) or doc
+    return activity_view(doc)
 
 
 @router.post("/activities/{activity_id}/publish", tags=["活动"], summary="发布活动")
@@ -394,7 +422,7 @@ def participants(roster: list[Doc], activity: Activity) -> list[Participation]:
 async def complete_activity(store: StoreDep, activity_id: ActivityId, identity: Identity = ADMINS) -> dict[str, Any]:
     async def decide(doc: Doc, activity: Activity) -> Decision:
         completed, now = complete(activity), clock.now()
-        people = participants(await store.roster(activity.id), activity)
+        people = participants(await store.roster(doc), activity)
         total = sum((Decimal(str(p.hours)) for p in people), Decimal("0"))
         data = ActivityCompleted(
             activity_id=activity.id,
@@ -415,7 +443,7 @@ async def complete_activity(store: StoreDep, activity_id: ActivityId, identity: 
             "total_hours": str(total),
             "participants": len(people),
         }
-        return {"$set": sets}, [envelope(data, activity.id)], {}
+        return {"$set": sets}, [envelope(data, activity.id)], roster_unchanged(doc)
 
     return activity_view(await change_activity(store, activity_id, identity, decide))
 
@@ -430,7 +458,7 @@ async def cancel_activity(
 ) -> dict[str, Any]:
     async def decide(doc: Doc, activity: Activity) -> Decision:
         cancelled, now = cancel(activity, body.reason), clock.now()
-        told = sorted(d["volunteer_id"] for d in await store.roster(activity.id) if SignUpStatus(d["status"]).is_active)
+        told = sorted(d["volunteer_id"] for d in await store.roster(doc) if SignUpStatus(d["status"]).is_active)
         data = ActivityCancelled(
             activity_id=activity.id,
             unit_id=activity.unit_id,
@@ -441,7 +469,7 @@ async def cancel_activity(
             signed_up_volunteer_ids=told,
         )
         sets = {"status": cancelled.status.value, "cancel_reason": cancelled.cancel_reason, "cancelled_at": now}
-        return {"$set": sets}, [envelope(data, activity.id)], {}
+        return {"$set": sets}, [envelope(data, activity.id)], roster_unchanged(doc)
 
     return activity_view(await change_activity(store, activity_id, identity, decide))
 
@@ -473,10 +501,10 @@ async def publish_publicity(
 
 @router.get("/activities/{activity_id}", tags=["活动"], summary="活动详情")
 async def get_activity(store: StoreDep, activity_id: ActivityId, identity: IdentityDep) -> dict[str, Any]:
-    doc = await store.get(ACTIVITIES, activity_id, LISTING_EXCLUDE)
+    doc = await store.get(ACTIVITIES, activity_id, DECISION)
     if doc is None or not can_see(identity, doc):
         raise not_found_activity()
-    mine = await store.get(SIGNUPS, signup_id(activity_id, identity.volunteer_id)) if identity.volunteer_id else None
+    mine = await store.signup(doc, identity.volunteer_id) if identity.volunteer_id else None
     return activity_view(doc, mine)
 
 
@@ -554,154 +582,204 @@ def acting_volunteer(identity: Identity, volunteer_id: str | None) -> tuple[str,
     return volunteer_id, "admin"
 
 
-async def load_signup(store: Store, activity_id: str, volunteer_id: str) -> Doc:
-    doc = await store.get(SIGNUPS, signup_id(activity_id, volunteer_id))
-    if doc is None:
-        raise Problem(404, "signup_not_found", "未找到该志愿者的报名记录")
-    return doc
+def signup_not_found() -> Problem:
+    return Problem(404, "signup_not_found", "未找到该志愿者的报名记录")
 
 
-@dataclass(frozen=True)
-class SignUpRequest:
-    """A sign-up waiting for its activity's next batch (see ``batch.GroupCommit``)."""
-
-    volunteer_id: str
-    by: Literal["volunteer", "admin"]
-    identity: Identity
-    volunteer: asyncio.Task[Doc | None]  # the local copy, read as the request arrives: no call to the registry
+# Refusals after which a claim is given back unchanged. Anything else (the database unreachable in the middle of a
+# commit...) leaves the claim: the commit may have happened, and the claim's settlement will find out.
+REFUSALS = (ActivityError, Problem, Contended)
 
 
-SignUpWaiter = Waiter[SignUpRequest, dict[str, Any]]
-SIGNUP_BATCH = 100  # sign-ups decided and written together at most (bounds the activity document's pending part)
+async def claimed_for(
+    store: Store, activity_id: str, volunteer_id: str, extra: Awaitable[Any] | None = None
+) -> tuple[Claim, Doc | None, Any]:
+    """Claim the volunteer's sign-up document and read the activity (and ``extra``) at the same time."""
+    reads: list[Awaitable[Any]] = [store.claim(activity_id, volunteer_id), store.get(ACTIVITIES, activity_id, DECISION)]
+    if extra is not None:
+        reads.append(extra)
+    results = await asyncio.gather(*reads, return_exceptions=True)
+    claim = results[0]
+    if isinstance(claim, BaseException):
+        raise claim
+    for result in results[1:]:
+        if isinstance(result, BaseException):
+            await store.release(claim)
+            raise result
+    assert isinstance(claim, Claim)
+    activity: Doc | None = results[1]  # type: ignore[assignment]
+    return claim, activity, results[2] if extra is not None else None
 
 
-def signup_queue(store: Store) -> GroupCommit[SignUpRequest, dict[str, Any]]:
-    """The group commit of sign-ups of one app (see ``create_app``)."""
-
-    async def run(activity_id: str, batch: list[SignUpWaiter]) -> None:
-        await decide_signups(store, activity_id, batch)
-
-    return GroupCommit(run, lambda activity_id: store.locked(ACTIVITIES, activity_id), max_batch=SIGNUP_BATCH)
-
-
-def get_signup_queue(request: Request) -> GroupCommit[SignUpRequest, dict[str, Any]]:
-    queue: GroupCommit[SignUpRequest, dict[str, Any]] = request.app.state.signup_queue
-    return queue
-
-
-SignUpQueueDep = Annotated[GroupCommit[SignUpRequest, dict[str, Any]], Depends(get_signup_queue)]
-
-
-async def decide_signups(store: Store, activity_id: str, batch: list[SignUpWaiter]) -> None:
-    """Decide a batch of sign-ups of one activity in order of arrival and commit them together.
-
-    Round trips for the whole batch, under the activity's lock: the activity and the volunteers' sign-up documents
-    (by ``_id``, concurrently), one write of the activity (counters, ``next_seq``, the sign-ups as ``pending``, every
-    ``VolunteerSignedUp`` staged in the outbox; it also drops the previous batch's pending part), one ``insert_many``
-    of the new sign-up documents. Each refused request gets its own problem; duplicates are refused against the
-    stored sign-ups and against earlier requests of the same batch; sequences follow the order of arrival (the
-    waitlist's order)."""
-    volunteer_ids = list(dict.fromkeys(w.request.volunteer_id for w in batch))
-
-    async def existing_signups() -> dict[str, Doc | None]:
-        found = await asyncio.gather(
-            *(store.get(SIGNUPS, signup_id(activity_id, v), {"status": 1}) for v in volunteer_ids)
-        )
-        return dict(zip(volunteer_ids, found, strict=True))
-
-    copies = asyncio.gather(*(w.request.volunteer for w in batch), return_exceptions=True)
-    doc, existing, volunteers = await asyncio.gather(store.get(ACTIVITIES, activity_id), existing_signups(), copies)
-    if await store.settle_left(activity_id, doc):  # a crash left sign-ups pending: they count, read again
-        existing = await existing_signups()
-    if doc is None:
-        for waiter in batch:
-            waiter.refuse(not_found_activity())
-        return
-    activity, now = to_activity(doc), clock.now()
-    counts = doc.get("counts") or {}
-    confirmed = confirmed_count(doc)
-    waiting = int(counts.get(SignUpStatus.WAITLISTED.value, 0))
-    sequence = int(doc.get("next_seq", 0))
-    changes: Changes = {}
-    moves: list[tuple[str | None, SignUpStatus]] = []
-    events: list[Envelope[Any]] = []
-    answers: list[tuple[SignUpWaiter, dict[str, Any]]] = []
-    for waiter, volunteer in zip(batch, volunteers, strict=True):
-        request = waiter.request
-        volunteer_id = request.volunteer_id
-        if isinstance(volunteer, BaseException):  # the read failed, or the caller went away meanwhile
-            waiter.refuse(volunteer if isinstance(volunteer, Exception) else RuntimeError("sign-up abandoned"))
-            continue
-        try:
-            if request.by == "admin":
-                require_admin_of(request.identity, doc["unit_id"])
-            elif not can_see(request.identity, doc):
+async def commit_or_refuse(
+    store: Store,
+    claim: Claim,
+    activity: Doc | None,
+    decide: Callable[[Doc], Awaitable[tuple[list[Change], dict[str, Any]]] | tuple[list[Change], dict[str, Any]]],
+) -> tuple[Committed, list[Change]]:
+    """Decide on the activity and commit; decided again on a fresh read while a premise moved. A refusal gives the
+    claims back. ``decide`` returns the changes and the keyword arguments of :meth:`Store.commit`."""
+    changes: list[Change] = []
+    try:
+        for attempt in range(ATTEMPTS):
+            if activity is None:
                 raise not_found_activity()
-            prior = existing[volunteer_id]
-            known = volunteer is not None and "status" in volunteer
-            active = (
-                known and volunteer is not None and volunteer["status"] == "active" and bool(volunteer.get("unit_ids"))
-            )
-            status = decide_signup(
-                activity,
-                now=now,
-                volunteer_known=known,
-                volunteer_active=active,
-                already_signed=volunteer_id in changes
-                or (prior is not None and SignUpStatus(prior["status"]).is_active),
-                confirmed_count=confirmed,
-            )
-        except Exception as exc:  # refusals (ActivityError, Problem) and a failed read: this request only
-            waiter.refuse(exc)
-            continue
-        sequence += 1
-        entry = {
-            "activity_id": activity_id,
-            "volunteer_id": volunteer_id,
-            "sequence": sequence,
-            "status": status.value,
-            "signed_up_at": now,
-            "display_name": volunteer.get("display_name") if volunteer else None,
-            "by": request.by,
-        }
-        position = None
-        if status is SignUpStatus.CONFIRMED:
-            confirmed += 1
-        elif status is SignUpStatus.WAITLISTED:
-            waiting += 1
-            position = waiting
-        changes[volunteer_id] = entry
-        moves.append((prior["status"] if prior else None, status))
-        data = VolunteerSignedUp(
-            activity_id=activity_id, volunteer_id=volunteer_id, status=status.value, signed_up_at=now
-        )
-        events.append(envelope(data, activity_id))
-        answers.append((waiter, signup_view(entry, position)))
-    if not changes:
-        return
-    update = {"$set": {"next_seq": sequence}, "$inc": bump(*moves)}
-    new = {v for v in changes if existing[v] is None}
-    await store.commit(activity_id, update, events, changes, new)
-    for waiter, answer in answers:
-        waiter.answer(answer)
+            decided = decide(activity)
+            changes, commit = await decided if asyncio.iscoroutine(decided) else decided  # type: ignore[misc]
+            committed = await store.commit(claim.activity_id, changes, **commit)
+            if committed is not None:
+                return committed, changes
+            for change in changes:
+                if change.claim is not claim:  # a second claim (the waitlist's head) is chosen again
+                    await store.release(change.claim)
+            activity = await reread(store, claim.activity_id, attempt)
+        raise Contended(ACTIVITIES, claim.activity_id, ATTEMPTS)
+    except REFUSALS:
+        for change in changes:
+            if change.claim is not claim:
+                await store.release(change.claim)
+        await store.release(claim)
+        raise
 
 
 @router.post("/activities/{activity_id}/signups", status_code=201, tags=["报名"], summary="报名（满员进入候补）")
 async def sign_up(
     store: StoreDep,
-    queue: SignUpQueueDep,
     activity_id: ActivityId,
     identity: IdentityDep,
     body: Annotated[SignUpBody | None, Body()] = None,
 ) -> dict[str, Any]:
     volunteer_id, by = acting_volunteer(identity, body.volunteer_id if body else None)
-    copy = asyncio.ensure_future(store.get(VOLUNTEERS, volunteer_id))
-    request = SignUpRequest(volunteer_id=volunteer_id, by=by, identity=identity, volunteer=copy)
-    try:
-        return await queue.submit(activity_id, request)
-    finally:
-        if not copy.done():  # cancelled before its batch ran
-            copy.cancel()
+    # The local copy of the volunteer (no call to the registry), the activity and the claim: one round trip.
+    claim, activity, volunteer = await claimed_for(
+        store, activity_id, volunteer_id, store.get(VOLUNTEERS, volunteer_id)
+    )
+    prior = claim.status
+    fields: dict[str, Any] = {}
+
+    def decide(doc: Doc) -> tuple[list[Change], dict[str, Any]]:
+        if by == "admin":
+            require_admin_of(identity, doc["unit_id"])
+        elif not can_see(identity, doc):
+            raise not_found_activity()
+        known = volunteer is not None and "status" in volunteer
+        active = known and volunteer["status"] == "active" and bool(volunteer.get("unit_ids"))
+        now = clock.now()
+        status = decide_signup(
+            to_activity(doc),
+            now=now,
+            volunteer_known=known,
+            volunteer_active=active,
+            already_signed=prior is not None and prior.is_active,
+            confirmed_count=count_of(doc, CONFIRMED),
+            waitlisted_count=count_of(doc, WAITLISTED),
+        )
+        fields.clear()
+        fields.update(
+            {
+                "activity_id": activity_id,
+                "volunteer_id": volunteer_id,
+                "status": status.value,
+                "signed_up_at": now,
+                "display_name": volunteer.get("display_name") if volunteer else None,
+                "by": by,
+            }
+        )
+        data = VolunteerSignedUp(
+            activity_id=activity_id, volunteer_id=volunteer_id, status=status.value, signed_up_at=now
+        )
+        commit = {
+            "guard": {VERSION: doc.get(VERSION)},  # the terms (state, window, capacity, approval) as read
+            "expr": premise(status),  # the place, or the full house, as counted when the write applies
+            "inc": bump((prior.value if prior else None, status)),
+        }
+        return [Change(claim, fields, [envelope(data, activity_id)], sequence=True)], commit
+
+    committed, changes = await commit_or_refuse(store, claim, activity, decide)
+    await store.finish(committed, changes)
+    entry = {**fields, **committed.fields[volunteer_id]}
+    position = committed.count(WAITLISTED) if entry["status"] == WAITLISTED.value else None
+    if position is not None and committed.count(CONFIRMED) < int(committed.doc["capacity"]):
+        await fill(store, activity_id)  # a place is owed to the waitlist (a promotion left unfinished)
+    return signup_view(entry, position)
+
+
+async def claim_head(store: Store, activity: Doc) -> Claim | Literal["none", "retry"]:
+    """Claim the earliest waitlisted sign-up of ``activity`` (as read): the next one a free place goes to."""
+    if count_of(activity, WAITLISTED) == 0:
+        return "none"
+    head = await store.waitlist_head(activity)
+    if head is None:  # counted, but its document not visible yet: read again
+        return "retry"
+    volunteer_id = head["volunteer_id"]
+    got = await store.try_claim(activity["_id"], volunteer_id)
+    if not isinstance(got, Claim):
+        # Held: by its own sign-up, committed and being applied (help it along), by a dead process (settled), or by
+        # another change under way (wait for it).
+        entry = (activity.get("pending") or {}).get(volunteer_id)
+        token = (got.get("claim") or {}).get("token")
+        if entry and not entry.get("void") and entry["token"] == token:
+            await store.apply_entry(activity["_id"], volunteer_id, entry)
+        else:
+            await store.settle_if_stale(activity["_id"], volunteer_id, got)
+        return "retry"
+    if got.status is not WAITLISTED or got.doc.get("sequence") != head["sequence"]:
+        await store.release(got)  # changed since it was read
+        return "retry"
+    return got
+
+
+def promotion(head: Claim, activity_id: str, now: datetime) -> Change:
+    data = SignUpConfirmed(activity_id=activity_id, volunteer_id=head.volunteer_id, confirmed_at=now, reason="promoted")
+    return Change(head, {"status": CONFIRMED.value, "confirmed_at": now}, [envelope(data, activity_id)])
+
+
+async def fill(store: Store, activity_id: str) -> list[str]:
+    """Promote waitlisted sign-ups into the free places, earliest first; returns who moved up.
+
+    One conditional write per promotion (a place still free when it applies), so replicas filling at once never
+    promote more than there are places, and the head of the waitlist is always the one promoted.
+    """
+    promoted: list[str] = []
+    failures = 0
+    while failures < ATTEMPTS:
+        activity = await store.get(ACTIVITIES, activity_id, DECISION)
+        if (
+            activity is None
+            or activity["status"] not in RUNNING
+            or count_of(activity, CONFIRMED) >= int(activity["capacity"])
+        ):
+            return promoted
+        head = await claim_head(store, activity)
+        if head == "none":
+            return promoted
+        if head == "retry":
+            failures += 1
+            await backoff(failures)
+            continue
+        change = promotion(head, activity_id, clock.now())
+        try:
+            committed = await store.commit(
+                activity_id,
+                [change],
+                guard={
+                    VERSION: activity.get(VERSION),
+                    "counts.pending_approval": count_of(activity, SignUpStatus.PENDING_APPROVAL),
+                },
+                expr=PLACE_LEFT,
+                inc=bump((WAITLISTED.value, CONFIRMED)),
+            )
+        except Contended:
+            await store.release(head)
+            raise
+        if committed is None:
+            await store.release(head)
+            failures += 1
+            await backoff(failures)
+            continue
+        await store.finish(committed, [change])
+        promoted.append(head.volunteer_id)
+    return promoted
 
 
 @router.delete("/activities/{activity_id}/signups/{volunteer_id}", tags=["报名"], summary="取消报名（候补依次递补）")
@@ -709,41 +787,72 @@ async def cancel_sign_up(
     store: StoreDep, activity_id: ActivityId, volunteer_id: VolunteerId, identity: IdentityDep
 ) -> dict[str, Any]:
     _, by = acting_volunteer(identity, volunteer_id)
-    async with store.locked(ACTIVITIES, activity_id):
-        doc = await load_activity(store, activity_id)
+    claim, activity, _ = await claimed_for(store, activity_id, volunteer_id)
+    cancelled_status = SignUpStatus.CANCELLED
+    promoted: list[str] = []
+
+    async def decide(doc: Doc) -> tuple[list[Change], dict[str, Any]]:
         if by == "admin":
             require_admin_of(identity, doc["unit_id"])
         require_running(doc, "取消报名")
-        entry = await load_signup(store, activity_id, volunteer_id)
-        cancelled, now = cancel_signup(to_signup(entry)), clock.now()
-        changes: Changes = {}
-        moves: list[tuple[str | None, SignUpStatus]] = [(entry["status"], cancelled.status)]
-        events: list[Envelope[Any]] = []
-        if entry["status"] == SignUpStatus.CONFIRMED.value:
-            changes, promoted_moves, events = await promote(
-                store, activity_id, int(doc["capacity"]), now, leaving=volunteer_id
-            )
-            moves += promoted_moves
-        promoted = list(changes)
-        changes[volunteer_id] = {"status": cancelled.status.value, "cancelled_at": now}
+        if claim.status is None:
+            raise signup_not_found()
+        cancelled, now = cancel_signup(to_signup(claim.doc)), clock.now()
         data = SignUpCancelled(activity_id=activity_id, volunteer_id=volunteer_id, cancelled_at=now, by=by)
-        events.insert(0, envelope(data, activity_id))
-        update = {"$set": {"updated_at": now}, "$inc": bump(*moves)}
-        await store.commit(activity_id, update, events, changes)
-    return {**signup_view({**entry, "status": cancelled.status.value}), "promoted": promoted}
+        fields = {"status": cancelled.status.value, "cancelled_at": now}
+        changes = [Change(claim, fields, [envelope(data, activity_id)])]
+        moves: list[tuple[str | None, SignUpStatus]] = [(claim.doc["status"], cancelled_status)]
+        guard: dict[str, Any] = {VERSION: doc.get(VERSION)}
+        promoted.clear()
+        if claim.status is CONFIRMED:
+            # The place goes to the head of the waitlist in the same write: nobody else can take it meanwhile.
+            head: Claim | str = "retry"
+            for attempt in range(ATTEMPTS):
+                head = await claim_head(store, doc)
+                if head != "retry":
+                    break
+                doc = await reread(store, activity_id, attempt) or doc
+                guard[VERSION] = doc.get(VERSION)
+            if isinstance(head, Claim):
+                changes.append(promotion(head, activity_id, now))
+                moves.append((WAITLISTED.value, CONFIRMED))
+                guard["counts.pending_approval"] = count_of(doc, SignUpStatus.PENDING_APPROVAL)
+                promoted.append(head.volunteer_id)
+            elif head == "none":
+                guard["counts.waitlisted"] = 0  # nobody waited: the place is free for the next sign-up
+            else:
+                raise Contended(ACTIVITIES, activity_id, ATTEMPTS)
+        commit = {"guard": guard, "inc": bump(*moves), "sets": {"updated_at": now}}
+        return changes, commit
+
+    committed, changes = await commit_or_refuse(store, claim, activity, decide)
+    await store.finish(committed, changes)
+    if committed.count(WAITLISTED) and committed.count(CONFIRMED) < int(committed.doc["capacity"]):
+        promoted += await fill(store, activity_id)
+    return {**signup_view({**claim.doc, "status": cancelled_status.value}), "promoted": promoted}
 
 
 async def review(store: Store, activity_id: str, volunteer_id: str, identity: Identity, approve: bool) -> Doc:
-    async with store.locked(ACTIVITIES, activity_id):
-        doc = await load_activity(store, activity_id)
+    claim, activity, _ = await claimed_for(store, activity_id, volunteer_id)
+    fields: dict[str, Any] = {}
+
+    def decide(doc: Doc) -> tuple[list[Change], dict[str, Any]]:
         require_admin_of(identity, doc["unit_id"])
         require_running(doc, "审核报名")
-        entry, now = await load_signup(store, activity_id, volunteer_id), clock.now()
-        signup = to_signup(entry)
+        if claim.status is None:
+            raise signup_not_found()
+        signup, now = to_signup(claim.doc), clock.now()
         events: list[Envelope[Any]] = []
+        expr = None
         if approve:
-            decided = approve_signup(signup, capacity=int(doc["capacity"]), confirmed_count=confirmed_count(doc))
-            if decided.status is SignUpStatus.CONFIRMED:
+            decided = approve_signup(
+                signup,
+                capacity=int(doc["capacity"]),
+                confirmed_count=count_of(doc, CONFIRMED),
+                waitlisted_count=count_of(doc, WAITLISTED),
+            )
+            expr = premise(decided.status)
+            if decided.status is CONFIRMED:
                 data: Event = SignUpConfirmed(
                     activity_id=activity_id, volunteer_id=volunteer_id, confirmed_at=now, reason="approved"
                 )
@@ -752,10 +861,18 @@ async def review(store: Store, activity_id: str, volunteer_id: str, identity: Id
             decided = reject_signup(signup)
             data = SignUpCancelled(activity_id=activity_id, volunteer_id=volunteer_id, cancelled_at=now, by="admin")
             events.append(envelope(data, activity_id))
-        change = {"status": decided.status.value, "reviewed_at": now, "reviewed_by": identity.subject}
-        update = {"$inc": bump((entry["status"], decided.status))}
-        await store.commit(activity_id, update, events, {volunteer_id: change})
-        return {**entry, **change}
+        fields.clear()
+        fields.update({"status": decided.status.value, "reviewed_at": now, "reviewed_by": identity.subject})
+        commit = {
+            "guard": {VERSION: doc.get(VERSION)},
+            "expr": expr,
+            "inc": bump((claim.doc["status"], decided.status)),
+        }
+        return [Change(claim, fields, events)], commit
+
+    committed, changes = await commit_or_refuse(store, claim, activity, decide)
+    await store.finish(committed, changes)
+    return {**claim.doc, **fields}
 
 
 @router.post("/activities/{activity_id}/signups/{volunteer_id}/approve", tags=["报名"], summary="审核通过报名")
@@ -779,15 +896,44 @@ async def list_sign_ups(
     status: SignUpStatus | None = None,
     identity: Identity = ADMINS,
 ) -> dict[str, Any]:
-    async with store.locked(ACTIVITIES, activity_id):
-        doc = await load_activity(store, activity_id)
+    doc = await store.get(ACTIVITIES, activity_id, DECISION)
+    if doc is None:
+        raise not_found_activity()
     require_admin_of(identity, doc["unit_id"])
-    roster = await store.roster(activity_id)
+    roster = await store.roster(doc)
     waiting = {s.volunteer_id: i for i, s in enumerate(waitlist_order(to_signup(d) for d in roster), start=1)}
     items = [
         signup_view(d, waiting.get(d["volunteer_id"])) for d in roster if status is None or d["status"] == status.value
     ]
     return {"items": items, "total": len(items), "counts": {**no_counts(), **(doc.get("counts") or {})}}
+
+
+async def repair(store: Store) -> int:
+    """One pass of the repair sweep (one replica at a time, leased): settle the claims of dead processes and give
+    free places owed to a waitlist; returns how many it settled or promoted."""
+    if not await store.repair_lease.acquire():
+        return 0
+    done = 0
+    for stale in await store.stale_claims():
+        await store.settle(stale["activity_id"], stale["volunteer_id"], stale["claim"]["token"])
+        done += 1
+    owed = store.db[ACTIVITIES].find(
+        {"status": {"$in": RUNNING}, "counts.waitlisted": {"$gt": 0}, "$expr": PLACE_LEFT}, {"_id": 1}
+    )
+    for doc in [d async for d in owed]:
+        done += len(await fill(store, doc["_id"]))
+    return done
+
+
+async def repair_loop(store: Store, interval_s: float) -> None:
+    while True:
+        try:
+            await repair(store)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("activities repair sweep failed", exc_info=True)
+        await asyncio.sleep(interval_s)
 
 
 # ---------------------------------------------------------------- attendance and hours
@@ -812,8 +958,10 @@ async def attend(
     at = body.at or now
     if at > now + CLOCK_SKEW:
         raise Problem(422, "time_in_future", "签到签退时刻不能晚于当前时间", errors=[{"field": "at"}])
-    async with store.locked(ACTIVITIES, activity_id):
-        doc = await load_activity(store, activity_id)
+    claim, doc, _ = await claimed_for(store, activity_id, volunteer_id)
+    decided: dict[str, Any] = {}
+
+    def decide(doc: Doc) -> tuple[list[Change], dict[str, Any]]:
         activity = to_activity(doc)
         if by == "admin":
             require_admin_of(identity, doc["unit_id"])
@@ -830,10 +978,9 @@ async def attend(
                 ends_at=activity.ends_at,
             )
         require_running(doc, "签到签退")
-        entry = await store.get(SIGNUPS, signup_id(activity_id, volunteer_id))
-        if entry is None or entry["status"] != SignUpStatus.CONFIRMED.value:
+        if claim.status is not CONFIRMED:
             raise Problem(409, "not_confirmed", "该志愿者没有本活动的有效报名（报名成功后才能签到签退）")
-        attendance = attendance_of(entry, activity_id, volunteer_id)
+        attendance = attendance_of(claim.doc, activity_id, volunteer_id)
         attendance = record_check_in(attendance, at) if kind == "in" else record_check_out(attendance, at)
         hours = (
             None if attendance.check_out is None else attendance.effective_hours(activity.starts_at, activity.ends_at)
@@ -845,9 +992,13 @@ async def attend(
             check_out_at=attendance.check_out,
             hours=None if hours is None else float(hours),
         )
-        update = {"$set": {"attendance": attendance_doc(attendance)}}
-        await store.write_signup(activity_id, volunteer_id, update, [envelope(data, activity_id)])
-    return attendance_view(activity, attendance)
+        decided.update(activity=activity, attendance=attendance)
+        change = Change(claim, {"attendance": attendance_doc(attendance)}, [envelope(data, activity_id)])
+        return [change], {"guard": {VERSION: doc.get(VERSION)}}
+
+    committed, changes = await commit_or_refuse(store, claim, doc, decide)
+    await store.finish(committed, changes)
+    return attendance_view(decided["activity"], decided["attendance"])
 
 
 def attendance_view(activity: Activity, attendance: Any) -> dict[str, Any]:
@@ -914,14 +1065,16 @@ async def correct(
     body: CorrectionBody,
     identity: Identity = ADMINS,
 ) -> dict[str, Any]:
-    async with store.locked(ACTIVITIES, activity_id):
-        doc = await load_activity(store, activity_id)
+    claim, doc, _ = await claimed_for(store, activity_id, volunteer_id)
+    decided: dict[str, Any] = {}
+
+    def decide(doc: Doc) -> tuple[list[Change], dict[str, Any]]:
         require_admin_of(identity, doc["unit_id"])
         activity = to_activity(doc)
         if activity.status not in (ActivityStatus.ONGOING, ActivityStatus.COMPLETED):
             raise Problem(409, "activity_not_open", f"活动状态为“{activity.status.label}”，不能补录服务时长")
-        entry = await store.get(SIGNUPS, signup_id(activity_id, volunteer_id))
-        if entry is None or (not entry.get("attendance") and entry["status"] != SignUpStatus.CONFIRMED.value):
+        entry = claim.doc
+        if claim.status is None or (not entry.get("attendance") and claim.status is not CONFIRMED):
             raise Problem(409, "not_confirmed", "该志愿者没有本活动的有效报名或签到记录，不能补录")
         now = clock.now()
         correction = make_correction(
@@ -934,6 +1087,7 @@ async def correct(
         )
         before = attendance_of(entry, activity_id, volunteer_id)
         attendance = correct_hours(before, correction)
+        decided.update(activity=activity, attendance=attendance)
         data = AttendanceRecorded(
             activity_id=activity_id,
             volunteer_id=volunteer_id,
@@ -942,13 +1096,12 @@ async def correct(
             hours=float(correction.hours),
             correction_reason=correction.reason,
         )
-        update = {"$set": {"attendance": attendance_doc(attendance)}}
+        fields = {"attendance": attendance_doc(attendance)}
+        guard: dict[str, Any] = {VERSION: doc.get(VERSION)}
         if activity.status is not ActivityStatus.COMPLETED:  # completion will carry the corrected hours
-            await store.write_signup(activity_id, volunteer_id, update, [envelope(data, activity_id)])
-            return attendance_view(activity, attendance)
-        # Completed: ActivityCompleted carried the old figure, so reporting is told the change. The correction is
-        # committed in the activity (its totals, both events, the sign-up change as ``pending``) and then applied to
-        # the sign-up: one write decides, as for sign-ups.
+            return [Change(claim, fields, [envelope(data, activity_id)])], {"guard": guard}
+        # Completed: ActivityCompleted carried the old figure, so reporting is told the change, and the activity's
+        # totals move in the same write (conditional on the totals it read).
         previous = before.effective_hours(activity.starts_at, activity.ends_at)
         corrected = ServiceHoursCorrected(
             activity_id=activity_id,
@@ -961,23 +1114,28 @@ async def correct(
             corrected_at=now,
         )
         total = Decimal(str(doc.get("total_hours") or "0")) - previous + correction.hours
-        totals: dict[str, Any] = {"$set": {"total_hours": str(total), "updated_at": now}}
+        guard["total_hours"] = doc.get("total_hours")
+        commit: dict[str, Any] = {"guard": guard, "sets": {"total_hours": str(total), "updated_at": now}}
         if not entry.get("attendance"):  # a new participant (corrected without ever checking in)
-            totals["$inc"] = {"participants": 1}
+            commit["inc"] = {"participants": 1}
         events = [envelope(data, activity_id), envelope(corrected, activity_id)]
-        await store.commit(activity_id, totals, events, {volunteer_id: update["$set"]})
-    return attendance_view(activity, attendance)
+        return [Change(claim, fields, events)], commit
+
+    committed, changes = await commit_or_refuse(store, claim, doc, decide)
+    await store.finish(committed, changes)
+    return attendance_view(decided["activity"], decided["attendance"])
 
 
 @router.get("/activities/{activity_id}/attendance", tags=["签到"], summary="签到记录与服务时长")
 async def list_attendance(store: StoreDep, activity_id: ActivityId, identity: Identity = ADMINS) -> dict[str, Any]:
-    async with store.locked(ACTIVITIES, activity_id):
-        doc = await load_activity(store, activity_id)
+    doc = await store.get(ACTIVITIES, activity_id, DECISION)
+    if doc is None:
+        raise not_found_activity()
     require_admin_of(identity, doc["unit_id"])
     activity = to_activity(doc)
     items = [
         attendance_view(activity, attendance_of(d, activity_id, d["volunteer_id"]))
-        for d in await store.roster(activity_id)
+        for d in await store.roster(doc)
         if d.get("attendance")
     ]
     total = sum((Decimal(i["hours"]) for i in items), Decimal("0"))
@@ -1066,14 +1224,14 @@ async def get_demand(store: StoreDep, demand_id: str, identity: IdentityDep) -> 
 async def change_demand(
     store: StoreDep, demand_id: str, body: DemandStatusBody, identity: Identity = ADMINS
 ) -> dict[str, Any]:
-    async with store.locked(DEMANDS, demand_id):
-        doc = await store.get(DEMANDS, demand_id)
+    def decide(doc: Doc | None) -> Write[None]:
         if doc is None:
             raise Problem(404, "demand_not_found", "未找到该需求")
         require_admin_of(identity, doc["unit_id"])
         changed, now = change_demand_status(to_demand(doc), body.status), clock.now()
-        update = {"$set": {"status": changed.status.value, "updated_at": now}}
-        await store.write_locked(DEMANDS, demand_id, update, [demand_event(changed, now)])
-        doc = await store.get(DEMANDS, demand_id)
+        return Write({"$set": {"status": changed.status.value, "updated_at": now}}, [demand_event(changed, now)])
+
+    await Aggregates(store.outbox, DEMANDS).change(demand_id, decide)
+    doc = await store.get(DEMANDS, demand_id)
     assert doc is not None
     return demand_view(doc)

@@ -19,9 +19,11 @@ from shared.contracts.events import (
 )
 from shared.service import Service
 
-from .api import install_activity_errors, router, signup_queue
+from .api import install_activity_errors, repair_loop, router
 from .settings import ActivitiesSettings
 from .store import ACTIVITIES, DEMANDS, SIGNUPS, Store, indexes
+
+REPAIR_INTERVAL_S = 10.0  # claims left by a dead process, places owed to a waitlist
 
 
 def register_consumers(service: Service, store: Store) -> None:
@@ -53,6 +55,7 @@ def create_app(settings: ActivitiesSettings | None = None) -> FastAPI:
     service = Service("activities", settings, indexes=indexes(), outbox_collections=[ACTIVITIES, SIGNUPS, DEMANDS])
     store = Store(service)
     register_consumers(service, store)
+    service.background.append(lambda: repair_loop(store, REPAIR_INTERVAL_S))
     app = service.create_app(
         router,
         title="科技志愿服务活动",
@@ -60,6 +63,5 @@ def create_app(settings: ActivitiesSettings | None = None) -> FastAPI:
     )
     install_activity_errors(app)
     app.state.store = store
-    app.state.signup_queue = signup_queue(store)
     app.state.checkin_secret = settings.checkin_secret.get_secret_value()
     return app

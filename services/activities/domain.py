@@ -578,11 +578,13 @@ def decide_signup(
     volunteer_active: bool,
     already_signed: bool,
     confirmed_count: int,
+    waitlisted_count: int = 0,
 ) -> SignUpStatus:
     """Confirmed, waitlisted or pending approval — or a `SignUpRefused` naming why.
 
     `already_signed` means the volunteer holds an active sign-up (pending, confirmed or waitlisted);
-    after cancelling they may sign up again.
+    after cancelling they may sign up again. A free place goes to the waitlist first: a newcomer is confirmed only
+    when a place is free and nobody waits (first come, first served).
     """
     if not volunteer_known:
         raise VolunteerUnknown()
@@ -602,14 +604,21 @@ def decide_signup(
         raise SignUpClosed()
     if activity.requires_approval:
         return SignUpStatus.PENDING_APPROVAL
-    return SignUpStatus.CONFIRMED if confirmed_count < activity.capacity else SignUpStatus.WAITLISTED
+    return place_or_waitlist(activity.capacity, confirmed_count, waitlisted_count)
 
 
-def approve_signup(signup: SignUp, *, capacity: int, confirmed_count: int) -> SignUp:
-    """An approved sign-up takes a place if one is free, else joins the waitlist."""
+def place_or_waitlist(capacity: int, confirmed_count: int, waitlisted_count: int) -> SignUpStatus:
+    """Confirmed when a place is free and nobody is waiting for one, else waitlisted."""
+    if confirmed_count < capacity and waitlisted_count == 0:
+        return SignUpStatus.CONFIRMED
+    return SignUpStatus.WAITLISTED
+
+
+def approve_signup(signup: SignUp, *, capacity: int, confirmed_count: int, waitlisted_count: int = 0) -> SignUp:
+    """An approved sign-up takes a place if one is free (and nobody waits for it), else joins the waitlist."""
     if signup.status is not SignUpStatus.PENDING_APPROVAL:
         raise SignUpNotActive(signup.status)
-    status = SignUpStatus.CONFIRMED if confirmed_count < capacity else SignUpStatus.WAITLISTED
+    status = place_or_waitlist(capacity, confirmed_count, waitlisted_count)
     return signup.model_copy(update={"status": status})
 
 

@@ -1,39 +1,57 @@
-"""Storage of the activities service, shaped for FerretDB v1: every hot read and write addresses one ``_id``.
+"""Storage of the activities service on MongoDB's guarantees: no lock, no memory of this process decides anything.
 
-FerretDB reads and rewrites a whole document on every access (measured: ~16 µs per nested entry, so an activity
-document holding 300 sign-ups costs ~35 ms to read), so sign-ups are not kept inside the activity:
+- ``activities``: details, life-cycle state, the sign-up counters (``counts``), ``next_seq`` (order of arrival),
+  ``version`` (bumped by every change of the details or the state, :mod:`shared.aggregates`) and ``roster_v`` (bumped
+  by every change of a sign-up). It stays small: sign-ups live in their own documents.
+- ``signups``: one document per (activity, volunteer), ``_id = "<activity id>|<volunteer id>"``: status, order of
+  arrival, attendance.
 
-- ``activities``: details, life-cycle state, the sign-up counters (``counts``) and ``next_seq`` — small and
-  constant in size. It is the commit point: every sign-up decision is read, decided and written here under the
-  activity's lock, with its events and the sign-up changes themselves staged as ``pending.<volunteer id>`` in the
-  same write. The changes are then applied to ``signups`` (and the ``pending`` keys removed by the next such
-  write); a crash in between leaves them in the activity, and the next operation on it applies them first
-  (:meth:`Store.load_settled`).
-  So capacity is never oversold, no event is lost, and no sign-up is lost. A burst of sign-ups is decided and
-  committed in batches (``api.decide_signups``, group commit): one such write for the whole batch, then one
-  ``insert_many`` of the new sign-up documents.
-- ``signups``: one document per (activity, volunteer), ``_id = "<activity id>|<volunteer id>"``: status, order
-  of arrival, and attendance (check-in/out, corrections) with the attendance events staged on it.
-- ``volunteers``: the local copy built from the registry's events; ``demands``: the demand library.
+A change of sign-ups is taken in three steps, each one atomic write, so that any number of replicas may run:
+
+1. **claim** each sign-up document it changes (``claim: {token, at}``, set only where there is none: one holder at a
+   time, so the holder decides on a state nobody else changes; a new sign-up inserts its document with the claim);
+2. **commit** on the activity: ONE conditional ``findAndModify`` (an update pipeline) that checks the premises of the
+   decision in its filter (the version of the terms, a free place, the waitlist...), moves the counters, takes the
+   next sequence number, and records each sign-up's change (new fields and events, packed as one value) as
+   ``pending.<volunteer id>`` with the claim's token. This write IS the decision: capacity and order are decided by
+   the database, one write at a time, whatever the number of replicas;
+3. **apply**: copy the change into the sign-up document with its events in its outbox and drop the claim (one
+   write, only where the claim is still that token, so it happens once), then remove the ``pending`` entry.
+
+The activity document stays a few dozen fields (a packed value per change under way, no sign-up events in its
+outbox): the server rewrites the whole document on every write, and its cost grows with the number of fields
+(measured on SecantusDB: ~400 writes/s on a small document, ~60/s with 30 pending entries of ~10 fields each).
+
+A process that dies in between leaves a claim older than :data:`CLAIM_TTL`: whoever meets it (the next operation on
+that sign-up, or the repair sweep) settles it — applies the committed decision, or voids an uncommitted one (the
+``pending`` entry then names the token as void, which the dead process's commit can no longer pass).
+Readers overlay the ``pending`` entries of the activity (read first) on the sign-up documents (read after): a
+decision committed but not yet applied is seen as taken.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from datetime import datetime
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from bson import decode as decode_bson
+from bson import encode as encode_bson
+from bson.codec_options import CodecOptions
 from pydantic import BaseModel
-from pymongo.errors import BulkWriteError
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
-from shared.contracts.envelope import Envelope
+from shared.aggregates import Contended, backoff
+from shared.contracts.envelope import Envelope, parse_envelope
+from shared.lease import Lease
 from shared.messaging.outbox import OUTBOX, OUTBOX_N
 from shared.service import Service
-from shared.storage import Doc, Indexes, doc_locks
+from shared.storage import Doc, Indexes, utcnow
 
 from .domain import Activity, Attendance, Correction, Demand, SignUp, SignUpStatus
 
@@ -43,17 +61,25 @@ VOLUNTEERS = "volunteers"
 DEMANDS = "demands"
 SOURCE = "/stvs/activities"
 
-# Heavy or internal parts left out of listings.
-LISTING_EXCLUDE = {"pending": 0, OUTBOX: 0, OUTBOX_N: 0}
 PENDING = "pending"
+CLAIM = "claim"
+ROSTER_V = "roster_v"
+# Heavy or internal parts left out of listings.
+LISTING_EXCLUDE = {PENDING: 0, OUTBOX: 0, OUTBOX_N: 0}
+SIGNUP_EXCLUDE = {OUTBOX: 0, OUTBOX_N: 0}
+CLAIM_TTL = timedelta(seconds=30)  # a claim this old was left by a process that died (requests take milliseconds)
+ATTEMPTS = 32
 
 
 def indexes() -> Indexes:
     found = Indexes()
     found.add(ACTIVITIES, "unit_id")
     found.add(ACTIVITIES, "starts_at")
+    found.add(ACTIVITIES, "status")
     found.add(DEMANDS, "unit_id")
-    found.add(SIGNUPS, "activity_id")
+    found.add(SIGNUPS, "activity_id", "sequence")
+    found.add(SIGNUPS, "activity_id", "status", "sequence")
+    found.add(SIGNUPS, "claim.at", partial={CLAIM: {"$exists": True}}, name="claims")
     return found
 
 
@@ -102,7 +128,7 @@ def to_signup(doc: Mapping[str, Any]) -> SignUp:
 
 
 def confirmed_count(doc: Mapping[str, Any]) -> int:
-    return int((doc.get("counts") or {}).get(SignUpStatus.CONFIRMED.value, 0))
+    return count_of(doc, SignUpStatus.CONFIRMED)
 
 
 def attendance_of(signup: Mapping[str, Any] | None, activity_id: str, volunteer_id: str) -> Attendance:
@@ -126,120 +152,86 @@ def to_demand(doc: Mapping[str, Any]) -> Demand:
     return Demand.model_validate({**data, "id": doc["_id"]})
 
 
-class Store:
-    """The service's documents: activities, the local copy of volunteers, demands."""
+def count_of(doc: Mapping[str, Any], status: SignUpStatus) -> int:
+    return int((doc.get("counts") or {}).get(status.value, 0))
 
-    def __init__(self, service: Service) -> None:
+
+def add(path: str, delta: int) -> dict[str, Any]:
+    """Pipeline expression: the numeric field ``path`` (0 when absent) plus ``delta``."""
+    return {"$add": [{"$ifNull": [f"${path}", 0]}, delta]}
+
+
+def literal(value: Any) -> dict[str, Any]:
+    return {"$literal": value}
+
+
+@dataclass
+class Claim:
+    """A sign-up document held by this operation: nobody else changes it until the claim is applied or released."""
+
+    activity_id: str
+    volunteer_id: str
+    token: str
+    at: datetime
+    doc: Doc  # the document as claimed: its state is stable while the claim is held (no ``status``: no sign-up yet)
+
+    @property
+    def status(self) -> SignUpStatus | None:
+        raw = self.doc.get("status")
+        return None if raw is None else SignUpStatus(raw)
+
+
+@dataclass
+class Change:
+    """What a decision writes into one claimed sign-up document, with the events that announce it (``sequence``: it
+    takes the next order of arrival)."""
+
+    claim: Claim
+    fields: Doc
+    events: Sequence[Envelope[Any]] = ()
+    sequence: bool = False
+
+
+def pack(fields: Mapping[str, Any], events: Sequence[Envelope[Any]]) -> bytes:
+    """A change as one BSON value (the activity document keeps one field per change under way)."""
+    return encode_bson({"set": dict(fields), "events": [e.dump_json() for e in events]})
+
+
+def unpack(entry: Mapping[str, Any]) -> tuple[Doc, list[Envelope[Any]]]:
+    """The fields (with the sequence number the commit took) and the events of a committed change."""
+    raw: Doc = decode_bson(entry["change"], codec_options=CodecOptions(tz_aware=True))
+    fields: Doc = dict(raw["set"])
+    if "sequence" in entry:
+        fields["sequence"] = entry["sequence"]
+    return fields, [parse_envelope(str(e).encode()) for e in raw["events"]]
+
+
+@dataclass
+class Committed:
+    """The activity's counters right after a commit, and each changed sign-up's fields as committed."""
+
+    doc: Doc
+    fields: dict[str, Doc] = field(default_factory=dict)
+
+    def count(self, status: SignUpStatus) -> int:
+        return count_of(self.doc, status)
+
+
+class Store:
+    """The service's documents: activities, sign-ups (claim → commit → apply), the local copy of volunteers, demands."""
+
+    def __init__(self, service: Service, *, claim_ttl: timedelta = CLAIM_TTL) -> None:
         self.service = service
         self.db = service.db
-        # Per activity: volunteers whose pending change is applied to their sign-up but still in the activity
-        # document (dropped by the activity's next commit). Only this process's knowledge; see ``commit``.
-        self._applied: dict[str, set[str]] = {}
-
-    @contextlib.asynccontextmanager
-    async def locked(self, collection: str, doc_id: str) -> AsyncIterator[None]:
-        """Serialize the read-decide-write of one aggregate.
-
-        This is a lock of its own (``<collection>:decide``), not the document's write lock: every write below
-        still takes the document's lock (``Outbox.update_one``), only for the write itself. So the outbox relay,
-        which only removes published ``_outbox`` keys, can clear the document between two decisions instead of
-        queueing behind a burst of them (the events would pile up in the document and make every access slower).
-        """
-        async with doc_locks.hold(self.db[f"{collection}:decide"], doc_id):
-            yield
+        self.outbox = service.outbox
+        self.claim_ttl = claim_ttl
+        self.repair_lease = Lease(self.db, "activities-repair", ttl_s=60)
 
     async def get(self, collection: str, doc_id: str, projection: Mapping[str, Any] | None = None) -> Doc | None:
         return await self.db[collection].find_one({"_id": doc_id}, projection)
 
     async def insert(self, collection: str, doc: Doc, events: Sequence[Envelope[Any]]) -> None:
-        await self.service.outbox.insert_one(collection, doc, events)
-
-    async def write_locked(
-        self, collection: str, doc_id: str, update: Mapping[str, Any], events: Sequence[Envelope[Any]]
-    ) -> None:
-        """State change plus events in one document write; the caller holds the aggregate's :meth:`locked`."""
-        await self.service.outbox.update_one(collection, {"_id": doc_id}, update, events)
-
-    async def load_settled(self, activity_id: str) -> Doc | None:
-        """The activity with any sign-up changes a crash left pending applied first; hold the activity's lock."""
-        doc = await self.get(ACTIVITIES, activity_id)
-        await self.settle_left(activity_id, doc)
-        return doc
-
-    async def settle_left(self, activity_id: str, doc: Doc | None) -> bool:
-        """Apply the sign-up changes a crash left pending in this activity document, and drop the pending part from
-        ``doc``; True when there were any. The caller holds the activity's lock."""
-        if doc is None or not doc.get(PENDING):
-            return False
-        pending: dict[str, Any] = doc.pop(PENDING)
-        left = {v: fields for v, fields in pending.items() if v not in self._applied.get(activity_id, ())}
-        if not left:
-            return False
-        await self._settle(activity_id, left)
-        return True
-
-    async def commit(
-        self,
-        activity_id: str,
-        update: Mapping[str, Any],
-        events: Sequence[Envelope[Any]],
-        changes: Mapping[str, Mapping[str, Any]],
-        new: Collection[str] = (),
-    ) -> None:
-        """Commit sign-up decisions: counters, events and the sign-up changes in ONE write of the activity, then
-        apply the changes to the sign-up documents. ``new`` names the volunteers without a sign-up document yet
-        (inserted together, one round trip). The caller holds the activity's lock.
-
-        The pending part of changes already applied is dropped by the next such write (not by a write of its own):
-        it stays harmless meanwhile — :meth:`settle_left` skips what this process knows to be applied, and after a
-        restart applies it again, which changes nothing (each volunteer's entry is their latest change).
-        """
-        merged: dict[str, Any] = {k: dict(v) for k, v in update.items()}
-        sets = merged.setdefault("$set", {})
-        for volunteer_id, fields in changes.items():
-            sets[f"{PENDING}.{volunteer_id}"] = dict(fields)
-        applied = self._applied.setdefault(activity_id, set())
-        applied.difference_update(changes)  # re-staged: not applied until this commit's changes are
-        dropped = set(applied)
-        if dropped:
-            unset = merged.setdefault("$unset", {})
-            unset.update({f"{PENDING}.{volunteer_id}": "" for volunteer_id in dropped})
-        await self.write_locked(ACTIVITIES, activity_id, merged, events)
-        applied.difference_update(dropped)
-        await self._settle(activity_id, changes, new)
-
-    async def _settle(
-        self, activity_id: str, changes: Mapping[str, Mapping[str, Any]], new: Collection[str] = ()
-    ) -> None:
-        """Apply committed sign-up changes to their documents (idempotent); the next commit drops them from the
-        activity's pending part."""
-        fresh = [v for v in changes if v in new]
-        if fresh:
-            docs = [{"_id": signup_id(activity_id, v), **changes[v]} for v in fresh]
-            try:
-                await self.db[SIGNUPS].insert_many(docs, ordered=True)
-            except BulkWriteError:  # a document is there after all (cannot happen under the lock): upsert them all
-                fresh = []
-        outbox = self.service.outbox
-
-        async def upsert(volunteer_id: str) -> None:
-            sid = signup_id(activity_id, volunteer_id)
-            await outbox.update_one(SIGNUPS, {"_id": sid}, {"$set": dict(changes[volunteer_id])}, [], upsert=True)
-
-        await asyncio.gather(*(upsert(v) for v in changes if v not in fresh))
-        self._applied.setdefault(activity_id, set()).update(changes)
-
-    async def write_signup(
-        self, activity_id: str, volunteer_id: str, update: Mapping[str, Any], events: Sequence[Envelope[Any]]
-    ) -> None:
-        """Attendance change plus its events in one write of the sign-up document; the caller holds the
-        activity's :meth:`locked` (every writer of a sign-up document does)."""
-        await self.write_locked(SIGNUPS, signup_id(activity_id, volunteer_id), update, events)
-
-    async def roster(self, activity_id: str) -> list[Doc]:
-        """Every sign-up of an activity in order of arrival (a scan: for listings and rare decisions only)."""
-        cursor = self.db[SIGNUPS].find({"activity_id": activity_id}, {OUTBOX: 0, OUTBOX_N: 0}).sort("sequence", 1)
-        return [doc async for doc in cursor]
+        await self.outbox.insert_one(collection, doc, events)
 
     async def find(
         self,
@@ -256,26 +248,225 @@ class Store:
         cursor = col.find(dict(filter_), projection).sort([(sort, 1), ("_id", 1)]).skip(offset).limit(limit)
         return total, [doc async for doc in cursor]
 
+    # -- step 1: claims
+    async def try_claim(self, activity_id: str, volunteer_id: str) -> Claim | Doc:
+        """Claim the sign-up document (inserting it when there is none); the holder's document when it is held."""
+        sid = signup_id(activity_id, volunteer_id)
+        token, at = uuid.uuid4().hex, utcnow()
+        col = self.db[SIGNUPS]
+        try:
+            doc = await col.find_one_and_update(
+                {"_id": sid, CLAIM: {"$exists": False}},
+                {
+                    "$set": {CLAIM: {"token": token, "at": at}},
+                    "$setOnInsert": {"activity_id": activity_id, "volunteer_id": volunteer_id},
+                },
+                projection=SIGNUP_EXCLUDE,
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            held = await col.find_one({"_id": sid}, {CLAIM: 1})
+            return held or {}  # gone meanwhile: an empty "holder" makes the caller try again
+        assert doc is not None
+        return Claim(activity_id, volunteer_id, token, at, doc)
+
+    async def claim(self, activity_id: str, volunteer_id: str) -> Claim:
+        """Claim the sign-up document, waiting (briefly) for another holder; a dead holder's claim is settled."""
+        for attempt in range(ATTEMPTS):
+            got = await self.try_claim(activity_id, volunteer_id)
+            if isinstance(got, Claim):
+                return got
+            await self.settle_if_stale(activity_id, volunteer_id, got)
+            await backoff(attempt)
+        raise Contended(SIGNUPS, signup_id(activity_id, volunteer_id), ATTEMPTS)
+
+    async def settle_if_stale(self, activity_id: str, volunteer_id: str, holder: Mapping[str, Any]) -> bool:
+        claim = holder.get(CLAIM)
+        if claim and claim["at"] < utcnow() - self.claim_ttl:
+            await self.settle(activity_id, volunteer_id, claim["token"])
+            return True
+        return False
+
+    async def release(self, claim: Claim) -> None:
+        """Give a claim up without a change (a refused request); a document made only for the claim goes."""
+        sid = signup_id(claim.activity_id, claim.volunteer_id)
+        await self._release(sid, claim.token)
+
+    async def _release(self, sid: str, token: str) -> None:
+        col = self.db[SIGNUPS]
+        deleted = await col.delete_one({"_id": sid, "claim.token": token, "status": {"$exists": False}})
+        if not deleted.deleted_count:
+            await col.update_one({"_id": sid, "claim.token": token}, {"$unset": {CLAIM: ""}})
+
+    # -- step 2: the commit on the activity
+    async def commit(
+        self,
+        activity_id: str,
+        changes: Sequence[Change],
+        *,
+        guard: Mapping[str, Any],
+        expr: Mapping[str, Any] | None = None,
+        inc: Mapping[str, int] | None = None,
+        sets: Mapping[str, Any] | None = None,
+    ) -> Committed | None:
+        """Commit a decision on the activity in one conditional write; None when a premise no longer holds
+        (``guard``: equalities, ``expr``: an aggregation condition on the activity), so the caller decides again.
+
+        Each change (its fields and its events) is recorded in the activity as one packed value: the activity stays
+        a few dozen fields whatever the traffic, and every write of it stays cheap."""
+        for change in changes:
+            if change.claim.at < utcnow() - self.claim_ttl / 2:  # fencing: a settler may take an older claim over
+                raise Contended(SIGNUPS, signup_id(activity_id, change.claim.volunteer_id), 1)
+        filter_: dict[str, Any] = {"_id": activity_id, **guard}
+        for change in changes:
+            filter_[f"{PENDING}.{change.claim.volunteer_id}.token"] = {"$ne": change.claim.token}
+        if expr is not None:
+            filter_["$expr"] = dict(expr)
+        first: dict[str, Any] = {ROSTER_V: add(ROSTER_V, 1)}
+        if any(c.sequence for c in changes):
+            first["next_seq"] = add("next_seq", 1)
+        for path, delta in (inc or {}).items():
+            first[path] = add(path, delta)
+        for path, value in (sets or {}).items():
+            first[path] = literal(value)
+        now = utcnow()
+        second: dict[str, Any] = {}
+        for change in changes:
+            entry: dict[str, Any] = {
+                "token": literal(change.claim.token),
+                "at": literal(now),
+                "change": literal(pack(change.fields, change.events)),
+            }
+            if change.sequence:
+                entry["sequence"] = "$next_seq"
+            second[f"{PENDING}.{change.claim.volunteer_id}"] = entry
+        projection: dict[str, Any] = {"counts": 1, "capacity": 1, "next_seq": 1}
+        projection.update({f"{PENDING}.{c.claim.volunteer_id}.sequence": 1 for c in changes})
+        doc = await self.db[ACTIVITIES].find_one_and_update(
+            filter_,
+            [{"$set": first}, {"$set": second}],
+            projection=projection,
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            return None
+        pending = doc.get(PENDING) or {}
+        committed = Committed(doc)
+        for change in changes:
+            fields = dict(change.fields)
+            if change.sequence:
+                fields["sequence"] = pending[change.claim.volunteer_id]["sequence"]
+            committed.fields[change.claim.volunteer_id] = fields
+        return committed
+
+    # -- step 3: apply
+    async def apply(
+        self,
+        activity_id: str,
+        volunteer_id: str,
+        token: str,
+        fields: Mapping[str, Any],
+        events: Sequence[Envelope[Any]],
+    ) -> None:
+        """Copy a committed decision into its sign-up document with its events (once: only while the claim is that
+        token), then drop the activity's pending entry."""
+        await self.outbox.update_one(
+            SIGNUPS,
+            {"_id": signup_id(activity_id, volunteer_id), "claim.token": token},
+            {"$set": dict(fields), "$unset": {CLAIM: ""}},
+            events,
+        )
+        await self.db[ACTIVITIES].update_one(
+            {"_id": activity_id, f"{PENDING}.{volunteer_id}.token": token},
+            {"$unset": {f"{PENDING}.{volunteer_id}": ""}},
+        )
+
+    async def apply_entry(self, activity_id: str, volunteer_id: str, entry: Mapping[str, Any]) -> None:
+        fields, events = unpack(entry)
+        await self.apply(activity_id, volunteer_id, entry["token"], fields, events)
+
+    async def finish(self, committed: Committed, changes: Sequence[Change]) -> None:
+        for change in changes:
+            claim = change.claim
+            fields = committed.fields[claim.volunteer_id]
+            await self.apply(claim.activity_id, claim.volunteer_id, claim.token, fields, change.events)
+
+    async def settle(self, activity_id: str, volunteer_id: str, token: str) -> None:
+        """Finish what a dead holder of this claim left: apply its committed decision, or void it and release."""
+        for _ in range(3):
+            doc = await self.get(ACTIVITIES, activity_id, {f"{PENDING}.{volunteer_id}": 1})
+            entry = ((doc or {}).get(PENDING) or {}).get(volunteer_id)
+            if entry is not None and entry["token"] == token:
+                if not entry.get("void"):
+                    await self.apply_entry(activity_id, volunteer_id, entry)
+                    return
+                break
+            voided = await self.db[ACTIVITIES].update_one(
+                {"_id": activity_id, f"{PENDING}.{volunteer_id}.token": {"$ne": token}},
+                {"$set": {f"{PENDING}.{volunteer_id}": {"token": token, "void": True, "at": utcnow()}}},
+            )
+            if voided.matched_count or doc is None:
+                break
+        await self._release(signup_id(activity_id, volunteer_id), token)
+
+    # -- reading the roster: sign-up documents with the decisions committed but not yet applied
+    @staticmethod
+    def overlay(activity: Mapping[str, Any], doc: Doc) -> Doc:
+        entry = (activity.get(PENDING) or {}).get(doc.get("volunteer_id"))
+        if entry and not entry.get("void") and (doc.get(CLAIM) or {}).get("token") == entry["token"]:
+            return {**doc, **unpack(entry)[0]}
+        return doc
+
+    async def roster(self, activity: Mapping[str, Any]) -> list[Doc]:
+        """Every sign-up of an activity in order of arrival. ``activity`` must have been read before this call."""
+        cursor = self.db[SIGNUPS].find({"activity_id": activity["_id"]}, SIGNUP_EXCLUDE)
+        docs = [self.overlay(activity, d) async for d in cursor]
+        return sorted((d for d in docs if "status" in d), key=lambda d: int(d["sequence"]))
+
+    async def signup(self, activity: Mapping[str, Any], volunteer_id: str) -> Doc | None:
+        doc = await self.get(SIGNUPS, signup_id(activity["_id"], volunteer_id), SIGNUP_EXCLUDE)
+        doc = None if doc is None else self.overlay(activity, doc)
+        return doc if doc is not None and "status" in doc else None
+
+    async def waitlist_head(self, activity: Mapping[str, Any]) -> Doc | None:
+        """The earliest waitlisted sign-up (committed decisions included). ``activity`` read before this call."""
+        pending = activity.get(PENDING) or {}
+        col = self.db[SIGNUPS]
+        filter_ = {"activity_id": activity["_id"], "status": SignUpStatus.WAITLISTED.value}
+        found = {
+            d["_id"]: d async for d in col.find(filter_, SIGNUP_EXCLUDE).sort("sequence", 1).limit(len(pending) + 1)
+        }
+        ids = [signup_id(activity["_id"], v) for v in pending if signup_id(activity["_id"], v) not in found]
+        if ids:
+            found.update({d["_id"]: d async for d in col.find({"_id": {"$in": ids}}, SIGNUP_EXCLUDE)})
+        waiting = [
+            d
+            for d in (self.overlay(activity, d) for d in found.values())
+            if d.get("status") == SignUpStatus.WAITLISTED.value
+        ]
+        return min(waiting, key=lambda d: int(d["sequence"]), default=None)
+
+    async def stale_claims(self, limit: int = 1_000) -> list[Doc]:
+        cutoff = utcnow() - self.claim_ttl
+        cursor = self.db[SIGNUPS].find({"claim.at": {"$lt": cutoff}}, {"activity_id": 1, "volunteer_id": 1, CLAIM: 1})
+        return [d async for d in cursor.limit(limit)]
+
     # -- local copy of volunteers (built from the registry's events)
     async def apply_volunteer(self, volunteer_id: str, version: int, change: Mapping[str, Any]) -> bool:
-        """Apply a volunteer event only when its version is newer than the copy's; True when applied.
-
-        ``change`` holds the fields to set, or ``join``/``leave`` naming a unit.
-        """
-        col = self.db[VOLUNTEERS]
-        async with doc_locks.hold(col, volunteer_id):  # the only writer of the copy: the document lock will do
-            doc = await col.find_one({"_id": volunteer_id})
-            if doc is not None and int(doc.get("version", 0)) >= version:
-                return False
-            new: Doc = dict(doc or {"_id": volunteer_id, "unit_ids": []})
-            units: list[str] = list(new.get("unit_ids") or [])
-            if "join" in change and change["join"] not in units:
-                units.append(change["join"])
-            if "leave" in change:
-                units = [u for u in units if u != change["leave"]]
-            new.update({k: v for k, v in change.items() if k not in {"join", "leave"}})
-            if "unit_ids" not in change:
-                new["unit_ids"] = units
-            new["version"] = version
-            await col.replace_one({"_id": volunteer_id}, new, upsert=True)
-            return True
+        """Apply a volunteer event only when its version is newer than the copy's (one conditional upsert); True when
+        applied. ``change`` holds the fields to set, or ``join``/``leave`` naming a unit."""
+        sets: dict[str, Any] = {k: v for k, v in change.items() if k not in {"join", "leave"}}
+        sets["version"] = version
+        update: dict[str, Any] = {"$set": sets}
+        if "join" in change:
+            update["$addToSet"] = {"unit_ids": change["join"]}
+        if "leave" in change:
+            update["$pull"] = {"unit_ids": change["leave"]}
+        try:
+            await self.db[VOLUNTEERS].update_one(
+                {"_id": volunteer_id, "version": {"$lt": version}}, update, upsert=True
+            )
+        except DuplicateKeyError:  # the copy is at this version or newer already
+            return False
+        return True
