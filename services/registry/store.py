@@ -5,8 +5,9 @@ read-decide-write is a conditional write on the version read (decided again afte
 staged in the same write (the outbox). A volunteer's ``id_hash`` (keyed hash of the ID-card number: one person
 once) and ``_id`` (the platform number) are kept unique by unique indexes. A unit's name is reserved while the unit
 is live by a ``unit_names`` document (``_id`` = the name, plus ``#province_corps`` for the one corps) written in
-the same transaction as the unit: a name moves (a rename) and is freed (a rejection), which a unique index on a
-changing field of the unit would also express, but the reservation keeps the rule in one small, explicit document.
+the same transaction as the unit: a name moves (a rename) and is freed (a rejection). (A unique index on a field of
+the unit that changes value would say the same on MongoDB; SecantusDB 0.5.3 keeps the old value's key in a unique
+index after an update, measured, so a freed name would stay taken there. Inserts and deletes are exact on both.)
 ``counters`` hands out platform numbers by one atomic ``$inc``. Listings and searches are indexed queries
 (:mod:`services.registry.search`).
 
@@ -530,7 +531,8 @@ class Registry:
 
     async def update_unit(self, unit_id: str, changes: Mapping[str, Any], scope: Scope) -> Doc:
         """Apply changed fields (already validated: name, leaders, contact, credit_code, phone, address,
-        member_approval); UnitUpdated lists what changed. A new name moves the unit's name_key in the same write."""
+        member_approval); UnitUpdated lists what changed. A new name moves the unit's name reservation in the same
+        transaction."""
         unchanged: list[Doc] = []
 
         async def decide(doc: Doc | None) -> tuple[Write[Doc], list[str], list[str]] | None:
