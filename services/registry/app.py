@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from fastapi import FastAPI
 
 from services.registry import store
@@ -10,6 +13,8 @@ from services.registry.crypto import IdNumberCipher
 from services.registry.domain import RegistryError
 from services.registry.settings import RegistrySettings
 from shared.service import Service
+
+log = logging.getLogger("stvs.registry")
 
 DESCRIPTION = (
     "河北省科技志愿服务平台 · 注册服务：队伍（总队、支队、队、分队）注册与审核、科技志愿者注册与加入队伍、"
@@ -33,9 +38,20 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     )
     app.state.registry = registry
 
-    async def fill_directory() -> None:
-        await registry.keeper.keep()
+    async def backfill() -> None:
+        """Documents written before the indexed fields existed get them (once; idempotent on every start)."""
+        delay = 0.5
+        while True:
+            try:
+                done = await registry.backfill()
+                if done:
+                    log.info("registry backfill: %d documents given their index keys", done)
+                return
+            except Exception:
+                log.warning("registry backfill failed; retrying in %.1fs", delay, exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
-    service.background.append(fill_directory)
+    service.background.append(backfill)
     app.add_exception_handler(RegistryError, registry_error_handler)
     return app

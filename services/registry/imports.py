@@ -22,6 +22,8 @@ from starlette.datastructures import UploadFile
 from services.registry.api import RegistryDep
 from services.registry.domain import (
     CORPS_NAME,
+    CorpsExistsError,
+    DuplicateNameError,
     InvalidParentError,
     Membership,
     MembershipStatus,
@@ -50,8 +52,6 @@ from services.registry.forms import (
 )
 from services.registry.store import (
     CORPS_KEY,
-    ID_HASHES,
-    UNIT_NAMES,
     UNITS,
     VOLUNTEER_PROFILE_FIELDS,
     ForbiddenError,
@@ -67,7 +67,7 @@ from services.registry.store import (
     VOLUNTEERS as VOLUNTEER_COLLECTION,
 )
 from shared import clock
-from shared.contracts.envelope import Envelope
+from shared.aggregates import in_transaction
 from shared.contracts.events import UnitRegistered
 from shared.identity import Identity, require_roles
 from shared.problems import Problem
@@ -75,11 +75,9 @@ from shared.storage import Doc
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ADMINS = require_roles("province_admin", "unit_admin")
-LOOKUP_CONCURRENCY = 32
-SCAN_RATIO = 10  # scan id_hashes when it holds fewer than this many documents per looked-up hash
+LOOKUP_CHUNK = 2_000  # keyed hashes per indexed lookup ({id_hash: {$in: [...]}})
 RELEASE_CHUNK = 5_000  # ids per delete_many when taking an import back
 DUPLICATE_KEY = 11000
-RESERVE_CHUNK = 10_000  # id_hashes per insert (small documents)
 INSERT_CHUNK = 2_000  # volunteer documents per insert: each command well inside the socket timeout
 
 forms = APIRouter(prefix="/forms", tags=["集体注册"])
@@ -114,6 +112,15 @@ class Plan:
 
 def _duplicate_key(error: BulkWriteError) -> bool:
     return any(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", []))
+
+
+def _collided_on_person(error: BulkWriteError) -> bool:
+    """Whether a duplicate key of this insert was a person (id_hash) rather than a platform number."""
+    for e in error.details.get("writeErrors", []):
+        pattern = e.get("keyPattern") or e.get("keyValue") or {}
+        if "id_hash" in pattern or "id_hash" in str(e.get("errmsg", "")):
+            return True
+    return False
 
 
 def _attachment(data: bytes, filename: str) -> Response:
@@ -202,8 +209,7 @@ async def import_form(
     if form is FormKind.ORGANISATIONS:
         plan = await importer.plan_organisations(parsed)
     elif form is FormKind.VOLUNTEERS:
-        # a real upload without file errors reserves the persons while checking them (duplicates found by _id)
-        plan = await importer.plan_volunteers(parsed, unit_id, reserve=not dry_run and not parsed.errors)
+        plan = await importer.plan_volunteers(parsed, unit_id)
     else:
         plan = await importer.plan_contacts(parsed)
     errors = sorted([*parsed.errors, *plan.errors], key=lambda e: (e.row, e.column or ""))
@@ -216,21 +222,16 @@ async def import_form(
         unchanged=plan.unchanged,
         errors=[RowErrorOut(sheet=e.sheet, row=e.row, column=e.column, message=e.message) for e in errors],
     )
-    try:
-        if dry_run:
-            return report
-        if errors:
-            raise Problem(
-                422,
-                "form_rows_invalid",
-                f"文件中有{len({e.row for e in errors})}行共{len(errors)}处错误，整个文件未导入，请改正后重新上传",
-                errors=[e.model_dump() for e in report.errors],
-            )
-        await importer.commit(form, plan)
-    except BaseException:
-        await importer.release()
-        raise
-    importer.reserved = []
+    if dry_run:
+        return report
+    if errors:
+        raise Problem(
+            422,
+            "form_rows_invalid",
+            f"文件中有{len({e.row for e in errors})}行共{len(errors)}处错误，整个文件未导入，请改正后重新上传",
+            errors=[e.model_dump() for e in report.errors],
+        )
+    await importer.commit(form, plan)
     return report
 
 
@@ -329,16 +330,9 @@ class Importer:
         self.registry = registry
         self.scope = scope
         self._units_by_name: dict[str, Doc | None] = {}
-        self.reserved: list[str] = []  # id_hashes this import inserted; taken back unless the import completes
-        self.built: dict[str, tuple[Doc, Envelope[Any]]] = {}  # keyed hash → new volunteer's document and event
-
-    async def release(self) -> None:
-        """Take back the persons this import reserved (the file is refused or failed)."""
-        reserved, self.reserved = self.reserved, []
-        for start in range(0, len(reserved), RELEASE_CHUNK):
-            await self.registry.db[ID_HASHES].delete_many({"_id": {"$in": reserved[start : start + RELEASE_CHUNK]}})
 
     async def stored_unit(self, name: str) -> Doc | None:
+        """The live unit of this name (by its name reservation)."""
         if name not in self._units_by_name:
             uid = await self.registry.unit_id_by_name(name)
             self._units_by_name[name] = await self.registry.db[UNITS].find_one({"_id": uid}) if uid else None
@@ -439,13 +433,9 @@ class Importer:
         return same_parent and all(stored.get(k) == v for k, v in mine.items())
 
     # -- 附件2 ------------------------------------------------------------------------------------------
-    async def plan_volunteers(
-        self, parsed: ParsedForm[VolunteerRow], default_unit: str | None, *, reserve: bool = False
-    ) -> Plan:
-        """Every row checked against the stored data. With ``reserve`` (a real upload) each new person is
-        reserved at once: its keyed hash is inserted with a fresh platform number (one insert_many, unordered)
-        and the duplicate-key errors name the persons already registered, so no per-row lookup is needed; what
-        was reserved is in ``self.reserved`` until the commit (``release`` takes it back)."""
+    async def plan_volunteers(self, parsed: ParsedForm[VolunteerRow], default_unit: str | None) -> Plan:
+        """Every row checked against the stored data: the persons already registered are found by their keyed
+        hashes (indexed lookups, a few thousand at a time); a row equal to what is stored is unchanged."""
         plan = Plan()
         sheet = parsed.sheet
         header = VOLUNTEERS.header_of
@@ -474,153 +464,41 @@ class Importer:
                 plan.errors.append(RowError(sheet, number, header("unit_name"), f"“{unit['name']}”的注册已被驳回"))
                 continue
             rows.append((number, row, cipher.hash(row.profile.id_number), unit))
-        numbers: dict[str, str] = {}
         memberships: dict[str, Membership] = {}
         for _, _, _, unit in rows:
             if unit["_id"] not in memberships:  # the same (immutable) membership for every row of a unit
                 memberships[unit["_id"]] = request_membership([], unit["_id"], requires_approval=False, at=now)
-        if reserve and not plan.errors:
-            wanted = list(dict.fromkeys(h for _, _, h, _ in rows))
-            numbers = dict(zip(wanted, await self.registry.next_platform_numbers(len(wanted)), strict=True))
-            # the documents and events are built (CPU, in a thread) while the persons are reserved (FerretDB)
-            building = asyncio.create_task(asyncio.to_thread(self._build, rows, dict(numbers), memberships, now))
-            try:
-                existing, numbers = await self._reserve_hashes(numbers, now)
-            finally:
-                self.built = await building
-        else:
-            existing = await self._lookup_hashes([h for _, _, h, _ in rows])
+        existing = await self._lookup_hashes([h for _, _, h, _ in rows])
         for number, row, id_hash, unit in rows:
-            taken = existing.get(id_hash)
-            if taken is not None:
-                holder, doc = taken
-                member = doc is not None and (doc.get("memberships") or {}).get(unit["_id"], {}).get("status") in (
+            holder = existing.get(id_hash)
+            if holder is not None:
+                member = (holder.get("memberships") or {}).get(unit["_id"], {}).get("status") in (
                     MembershipStatus.ACTIVE.value,
                     MembershipStatus.PENDING.value,
                 )
                 fields = volunteer_fields(row.profile)
-                if doc is not None and member and all(doc.get(k) == v for k, v in fields.items()):
+                if member and all(holder.get(k) == v for k, v in fields.items()):
                     plan.unchanged += 1
                 else:
-                    refusal = await self.registry.duplicate_person(holder, self.scope)
+                    refusal = await self.registry.duplicate_person(holder["_id"], self.scope)
                     plan.errors.append(RowError(sheet, number, header("id_number"), refusal.message))
                 continue
-            membership = memberships[unit["_id"]]
-            path = [*unit.get("ancestors", []), unit["_id"]]
-            plan.created.append((row.profile, membership, path, id_hash, numbers.get(id_hash)))
+            plan.created.append((row.profile, memberships[unit["_id"]], unit, id_hash))
         return plan
 
-    def _build(
-        self,
-        rows: Sequence[tuple[int, VolunteerRow, str, Doc]],
-        numbers: Mapping[str, str],
-        memberships: Mapping[str, Membership],
-        now: Any,
-    ) -> dict[str, tuple[Doc, Envelope[Any]]]:
-        """Each new person's document and ``VolunteerRegistered`` (by keyed hash), built before they are known to
-        be new: a person found registered already is simply not stored. CPU only (runs in a thread)."""
-        registry, scope = self.registry, self.scope
-        entries: dict[str, dict[str, Doc]] = {}
-        built: dict[str, tuple[Doc, Envelope[Any]]] = {}
-        for _, row, id_hash, unit in rows:
-            number = numbers.get(id_hash)
-            if number is None or id_hash in built:
-                continue
-            unit_entries = entries.get(unit["_id"])
-            if unit_entries is None:
-                path = [*unit.get("ancestors", []), unit["_id"]]
-                unit_entries = {unit["_id"]: membership_entry(memberships[unit["_id"]], path)}
-                entries[unit["_id"]] = unit_entries
-            doc = registry.volunteer_doc(number, row.profile, now, scope, unit_entries)
-            built[id_hash] = (doc, registry.import_event(doc))
-        return built
-
-    async def _reserve_hashes(
-        self, numbers: dict[str, str], now: Any
-    ) -> tuple[dict[str, tuple[str, Doc | None]], dict[str, str]]:
-        """Insert every keyed hash with its platform number (from one block); the taken ones (duplicate key) are
-        looked up. Returns (taken hash → holder, reserved hash → platform number)."""
-        if not numbers:
-            return {}, {}
-        docs = [{"_id": h, "volunteer_id": n, "at": now} for h, n in numbers.items()]
-        taken: list[str] = []
-        for start in range(0, len(docs), RESERVE_CHUNK):
-            chunk = docs[start : start + RESERVE_CHUNK]
-            try:
-                await self.registry.db[ID_HASHES].insert_many(chunk, ordered=False)
-                self.reserved.extend(d["_id"] for d in chunk)
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                failed = {chunk[e["index"]]["_id"] for e in errors}
-                self.reserved.extend(d["_id"] for d in chunk if d["_id"] not in failed)
-                if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                    await self.release()
-                    raise
-                taken.extend(d["_id"] for d in chunk if d["_id"] in failed)
-            except BaseException:
-                self.reserved.extend(d["_id"] for d in chunk)  # some may be written: release takes them back
-                raise
-        existing = await self._lookup_hashes(taken) if taken else {}
-        for h in taken:
-            if h in existing:
-                numbers.pop(h)
-                continue
-            # its holder vanished meanwhile (a stale hash dropped): reserve it one by one
-            try:
-                await self.registry.db[ID_HASHES].insert_one({"_id": h, "volunteer_id": numbers[h], "at": now})
-                self.reserved.append(h)
-            except DuplicateKeyError:
-                numbers.pop(h)
-                found = await self.registry.db[ID_HASHES].find_one({"_id": h})
-                existing[h] = (str(found["volunteer_id"]) if found else "", None)
-        return existing, numbers
-
-    async def _lookup_hashes(self, hashes: Sequence[str]) -> dict[str, tuple[str, Doc | None]]:
-        """The registered holder (id, document) of each keyed hash that is taken, read by _id concurrently
-        (FerretDB pushes only _id down). A holder id without a document is being written right now."""
-        found: dict[str, tuple[str, Doc | None]] = {}
-        gate = asyncio.Semaphore(LOOKUP_CONCURRENCY)
-        registry = self.registry
+    async def _lookup_hashes(self, hashes: Sequence[str]) -> dict[str, Doc]:
+        """The registered holder of each keyed hash that is taken (unique index on ``id_hash``)."""
         wanted = list(dict.fromkeys(hashes))
-        known: dict[str, str] | None = None
-        stored = await registry.db[ID_HASHES].estimated_document_count()
-        if stored < SCAN_RATIO * len(wanted):
-            # one scan of the whole (small) collection beats thousands of single reads on FerretDB
-            wanted_set = set(wanted)
-            known = {}
-            async for doc in registry.db[ID_HASHES].find({}, {"volunteer_id": 1}):
-                if doc["_id"] in wanted_set:
-                    known[doc["_id"]] = str(doc["volunteer_id"])
+        volunteers = self.registry.db[VOLUNTEER_COLLECTION]
+        projection = {"id_cipher": 0, "_outbox": 0, "_outbox_n": 0, "name_terms": 0}
 
-        holders: dict[str, Doc] | None = None
-        if known is not None and known:
-            volunteers = await registry.db[VOLUNTEER_COLLECTION].estimated_document_count()
-            if volunteers < SCAN_RATIO * len(known):
-                wanted_ids = set(known.values())
-                holders = {}
-                async for doc in registry.db[VOLUNTEER_COLLECTION].find({}, {"id_cipher": 0, "_outbox": 0}):
-                    if doc["_id"] in wanted_ids:
-                        holders[doc["_id"]] = doc
+        async def chunk(part: Sequence[str]) -> list[Doc]:
+            return [doc async for doc in volunteers.find({"id_hash": {"$in": list(part)}}, projection)]
 
-        async def one(h: str) -> None:
-            async with gate:
-                if known is not None:
-                    holder = known.get(h)
-                else:
-                    taken = await registry.db[ID_HASHES].find_one({"_id": h})
-                    holder = None if taken is None else str(taken["volunteer_id"])
-                if holder is None:
-                    return
-                if holders is not None and holder in holders:
-                    doc: Doc | None = holders[holder]
-                else:
-                    doc = await registry.db[VOLUNTEER_COLLECTION].find_one({"_id": holder})
-                if doc is None and await registry.holder(h) is None:
-                    return  # a stale hash, dropped
-            found[h] = (holder, doc)
-
-        await asyncio.gather(*(one(h) for h in wanted))
-        return found
+        found = await asyncio.gather(
+            *(chunk(wanted[start : start + LOOKUP_CHUNK]) for start in range(0, len(wanted), LOOKUP_CHUNK))
+        )
+        return {doc["id_hash"]: doc for docs in found for doc in docs}
 
     # -- 附件3 ------------------------------------------------------------------------------------------
     async def plan_contacts(self, parsed: ParsedForm[ContactRow]) -> Plan:
@@ -653,48 +531,55 @@ class Importer:
                 await self.registry.update_unit(unit_id, {"contact": contact}, self.scope)
 
     async def _commit_units(self, docs: Sequence[Doc]) -> None:
+        """Every unit of the file and its name reservations in one transaction: a name (or the corps) taken
+        meanwhile leaves none written and announces nothing."""
         if not docs:
             return
-        names = [{"_id": d["name"], "unit_id": d["_id"], "at": clock.now()} for d in docs]
-        names += [
-            {"_id": CORPS_KEY, "unit_id": d["_id"], "at": clock.now()} for d in docs if d["kind"] == "province_corps"
-        ]
-        await self._reserve_all(UNIT_NAMES, names, "组织名称在导入过程中被其他操作占用，整个文件未导入，请重新上传")
-        await self.registry.outbox.insert_many(UNITS, [(d, [unit_event(d, UnitRegistered)]) for d in docs])
+        registry = self.registry
+
+        async def work(tx: Any) -> None:
+            for d in docs:
+                keys = [d["name"], CORPS_KEY] if d["kind"] == UnitKind.PROVINCE_CORPS.value else [d["name"]]
+                await registry.reserve_names(d["_id"], keys, tx)
+            await registry.outbox.insert_many(UNITS, [(d, [unit_event(d, UnitRegistered)]) for d in docs], tx=tx)
+
+        try:
+            await in_transaction(registry.outbox, work)
+        except (BulkWriteError, DuplicateKeyError, DuplicateNameError, CorpsExistsError):
+            raise Problem(
+                409, "form_conflict", "组织名称在导入过程中被其他操作占用，整个文件未导入，请重新上传"
+            ) from None
 
     async def _commit_volunteers(self, created: Sequence[Any]) -> None:
-        """One document and one ``VolunteerRegistered`` per person (events go to the relay only once every
-        document is stored). The persons were reserved while planning, and their documents built meanwhile.
+        """One document and one ``VolunteerRegistered`` per person; the events go to the relay only once every
+        document is stored, and a failure takes back every document this import wrote (all or nothing).
 
-        Documents are inserted in chunks, and each next chunk is staged (event payloads serialised, in a thread)
-        while the current one is written, so Python's CPU work overlaps the server's."""
+        Documents are inserted in chunks, and each next chunk is built and staged (documents, event payloads
+        serialised, in a thread) while the current one is written, so Python's CPU work overlaps the server's. The
+        unique indexes (``_id`` = platform number, ``id_hash`` = the person) refuse a person registered meanwhile
+        by another request or replica."""
         if not created:
             return
+        registry, scope = self.registry, self.scope
         now = clock.now()
-        if any(number is None for *_, number in created):  # planned without reserving
-            fresh = await self.registry.next_platform_numbers(len(created))
-            created = [(*c[:4], n) for c, n in zip(created, fresh, strict=True)]
-            hashes = [{"_id": c[3], "volunteer_id": c[4], "at": now} for c in created]
-            await self._reserve_all(
-                ID_HASHES, hashes, "有志愿者在导入过程中已由其他操作注册，整个文件未导入，请重新上传"
-            )
-            self.reserved = [h["_id"] for h in hashes]
-        registry = self.registry
-        pairs: list[tuple[Doc, Envelope[Any]]] = []
-        for profile, membership, path, id_hash, number in created:
-            prebuilt = self.built.get(id_hash)
-            if prebuilt is not None and prebuilt[0]["_id"] == number:
-                pairs.append(prebuilt)
-            else:
-                doc = registry.volunteer_doc(number, profile, now, self.scope, [(membership, path)])
-                pairs.append((doc, registry.import_event(doc)))
-        self.built = {}
+        numbers = await registry.next_platform_numbers(len(created))
+        await registry.remember_vocabulary([volunteer_fields(c[0]) for c in created])
         outbox = registry.outbox
         collection = registry.db[VOLUNTEER_COLLECTION]
-        chunks = [pairs[start : start + INSERT_CHUNK] for start in range(0, len(pairs), INSERT_CHUNK)]
+        jobs = list(zip(created, numbers, strict=True))
+        chunks = [jobs[start : start + INSERT_CHUNK] for start in range(0, len(jobs), INSERT_CHUNK)]
+        entries: dict[str, dict[str, Doc]] = {}  # one stored membership entry per unit, shared (never mutated)
 
-        def stage(chunk: Sequence[tuple[Doc, Envelope[Any]]]) -> list[Doc]:
-            return [outbox.stage_insert(doc, [event]) for doc, event in chunk]
+        def stage(chunk: Sequence[tuple[Any, str]]) -> list[Doc]:
+            staged = []
+            for (profile, membership, unit, id_hash), number in chunk:
+                unit_entries = entries.get(unit["_id"])
+                if unit_entries is None:
+                    path = [*unit.get("ancestors", []), unit["_id"]]
+                    unit_entries = entries.setdefault(unit["_id"], {unit["_id"]: membership_entry(membership, path)})
+                doc = registry.volunteer_doc(number, profile, now, scope, unit_entries, id_hash=id_hash)
+                staged.append(outbox.stage_insert(doc, [registry.import_event(doc)]))
+            return staged
 
         staged: list[Doc] = []
         held: list[str] = []
@@ -710,21 +595,25 @@ class Importer:
                 # the sweeper must not publish events of documents that may yet be taken back
                 held.extend(outbox.hold(current))
                 staged.extend(current)
-                # what Outbox.insert_many does, in chunks: one insert of 50,000 documents outlasts the socket
-                # timeout on FerretDB, and chunked outbox inserts would publish the first chunks' events before
-                # the rest is stored. The relay gets the events only once every document is written.
+                # what Outbox.insert_many does, in chunks: one insert of 50,000 documents would outlast the socket
+                # timeout, and chunked outbox inserts would publish the first chunks' events before the rest is
+                # stored. The relay gets the events only once every document is written.
                 try:
                     await collection.insert_many(current, ordered=True)
                 except BulkWriteError as exc:
                     # an ordered insert stops at its first error: the documents before it were written. The
                     # error itself (it quotes the document) is not passed on: it would put personal data in logs.
                     written.extend(doc["_id"] for doc in current[: exc.details.get("nInserted", len(current))])
+                    if not _duplicate_key(exc):
+                        raise Problem(
+                            503, "form_store_failed", "保存时数据库出错，整个文件未导入，请稍后重新上传"
+                        ) from None
                     raise Problem(
-                        409 if _duplicate_key(exc) else 503,
-                        "form_conflict" if _duplicate_key(exc) else "form_store_failed",
-                        "有志愿者的平台编号在导入过程中被其他操作占用，整个文件未导入，请重新上传"
-                        if _duplicate_key(exc)
-                        else "保存时数据库出错，整个文件未导入，请稍后重新上传",
+                        409,
+                        "form_conflict",
+                        "有志愿者在导入过程中已由其他操作注册，整个文件未导入，请重新上传"
+                        if _collided_on_person(exc)
+                        else "有志愿者的平台编号在导入过程中被其他操作占用，整个文件未导入，请重新上传",
                     ) from None
                 except BaseException:
                     written.extend(doc["_id"] for doc in current)  # may be written in part: take back them all
@@ -739,20 +628,7 @@ class Importer:
             # those: a document that collided belongs to another writer
             for start in range(0, len(written), RELEASE_CHUNK):
                 await collection.delete_many({"_id": {"$in": written[start : start + RELEASE_CHUNK]}})
-            registry.keeper.forget(written)  # a start-up scan may have read them meanwhile
             outbox.release(held)
             raise
         for doc in staged:
             outbox.written(VOLUNTEER_COLLECTION, doc["_id"], doc)
-        registry.keeper.saved_new(staged)
-
-    async def _reserve_all(self, collection: str, docs: Sequence[Doc], message: str) -> None:
-        """Insert lookup documents; when one is taken meanwhile, take back the others and refuse the file."""
-        try:
-            await self.registry.db[collection].insert_many(list(docs), ordered=False)
-        except BulkWriteError as exc:
-            failed = {docs[e["index"]]["_id"] for e in exc.details.get("writeErrors", [])}
-            inserted = [d["_id"] for d in docs if d["_id"] not in failed]
-            if inserted:
-                await self.registry.db[collection].delete_many({"_id": {"$in": inserted}})
-            raise Problem(409, "form_conflict", message) from None

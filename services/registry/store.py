@@ -1,10 +1,15 @@
-"""Registry storage and use cases: units, volunteers, memberships, on MongoDB (FerretDB v1 shaped).
+"""Registry storage and use cases: units, volunteers, memberships, on MongoDB (any number of replicas).
 
-Every hot path addresses documents by ``_id`` alone (FerretDB pushes nothing else down):
-``units`` and ``volunteers`` are the aggregates (events staged in the same write through the outbox),
-``unit_names`` (``_id`` = unit name, plus ``#province_corps``) refuses duplicate names and a second corps,
-``id_hashes`` (``_id`` = keyed hash of the ID-card number) keeps one person once, ``counters`` hands out
-platform numbers. Listings and searches scan, paginated with skip/limit.
+``units`` and ``volunteers`` are the aggregates, written through the storage port (:mod:`shared.aggregates`): a
+read-decide-write is a conditional write on the version read (decided again after a concurrent change), its events
+staged in the same write (the outbox). A volunteer's ``id_hash`` (keyed hash of the ID-card number: one person
+once) and ``_id`` (the platform number) are kept unique by unique indexes. A unit's name is reserved while the unit
+is live by a ``unit_names`` document (``_id`` = the name, plus ``#province_corps`` for the one corps) written in
+the same transaction as the unit: a name moves (a rename) and is freed (a rejection). (A unique index on a field of
+the unit that changes value would say the same on MongoDB; SecantusDB 0.5.3 keeps the old value's key in a unique
+index after an update, measured, so a freed name would stay taken there. Inserts and deletes are exact on both.)
+``counters`` hands out platform numbers by one atomic ``$inc``. Listings and searches are indexed queries
+(:mod:`services.registry.search`).
 
 ID-card numbers are stored only encrypted (``id_cipher``) and masked (``id_masked``); never logged, never in
 an event.
@@ -13,6 +18,7 @@ an event.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,13 +27,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.registry.crypto import IdNumberCipher
-from services.registry.directory import DirectoryKeeper, Query
 from services.registry.domain import (
     CORPS_NAME,
     ContactPerson,
+    CorpsExistsError,
     DuplicateNameError,
     DuplicatePersonError,
     FieldError,
@@ -55,7 +61,9 @@ from services.registry.domain import (
     transition_unit,
     validate_volunteer,
 )
+from services.registry.search import VOCABULARY, VolunteerQuery, search_fields, vocabulary_entries, vocabulary_filter
 from shared import clock
+from shared.aggregates import DEFAULT_ATTEMPTS, Aggregates, Contended, Write, backoff, in_transaction
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
     ContactRef,
@@ -68,37 +76,51 @@ from shared.contracts.events import (
     VolunteerUpdated,
 )
 from shared.identity import Identity
-from shared.messaging.outbox import Outbox
-from shared.problems import Problem
-from shared.storage import Doc, Indexes, doc_locks
+from shared.messaging.outbox import Outbox, Transaction
+from shared.storage import Doc, Indexes
+
+log = logging.getLogger("stvs.registry.store")
 
 UNITS = "units"
 VOLUNTEERS = "volunteers"
 UNIT_NAMES = "unit_names"
-ID_HASHES = "id_hashes"
 COUNTERS = "counters"
-CORPS_KEY = "#province_corps"
+CORPS_KEY = "#province_corps"  # the reservation of the one province corps
 SOURCE = "/stvs/registry"
 MAX_PAGE = 200
-PAGE_READS = 16  # reads by _id in flight for one page
-DIRECTORY_WAIT_S = 20.0  # a listing asked during the start-up scan waits this long for it
-STALE_HASH_S = 60.0
+BACKFILL_BATCH = 500
+DUPLICATE_KEY = 11000
 
 _REGISTERED_ENVELOPE = Envelope[VolunteerRegistered]
 
-# Never returned by a read: the ciphertext and the outbox bookkeeping.
-HIDDEN = {"id_cipher": 0, "_outbox": 0, "_outbox_n": 0}
+# Never returned by a read: the ciphertext, the outbox bookkeeping, the derived search and uniqueness keys.
+HIDDEN = {"id_cipher": 0, "_outbox": 0, "_outbox_n": 0, "name_terms": 0, "id_hash": 0}
+_PRESENT = {"$exists": True}  # partial unique index: old documents get their key from the backfill
 
 
 class ForbiddenError(RegistryError):
     code = "forbidden_scope"
 
 
+class _Moved(Exception):
+    """The unit changed between the transaction's read and its write: run it again."""
+
+
 def indexes() -> Indexes:
-    """Declared at start-up. Lookups go by _id (FerretDB pushes nothing else down); uniqueness of names and
-    persons is kept by the _id of ``unit_names`` and ``id_hashes`` (a rejected unit keeps its name but frees it,
-    so ``units.name`` itself is not unique)."""
-    return Indexes()
+    """Declared at start-up: what keeps names and persons unique, and what listings and searches read."""
+    ix = Indexes()
+    ix.add(UNITS, "ancestors", "registered_at", "_id")
+    ix.add(UNITS, "parent_id", "registered_at", "_id")
+    ix.add(UNITS, "registered_at", "_id")
+    # one person once (old documents get their id_hash by the start-up backfill)
+    ix.add(VOLUNTEERS, "id_hash", unique=True, partial={"id_hash": _PRESENT})
+    ix.add(VOLUNTEERS, "scope_units", "_id")
+    ix.add(VOLUNTEERS, "name_terms", "_id")
+    ix.add(VOLUNTEERS, "skills", "_id")
+    ix.add(VOLUNTEERS, "title", "_id")
+    ix.add(VOLUNTEERS, "professional_field", "_id")
+    ix.add(VOCABULARY, "field", "value")
+    return ix
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -318,30 +340,31 @@ class Page:
 
 
 class Registry:
-    """Use cases over the registry's collections; every write stages its events in the same document write."""
+    """Use cases over the registry's collections; every write stages its events in the same document write, and
+    none relies on this process being the only one."""
 
     def __init__(self, db: Any, outbox: Outbox, cipher: IdNumberCipher, *, year: int) -> None:
         self.db = db
         self.outbox = outbox
         self.cipher = cipher
         self.year = year
-        self.keeper = DirectoryKeeper(db, VOLUNTEERS)  # listings and searches (services/registry/directory.py)
+        self.units = Aggregates(outbox, UNITS)
+        self.volunteers = Aggregates(outbox, VOLUNTEERS)
 
     # -- low level --------------------------------------------------------------------------------------
-    async def _write_locked(
-        self, collection: str, doc_id: str, update: Mapping[str, Any], events: Sequence[Any]
-    ) -> None:
-        """An update of a document whose lock the caller holds (read-modify-write), with its events."""
-        await self.outbox.update_staged(collection, {"_id": doc_id}, self.outbox.stage_update(update, events))
-
     async def next_platform_numbers(self, n: int = 1) -> list[str]:
-        """``n`` fresh platform numbers (HB + year + sequence); a block for a bulk import."""
+        """``n`` fresh platform numbers (HB + year + sequence); a block for a bulk import. One atomic ``$inc``."""
         counters = self.db[COUNTERS]
         key = f"volunteer:{self.year}"
-        async with doc_locks.hold(counters, key):
-            doc = await counters.find_one_and_update(
-                {"_id": key}, {"$inc": {"seq": n}}, upsert=True, return_document=ReturnDocument.AFTER
-            )
+        for attempt in range(3):
+            try:
+                doc = await counters.find_one_and_update(
+                    {"_id": key}, {"$inc": {"seq": n}}, upsert=True, return_document=ReturnDocument.AFTER
+                )
+                break
+            except DuplicateKeyError:  # two first upserts at once: the other one created it, $inc it again
+                if attempt == 2:
+                    raise
         last = int(doc["seq"])
         return [format_platform_number(self.year, seq) for seq in range(last - n + 1, last + 1)]
 
@@ -352,27 +375,94 @@ class Registry:
         return doc
 
     async def unit_id_by_name(self, name: str) -> str | None:
+        """The live (not rejected) unit of this name."""
         doc = await self.db[UNIT_NAMES].find_one({"_id": name})
         return None if doc is None else str(doc["unit_id"])
 
     async def corps_exists(self) -> bool:
         return await self.db[UNIT_NAMES].find_one({"_id": CORPS_KEY}) is not None
 
-    async def _reserve_names(self, unit_id: str, keys: Sequence[str]) -> None:
-        """Reserve names (and the corps key) for a unit; all or none."""
-        done: list[str] = []
-        try:
-            for key in keys:
-                await self.db[UNIT_NAMES].insert_one({"_id": key, "unit_id": unit_id, "at": clock.now()})
-                done.append(key)
-        except DuplicateKeyError:
-            if done:
-                await self.db[UNIT_NAMES].delete_many({"_id": {"$in": done}})
-            if keys[len(done)] == CORPS_KEY:
-                from services.registry.domain import CorpsExistsError
+    async def reserve_names(self, unit_id: str, keys: Sequence[str], tx: Transaction) -> None:
+        """Reserve names (and the corps key) for a unit inside a transaction; a taken one aborts it."""
+        for key in keys:
+            try:
+                await self.db[UNIT_NAMES].insert_one(
+                    {"_id": key, "unit_id": unit_id, "at": clock.now()}, session=tx.session
+                )
+            except DuplicateKeyError:
+                if key == CORPS_KEY:
+                    raise CorpsExistsError() from None
+                raise DuplicateNameError(key) from None
 
-                raise CorpsExistsError() from None
-            raise DuplicateNameError(keys[len(done)]) from None
+    async def _change_unit(self, unit_id: str, decide: Any) -> Doc | None:
+        """A unit's read-decide-write together with its name reservations, in one transaction.
+
+        ``decide(doc)`` returns None (nothing to write) or ``(Write, names to reserve, names to free)``. A
+        concurrent change of the unit is a write conflict: the transaction is run again on the fresh document."""
+
+        async def work(tx: Transaction) -> Doc | None:
+            doc = await self.units.get(unit_id, tx)
+            decided = await decide(doc)
+            if decided is None:
+                return None
+            write, reserve, free = decided
+            assert doc is not None  # decide refuses a unit that does not exist
+            await self.reserve_names(unit_id, reserve, tx)
+            for key in free:
+                await self.db[UNIT_NAMES].delete_one({"_id": key, "unit_id": unit_id}, session=tx.session)
+            if not await self.units.write(doc, write, tx=tx):
+                raise _Moved()
+            result: Doc = write.result
+            return result
+
+        for attempt in range(DEFAULT_ATTEMPTS):
+            try:
+                return await in_transaction(self.outbox, work)
+            except _Moved:
+                await backoff(attempt)
+        raise Contended(UNITS, unit_id, DEFAULT_ATTEMPTS)
+
+    async def remember_vocabulary(self, docs: Iterable[Mapping[str, Any]]) -> None:
+        """The titles and fields these volunteers carry, in the vocabulary searches match texts against; written
+        before the volunteers themselves, so a search never misses a stored volunteer for want of its value."""
+        entries = vocabulary_entries(docs)
+        if not entries:
+            return
+        try:
+            await self.db[VOCABULARY].insert_many(entries, ordered=False)
+        except BulkWriteError as exc:
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
+
+    async def backfill(self) -> int:
+        """Give volunteers written before the indexed fields existed their ``id_hash``, ``name_terms`` and
+        vocabulary. Idempotent (any replica may run
+        it at start); each write is conditional on the version read, so a concurrent change is never overwritten
+        (the next batch reads it again). Returns how many documents it completed."""
+        done = 0
+        volunteers = self.db[VOLUNTEERS]
+        fields = {"name": 1, "id_cipher": 1, "title": 1, "professional_field": 1, "version": 1}
+        while True:
+            batch = await volunteers.find({"name_terms": {"$exists": False}}, fields).limit(BACKFILL_BATCH).to_list()
+            if not batch:
+                return done
+            await self.remember_vocabulary(batch)
+            progress = 0
+            for doc in batch:
+                sets = search_fields(doc)
+                if doc.get("id_cipher"):
+                    sets["id_hash"] = self.cipher.hash(self.cipher.decrypt(doc["id_cipher"]))
+                where = {"_id": doc["_id"], "version": doc.get("version")}
+                try:
+                    result = await volunteers.update_one(where, {"$set": sets})
+                except DuplicateKeyError:
+                    log.warning("volunteer %s is a second record of a registered person", doc["_id"])
+                    sets.pop("id_hash")
+                    result = await volunteers.update_one(where, {"$set": sets})
+                progress += result.modified_count
+            done += progress
+            if not progress:  # every one changed meanwhile, again and again: leave them to the next start
+                return done
 
     # -- units ------------------------------------------------------------------------------------------
     @staticmethod
@@ -431,23 +521,23 @@ class Registry:
             corps_exists=corps and await self.corps_exists(),
         )
         doc = self.new_unit_doc(profile, parent, contact, member_approval, scope, clock.now())
-        unit_id = doc["_id"]
-        await self._reserve_names(unit_id, [profile.name, CORPS_KEY] if corps else [profile.name])
-        try:
-            await self.outbox.insert_one(UNITS, doc, [unit_event(doc, UnitRegistered)])
-        except DuplicateKeyError:
-            await self.db[UNIT_NAMES].delete_many(
-                {"_id": {"$in": [profile.name, CORPS_KEY] if corps else [profile.name]}}
-            )
-            raise DuplicateNameError(profile.name) from None
+
+        async def work(tx: Transaction) -> None:  # the unit and its name reservations, or neither
+            await self.reserve_names(doc["_id"], [profile.name, CORPS_KEY] if corps else [profile.name], tx)
+            await self.units.create(doc, [unit_event(doc, UnitRegistered)], tx=tx)
+
+        await in_transaction(self.outbox, work)
         return strip(doc)
 
     async def update_unit(self, unit_id: str, changes: Mapping[str, Any], scope: Scope) -> Doc:
         """Apply changed fields (already validated: name, leaders, contact, credit_code, phone, address,
-        member_approval); UnitUpdated lists what changed."""
-        units = self.db[UNITS]
-        async with doc_locks.hold(units, unit_id):
-            doc = await self.unit(unit_id)
+        member_approval); UnitUpdated lists what changed. A new name moves the unit's name reservation in the same
+        transaction."""
+        unchanged: list[Doc] = []
+
+        async def decide(doc: Doc | None) -> tuple[Write[Doc], list[str], list[str]] | None:
+            if doc is None:
+                raise NotFoundError("未找到该队伍")
             if not scope.manages_unit(doc):
                 raise refuse()
             sets = {k: v for k, v in changes.items() if doc.get(k) != v}
@@ -456,25 +546,29 @@ class Registry:
             if "name" in sets and doc["kind"] == UnitKind.PROVINCE_CORPS.value and sets["name"] != CORPS_NAME:
                 raise ValidationFailedError([FieldError("name", f"总队名称固定为“{CORPS_NAME}”")])
             if not sets:
-                return doc
-            old_name = doc["name"]
-            if "name" in sets:
-                await self._reserve_names(unit_id, [sets["name"]])
-            new = {**doc, **sets, "version": doc["version"] + 1, "updated_at": clock.now()}
+                unchanged.append(strip(doc))
+                return None
+            now = clock.now()
+            new = {**doc, **sets, "version": doc["version"] + 1, "updated_at": now}
             event = unit_event(new, UnitUpdated, changed=sorted(sets))
-            await self._write_locked(
-                UNITS, unit_id, {"$set": {**sets, "version": new["version"], "updated_at": new["updated_at"]}}, [event]
+            renamed = "name" in sets and doc["status"] != UnitStatus.REJECTED.value
+            return (
+                Write({"$set": {**sets, "updated_at": now}}, [event], strip(new)),
+                [sets["name"]] if renamed else [],
+                [doc["name"]] if renamed else [],
             )
-            if "name" in sets:
-                await self.db[UNIT_NAMES].delete_one({"_id": old_name})
-            return new
+
+        result = await self._change_unit(unit_id, decide)
+        return result if result is not None else unchanged[-1]
 
     async def decide_unit(self, unit_id: str, *, approve: bool, reason: str | None, scope: Scope) -> Doc:
         """The parent side approves or rejects a pending unit: the province, or an admin of a unit above the
-        one that registered it (never the registrar's own unit)."""
-        units = self.db[UNITS]
-        async with doc_locks.hold(units, unit_id):
-            doc = await self.unit(unit_id)
+        one that registered it (never the registrar's own unit). A rejected registration frees its name (and the
+        corps key) in the same transaction."""
+
+        async def decide(doc: Doc | None) -> tuple[Write[Doc], list[str], list[str]]:
+            if doc is None:
+                raise NotFoundError("未找到该队伍")
             if not scope.province:
                 if scope.identity.role != "unit_admin" or not scope.sees_unit(doc):
                     raise refuse()
@@ -487,17 +581,16 @@ class Registry:
             sets = {
                 "status": change.status.value,
                 "reason": change.reason,
-                "version": doc["version"] + 1,
                 "updated_at": clock.now(),
                 "decided_by": scope.identity.subject,
             }
-            new = {**doc, **sets}
-            await self._write_locked(UNITS, unit_id, {"$set": sets}, [unit_event(new, UnitUpdated, changed=["status"])])
-        if not approve:  # a rejected registration frees its name for a corrected one
-            held = await self.db[UNIT_NAMES].find_one({"_id": doc["name"]})
-            if held is not None and held.get("unit_id") == unit_id:
-                await self.db[UNIT_NAMES].delete_one({"_id": doc["name"]})
-        return strip(new)
+            new = {**doc, **sets, "version": doc["version"] + 1}
+            write = Write({"$set": sets}, [unit_event(new, UnitUpdated, changed=["status"])], strip(new))
+            return write, [], [] if approve else [doc["name"], CORPS_KEY]
+
+        result = await self._change_unit(unit_id, decide)
+        assert result is not None
+        return result
 
     async def list_units(
         self,
@@ -536,11 +629,15 @@ class Registry:
         return [await self.unit(a) for a in doc.get("ancestors", [])] + [doc]
 
     async def _page(self, collection: str, query: Mapping[str, Any], skip: int, limit: int, sort: Any) -> Page:
+        """One page (find, sorted, skip/limit) and the total (count_documents), asked of the same index at once."""
         limit = max(1, min(limit, MAX_PAGE))
         skip = max(0, skip)
-        cursor = self.db[collection].find(dict(query), HIDDEN).sort(sort).skip(skip).limit(limit)
-        items = [doc async for doc in cursor]
-        total = await self.db[collection].count_documents(dict(query))
+        col = self.db[collection]
+
+        async def page() -> list[Doc]:
+            return [doc async for doc in col.find(dict(query), HIDDEN).sort(sort).skip(skip).limit(limit)]
+
+        items, total = await asyncio.gather(page(), col.count_documents(dict(query)))
         return Page(items, total, skip, limit)
 
     # -- volunteers -------------------------------------------------------------------------------------
@@ -557,18 +654,9 @@ class Registry:
         return doc
 
     async def holder(self, id_hash: str) -> str | None:
-        """The volunteer registered under this keyed hash. A hash whose volunteer was never written (the
-        process died between the two inserts) is dropped once it is older than a minute."""
-        doc = await self.db[ID_HASHES].find_one({"_id": id_hash})
-        if doc is None:
-            return None
-        volunteer_id = str(doc["volunteer_id"])
-        if await self.db[VOLUNTEERS].find_one({"_id": volunteer_id}, {"_id": 1}) is not None:
-            return volunteer_id
-        if (clock.now() - doc["at"]).total_seconds() > STALE_HASH_S:
-            await self.db[ID_HASHES].delete_one({"_id": id_hash})
-            return None
-        return volunteer_id  # being registered right now
+        """The volunteer registered under this keyed hash (unique index on ``id_hash``)."""
+        doc = await self.db[VOLUNTEERS].find_one({"id_hash": id_hash}, {"_id": 1})
+        return None if doc is None else str(doc["_id"])
 
     async def duplicate_person(self, existing_id: str, scope: Scope) -> DuplicatePersonError:
         """The refusal for a second registration, naming the units the caller may see."""
@@ -612,18 +700,14 @@ class Registry:
         membership = request_membership(
             [], unit["_id"], requires_approval=not scope.admin and bool(unit.get("member_approval")), at=now
         )
-        doc = self.volunteer_doc(number, profile, now, scope, [(membership, [*unit.get("ancestors", []), unit["_id"]])])
-        try:
-            await self.db[ID_HASHES].insert_one({"_id": id_hash, "volunteer_id": number, "at": now})
+        doc = self.volunteer_doc(
+            number, profile, now, scope, [(membership, [*unit.get("ancestors", []), unit["_id"]])], id_hash=id_hash
+        )
+        await self.remember_vocabulary([doc])
+        try:  # the unique id_hash index keeps one person once, whichever replica registers them
+            await self.volunteers.create(doc, self.registration_events(doc))
         except DuplicateKeyError:
-            existing = await self.db[ID_HASHES].find_one({"_id": id_hash})
-            raise await self.duplicate_person(existing["volunteer_id"] if existing else "", scope) from None
-        try:
-            await self.outbox.insert_one(VOLUNTEERS, doc, self.registration_events(doc))
-        except BaseException:
-            await self.db[ID_HASHES].delete_one({"_id": id_hash})
-            raise
-        await self.keeper.saved(doc)
+            raise await self.duplicate_person(await self.holder(id_hash) or "", scope) from None
         return strip(doc)
 
     def volunteer_doc(
@@ -633,6 +717,8 @@ class Registry:
         now: datetime,
         scope: Scope,
         memberships: Sequence[tuple[Membership, Sequence[str]]] | Mapping[str, Doc],
+        *,
+        id_hash: str,
     ) -> Doc:
         """A new volunteer's document. ``memberships`` as (membership, unit path) pairs, or as the stored entries
         already built (a bulk import builds them once per unit and shares them: they are never mutated)."""
@@ -644,6 +730,8 @@ class Registry:
             "_id": number,
             "platform_number": number,
             **volunteer_fields(profile),
+            "name_terms": search_fields({"name": profile.name})["name_terms"],
+            "id_hash": id_hash,
             "id_cipher": self.cipher.encrypt(profile.id_number),
             "id_masked": self.cipher.mask(profile.id_number),
             "status": "active",
@@ -700,9 +788,11 @@ class Registry:
 
     async def update_volunteer(self, volunteer_id: str, changes: Mapping[str, Any], scope: Scope) -> Doc:
         """Profile changes (not the ID-card number nor the gender it codes), checked like a registration."""
-        volunteers = self.db[VOLUNTEERS]
-        async with doc_locks.hold(volunteers, volunteer_id):
-            doc = await self.volunteer(volunteer_id, with_cipher=True)
+        unchanged: list[Doc] = []
+
+        async def decide(doc: Doc | None) -> Write[Doc] | None:
+            if doc is None:
+                raise NotFoundError("未找到该志愿者")
             if not scope.sees_volunteer(doc):
                 raise ForbiddenError("无权修改该志愿者的信息")
             merged = {k: doc.get(k) for k in VOLUNTEER_PROFILE_FIELDS}
@@ -716,19 +806,19 @@ class Registry:
             profile = validate_volunteer(draft)
             fields = volunteer_fields(profile)
             sets = {k: v for k, v in fields.items() if doc.get(k) != v}
-            doc.pop("id_cipher")
             if not sets:
-                return strip(doc)
-            new = {**doc, **sets, "version": doc["version"] + 1, "updated_at": clock.now()}
+                unchanged.append(strip(doc))
+                return None
+            if "title" in sets or "professional_field" in sets:
+                await self.remember_vocabulary([fields])
+            now = clock.now()
+            derived = search_fields(fields) if "name" in sets else {}
+            new = {**doc, **sets, **derived, "version": doc["version"] + 1, "updated_at": now}
             event = volunteer_event(new, VolunteerUpdated, changed=sorted(sets))
-            await self._write_locked(
-                VOLUNTEERS,
-                volunteer_id,
-                {"$set": {**sets, "version": new["version"], "updated_at": new["updated_at"]}},
-                [event],
-            )
-            await self.keeper.saved(new)
-            return strip(new)
+            return Write({"$set": {**sets, **derived, "updated_at": now}}, [event], strip(new))
+
+        result = await self.volunteers.change(volunteer_id, decide)
+        return result if result is not None else unchanged[-1]
 
     async def join(self, volunteer_id: str, unit_id: str, scope: Scope) -> Doc:
         """The volunteer asks to join (pending when the unit approves its members) or an admin of the unit
@@ -736,9 +826,10 @@ class Registry:
         unit = await self.unit(unit_id)
         if unit["status"] == UnitStatus.REJECTED.value:
             raise ValidationFailedError([FieldError("unit_id", "该队伍的注册已被驳回，不能加入")])
-        volunteers = self.db[VOLUNTEERS]
-        async with doc_locks.hold(volunteers, volunteer_id):
-            doc = await self.volunteer(volunteer_id)
+
+        def decide(doc: Doc | None) -> Write[Doc]:
+            if doc is None:
+                raise NotFoundError("未找到该志愿者")
             if scope.admin:
                 if not scope.manages_unit(unit):
                     raise refuse()
@@ -751,7 +842,9 @@ class Registry:
                 requires_approval=not scope.admin and bool(unit.get("member_approval")),
                 at=now,
             )
-            return await self._set_membership(doc, m, [*unit.get("ancestors", []), unit_id], now)
+            return membership_write(doc, m, [*unit.get("ancestors", []), unit_id], now)
+
+        return await self._change_volunteer(volunteer_id, decide)
 
     async def decide_membership(
         self, volunteer_id: str, unit_id: str, *, approve: bool, reason: str | None, scope: Scope
@@ -759,9 +852,10 @@ class Registry:
         unit = await self.unit(unit_id)
         if not scope.admin or not scope.manages_unit(unit):
             raise refuse()
-        volunteers = self.db[VOLUNTEERS]
-        async with doc_locks.hold(volunteers, volunteer_id):
-            doc = await self.volunteer(volunteer_id)
+
+        def decide(doc: Doc | None) -> Write[Doc]:
+            if doc is None:
+                raise NotFoundError("未找到该志愿者")
             current = next((m for m in memberships_of(doc) if m.unit_id == unit_id), None)
             if current is None:
                 raise NotFoundError("该志愿者没有申请加入此队伍")
@@ -771,12 +865,14 @@ class Registry:
                 if approve
                 else reject_membership(current, reason=reason or "", at=now)
             )
-            return await self._set_membership(doc, m, doc["memberships"][unit_id].get("path", [unit_id]), now)
+            return membership_write(doc, m, doc["memberships"][unit_id].get("path", [unit_id]), now)
+
+        return await self._change_volunteer(volunteer_id, decide)
 
     async def leave(self, volunteer_id: str, unit_id: str, reason: str | None, scope: Scope) -> Doc:
-        volunteers = self.db[VOLUNTEERS]
-        async with doc_locks.hold(volunteers, volunteer_id):
-            doc = await self.volunteer(volunteer_id)
+        async def decide(doc: Doc | None) -> Write[Doc]:
+            if doc is None:
+                raise NotFoundError("未找到该志愿者")
             current = next((m for m in memberships_of(doc) if m.unit_id == unit_id), None)
             if current is None:
                 raise NotFoundError("该志愿者不在此队伍中")
@@ -788,38 +884,14 @@ class Registry:
                 raise ForbiddenError("只能为本人办理退出")
             now = clock.now()
             m = leave_unit(current, at=now, reason=reason)
-            return await self._set_membership(
-                doc, m, doc["memberships"][unit_id].get("path", [unit_id]), now, was=current
-            )
+            return membership_write(doc, m, doc["memberships"][unit_id].get("path", [unit_id]), now, was=current)
 
-    async def _set_membership(
-        self, doc: Doc, m: Membership, path: Sequence[str], now: datetime, *, was: Membership | None = None
-    ) -> Doc:
-        memberships = {**(doc.get("memberships") or {}), m.unit_id: membership_entry(m, path)}
-        derived = derived_membership_fields(memberships)
-        version = doc["version"] + 1
-        sets = {f"memberships.{m.unit_id}": memberships[m.unit_id], **derived, "version": version, "updated_at": now}
-        new = {**doc, "memberships": memberships, **derived, "version": version, "updated_at": now}
-        events: list[Envelope[Any]] = []
-        if m.status is MembershipStatus.ACTIVE:
-            events.append(
-                envelope(
-                    VolunteerJoinedUnit(volunteer_id=doc["_id"], unit_id=m.unit_id, joined_at=now, version=version),
-                    doc["_id"],
-                )
-            )
-        elif m.status is MembershipStatus.LEFT and was is not None and was.status is MembershipStatus.ACTIVE:
-            events.append(
-                envelope(
-                    VolunteerLeftUnit(
-                        volunteer_id=doc["_id"], unit_id=m.unit_id, left_at=now, reason=m.reason, version=version
-                    ),
-                    doc["_id"],
-                )
-            )
-        await self._write_locked(VOLUNTEERS, doc["_id"], {"$set": sets}, events)
-        await self.keeper.saved(new)
-        return strip(new)
+        return await self._change_volunteer(volunteer_id, decide)
+
+    async def _change_volunteer(self, volunteer_id: str, decide: Any) -> Doc:
+        result: Doc | None = await self.volunteers.change(volunteer_id, decide)
+        assert result is not None  # these decisions always write
+        return result
 
     async def search_volunteers(
         self,
@@ -833,51 +905,56 @@ class Registry:
         skip: int = 0,
         limit: int = 50,
     ) -> Page:
+        """One page of the matching volunteers in platform-number order, and how many match: indexed queries
+        (see :mod:`services.registry.search`)."""
         if not scope.admin:
             raise ForbiddenError("只有管理员可以查询志愿者名单")
-        units: list[str] = []
-        if not scope.province:
-            units.append(str(scope.identity.unit_id))
         if unit_id is not None:
             unit = await self.unit(unit_id)
             if not scope.sees_unit(unit):
                 raise refuse()
-            units.append(unit_id)
-        query = Query(
-            units=tuple(units),
-            name=(name or "").strip() or None,
-            professional_field=(professional_field or "").strip() or None,
-            title=(title or "").strip() or None,
-            skill=(skill or "").strip() or None,
+        query = VolunteerQuery.of(
+            unit=unit_id,
+            scope_unit=None if scope.province else str(scope.identity.unit_id),
+            name=name,
+            professional_field=professional_field,
+            title=title,
+            skill=skill,
         )
-        if not self.keeper.ready.is_set():
-            # Just started: the directory's scan is under way (seconds; asking the collection instead would be a
-            # full scan on FerretDB, over a minute at 50,000 volunteers).
-            try:
-                await asyncio.wait_for(self.keeper.ready.wait(), DIRECTORY_WAIT_S)
-            except TimeoutError:
-                raise Problem(
-                    503,
-                    "directory_loading",
-                    "服务刚启动，志愿者名录正在加载，请稍后重试",
-                    headers={"Retry-After": "10"},
-                ) from None
-        return await self._page_of(self.keeper.directory.search(query), skip, limit)
+        vocabulary = {
+            field: [str(d["value"]) async for d in self.db[VOCABULARY].find(vocabulary_filter(field, text))]
+            for field, text in query.vocabulary_asks.items()
+        }
+        return await self._page(VOLUNTEERS, query.filter(vocabulary), skip, limit, sort=[("_id", 1)])
 
-    async def _page_of(self, ids: Sequence[str], skip: int, limit: int) -> Page:
-        """One page of these volunteers, each read by ``_id`` (the one lookup FerretDB answers from an index)."""
-        limit = max(1, min(limit, MAX_PAGE))
-        skip = max(0, skip)
-        gate = asyncio.Semaphore(PAGE_READS)
 
-        async def read(vid: str) -> Doc | None:
-            async with gate:
-                found: Doc | None = await self.db[VOLUNTEERS].find_one({"_id": vid}, HIDDEN)
-                return found
-
-        docs = await asyncio.gather(*(read(vid) for vid in ids[skip : skip + limit]))
-        # a volunteer whose registration was taken back since the search is left out
-        return Page([d for d in docs if d is not None], len(ids), skip, limit)
+def membership_write(
+    doc: Mapping[str, Any], m: Membership, path: Sequence[str], now: datetime, *, was: Membership | None = None
+) -> Write[Doc]:
+    """The write of a membership's new state, with the derived unit lists and the event it announces."""
+    memberships = {**(doc.get("memberships") or {}), m.unit_id: membership_entry(m, path)}
+    derived = derived_membership_fields(memberships)
+    version = doc["version"] + 1
+    sets = {f"memberships.{m.unit_id}": memberships[m.unit_id], **derived, "updated_at": now}
+    new = {**doc, "memberships": memberships, **derived, "version": version, "updated_at": now}
+    events: list[Envelope[Any]] = []
+    if m.status is MembershipStatus.ACTIVE:
+        events.append(
+            envelope(
+                VolunteerJoinedUnit(volunteer_id=doc["_id"], unit_id=m.unit_id, joined_at=now, version=version),
+                doc["_id"],
+            )
+        )
+    elif m.status is MembershipStatus.LEFT and was is not None and was.status is MembershipStatus.ACTIVE:
+        events.append(
+            envelope(
+                VolunteerLeftUnit(
+                    volunteer_id=doc["_id"], unit_id=m.unit_id, left_at=now, reason=m.reason, version=version
+                ),
+                doc["_id"],
+            )
+        )
+    return Write({"$set": sets}, events, strip(new))
 
 
 def strip(doc: Mapping[str, Any]) -> Doc:
