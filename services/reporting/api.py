@@ -22,7 +22,7 @@ from shared.storage import Doc
 from . import certificates, charts, exports, registry, views
 from .domain import campaign_quarters
 from .settings import ReportingSettings
-from .store import CERTIFICATES, SOURCE, SUBMISSIONS, UNIT_STATS, UNITS, all_units, docs_by_ids
+from .store import CERTIFICATES, SOURCE, SUBMISSIONS, UNITS, all_units
 
 router = APIRouter(tags=["统计与报送"])
 submitters = require_roles("unit_admin", "province_admin")
@@ -109,7 +109,7 @@ class ActionPlanIn(BaseModel):
 async def _submittable_unit(service: Any, identity: Identity, unit_id: str) -> Doc:
     if identity.role == "unit_admin" and identity.unit_id != unit_id:
         raise Problem(403, "forbidden_unit", "只能报送本队伍的材料")
-    unit: Doc | None = await service.db[UNITS].find_one({"_id": unit_id}, {"_applied": 0})
+    unit: Doc | None = await service.db[UNITS].find_one({"_id": unit_id})
     if unit is None or not unit.get("kind"):
         raise Problem(404, "unit_not_found", f"未找到队伍 {unit_id}（或其注册事件尚未到达）")
     return unit
@@ -350,9 +350,8 @@ async def quota_heatmap(
     year = year or settings.campaign_year
     tree = await views.load_tree(service.db, unit_id, identity)
     members = tree.members[:limit]
-    stats = await docs_by_ids(service.db[UNIT_STATS], [f"{u['_id']}:{year}" for u in members])
+    stats = await views.year_figures(service.db, views.Tree(tree.units, tree.root, members, tree.below), year)
     rows = [
-        {"name": u.get("name"), "quarters": (stats.get(f"{u['_id']}:{year}") or {}).get("quarters") or {}}
-        for u in members
+        {"name": u.get("name"), "quarters": (stats.get(str(u["_id"])) or {}).get("quarters") or {}} for u in members
     ]
     return svg_response(charts.quota_heatmap(rows, list(campaign_quarters(settings.campaign_start_month)), year))
