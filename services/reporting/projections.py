@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -75,7 +76,16 @@ from shared.service import Service
 from shared.storage import Doc, utcnow
 
 from .settings import ReportingSettings
-from .store import APPLIED, APPLIED_RETENTION, MONTH_STATS, UNIT_STATS, VOLUNTEER_STATS, centi
+from .store import (
+    APPLIED,
+    APPLIED_RETENTION,
+    MONTH_STATS,
+    UNIT_STATS,
+    VOLUNTEER_BUCKETS,
+    VOLUNTEER_HOURS,
+    VOLUNTEER_STATS,
+    centi,
+)
 from .store import UNITS as UNITS_COL
 
 log = logging.getLogger("stvs.reporting.projections")
@@ -95,15 +105,24 @@ HANDLED = (
 )
 # Most documents one transaction writes (an activity writes one per participant): big enough to keep the
 # round trips few, small enough that a transaction aborted by a concurrent member costs little to run again.
-CHUNK_WRITES = 10_000
+CHUNK_WRITES = 50_000
 # Written last in a transaction: the documents many events share, so that the window in which another member's
 # transaction can conflict with them is short.
-WRITE_ORDER = (VOLUNTEER_STATS, MONTH_STATS, UNIT_STATS, UNITS_COL)
+WRITE_ORDER = (VOLUNTEER_STATS, VOLUNTEER_HOURS, MONTH_STATS, UNIT_STATS, UNITS_COL)
 
 
 def field_key(value: str) -> str:
     """An id usable as a field name ("." and a leading "$" would be read as paths and operators)."""
     return value.replace(".", "_").replace("$", "_")
+
+
+def hours_bucket(volunteer_id: str) -> str:
+    """``_id`` of the ``volunteer_hours`` document holding this volunteer's service record."""
+    return f"b{zlib.crc32(volunteer_id.encode()) % VOLUNTEER_BUCKETS:04d}"
+
+
+def hours_field(volunteer_id: str) -> str:
+    return f"v.{field_key(volunteer_id)}"
 
 
 # ---------------------------------------------------------------- updates and their merge (pure)
@@ -134,10 +153,12 @@ class Update:
 
 
 class Batch:
-    """The updates a chunk of events makes, per target document (``(collection, _id)``)."""
+    """The updates a chunk of events makes, per target document (``(collection, _id)``), and the documents it
+    inserts (known to be new: absent from the transaction's snapshot)."""
 
     def __init__(self) -> None:
         self.docs: dict[tuple[str, str], Update] = {}
+        self.inserts: dict[str, list[Doc]] = {}
 
     def update(self, collection: str, doc_id: str) -> Update:
         return self.docs.setdefault((collection, doc_id), Update())
@@ -312,17 +333,18 @@ def completed_effects(data: ActivityCompleted, batch: Batch) -> None:
     for person in data.participants:
         # The registration may not have arrived yet: the name from an activity stands in until it does (the least
         # of the names given, so that a replay in another order keeps the same).
-        update = batch.update(VOLUNTEER_STATS, person.volunteer_id)
-        update.inc["hours_c"] = update.inc.get("hours_c", 0) + centi(person.hours)
-        update.inc["activities"] = update.inc.get("activities", 0) + 1
-        update.least("activity_name", person.display_name)
+        path = hours_field(person.volunteer_id)
+        batch.inc(
+            VOLUNTEER_HOURS, hours_bucket(person.volunteer_id), {f"{path}.h": centi(person.hours), f"{path}.a": 1}
+        )
+        batch.update(VOLUNTEER_HOURS, hours_bucket(person.volunteer_id)).least(f"{path}.n", person.display_name)
 
 
 def corrected_effects(data: ServiceHoursCorrected, batch: Batch) -> None:
     when = to_shanghai(data.starts_at)
     year, quarter, month = when.year, quarter_of(when), month_key(when)
     delta = centi(data.hours) - centi(data.previous_hours)
-    batch.inc(VOLUNTEER_STATS, data.volunteer_id, {"hours_c": delta})
+    batch.inc(VOLUNTEER_HOURS, hours_bucket(data.volunteer_id), {f"{hours_field(data.volunteer_id)}.h": delta})
     batch.inc(
         UNIT_STATS,
         f"{data.unit_id}:{year}",
@@ -437,6 +459,8 @@ class Projections:
             now = utcnow()
             await self.db[APPLIED].insert_many([{"_id": i, "at": now} for i in fresh], ordered=False, session=session)
         for collection in WRITE_ORDER:
+            if batch.inserts.get(collection):
+                await self.db[collection].insert_many(batch.inserts[collection], ordered=False, session=session)
             writes = batch.writes(collection)
             if writes:
                 await self.db[collection].bulk_write(writes, ordered=False, session=session)
@@ -461,8 +485,10 @@ class Projections:
                 changed = True
                 for unit, inc in effects:
                     batch.inc(UNITS_COL, unit, inc)
-            if changed:
+            if changed and vid in current:
                 batch.update(VOLUNTEER_STATS, vid).set.update(state.doc_fields())
+            elif changed:  # new (a registration wave: most of them): an insert costs less than an upsert
+                batch.inserts.setdefault(VOLUNTEER_STATS, []).append({"_id": vid, **state.doc_fields()})
 
     async def _units(self, envs: Sequence[Envelope[Any]], batch: Batch, session: Any) -> None:
         if not envs:

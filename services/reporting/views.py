@@ -8,6 +8,7 @@ soon as its new snapshot arrives.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,11 +33,13 @@ from .domain import (
     hours_to_next_star,
     star_level,
 )
+from .projections import hours_bucket, hours_field
 from .store import (
     MONTH_STATS,
     SUBMISSIONS,
     UNIT_STATS,
     UNITS,
+    VOLUNTEER_HOURS,
     VOLUNTEER_STATS,
     add_into,
     descendants_index,
@@ -322,19 +325,25 @@ def _submission_json(doc: Mapping[str, Any] | None) -> Doc | None:
 
 
 async def volunteer_stats(db: AsyncDatabase[Doc], volunteer_id: str) -> Doc | None:
-    """Membership and service record from the volunteer's document (an activity may have come first)."""
-    doc = await db[VOLUNTEER_STATS].find_one({"_id": volunteer_id})
-    if doc is None:
+    """Membership from the volunteer's document, hours from its bucket (either may be missing, not both)."""
+    path = hours_field(volunteer_id)
+    doc, bucket = await asyncio.gather(
+        db[VOLUNTEER_STATS].find_one({"_id": volunteer_id}),
+        db[VOLUNTEER_HOURS].find_one({"_id": hours_bucket(volunteer_id)}, {path: 1}),
+    )
+    served: Mapping[str, Any] = ((bucket or {}).get("v") or {}).get(path[2:]) or {}
+    if doc is None and not served:
         return None
-    total = hours(doc.get("hours_c"))
+    doc = doc or {}
+    total = hours(served.get("h"))
     return {
         "volunteer_id": volunteer_id,
-        "display_name": doc.get("display_name") or doc.get("activity_name"),
+        "display_name": doc.get("display_name") or served.get("n"),
         "platform_number": doc.get("platform_number"),
         "status": doc.get("status"),
         "unit_ids": doc.get("unit_ids") or [],
         "hours": total,
-        "activities": int(doc.get("activities") or 0),
+        "activities": int(served.get("a") or 0),
         "star_level": star_level(total),
         "hours_to_next_star": hours_to_next_star(total),
     }
