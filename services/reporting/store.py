@@ -78,9 +78,9 @@ async def all_units(db: AsyncDatabase[Doc]) -> dict[str, Doc]:
 
 
 async def subtree_units(db: AsyncDatabase[Doc], root: str) -> dict[str, Doc]:
-    """The unit and every unit below it (by the indexed ``ancestors``)."""
-    query = {"$or": [{"_id": root}, {"ancestors": root}], "kind": {"$exists": True}}
-    return {str(d["_id"]): d async for d in db[UNITS].find(query)}
+    """The unit and every unit below it (by ``_id`` and the indexed ``ancestors``), those with a snapshot."""
+    query = {"$or": [{"_id": root}, {"ancestors": root}]}
+    return {str(d["_id"]): d async for d in db[UNITS].find(query) if d.get("kind")}
 
 
 def subtree(units: Mapping[str, Doc], root: str) -> list[Doc]:
@@ -100,10 +100,12 @@ def descendants_index(units: Iterable[Doc]) -> dict[str, list[str]]:
     return out
 
 
-async def figures_of(collection: AsyncCollection[Doc], key: str, value: Any, unit_ids: Sequence[str]) -> dict[str, Doc]:
-    """The documents of these units for one year or month (``key``: ``year`` / ``month``), by unit id: one indexed
-    query."""
-    query = {key: value, "unit_id": {"$in": list(unit_ids)}}
+async def figures_of(
+    collection: AsyncCollection[Doc], key: str, value: Any, unit_ids: Sequence[str] | None
+) -> dict[str, Doc]:
+    """The documents of these units (None: of every unit) for one year or month (``key``: ``year`` / ``month``),
+    by unit id: one indexed query."""
+    query: Doc = {key: value} if unit_ids is None else {key: value, "unit_id": {"$in": list(unit_ids)}}
     return {str(d["unit_id"]): d async for d in collection.find(query)}
 
 

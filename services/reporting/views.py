@@ -91,6 +91,16 @@ class Tree:
     members: list[Doc]  # root first
     below: dict[str, list[str]]  # unit id -> ids of itself and its descendants
 
+    def member_ids(self) -> list[str] | None:
+        """The subtree's unit ids; None for the top of the hierarchy (every unit: no list to send)."""
+        if not self.root.get("ancestors") and self.root.get("kind") == UnitKind.PROVINCE_CORPS:
+            return None
+        return [str(u["_id"]) for u in self.members]
+
+    def only_members(self, docs: Mapping[str, Doc]) -> dict[str, Doc]:
+        members = {str(u["_id"]) for u in self.members}
+        return {uid: doc for uid, doc in docs.items() if uid in members}
+
 
 async def load_tree(db: AsyncDatabase[Doc], root_id: str | None, identity: Identity) -> Tree:
     """The subtree of ``root_id`` (default: the caller's own unit, or the province corps)."""
@@ -188,7 +198,7 @@ def stats_json(total: Mapping[str, Any], fields: Sequence[str] = STAT_FIELDS) ->
 
 async def year_figures(db: AsyncDatabase[Doc], tree: Tree, year: int) -> dict[str, Doc]:
     """unit id → its ``unit_stats`` of the year, for every unit of the subtree that has some."""
-    return await figures_of(db[UNIT_STATS], "year", year, [str(u["_id"]) for u in tree.members])
+    return tree.only_members(await figures_of(db[UNIT_STATS], "year", year, tree.member_ids()))
 
 
 async def compliance(
@@ -256,7 +266,7 @@ async def unit_stats(db: AsyncDatabase[Doc], tree: Tree, year: int) -> Doc:
 
 async def monthly_report(db: AsyncDatabase[Doc], tree: Tree, month: str, monthly_report_day: int) -> Doc:
     year, mon = parse_month(month)
-    docs = await figures_of(db[MONTH_STATS], "month", month, [str(u["_id"]) for u in tree.members])
+    docs = tree.only_members(await figures_of(db[MONTH_STATS], "month", month, tree.member_ids()))
     rows = []
     rollup: dict[str, Any] = {}
     owns: dict[str, dict[str, Any]] = {}
