@@ -106,9 +106,10 @@ HANDLED = (
     ActionPlanSubmitted,
     MonthlyReportSubmitted,
 )
-# Most documents one transaction writes (an activity writes one per participant): big enough to keep the
-# round trips few, small enough that a transaction aborted by a concurrent member costs little to run again.
-CHUNK_WRITES = 50_000
+# Bound of one transaction, counted before merging (an activity counts one per participant): a full poll of
+# 5,000 activities (~65,000 participations) fits, so that its bucket writes merge into ~1,000; a bigger poll is
+# split, so that a transaction stays well inside MongoDB's transaction lifetime (60 s by default).
+CHUNK_WRITES = 100_000
 # Written last in a transaction: the documents many events share, so that the window in which another member's
 # transaction can conflict with them is short.
 # How long a poll waits for events (and FastStream then sleeps, when none came): the freshness of an idle service.

@@ -134,3 +134,32 @@ async def test_a_subtree_reads_the_same_figures_as_the_whole_province(harness: H
     month_rows = {r["unit_id"]: r for r in province_month["units"]}
     assert all(row == month_rows[row["unit_id"]] for row in city_month["units"])
     assert province_month["rollup"]["activities"] == 2
+
+
+def test_the_fast_json_of_large_reports_is_what_fastapi_would_send() -> None:
+    from datetime import UTC, datetime
+
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.responses import JSONResponse
+
+    from services.reporting.api import json_response
+    from services.reporting.domain import RuleStatus
+    from shared.calendar import SHANGHAI
+
+    body = {
+        "as_of": datetime(2026, 8, 1, tzinfo=SHANGHAI),
+        "units": [
+            {
+                "unit_id": "K1",
+                "name": "正定县科技志愿者队",
+                "status": RuleStatus.NOT_YET.value,
+                "hours": 3.25,
+                "gap": 1,
+                "due_at": datetime(2026, 4, 20, 15, 59, 59, tzinfo=UTC),
+                "quarter": None,
+                "themes": {"women_youth": 1},
+                "ok": True,
+            }
+        ],
+    }
+    assert json_response(body).body == JSONResponse(jsonable_encoder(body)).body
