@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -22,7 +23,7 @@ from shared.storage import Doc
 from . import certificates, charts, exports, registry, views
 from .domain import campaign_quarters
 from .settings import ReportingSettings
-from .store import CERTIFICATES, SOURCE, SUBMISSIONS, UNIT_STATS, UNITS, all_units, docs_by_ids
+from .store import CERTIFICATES, SOURCE, SUBMISSIONS, UNITS, all_units
 
 router = APIRouter(tags=["统计与报送"])
 submitters = require_roles("unit_admin", "province_admin")
@@ -49,7 +50,20 @@ def _as_of(request: Request, at: datetime | None) -> datetime:
 # ---------------------------------------------------------------- compliance and statistics
 
 
-@router.get("/compliance", summary="队伍及其下级对照各项要求的达标情况（含差额）")
+def json_response(body: Doc) -> Response:
+    """``body`` as FastAPI would encode it (datetimes in ISO 8601), a few times faster: a province's compliance
+    table is 1,500 units × 21 rules, and FastAPI's generic encoder took longer than everything else together."""
+    content = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_encode)
+    return Response(content.encode(), media_type="application/json")
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+@router.get("/compliance", summary="队伍及其下级对照各项要求的达标情况（含差额）", response_model=Doc)
 async def get_compliance(
     request: Request,
     service: ServiceDep,
@@ -58,10 +72,10 @@ async def get_compliance(
     year: int | None = Query(None, ge=2000, le=2100),
     quarter: int | None = Query(None, ge=1, le=4),
     at: datetime | None = Query(None, description="按此时刻评估（默认当前时间）"),
-) -> Doc:
+) -> Response:
     settings = settings_of(request)
     tree = await views.load_tree(service.db, unit_id, identity)
-    return await views.compliance(
+    body = await views.compliance(
         service.db,
         tree,
         year or settings.campaign_year,
@@ -70,6 +84,7 @@ async def get_compliance(
         monthly_report_day=settings.monthly_report_day,
         campaign_start_month=settings.campaign_start_month,
     )
+    return json_response(body)
 
 
 @router.get("/stats/units/{unit_id}", summary="队伍本级及汇总（含下级）统计")
@@ -109,7 +124,7 @@ class ActionPlanIn(BaseModel):
 async def _submittable_unit(service: Any, identity: Identity, unit_id: str) -> Doc:
     if identity.role == "unit_admin" and identity.unit_id != unit_id:
         raise Problem(403, "forbidden_unit", "只能报送本队伍的材料")
-    unit: Doc | None = await service.db[UNITS].find_one({"_id": unit_id}, {"_applied": 0})
+    unit: Doc | None = await service.db[UNITS].find_one({"_id": unit_id})
     if unit is None or not unit.get("kind"):
         raise Problem(404, "unit_not_found", f"未找到队伍 {unit_id}（或其注册事件尚未到达）")
     return unit
@@ -154,13 +169,13 @@ async def submit_action_plan(
     return _submission_out(doc)
 
 
-@router.get("/monthly-reports/{unit_id}/{month}", summary="月报（由统计数据生成，含下级汇总）")
+@router.get("/monthly-reports/{unit_id}/{month}", summary="月报（由统计数据生成，含下级汇总）", response_model=Doc)
 async def get_monthly_report(
     request: Request, service: ServiceDep, identity: IdentityDep, unit_id: str, month: str
-) -> Doc:
+) -> Response:
     views.parse_month(month)
     tree = await views.load_tree(service.db, unit_id, identity)
-    return await views.monthly_report(service.db, tree, month, settings_of(request).monthly_report_day)
+    return json_response(await views.monthly_report(service.db, tree, month, settings_of(request).monthly_report_day))
 
 
 @router.post("/monthly-reports/{unit_id}/{month}/submit", status_code=201, summary="报送月报")
@@ -350,9 +365,8 @@ async def quota_heatmap(
     year = year or settings.campaign_year
     tree = await views.load_tree(service.db, unit_id, identity)
     members = tree.members[:limit]
-    stats = await docs_by_ids(service.db[UNIT_STATS], [f"{u['_id']}:{year}" for u in members])
+    stats = await views.year_figures(service.db, views.Tree(tree.units, tree.root, members, tree.below), year)
     rows = [
-        {"name": u.get("name"), "quarters": (stats.get(f"{u['_id']}:{year}") or {}).get("quarters") or {}}
-        for u in members
+        {"name": u.get("name"), "quarters": (stats.get(str(u["_id"])) or {}).get("quarters") or {}} for u in members
     ]
     return svg_response(charts.quota_heatmap(rows, list(campaign_quarters(settings.campaign_start_month)), year))

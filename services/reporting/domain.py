@@ -6,6 +6,7 @@ and deadlines are stated to the second: anything within that last second is stil
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -224,38 +225,45 @@ def evaluate_unit(
     now = _instant(today)
     results = [_headcount(unit), _leaders(unit)]
     for quarter in campaign_quarters(campaign_start_month):
-        if _covers(unit, quarter_end(year, quarter)):
+        if _covers(unit, _quarter_end(year, quarter)):
             results.append(_quarter_activity(unit, year, quarter, now))
     results.extend(_theme(unit, year, theme, now) for theme in Theme)
     one_off = (
-        ("registration", "平台注册（4月20日前）", unit.registered_at, registration_due(year)),
+        ("registration", "平台注册（4月20日前）", unit.registered_at, _registration_due(year)),
         (
             "contact_person",
             "工作联系人（附件3，4月20日前）",
             unit.contact_person_given_at,
-            registration_due(year),
+            _registration_due(year),
         ),
         (
             "action_plan",
             "行动计划及注册情况（4月30日前）",
             unit.action_plan_submitted_at,
-            action_plan_due(year),
+            _action_plan_due(year),
         ),
     )
     results.extend(_deadline_rule(rule, label, done_at, due, now) for rule, label, done_at, due in one_off)
     for month in _report_months(year, now, campaign_start_month):
-        if _covers(unit, month_end(year, month)):
+        if _covers(unit, _month_end(year, month)):
             key = f"{year:04d}-{month:02d}"
             results.append(
                 _deadline_rule(
                     f"monthly-{key}",
                     f"{year}年{month}月月报",
                     unit.monthly_reports.get(key),
-                    monthly_report_due(year, month, monthly_report_day),
+                    _monthly_report_due(year, month, monthly_report_day),
                     now,
                 )
             )
     return results
+
+
+_quarter_end = functools.lru_cache(maxsize=256)(quarter_end)
+_month_end = functools.lru_cache(maxsize=1024)(month_end)
+_registration_due = functools.lru_cache(maxsize=64)(registration_due)
+_action_plan_due = functools.lru_cache(maxsize=64)(action_plan_due)
+_monthly_report_due = functools.lru_cache(maxsize=1024)(monthly_report_due)
 
 
 def _instant(today: datetime | date) -> datetime:
@@ -266,7 +274,12 @@ def _instant(today: datetime | date) -> datetime:
 
 def _covers(unit: UnitFacts, period_end: datetime) -> bool:
     """Whether the unit was on the platform before a period ended (unknown registration counts as yes)."""
-    return unit.registered_at is None or not is_late(unit.registered_at, period_end)
+    return unit.registered_at is None or not _is_late(unit.registered_at, period_end)
+
+
+@functools.lru_cache(maxsize=16384)
+def _is_late(at: datetime, due: datetime) -> bool:
+    return is_late(at, due)
 
 
 def _report_months(year: int, now: datetime, start_month: int) -> range:
@@ -325,8 +338,13 @@ def _range_zh(req: LeaderRequirement) -> str:
 
 
 def _quarter_activity(unit: UnitFacts, year: int, quarter: int, now: datetime) -> RuleResult:
+    return _quarter_result(unit.activities_per_quarter.get(quarter, 0), year, quarter, now)
+
+
+# A province's table evaluates the same few outcomes for 1,500 units: each is computed once (results are frozen).
+@functools.lru_cache(maxsize=4096)
+def _quarter_result(done: int, year: int, quarter: int, now: datetime) -> RuleResult:
     due = quarter_end(year, quarter)
-    done = unit.activities_per_quarter.get(quarter, 0)
     rule, label = f"activity-Q{quarter}", f"第{quarter}季度活动（不少于1次）"
     if done >= 1:
         return RuleResult(rule, RuleStatus.MET, 0, label, f"本季度已开展活动{done}次", due)
@@ -337,8 +355,12 @@ def _quarter_activity(unit: UnitFacts, year: int, quarter: int, now: datetime) -
 
 
 def _theme(unit: UnitFacts, year: int, theme: Theme, now: datetime) -> RuleResult:
+    return _theme_result(unit.theme_counts.get(theme, 0), year, theme, now)
+
+
+@functools.lru_cache(maxsize=4096)
+def _theme_result(done: int, year: int, theme: Theme, now: datetime) -> RuleResult:
     due = end_of_day(date(year, 12, 31))
-    done = unit.theme_counts.get(theme, 0)
     rule, label = f"theme-{theme.value}", f"主题活动：{THEME_ZH[theme]}（全年不少于1次）"
     if done >= 1:
         return RuleResult(rule, RuleStatus.MET, 0, label, f"本年度已开展{done}次", due)
@@ -347,6 +369,7 @@ def _theme(unit: UnitFacts, year: int, theme: Theme, now: datetime) -> RuleResul
     return RuleResult(rule, RuleStatus.NOT_YET, 1, label, f"本年度尚未开展，{zh_date(due)}前需至少开展1次", due)
 
 
+@functools.lru_cache(maxsize=16384)
 def _deadline_rule(rule: str, label: str, done_at: datetime | None, due: datetime, now: datetime) -> RuleResult:
     if done_at is not None:
         if is_late(done_at, due):

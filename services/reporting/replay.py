@@ -22,7 +22,7 @@ from shared.telemetry import setup_logging
 
 from .projections import STREAMS, register
 from .settings import ReportingSettings
-from .store import PROJECTIONS
+from .store import APPLIED, PROJECTIONS, indexes
 
 log = logging.getLogger("stvs.reporting.replay")
 
@@ -50,8 +50,8 @@ async def committed(bootstrap: str, group: str) -> dict[TopicPartition, int]:
 
 async def replay(settings: ReportingSettings, *, timeout_s: float = 3600.0) -> int:
     """Rebuild the projections; returns how many events the rebuild read."""
-    service = Service("reporting", settings)
-    for name in PROJECTIONS:
+    service = Service("reporting", settings, indexes=indexes())
+    for name in (*PROJECTIONS, APPLIED):
         await service.db.drop_collection(name)
     consumer_name = f"{settings.projections_consumer}-replay-{uuid.uuid4().hex[:8]}"
     register(service, consumer_name)

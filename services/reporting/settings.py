@@ -34,11 +34,6 @@ class ReportingSettings(ServiceSettings):
     projections_batch_size: int = Field(
         5000, ge=1, le=20_000, description="Most events the projections consumer applies as one batch"
     )
-    projection_marker_retention_hours: float = Field(
-        168.0,
-        ge=1,
-        description="How long applied-event markers stay in projection documents (duplicate protection window)",
-    )
     registry_url: str = Field(
         "http://127.0.0.1:8001",
         pattern=r"^https?://",

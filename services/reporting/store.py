@@ -1,17 +1,22 @@
-"""Storage of the reporting service, shaped for FerretDB v1: every document is found by ``_id`` alone.
+"""Storage of the reporting service: read models kept by atomic upserts, read by indexed queries.
 
 Projection collections (rebuilt by ``python -m services.reporting.replay``):
 
 - ``units``: _id = unit id; the latest snapshot (newer ``version`` wins) plus ``volunteers`` (active members,
   kept by ``$inc``), ``new_volunteers.<YYYY-MM>`` (who joined it that month) and ``contact_given_at`` (time of
-  the first snapshot that named a contact person).
-- ``unit_stats``: _id = f"{unit}:{year}"; activities, per quarter / line of work / theme, hours (also per quarter:
-  ``quarter_hours_c``), people served,
-  and the unit's submissions (action plan, monthly reports) of that campaign year.
+  the first snapshot that named a contact person). A subtree is found by ``ancestors`` (indexed).
+- ``unit_stats``: _id = f"{unit}:{year}", with ``unit_id`` and ``year`` (indexed together); activities, per
+  quarter / line of work / theme, hours (also per quarter: ``quarter_hours_c``), people served, and the unit's
+  submissions (action plan, monthly reports) of that campaign year.
 - ``volunteer_stats``: _id = volunteer id; platform number, name, status, units (membership).
 - ``volunteer_hours``: _id = bucket (the volunteer id hashed, see ``projections.hours_bucket``); per volunteer
   ``v.<id>`` = {h: hours in hundredths, a: activities, n: name from an activity, until the registration arrives}.
-- ``month_stats``: _id = f"{unit}:{YYYY-MM}"; activities, hours, people served, what was carried out (``done``).
+  Buckets, not a document per volunteer: a poll of 5,000 activities (60,000 participations) is then about a
+  thousand writes, not 60,000.
+- ``month_stats``: _id = f"{unit}:{YYYY-MM}", with ``unit_id`` and ``month`` (indexed together); activities, hours,
+  people served, what was carried out (``done``).
+- ``applied_events``: _id = id of an activity event applied (written in the same transaction as its effects),
+  ``at``; a TTL index removes it after :data:`APPLIED_RETENTION`.
 
 Hours are kept as integer hundredths (``hours_c``) so sums are exact and a replay in another order is identical.
 Kept by this service, not rebuilt: ``submissions`` (outbox aggregate of reports) and ``certificates``.
@@ -19,8 +24,8 @@ Kept by this service, not rebuilt: ``submissions`` (outbox aggregate of reports)
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -33,20 +38,29 @@ UNIT_STATS = "unit_stats"
 VOLUNTEER_STATS = "volunteer_stats"
 MONTH_STATS = "month_stats"
 VOLUNTEER_HOURS = "volunteer_hours"
+APPLIED = "applied_events"
 PROJECTIONS: tuple[str, ...] = (UNITS, UNIT_STATS, VOLUNTEER_STATS, MONTH_STATS, VOLUNTEER_HOURS)
+# Changing it needs a replay (the bucket of a volunteer is part of the stored layout).
+VOLUNTEER_BUCKETS = 1024
 SUBMISSIONS = "submissions"
 CERTIFICATES = "certificates"
 SOURCE = "/stvs/reporting"
 
-HIDDEN = {"_applied": 0}
-# Below this many ids, fetch them one by one (pushed down); above, one scan of the collection is cheaper.
-FETCH_ONE_BY_ONE = 64
-FETCH_CONCURRENCY = 32
+# How long an applied activity event's id is remembered: longer than any copy of it can come back (a dead letter
+# stays 30 days on its topic and can be re-published until then; a redelivery or an outbox's second copy comes
+# within minutes). A replay drops the projections, these ids included, and starts from the first event.
+APPLIED_RETENTION = timedelta(days=35)
 
 
 def indexes() -> Indexes:
-    """Every lookup is by ``_id``: no secondary index (the outbox adds its own on ``submissions``)."""
-    return Indexes()
+    """The reads of the views (subtrees, a year's or a month's figures of many units) and the TTL of applied ids."""
+    found = Indexes()
+    found.add(UNITS, "ancestors")
+    found.add(UNITS, "kind")
+    found.add(UNIT_STATS, "year", "unit_id")
+    found.add(MONTH_STATS, "month", "unit_id")
+    found.add(APPLIED, "at", expire_after_s=int(APPLIED_RETENTION.total_seconds()))
+    return found
 
 
 def hours(hours_c: Any) -> float:
@@ -59,12 +73,14 @@ def centi(value: float) -> int:
 
 
 async def all_units(db: AsyncDatabase[Doc]) -> dict[str, Doc]:
-    """Every unit the projection knows a snapshot of (1,500 in a province: one scan)."""
-    out: dict[str, Doc] = {}
-    async for doc in db[UNITS].find({}, HIDDEN):
-        if doc.get("kind"):
-            out[str(doc["_id"])] = doc
-    return out
+    """Every unit the projection knows a snapshot of (1,500 in a province)."""
+    return {str(d["_id"]): d async for d in db[UNITS].find({"kind": {"$exists": True}})}
+
+
+async def subtree_units(db: AsyncDatabase[Doc], root: str) -> dict[str, Doc]:
+    """The unit and every unit below it (by ``_id`` and the indexed ``ancestors``), those with a snapshot."""
+    query = {"$or": [{"_id": root}, {"ancestors": root}]}
+    return {str(d["_id"]): d async for d in db[UNITS].find(query) if d.get("kind")}
 
 
 def subtree(units: Mapping[str, Doc], root: str) -> list[Doc]:
@@ -84,27 +100,13 @@ def descendants_index(units: Iterable[Doc]) -> dict[str, list[str]]:
     return out
 
 
-async def docs_by_ids(collection: AsyncCollection[Doc], ids: Sequence[str], *, sparse: bool = False) -> dict[str, Doc]:
-    """Documents by ``_id``: one by one (pushed down) for a few, one scan for many.
-
-    ``sparse``: the ids are a small part of the collection (e.g. one month of ``month_stats``, a twelfth of it), so
-    fetching them one by one beats a scan even for a whole province.
-    """
-    wanted = set(ids)
-    if len(wanted) <= FETCH_ONE_BY_ONE or (sparse and FETCH_ONE_BY_ONE > 0):
-        gate = asyncio.Semaphore(FETCH_CONCURRENCY)
-
-        async def one(doc_id: str) -> Doc | None:
-            async with gate:
-                return await collection.find_one({"_id": doc_id}, HIDDEN)
-
-        found = await asyncio.gather(*(one(i) for i in wanted))
-        return {str(d["_id"]): d for d in found if d is not None}
-    out: dict[str, Doc] = {}
-    async for doc in collection.find({}, HIDDEN):
-        if doc["_id"] in wanted:
-            out[str(doc["_id"])] = doc
-    return out
+async def figures_of(
+    collection: AsyncCollection[Doc], key: str, value: Any, unit_ids: Sequence[str] | None
+) -> dict[str, Doc]:
+    """The documents of these units (None: of every unit) for one year or month (``key``: ``year`` / ``month``),
+    by unit id: one indexed query."""
+    query: Doc = {key: value} if unit_ids is None else {key: value, "unit_id": {"$in": list(unit_ids)}}
+    return {str(d["unit_id"]): d async for d in collection.find(query)}
 
 
 def add_into(total: dict[str, Any], doc: Mapping[str, Any], fields: Iterable[str]) -> None:

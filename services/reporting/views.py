@@ -1,8 +1,9 @@
 """Read side: compliance, unit statistics and monthly reports assembled from the projections.
 
 Roll-up through the hierarchy happens here, at read time: the unit snapshots give the tree (each names its
-ancestors), and a subtree's numbers are the sum of its units' own documents, fetched by ``_id``. A unit that moves
-in the tree therefore takes its numbers with it as soon as its new snapshot arrives.
+ancestors; a subtree is one indexed query), and a subtree's numbers are the sum of its units' own documents of the
+year or month, fetched by one indexed query. A unit that moves in the tree therefore takes its numbers with it as
+soon as its new snapshot arrives.
 """
 
 from __future__ import annotations
@@ -32,19 +33,20 @@ from .domain import (
     hours_to_next_star,
     star_level,
 )
-from .projections import hours_bucket, hours_field, lookup
+from .projections import hours_bucket, hours_field
 from .store import (
     MONTH_STATS,
     SUBMISSIONS,
     UNIT_STATS,
+    UNITS,
     VOLUNTEER_HOURS,
     VOLUNTEER_STATS,
     add_into,
-    all_units,
     descendants_index,
-    docs_by_ids,
+    figures_of,
     hours,
     subtree,
+    subtree_units,
 )
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -84,21 +86,32 @@ def parse_month(month: str) -> tuple[int, int]:
 class Tree:
     """The unit snapshots and the subtree of one root."""
 
-    units: dict[str, Doc]
+    units: dict[str, Doc]  # the subtree's units by id
     root: Doc
     members: list[Doc]  # root first
     below: dict[str, list[str]]  # unit id -> ids of itself and its descendants
 
+    def member_ids(self) -> list[str] | None:
+        """The subtree's unit ids; None for the top of the hierarchy (every unit: no list to send)."""
+        if not self.root.get("ancestors") and self.root.get("kind") == UnitKind.PROVINCE_CORPS:
+            return None
+        return [str(u["_id"]) for u in self.members]
+
+    def only_members(self, docs: Mapping[str, Doc]) -> dict[str, Doc]:
+        members = {str(u["_id"]) for u in self.members}
+        return {uid: doc for uid, doc in docs.items() if uid in members}
+
 
 async def load_tree(db: AsyncDatabase[Doc], root_id: str | None, identity: Identity) -> Tree:
     """The subtree of ``root_id`` (default: the caller's own unit, or the province corps)."""
-    units = await all_units(db)
     if root_id is None:
-        root_id = identity.unit_id or next(
-            (uid for uid, u in units.items() if u["kind"] == UnitKind.PROVINCE_CORPS), None
-        )
+        root_id = identity.unit_id
         if root_id is None:
-            raise Problem(404, "unit_not_found", "尚无总队数据，请指定队伍")
+            province = await db[UNITS].find_one({"kind": UnitKind.PROVINCE_CORPS.value}, {"_id": 1})
+            if province is None:
+                raise Problem(404, "unit_not_found", "尚无总队数据，请指定队伍")
+            root_id = str(province["_id"])
+    units = await subtree_units(db, root_id)
     root = units.get(root_id)
     if root is None:
         raise Problem(404, "unit_not_found", f"未找到队伍 {root_id}（或其注册事件尚未到达）")
@@ -183,6 +196,11 @@ def stats_json(total: Mapping[str, Any], fields: Sequence[str] = STAT_FIELDS) ->
     return out
 
 
+async def year_figures(db: AsyncDatabase[Doc], tree: Tree, year: int) -> dict[str, Doc]:
+    """unit id → its ``unit_stats`` of the year, for every unit of the subtree that has some."""
+    return tree.only_members(await figures_of(db[UNIT_STATS], "year", year, tree.member_ids()))
+
+
 async def compliance(
     db: AsyncDatabase[Doc],
     tree: Tree,
@@ -193,13 +211,12 @@ async def compliance(
     monthly_report_day: int,
     campaign_start_month: int,
 ) -> Doc:
-    ids = [str(u["_id"]) for u in tree.members]
-    stats = await docs_by_ids(db[UNIT_STATS], [f"{i}:{year}" for i in ids])
+    stats = await year_figures(db, tree, year)
     rows = []
     for unit in tree.members:
         uid = str(unit["_id"])
         results = evaluate_unit(
-            unit_facts(unit, stats.get(f"{uid}:{year}")),
+            unit_facts(unit, stats.get(uid)),
             year,
             now,
             monthly_report_day=monthly_report_day,
@@ -222,10 +239,9 @@ async def compliance(
 
 
 async def unit_stats(db: AsyncDatabase[Doc], tree: Tree, year: int) -> Doc:
-    ids = [str(u["_id"]) for u in tree.members]
-    stats = await docs_by_ids(db[UNIT_STATS], [f"{i}:{year}" for i in ids])
+    stats = await year_figures(db, tree, year)
     own: dict[str, Any] = {}
-    add_into(own, stats.get(f"{tree.root['_id']}:{year}") or {}, STAT_FIELDS)
+    add_into(own, stats.get(str(tree.root["_id"])) or {}, STAT_FIELDS)
     rollup: dict[str, Any] = {}
     for doc in stats.values():
         add_into(rollup, doc, STAT_FIELDS)
@@ -250,14 +266,13 @@ async def unit_stats(db: AsyncDatabase[Doc], tree: Tree, year: int) -> Doc:
 
 async def monthly_report(db: AsyncDatabase[Doc], tree: Tree, month: str, monthly_report_day: int) -> Doc:
     year, mon = parse_month(month)
-    ids = [str(u["_id"]) for u in tree.members]
-    docs = await docs_by_ids(db[MONTH_STATS], [f"{i}:{month}" for i in ids], sparse=True)
+    docs = tree.only_members(await figures_of(db[MONTH_STATS], "month", month, tree.member_ids()))
     rows = []
     rollup: dict[str, Any] = {}
     owns: dict[str, dict[str, Any]] = {}
     for unit in tree.members:
         uid = str(unit["_id"])
-        own = owns[uid] = _own_month(unit, docs.get(f"{uid}:{month}"), month)
+        own = owns[uid] = _own_month(unit, docs.get(uid), month)
         add_into(rollup, own, MONTH_FIELDS)
         rows.append(
             {
@@ -323,10 +338,10 @@ async def volunteer_stats(db: AsyncDatabase[Doc], volunteer_id: str) -> Doc | No
     """Membership from the volunteer's document, hours from its bucket (either may be missing, not both)."""
     path = hours_field(volunteer_id)
     doc, bucket = await asyncio.gather(
-        db[VOLUNTEER_STATS].find_one({"_id": volunteer_id}, {"_applied": 0}),
+        db[VOLUNTEER_STATS].find_one({"_id": volunteer_id}),
         db[VOLUNTEER_HOURS].find_one({"_id": hours_bucket(volunteer_id)}, {path: 1}),
     )
-    served: Mapping[str, Any] = lookup(bucket or {}, path) or {}
+    served: Mapping[str, Any] = ((bucket or {}).get("v") or {}).get(path[2:]) or {}
     if doc is None and not served:
         return None
     doc = doc or {}

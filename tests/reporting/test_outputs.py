@@ -122,13 +122,44 @@ async def test_unit_admin_sees_only_its_subtree(harness: Harness) -> None:
     assert [u["unit_id"] for u in own.json()["units"]] == ["K1"]
 
 
-async def test_large_subtrees_are_read_by_one_scan_with_the_same_result(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    params: dict[str, Any] = {"unit_id": "P", "year": 2026, "at": "2026-08-01T00:00:00+08:00"}
-    one_by_one = (await get(harness, "/compliance", None, **params)).json()
-    report_one_by_one = (await get(harness, "/monthly-reports/P/2026-05")).json()
-    monkeypatch.setattr("services.reporting.store.FETCH_ONE_BY_ONE", 0)
-    assert (await get(harness, "/compliance", None, **params)).json() == one_by_one
-    assert (await get(harness, "/monthly-reports/P/2026-05")).json() == report_one_by_one
-    assert report_one_by_one["rollup"]["activities"] == 2
+async def test_a_subtree_reads_the_same_figures_as_the_whole_province(harness: Harness) -> None:
+    params: dict[str, Any] = {"year": 2026, "at": "2026-08-01T00:00:00+08:00"}
+    province = (await get(harness, "/compliance", None, unit_id="P", **params)).json()
+    city = (await get(harness, "/compliance", None, unit_id="C1", **params)).json()
+    rows = {r["unit_id"]: r for r in province["units"]}
+    assert len(city["units"]) > 1 and len(rows) > len(city["units"])
+    assert all(row == rows[row["unit_id"]] for row in city["units"])
+    province_month = (await get(harness, "/monthly-reports/P/2026-05")).json()
+    city_month = (await get(harness, "/monthly-reports/C1/2026-05")).json()
+    month_rows = {r["unit_id"]: r for r in province_month["units"]}
+    assert all(row == month_rows[row["unit_id"]] for row in city_month["units"])
+    assert province_month["rollup"]["activities"] == 2
+
+
+def test_the_fast_json_of_large_reports_is_what_fastapi_would_send() -> None:
+    from datetime import UTC, datetime
+
+    from fastapi.encoders import jsonable_encoder
+    from fastapi.responses import JSONResponse
+
+    from services.reporting.api import json_response
+    from services.reporting.domain import RuleStatus
+    from shared.calendar import SHANGHAI
+
+    body = {
+        "as_of": datetime(2026, 8, 1, tzinfo=SHANGHAI),
+        "units": [
+            {
+                "unit_id": "K1",
+                "name": "正定县科技志愿者队",
+                "status": RuleStatus.NOT_YET.value,
+                "hours": 3.25,
+                "gap": 1,
+                "due_at": datetime(2026, 4, 20, 15, 59, 59, tzinfo=UTC),
+                "quarter": None,
+                "themes": {"women_youth": 1},
+                "ok": True,
+            }
+        ],
+    }
+    assert json_response(body).body == JSONResponse(jsonable_encoder(body)).body

@@ -1,10 +1,11 @@
-"""The batch projections against the real FerretDB, without Kafka in between: a batch applied again (whole or in
-part), a crash between the writes of one batch, offset high-water marks of the hours buckets, a second copy of an
-event published later, and the pruning of old markers."""
+"""The projections against the real MongoDB-protocol server, without Kafka in between: a poll applied again (whole or
+in part), a failure in the middle of a poll's transaction, two members applying the same events at the same time,
+a copy of an event weeks later, and corrections in any order. The merge of updates and the chunking are pure."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -12,11 +13,21 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.reporting import views
-from services.reporting.projections import Batch, Op, Position, Projections, hours_bucket
-from services.reporting.store import UNIT_STATS, UNITS, VOLUNTEER_HOURS
+from services.reporting.projections import Batch, Projections, Update, chunks
+from services.reporting.store import APPLIED, APPLIED_RETENTION, UNIT_STATS, UNITS, VOLUNTEER_STATS, indexes
+from shared.messaging.outbox import Transaction
 from shared.settings import ServiceSettings
-from shared.storage import Doc, mongo_client
-from tests.reporting.helpers import at, completed, corrected, unit_event, volunteer_registered
+from shared.storage import Doc, mongo_client, utcnow
+from tests.reporting.helpers import (
+    at,
+    completed,
+    corrected,
+    joined,
+    left,
+    unit_event,
+    volunteer_inactive,
+    volunteer_registered,
+)
 
 
 @pytest.fixture
@@ -24,6 +35,7 @@ async def db(settings: ServiceSettings) -> AsyncIterator[AsyncDatabase[Doc]]:
     client = mongo_client(settings.mongo_url, app_name="test-projections")
     database = client[settings.database("reporting_projections")]
     await client.drop_database(database.name)
+    await indexes().create(database)
     try:
         yield database
     finally:
@@ -36,20 +48,17 @@ class Crash(Exception):
 
 
 class CrashingOnce(Projections):
-    """Fails the first write of one collection, as a process dying between the writes of a batch would."""
+    """Fails once after every write of a chunk was sent, before its transaction commits (a process dying there)."""
 
-    def __init__(self, db: AsyncDatabase[Doc], collection: str) -> None:
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
         super().__init__(db)
-        self.collection = collection
         self.crashed = False
 
-    async def _write(
-        self, docs: Mapping[tuple[str, str], Mapping[str, Op]], now: Any, prefetched: Mapping[str, Doc] = {}
-    ) -> None:
-        if not self.crashed and any(c == self.collection for c, _ in docs):
+    async def _apply(self, envs: Sequence[Any], tx: Transaction) -> None:
+        await super()._apply(envs, tx)
+        if not self.crashed:
             self.crashed = True
             raise Crash
-        await super()._write(docs, now, prefetched)
 
 
 async def unit(db: AsyncDatabase[Doc], uid: str) -> Doc:
@@ -60,12 +69,12 @@ async def year_stats(db: AsyncDatabase[Doc], uid: str) -> Doc:
     return await db[UNIT_STATS].find_one({"_id": f"{uid}:2026"}) or {}
 
 
-async def hours_of(db: AsyncDatabase[Doc], vid: str) -> float:
+async def hours_of(db: AsyncDatabase[Doc], vid: str) -> tuple[float, int]:
     found = await views.volunteer_stats(db, vid)
-    return float(found["hours"]) if found else 0.0
+    return (float(found["hours"]), int(found["activities"])) if found else (0.0, 0)
 
 
-async def test_a_batch_applied_again_in_part_counts_each_event_once(db: AsyncDatabase[Doc]) -> None:
+async def test_a_poll_applied_again_in_part_counts_each_event_once(db: AsyncDatabase[Doc]) -> None:
     projections = Projections(db)
     a1 = completed("a1", "K1", at(2026, 5, 1), [("v1", 2)])
     a2 = completed("a2", "K1", at(2026, 5, 2), [("v1", 3)])
@@ -74,49 +83,84 @@ async def test_a_batch_applied_again_in_part_counts_each_event_once(db: AsyncDat
     await projections.apply([a1, a2, a3, a3])  # redelivered poll, larger this time, one event twice
     stats = await year_stats(db, "K1")
     assert (stats["activities"], stats["hours_c"]) == (3, 900)
-    assert await hours_of(db, "v1") == 9.0
+    assert await hours_of(db, "v1") == (9.0, 3)
 
 
-async def test_a_crash_between_volunteer_and_counters_is_repaired_on_redelivery(db: AsyncDatabase[Doc]) -> None:
+async def test_a_failure_inside_a_poll_leaves_nothing_and_the_redelivery_applies_it_all(
+    db: AsyncDatabase[Doc],
+) -> None:
     await Projections(db).apply([unit_event("K1", "county_team", ["P"])])
     events = [volunteer_registered(f"v{i}", ["K1"]) for i in range(5)]
-    crashing = CrashingOnce(db, UNITS)
+    events.append(completed("a1", "K1", at(2026, 6, 1), [("v1", 2), ("v2", 5)]))
+    crashing = CrashingOnce(db)
     with pytest.raises(Crash):
-        await crashing.apply(events)  # volunteer documents written, unit counters not
-    assert int((await unit(db, "K1")).get("volunteers") or 0) == 0
+        await crashing.apply(events)
+    assert int((await unit(db, "K1")).get("volunteers") or 0) == 0  # nothing of the poll was written
+    assert await db[VOLUNTEER_STATS].count_documents({}) == 0
+    assert await db[APPLIED].count_documents({}) == 0
     await crashing.apply(events)  # the poll is delivered again
     await crashing.apply(events)  # and once more
     assert (await unit(db, "K1"))["volunteers"] == 5
-    # the same, read from Kafka (offset high-water marks in the counters), and a second copy published later
-    read = [volunteer_registered(f"w{i}", ["K1"]) for i in range(4)]
-    where = {e.id: Position("volunteers|1", 20 + i) for i, e in enumerate(read)}
-    crashing = CrashingOnce(db, UNITS)
-    with pytest.raises(Crash):
-        await crashing.apply(read, where)
-    await crashing.apply(read, where)
-    await crashing.apply(read[:2], {e.id: Position("volunteers|1", 90 + i) for i, e in enumerate(read[:2])})
-    assert (await unit(db, "K1"))["volunteers"] == 9
-    assert [k for k in (await unit(db, "K1"))["_applied"] if k.startswith("hw~")] == ["hw~volunteers|1"]
+    assert (await year_stats(db, "K1"))["hours_c"] == 700
+    assert await hours_of(db, "v2") == (5.0, 1)
     found = await views.volunteer_stats(db, "v3")
     assert found is not None and found["unit_ids"] == ["K1"]
 
 
-async def test_hours_buckets_skip_by_offset_and_a_later_copy_is_dropped(db: AsyncDatabase[Doc]) -> None:
-    projections = CrashingOnce(db, UNIT_STATS)
-    event = completed("a1", "K1", at(2026, 6, 1), [("v1", 2), ("v2", 5)])
-    where = {event.id: Position("activities|0", 7)}
-    with pytest.raises(Crash):
-        await projections.apply([event], where)  # buckets written, unit_stats (written last) not
-    assert await hours_of(db, "v1") == 2.0
-    await projections.apply([event], where)  # redelivered at the same offset: buckets skip, unit_stats applies
-    assert (await hours_of(db, "v1"), await hours_of(db, "v2")) == (2.0, 5.0)
-    assert (await year_stats(db, "K1"))["hours_c"] == 700
-    # the producer published it a second time (another offset): dropped whole
-    await projections.apply([event], {event.id: Position("activities|0", 12)})
-    assert (await hours_of(db, "v1"), (await year_stats(db, "K1"))["hours_c"]) == (2.0, 700)
-    # the buckets keep a high-water mark per partition, not one marker per event
-    bucket = await db[VOLUNTEER_HOURS].find_one({"_id": hours_bucket("v1")})
-    assert bucket is not None and set(bucket["_applied"]) == {"hw~activities|0"}
+async def test_two_members_applying_the_same_events_at_once_count_them_once(
+    db: AsyncDatabase[Doc], settings: ServiceSettings
+) -> None:
+    """A rebalance can hand a partition to another member while its old owner still applies the poll."""
+    other_client = mongo_client(settings.mongo_url, app_name="test-projections-2")  # as another process would
+    try:
+        first, second = Projections(db), Projections(other_client[db.name])
+        await first.apply([unit_event("K1", "county_team", ["P"]), unit_event("K2", "county_team", ["P"])])
+        for round_ in range(5):
+            people = [(f"r{round_}-v{i}", 1.5) for i in range(8)]
+            poll = [volunteer_registered(vid, ["K1"]) for vid, _ in people]
+            poll += [completed(f"r{round_}-a{i}", f"K{1 + i % 2}", at(2026, 7, 1 + i), people) for i in range(6)]
+            poll.append(left(people[0][0], "K1", 2))
+            await asyncio.gather(first.apply(poll), second.apply(poll), first.apply(poll[3:]))
+        k1, k2 = await year_stats(db, "K1"), await year_stats(db, "K2")
+        assert (k1["activities"], k2["activities"]) == (15, 15)
+        assert k1["hours_c"] + k2["hours_c"] == 5 * 6 * 8 * 150
+        assert (await unit(db, "K1"))["volunteers"] == 5 * 7
+        for round_ in range(5):
+            assert await hours_of(db, f"r{round_}-v3") == (9.0, 6)
+        assert await db[APPLIED].count_documents({}) == 30
+    finally:
+        await other_client.close()
+
+
+async def test_a_copy_weeks_later_still_counts_once(db: AsyncDatabase[Doc]) -> None:
+    """A dead letter can be re-published up to 30 days later: what was applied is remembered longer than that."""
+    assert timedelta(days=30) < APPLIED_RETENTION
+    projections = Projections(db)
+    activity = completed("a1", "K1", at(2026, 5, 1), [("v1", 2)])
+    registration = volunteer_registered("v1", ["K1"])
+    await projections.apply([registration, activity])
+    await db[APPLIED].update_many({}, {"$set": {"at": utcnow() - timedelta(days=29)}})  # as if long ago
+    await projections.apply([activity, registration])
+    assert await hours_of(db, "v1") == (2.0, 1)
+    assert ((await year_stats(db, "K1"))["activities"], (await unit(db, "K1"))["volunteers"]) == (1, 1)
+
+
+async def test_membership_moves_and_stale_events_in_one_poll(db: AsyncDatabase[Doc]) -> None:
+    projections = Projections(db)
+    await projections.apply(
+        [
+            volunteer_registered("v1", ["K1"]),
+            left("v1", "K1", 2),
+            joined("v1", "K2", 3),
+            joined("v1", "K1", 2),  # stale: version 2 was the leave
+            volunteer_registered("v2", ["K1"]),
+        ]
+    )
+    assert ((await unit(db, "K1"))["volunteers"], (await unit(db, "K2"))["volunteers"]) == (1, 1)
+    await projections.apply([volunteer_inactive("v1", ["K2"], 4)])
+    assert (await unit(db, "K2"))["volunteers"] == 0
+    found = await views.volunteer_stats(db, "v1")
+    assert found is not None and (found["status"], found["unit_ids"]) == ("inactive", ["K2"])
 
 
 async def test_corrections_are_idempotent_in_any_order(db: AsyncDatabase[Doc]) -> None:
@@ -124,7 +168,7 @@ async def test_corrections_are_idempotent_in_any_order(db: AsyncDatabase[Doc]) -
     fix = corrected("a1", "K1", at(2026, 6, 1), "v1", previous=2, hours=3.25)
     await projections.apply([fix])  # the correction before the completion (different partitions are possible)
     await projections.apply([completed("a1", "K1", at(2026, 6, 1), [("v1", 2)]), fix])
-    assert await hours_of(db, "v1") == 3.25
+    assert await hours_of(db, "v1") == (3.25, 1)
     assert (await year_stats(db, "K1"))["hours_c"] == 325
     k1 = {"_id": "K1", "kind": "county_team"}
     report = await views.monthly_report(db, views.Tree({"K1": k1}, k1, [k1], {"K1": ["K1"]}), "2026-06", 5)
@@ -132,23 +176,35 @@ async def test_corrections_are_idempotent_in_any_order(db: AsyncDatabase[Doc]) -
     assert [(a["activity_id"], a["hours"]) for a in report["activities_carried_out"]] == [("a1", 3.25)]
 
 
-async def test_markers_older_than_the_retention_are_pruned_when_their_document_is_written(
-    db: AsyncDatabase[Doc],
-) -> None:
-    keeping = Projections(db)
-    await keeping.apply([completed("a1", "K1", at(2026, 5, 1), [("v1", 1)])])
-    await keeping.apply([completed("a2", "K1", at(2026, 5, 2), [("v1", 1)])])
-    assert len((await year_stats(db, "K1"))["_applied"]) == 2
-    pruning = Projections(db, retention=timedelta(0))
-    last = completed("a3", "K1", at(2026, 5, 3), [("v1", 1)])
-    await pruning.apply([last])
-    stats = await year_stats(db, "K1")
-    assert set(stats["_applied"]) == {last.id}  # the older two are gone, the counts stay
-    assert (stats["activities"], stats["hours_c"]) == (3, 300)
+async def test_a_poll_larger_than_one_transaction_is_applied_in_chunks(db: AsyncDatabase[Doc]) -> None:
+    projections = Projections(db, chunk_writes=7)
+    poll = [completed(f"a{i}", "K1", at(2026, 8, 1 + i), [(f"v{i % 3}", 1), ("v9", 0.5)]) for i in range(10)]
+    await projections.apply(poll)
+    await projections.apply(poll[4:])
+    assert ((await year_stats(db, "K1"))["activities"], await hours_of(db, "v9")) == (10, (5.0, 10))
 
 
-def test_ops_of_one_event_on_one_document_are_merged_not_deduplicated() -> None:
+def test_updates_of_a_poll_are_merged_per_document() -> None:
     batch = Batch()
-    batch.inc(UNITS, "K1", "e1", {"volunteers": 1}, {})
-    batch.inc(UNITS, "K1", "e1", {"volunteers": 1}, {})
-    assert batch.docs[(UNITS, "K1")]["e1"].inc == {"volunteers": 2}
+    batch.inc(UNITS, "K1", {"volunteers": 1, "new_volunteers.2026-04": 1})
+    batch.inc(UNITS, "K1", {"volunteers": -1}, {"name": "甲"})
+    batch.inc(UNITS, "K1", {}, {"name": "乙"})
+    batch.update(VOLUNTEER_STATS, "v1").least("activity_name", "参与者乙")
+    batch.update(VOLUNTEER_STATS, "v1").least("activity_name", "参与者甲")
+    assert batch.docs[(UNITS, "K1")].operators() == {
+        "$inc": {"volunteers": 0, "new_volunteers.2026-04": 1},
+        "$set": {"name": "乙"},
+    }
+    assert batch.docs[(VOLUNTEER_STATS, "v1")].operators() == {"$min": {"activity_name": "参与者乙"}}
+    assert len(batch.writes(VOLUNTEER_STATS)) == 1
+    assert Update(set={"a": 1}, min={"a": 2, "b": 3}).operators() == {"$set": {"a": 1}, "$min": {"b": 3}}
+
+
+def test_chunks_keep_the_order_and_bound_the_writes() -> None:
+    four = [(f"v{n}", 1.0) for n in range(4)]
+    poll = [completed(f"a{i}", "K1", at(2026, 8, 1), four) for i in range(5)]  # 5 writes each
+    poll.insert(2, unit_event("K1", "county_team", ["P"]))  # 1 write
+    parts = chunks(poll, most_writes=11)
+    assert [len(p) for p in parts] == [3, 2, 1]
+    assert [e for p in parts for e in p] == poll
+    assert chunks(poll[:1], most_writes=1) == [poll[:1]]  # one event larger than the bound still goes alone
