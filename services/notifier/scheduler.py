@@ -5,9 +5,9 @@ unit (:func:`domain.slots_for_unit`) in memory, from one scan of the units. A sl
 document whose ``_id`` is the slot key and which carries the slot's events in its outbox: the claim and the event
 are one write. Claims go in chunks with ``insert_many(ordered=False)``: each insert either wins or is refused with a
 duplicate key (claimed before, by this or another replica, before or after a restart), so each (deadline, unit,
-slot) is published once. Slots known to be claimed are not tried again: this process remembers them, and a marker
-per (deadline, slot) lists the units whose claim exists (a shortcut only: the unique ``_id`` stays the claim).
-Catch-up after downtime falls out of the domain: only the latest due slot of each deadline is due.
+slot) is published once. Before claiming, one indexed query (deadline, slot) reads which due slots are already
+claimed, so a pass tries only the new ones; nothing is remembered in the process (the unique ``_id`` stays the
+claim). Catch-up after downtime falls out of the domain: only the latest due slot of each deadline is due.
 
 The same pass reminds volunteers the day before their activity (an inbox notice; idempotent by id).
 """
@@ -28,7 +28,6 @@ from shared.contracts.envelope import Envelope, parse_envelope
 from shared.lease import Lease
 from shared.messaging.outbox import OUTBOX_N
 from shared.service import Service
-from shared.storage import doc_locks
 
 from . import domain, templates
 from .consumers import Notices, day_before, volunteer_recipient
@@ -37,11 +36,9 @@ from .store import (
     ACTIVITIES,
     DUPLICATE_KEY,
     SLOT_BATCHES,
-    SLOT_MARKS,
     SLOTS,
     SOURCE,
     UNITS,
-    mark_id,
     slot_id,
     stop_requested,
     unit_obligations,
@@ -95,7 +92,6 @@ class Scheduler:
         self.lease = Lease(
             service.db, "notifier-scheduler", ttl_s=max(30.0, settings.scheduler_interval_s * 3), holder=holder
         )
-        self._claimed: set[str] = set()  # slots this process knows are claimed (spares a failing insert per run)
         # A batch still claiming after this long was interrupted (far longer than a pass takes): it is recovered.
         self.recover_after_s = max(300.0, self.lease.ttl.total_seconds() * 4)
 
@@ -112,41 +108,38 @@ class Scheduler:
     async def _deadlines(self, now: datetime) -> int:
         """One pass: one scan of the units, due slots computed in memory, claims inserted in chunks.
 
-        A slot already known to be claimed (this process's memory, or the marker of its (deadline, slot)) is not
-        tried again; every other due slot is inserted with ``insert_many(ordered=False)``: each insert either
-        wins (the claim and its events are one document) or is refused with a duplicate key (claimed before).
+        The due slots already claimed are read in one indexed query and skipped; every other one is inserted with
+        ``insert_many(ordered=False)``: each insert either wins (the claim and its events are one document) or is
+        refused with a duplicate key (claimed meanwhile by another replica).
         """
         due = self.calendar.due_notifications(now)
         if not due:
             return 0
-        marked = await self._marked(due)
+        claimed_before = await self._claimed_before(due)
         wanted: list[domain.UnitSlot] = []
-        async for doc in self.service.db[UNITS].find({}, UNIT_FIELDS):
-            if doc.get("status") == "rejected":
-                continue
+        async for doc in self.service.db[UNITS].find({"status": {"$ne": "rejected"}}, UNIT_FIELDS):
             unit = _unit_obligations(doc)
             if unit is None:
                 continue
             for slot in domain.slots_for_unit(unit, self.calendar, due, now):
-                key = slot_id(slot.key)
-                if key in self._claimed or slot.key.unit_id in marked.get(mark_id(slot.key), ()):
-                    self._claimed.add(key)
-                    continue
-                wanted.append(slot)
+                if slot_id(slot.key) not in claimed_before:
+                    wanted.append(slot)
         claimed = 0
-        settled: list[domain.SlotKey] = []
-        try:
-            for start in range(0, len(wanted), CLAIM_CHUNK):
-                won, taken = await self._claim(wanted[start : start + CLAIM_CHUNK], now)
-                claimed += len(won)
-                settled.extend(won + taken)
-        finally:
-            self._claimed.update(slot_id(k) for k in settled)
-            if settled:
-                await self._mark(settled)
+        for start in range(0, len(wanted), CLAIM_CHUNK):
+            won, _ = await self._claim(wanted[start : start + CLAIM_CHUNK], now)
+            claimed += len(won)
         if claimed:
             log.info("scheduler claimed %d reminder slots", claimed)
         return claimed
+
+    async def _claimed_before(self, due: list[domain.DueNotification]) -> set[str]:
+        """The ids of the claims that exist for these due (deadline, slot) pairs: one indexed query."""
+        keys = {(n.key("").deadline_id, n.key("").slot) for n in due}
+        query = {
+            "deadline_id": {"$in": sorted({d for d, _ in keys})},
+            "slot": {"$in": sorted({s for _, s in keys})},
+        }
+        return {str(d["_id"]) async for d in self.service.db[SLOTS].find(query, {"_id": 1})}
 
     async def _claim(
         self, slots: list[domain.UnitSlot], now: datetime
@@ -229,36 +222,11 @@ class Scheduler:
         await col.delete_many({"status": STAGED, OUTBOX_N: {"$lte": 0}})
         return recovered
 
-    async def _marked(self, due: list[domain.DueNotification]) -> dict[str, set[str]]:
-        """The units known to be claimed, per due (deadline, slot): one read by ``_id`` each."""
-        col = self.service.db[SLOT_MARKS]
-        found: dict[str, set[str]] = {}
-        for notification in due:
-            key = mark_id(notification.key(""))
-            doc = await col.find_one({"_id": key}, {"units": 1})
-            found[key] = set(doc.get("units") or ()) if doc else set()
-        return found
-
-    async def _mark(self, keys: list[domain.SlotKey]) -> None:
-        """Record claimed slots in their (deadline, slot) markers. Only a shortcut: a marker entry lost to a
-        concurrent writer costs one refused insert next pass, and an entry is only added once its claim exists."""
-        by_mark: dict[str, list[str]] = {}
-        for key in keys:
-            by_mark.setdefault(mark_id(key), []).append(key.unit_id)
-        col = self.service.db[SLOT_MARKS]
-        for mark, units in by_mark.items():
-            async with doc_locks.hold(col, mark):
-                await col.update_one(
-                    {"_id": mark},
-                    {"$addToSet": {"units": {"$each": units}}, "$set": {"updated_at": clock.now()}},
-                    upsert=True,
-                )
-
     async def _activity_reminders(self, now: datetime) -> int:
         """Inbox reminders to signed-up volunteers from ``reminder_hour`` the day before until the activity starts."""
         col = self.service.db[ACTIVITIES]
         sent = 0
-        async for doc in col.find({"status": "published"}):
+        async for doc in col.find({"status": "published", "starts_at": {"$gt": now}}):
             starts_at = doc.get("starts_at")
             if not isinstance(starts_at, datetime) or not (
                 day_before(starts_at, self.settings.reminder_hour) <= now < starts_at
@@ -289,8 +257,7 @@ class Scheduler:
                     activity_id=doc["_id"],
                 )
                 sent += 1
-            async with doc_locks.hold(col, doc["_id"]):
-                await col.update_one({"_id": doc["_id"]}, {"$set": {f"reminded.{v}": now for v in wanted}})
+            await col.update_one({"_id": doc["_id"]}, {"$set": {f"reminded.{v}": now for v in wanted}})
         return sent
 
     async def loop(self) -> None:
