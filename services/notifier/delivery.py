@@ -253,7 +253,10 @@ class DeliveryWorker:
 
         self._done = []
         try:
-            senders = [sender() for _ in range(self.settings.delivery_concurrency)]
+            # as many senders as there are due e-mails to claim (an idle queue costs one indexed read, no write)
+            due = self.db[DELIVERIES].find({"channel": EMAIL, "next_attempt_at": {"$lte": now}}, {"_id": 1})
+            waiting = len(await due.limit(self.settings.delivery_concurrency).to_list())
+            senders = [sender() for _ in range(waiting)]
             await asyncio.gather(*senders, *(lane(k, v) for k, v in lanes.items()))
         finally:
             # One delete for the pass. A crash before it leaves entries whose notification is no longer pending:

@@ -2,10 +2,10 @@
 
 Every interval, under a lease (one replica scans at a time), the calendar's due slots are evaluated against every
 unit (:func:`domain.slots_for_unit`) in memory, from one scan of the units. A slot is claimed by INSERTING a
-document whose ``_id`` is the slot key and which carries the slot's events in its outbox: the claim and the event
-are one write. Claims go in chunks with ``insert_many(ordered=False)``: each insert either wins or is refused with a
-duplicate key (claimed before, by this or another replica, before or after a restart), so each (deadline, unit,
-slot) is published once. Before claiming, one indexed query (deadline, slot) reads which due slots are already
+document whose ``_id`` is the slot key; its events go in the same MongoDB transaction, into the outbox of one batch
+document per chunk of claims: the claims and their events are one atomic change. A claim is refused with a duplicate
+key when the slot was claimed before (by this or another replica, before or after a restart), so each (deadline,
+unit, slot) is published once. Before claiming, one indexed query (deadline, slot) reads which due slots are already
 claimed, so a pass tries only the new ones; nothing is remembered in the process (the unique ``_id`` stays the
 claim). Catch-up after downtime falls out of the domain: only the latest due slot of each deadline is due.
 
@@ -15,18 +15,20 @@ The same pass reminds volunteers the day before their activity (an inbox notice;
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared import clock
+from shared.aggregates import in_transaction
 from shared.contracts import events as ev
 from shared.contracts.envelope import Envelope, parse_envelope
 from shared.lease import Lease
-from shared.messaging.outbox import OUTBOX_N
+from shared.messaging.outbox import OUTBOX_N, Transaction
 from shared.service import Service
 
 from . import domain, templates
@@ -48,8 +50,9 @@ log = logging.getLogger("stvs.notifier.scheduler")
 
 REMINDED_STATUSES = ("confirmed", "pending_approval")  # waitlisted volunteers are not asked to come
 LOCATION_FALLBACK = "详见平台活动页面"
-CLAIM_CHUNK = 500  # claims per insert_many (and per batch document)
-CLAIMING = "claiming"
+CLAIM_CHUNK = 1_500  # claims per transaction (and per batch document: well under 16 MB of events)
+CLAIM_ATTEMPTS = 5
+CLAIMING = "claiming"  # a batch of the former two-step claim, interrupted: recovered by _recover
 STAGED = "staged"
 UNIT_FIELDS = dict.fromkeys(
     ("status", "registered_at", "contact_person_at", "action_plans", "monthly_reports", "active_quarters"), 1
@@ -118,6 +121,8 @@ class Scheduler:
         claimed_before = await self._claimed_before(due)
         wanted: list[domain.UnitSlot] = []
         async for doc in self.service.db[UNITS].find({"status": {"$ne": "rejected"}}, UNIT_FIELDS):
+            if all(slot_id(n.key(str(doc["_id"]))) in claimed_before for n in due):
+                continue  # every due slot of the unit is claimed: nothing to evaluate
             unit = _unit_obligations(doc)
             if unit is None:
                 continue
@@ -126,8 +131,7 @@ class Scheduler:
                     wanted.append(slot)
         claimed = 0
         for start in range(0, len(wanted), CLAIM_CHUNK):
-            won, _ = await self._claim(wanted[start : start + CLAIM_CHUNK], now)
-            claimed += len(won)
+            claimed += await self._claim(wanted[start : start + CLAIM_CHUNK], now)
         if claimed:
             log.info("scheduler claimed %d reminder slots", claimed)
         return claimed
@@ -141,32 +145,35 @@ class Scheduler:
         }
         return {str(d["_id"]) async for d in self.service.db[SLOTS].find(query, {"_id": 1})}
 
-    async def _claim(
-        self, slots: list[domain.UnitSlot], now: datetime
-    ) -> tuple[list[domain.SlotKey], list[domain.SlotKey]]:
-        """Claim these slots; returns (won, claimed before).
+    async def _claim(self, slots: list[domain.UnitSlot], now: datetime) -> int:
+        """Claim these slots with their events; returns how many this call won.
 
-        1. A batch document lists the candidate slots with their events (``pending``, not yet staged).
-        2. The claims go in with ``insert_many(ordered=False)``, each naming its batch: won, or a duplicate key.
-        3. The won slots' events are staged in the batch document's outbox (one update; the relay publishes them
-           and clears one document, not one per slot).
-        A crash between 2 and 3 leaves the batch ``claiming``: :meth:`_recover` later stages the events of exactly
-        the claims that name it (same event ids, so even a recovery racing a slow writer publishes each once
-        as far as consumers can tell: they de-duplicate on the event id).
+        One MongoDB transaction inserts the claims (``_id`` = slot key) and one batch document carrying every
+        claimed slot's events in its outbox (the relay publishes them once it committed, and clears one document,
+        not one per slot): a crash leaves all of it or none. When a claim's ``_id`` is taken — another replica won
+        that slot meanwhile — the transaction is aborted, the claims that now exist are read, and the others are
+        claimed again.
         """
+        pending = list(slots)
+        for _ in range(CLAIM_ATTEMPTS):
+            if not pending:
+                return 0
+            try:
+                return await in_transaction(
+                    self.service.outbox, functools.partial(self._claim_in, slots=pending, now=now)
+                )
+            except (BulkWriteError, DuplicateKeyError) as exc:
+                if not _duplicate(exc):
+                    raise
+            taken = await self._claimed_ids([slot_id(slot.key) for slot in pending])
+            pending = [slot for slot in pending if slot_id(slot.key) not in taken]
+        log.warning("scheduler could not claim %d reminder slots; tried again next pass", len(pending))
+        return 0
+
+    async def _claim_in(self, tx: Transaction, *, slots: list[domain.UnitSlot], now: datetime) -> int:
         db = self.service.db
         batch_id = "batch_" + uuid.uuid4().hex
         claimed_at = clock.now()
-        events = {slot_id(slot.key): slot_events(slot, now) for slot in slots}
-        await db[SLOT_BATCHES].insert_one(
-            {
-                "_id": batch_id,
-                "status": CLAIMING,
-                "created_at": claimed_at,
-                "holder": self.lease.holder,
-                "pending": [{"slot": key, "events": [e.dump_json() for e in evs]} for key, evs in events.items()],
-            }
-        )
         claims = [
             {
                 "_id": slot_id(slot.key),
@@ -181,21 +188,17 @@ class Scheduler:
             }
             for slot in slots
         ]
-        errors: dict[int, int] = {}
-        try:
-            await db[SLOTS].insert_many(claims, ordered=False)
-        except BulkWriteError as exc:
-            errors = {int(e["index"]): int(e.get("code", 0)) for e in exc.details.get("writeErrors", [])}
-        won = [slot.key for i, slot in enumerate(slots) if i not in errors]
-        taken = [slot.key for i, slot in enumerate(slots) if errors.get(i) == DUPLICATE_KEY]
-        await self._stage(batch_id, [e for key in map(slot_id, won) for e in events[key]])
-        failed = len(slots) - len(won) - len(taken)
-        if failed:
-            log.warning("scheduler could not claim %d reminder slots; tried again next pass", failed)
-        return won, taken
+        await db[SLOTS].insert_many(claims, ordered=True, session=tx.session)
+        events = [e for slot in slots for e in slot_events(slot, now)]
+        batch = {"_id": batch_id, "status": STAGED, "created_at": claimed_at, "holder": self.lease.holder}
+        await self.service.outbox.insert_one(SLOT_BATCHES, batch, events, tx=tx)
+        return len(slots)
+
+    async def _claimed_ids(self, ids: list[str]) -> set[str]:
+        return {str(d["_id"]) async for d in self.service.db[SLOTS].find({"_id": {"$in": ids}}, {"_id": 1})}
 
     async def _stage(self, batch_id: str, events: list[Envelope[Any]]) -> None:
-        """Stage the won claims' events in their batch document, which is then done."""
+        """Stage the events of a batch left ``claiming`` (the former two-step claim) in its document."""
         if not events:  # every claim refused: nothing to publish, nothing to keep
             await self.service.db[SLOT_BATCHES].delete_one({"_id": batch_id})
             return
@@ -203,8 +206,9 @@ class Scheduler:
         await self.service.outbox.update_one(SLOT_BATCHES, {"_id": batch_id}, update, events)
 
     async def _recover(self) -> int:
-        """Stage the events of batches a crash left ``claiming`` (older than ``recover_after_s``), and drop the
-        batches whose events are all published. Returns how many events were recovered."""
+        """Stage the events of batches left ``claiming`` by a crash of the former two-step claim (older than
+        ``recover_after_s``), and drop the batches whose events are all published. Returns how many events were
+        recovered."""
         col = self.service.db[SLOT_BATCHES]
         cutoff = clock.now() - timedelta(seconds=self.recover_after_s)
         recovered = 0
@@ -280,6 +284,12 @@ class Scheduler:
                 await self.lease.release()
             except Exception:
                 log.debug("lease not released", exc_info=True)
+
+
+def _duplicate(exc: BulkWriteError | DuplicateKeyError) -> bool:
+    if isinstance(exc, DuplicateKeyError):
+        return True
+    return any(e.get("code") == DUPLICATE_KEY for e in exc.details.get("writeErrors", []))
 
 
 def _unit_obligations(doc: dict[str, Any]) -> domain.UnitObligations | None:

@@ -86,7 +86,9 @@ async def _apply(notifier: Notifier, env: Any) -> None:
     await Obligations(notifier.service.db).on_unit(env)
 
 
-async def test_a_pass_interrupted_after_claiming_is_recovered_and_each_event_published_once(infra: Any) -> None:
+async def test_a_pass_that_dies_after_claiming_leaves_nothing_and_the_next_pass_publishes_each_once(
+    infra: Any,
+) -> None:
     settings = await notifier_settings(infra)
     units = [f"u-crash-{i}" for i in range(3)]
     now = at("2026-04-13 10:00")
@@ -95,22 +97,21 @@ async def test_a_pass_interrupted_after_claiming_is_recovered_and_each_event_pub
         for unit_id in units:
             await _apply(crashing, unit_registered(unit_id, contact=False))
 
-        async def crash(batch_id: str, events: list[Any]) -> None:
-            raise RuntimeError("process died after inserting the claims")
+        async def crash(*args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("process died after inserting the claims, before their events")
 
-        crashing.scheduler._stage = crash  # type: ignore[method-assign]
+        crashing.service.outbox.insert_one = crash  # type: ignore[method-assign]
         with pytest.raises(RuntimeError):
             await crashing.scheduler.run_once(now, use_lease=False)
-        assert await crashing.service.db[SLOTS].count_documents({}) == 3, "claimed, events not staged"
+        assert await crashing.service.db[SLOTS].count_documents({}) == 0, "no claim without its events"
 
     after = Notifier(settings, holder="after")
     async with running(after):
-        after.scheduler.recover_after_s = 0  # the interrupted batch is old enough to be recovered
-        assert await after.scheduler.run_once(now, use_lease=False) == 0, "the claims stand"
+        assert await after.scheduler.run_once(now, use_lease=False) == 3
         await after.service.relay.flush()  # type: ignore[union-attr]
         assert await after.scheduler.run_once(now, use_lease=False) == 0
-        await after.service.relay.flush()  # type: ignore[union-attr]
-        assert await after.service.db[SLOT_BATCHES].count_documents({}) == 0, "published batches are dropped"
+        assert await after.scheduler.run_once(now, use_lease=False) == 0, "published batches are dropped"
+        assert await after.service.db[SLOT_BATCHES].count_documents({}) == 0
 
     records = await read_topic(settings.kafka_bootstrap, settings.topic(DEADLINES), expect=3)
     await asyncio.sleep(1.0)
