@@ -7,10 +7,11 @@
    as its consumer does (``Obligations.on_unit``, as the notifier tests do). One scheduler pass is then timed at a
    moment when reminders are due (2026-05-10 10:00 Shanghai: registration, action plan and April report missed, so
    three slots per unit): ``evaluate_1500_units_s`` and ``slots_claimed``; until its 4,500 events are published and
-   cleared from their claim documents: ``evaluate_and_publish_1500_units_s``. A second pass over the same moment by
-   a replica with an empty memory (the claim markers answer, nothing published) gives ``reevaluate_1500_units_s``;
-   a third without the markers either (every claim refused by the store's unique ``_id``):
-   ``reevaluate_without_markers_1500_units_s``.
+   cleared from their claim documents: ``evaluate_and_publish_1500_units_s``. A second pass over the same moment
+   (another replica, or after a restart: the scheduler remembers nothing, one indexed query tells which due slots
+   are claimed, nothing is published) gives ``reevaluate_1500_units_s``. Then two replicas pass at once, without
+   the lease, over a later moment (2026-06-10 10:00: the May report missed, one new slot per unit):
+   ``race_two_replicas_1500_units_s``; each new slot must be claimed by exactly one of them.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from benchmarks.harness import BenchContext, drop_namespace
 from services.notifier.app import Notifier
 from services.notifier.consumers import Obligations
 from services.notifier.settings import NotifierSettings
-from services.notifier.store import SLOT_MARKS
+from services.notifier.store import SLOTS
 from shared.contracts import events as ev
 from shared.contracts.envelope import Envelope
 from shared.identity import HEADER, Identity, sign_identity
@@ -47,6 +48,7 @@ SUBSCRIBERS = 20
 EVENTS = 100
 UNIT_REGISTERED = "stvs.unit.registered.v1"
 DUE_AT = datetime.fromisoformat("2026-05-10T10:00:00+08:00")
+RACE_AT = datetime.fromisoformat("2026-06-10T10:00:00+08:00")
 REGISTERED_AT = datetime.fromisoformat("2026-04-01T10:00:00+08:00")
 DELIVERY_TIMEOUT_S = 180.0
 
@@ -155,20 +157,27 @@ async def _evaluate(ctx: BenchContext) -> None:
         await notifier.service.relay.flush()  # every event published and taken out of its claim document
         ctx.report("evaluate_and_publish_1500_units_s", time.perf_counter() - started)
 
-        scheduler._claimed.clear()  # as a fresh replica or after a restart: the claim markers answer
-        started = time.perf_counter()
+        started = time.perf_counter()  # as a fresh replica or after a restart: the claims themselves answer
         again = await scheduler.run_once(DUE_AT, use_lease=False)
         ctx.report("reevaluate_1500_units_s", time.perf_counter() - started)
         if again != 0:
             raise RuntimeError(f"a second pass claimed {again} slots again")
 
-        await notifier.service.db[SLOT_MARKS].delete_many({})  # worst case: every claim is refused by the store
-        scheduler._claimed.clear()
-        started = time.perf_counter()
-        again = await scheduler.run_once(DUE_AT, use_lease=False)
-        ctx.report("reevaluate_without_markers_1500_units_s", time.perf_counter() - started)
-        if again != 0:
-            raise RuntimeError(f"a pass without markers claimed {again} slots again")
+        slots = notifier.service.db[SLOTS]
+        before = await slots.count_documents({})
+        other = Notifier(notifier.settings, holder="bench-b")  # a second replica (its own client and outbox)
+        try:
+            async with other.app.router.lifespan_context(other.app):
+                started = time.perf_counter()
+                raced = await asyncio.gather(
+                    scheduler.run_once(RACE_AT, use_lease=False), other.scheduler.run_once(RACE_AT, use_lease=False)
+                )
+                ctx.report("race_two_replicas_1500_units_s", time.perf_counter() - started)
+        finally:
+            await other.service.client.close()
+        new = await slots.count_documents({}) - before
+        if sum(raced) != new or new < UNITS:
+            raise RuntimeError(f"two racing replicas claimed {raced} for {new} new slots")
 
 
 async def _fan_out(ctx: BenchContext) -> None:

@@ -1,8 +1,12 @@
-"""Accounts of people and systems that use the platform, and their sessions.
+"""Accounts of people and systems that use the platform, and their sessions, shared by every gateway replica.
 
-FerretDB finds a document fast only by ``_id``, so every hot lookup is one: an account by its id (each request),
-a username by ``account_names._id`` (sign-in), an API key by ``api_keys._id`` = SHA-256 of the key. Sessions live
-inside the account document, so the one read per request also tells whether the session was signed out.
+An account is found by its id (each request), by its lower-cased username (``username_key``, a unique index: two
+replicas creating the same name at once get one account and one 409), or by an API key (``api_keys._id`` = SHA-256 of
+the key). Sessions live inside the account document, so the one read per request also tells whether the session was
+signed out. Every write is one atomic, conditional update — no lock of this process: a refresh token is rotated by a
+compare-and-set on its hash, so the same token presented twice (on one replica or two) succeeds once and the second
+use ends the session; a password change or a disabled account bumps ``token_version`` and drops every session in the
+same write.
 """
 
 from __future__ import annotations
@@ -17,15 +21,16 @@ from typing import Any, Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, Field
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared.identity import Identity, Role
 from shared.problems import Problem
-from shared.storage import Doc, Indexes, doc_locks, utcnow
+from shared.storage import Doc, Indexes, utcnow
 
 ACCOUNTS = "accounts"
-NAMES = "account_names"
+NAMES = "account_names"  # usernames of accounts created before ``username_key`` (read only)
 API_KEYS = "api_keys"
 
 _hasher = PasswordHasher()
@@ -36,6 +41,7 @@ _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 def indexes() -> Indexes:
     idx = Indexes()
     idx.add(ACCOUNTS, "username", unique=True)
+    idx.add(ACCOUNTS, "username_key", unique=True, partial={"username_key": {"$exists": True}})
     idx.add(NAMES, "account_id")
     idx.add(API_KEYS, "account_id")
     return idx
@@ -137,7 +143,11 @@ class AccountStore:
         return await self.accounts.find_one({"_id": account_id})
 
     async def by_username(self, username: str) -> Doc | None:
-        name = await self.names.find_one({"_id": username.lower()})
+        key = username.lower()
+        doc = await self.accounts.find_one({"username_key": key})
+        if doc is not None:
+            return doc
+        name = await self.names.find_one({"_id": key})  # an account created before username_key
         return await self.get(name["account_id"]) if name else None
 
     async def by_api_key(self, key: str) -> Doc | None:
@@ -147,19 +157,16 @@ class AccountStore:
     async def create(self, new: NewAccount, *, created_by: str | None) -> tuple[Account, str | None]:
         """Create an account; returns it and, for a system account, its API key (shown once)."""
         _check_binding(new)
-        account_id = uuid.uuid4().hex
+        taken = Problem(409, "username_taken", f"用户名 {new.username} 已被使用")
         key = new.username.lower()
-        try:
-            await self.names.insert_one({"_id": key, "account_id": account_id})
-        except DuplicateKeyError:
-            existing = await self.names.find_one({"_id": key})
-            if existing and await self.get(existing["account_id"]) is not None:
-                raise Problem(409, "username_taken", f"用户名 {new.username} 已被使用") from None
-            # a crash left the name without its account: take it over
-            await self.names.replace_one({"_id": key}, {"_id": key, "account_id": account_id})
+        legacy = await self.names.find_one({"_id": key})
+        if legacy is not None and await self.get(legacy["account_id"]) is not None:
+            raise taken
+        account_id = uuid.uuid4().hex
         doc: Doc = {
             "_id": account_id,
             "username": new.username,
+            "username_key": key,
             "role": new.role,
             "unit_id": new.unit_id if new.role == "unit_admin" else None,
             "volunteer_id": new.volunteer_id if new.role == "volunteer" else None,
@@ -171,14 +178,14 @@ class AccountStore:
             "created_at": utcnow(),
             "created_by": created_by,
         }
+        try:
+            await self.accounts.insert_one(doc)  # the unique username_key decides between concurrent creators
+        except DuplicateKeyError:
+            raise taken from None
         api_key = None
         if new.role == "system":
             api_key = "stvs_" + secrets.token_urlsafe(32)
             await self.api_keys.insert_one({"_id": sha256(api_key), "account_id": account_id})
-        try:
-            await self.accounts.insert_one(doc)
-        except DuplicateKeyError:
-            raise Problem(409, "username_taken", f"用户名 {new.username} 已被使用") from None
         return Account.of(doc), api_key
 
     async def all(self) -> list[Doc]:
@@ -188,74 +195,94 @@ class AccountStore:
         return await self.accounts.find_one({"role": "province_admin", "disabled": False}, {"_id": 1}) is not None
 
     async def patch(self, account_id: str, patch: AccountPatch) -> Account:
-        async with doc_locks.hold(self.accounts, account_id):
-            doc = await self.get(account_id)
-            if doc is None:
-                raise Problem(404, "account_not_found", "账号不存在")
-            update: dict[str, Any] = {"updated_at": utcnow()}
-            revoke = False
-            if patch.display_name is not None:
-                update["display_name"] = patch.display_name
-            if patch.password is not None:
-                if doc["role"] == "system":
-                    raise Problem(422, "password_not_allowed", "系统账号使用 API 密钥，不设密码")
-                update["password_hash"] = await hash_password(patch.password)
-                revoke = True
-            if patch.disabled is not None:
-                update["disabled"] = patch.disabled
-                revoke = revoke or patch.disabled
-            if revoke:  # every token issued so far stops working at once
-                update["token_version"] = int(doc.get("token_version", 1)) + 1
-                update["sessions"] = {}
-            await self.accounts.update_one({"_id": account_id}, {"$set": update})
-            doc.update(update)
-            return Account.of(doc)
+        doc = await self.get(account_id)
+        if doc is None:
+            raise Problem(404, "account_not_found", "账号不存在")
+        fields: dict[str, Any] = {"updated_at": utcnow()}
+        revoke = False
+        if patch.display_name is not None:
+            fields["display_name"] = patch.display_name
+        if patch.password is not None:
+            if doc["role"] == "system":  # a role never changes: reading it first decides nothing stale
+                raise Problem(422, "password_not_allowed", "系统账号使用 API 密钥，不设密码")
+            fields["password_hash"] = await hash_password(patch.password)
+            revoke = True
+        if patch.disabled is not None:
+            fields["disabled"] = patch.disabled
+            revoke = revoke or patch.disabled
+        update: dict[str, Any] = {"$set": fields}
+        if revoke:  # every token issued so far stops working at once: same write, whatever happened meanwhile
+            fields["sessions"] = {}
+            update["$inc"] = {"token_version": 1}
+        changed = await self.accounts.find_one_and_update(
+            {"_id": account_id}, update, return_document=ReturnDocument.AFTER
+        )
+        if changed is None:
+            raise Problem(404, "account_not_found", "账号不存在")
+        return Account.of(changed)
 
     # -- sessions (refresh tokens "<account id>.<session id>.<secret>")
     async def open_session(self, doc: Doc, ttl_s: int) -> tuple[str, str]:
-        """A new session; returns (session id, refresh token)."""
+        """A new session of the account ``doc`` (as just read); returns (session id, refresh token).
+
+        Refused (401) when the account's tokens were revoked since it was read (a password change meanwhile)."""
         sid = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         now = utcnow()
         session = Session(
             secret_hash=sha256(secret), expires_at=now + timedelta(seconds=ttl_s), token_version=doc["token_version"]
         )
-        async with doc_locks.hold(self.accounts, doc["_id"]):
-            fresh = await self.get(doc["_id"]) or doc
-            stale = [s for s, v in (fresh.get("sessions") or {}).items() if v["expires_at"] < now]
-            update: dict[str, Any] = {"$set": {f"sessions.{sid}": session.model_dump()}}
-            if stale:
-                update["$unset"] = {f"sessions.{s}": "" for s in stale}
-            await self.accounts.update_one({"_id": doc["_id"]}, update)
+        stale = [s for s, v in (doc.get("sessions") or {}).items() if v["expires_at"] < now]
+        update: dict[str, Any] = {"$set": {f"sessions.{sid}": session.model_dump()}}
+        if stale:  # expired sessions go with the next sign-in (unsetting one that is gone changes nothing)
+            update["$unset"] = {f"sessions.{s}": "" for s in stale}
+        result = await self.accounts.update_one(
+            {"_id": doc["_id"], "token_version": doc["token_version"], "disabled": {"$ne": True}}, update
+        )
+        if not result.matched_count:
+            raise Problem(401, "bad_credentials", "用户名或密码错误")
         return sid, f"{doc['_id']}.{sid}.{secret}"
 
     async def rotate_session(self, refresh_token: str, ttl_s: int) -> tuple[Doc, str, str]:
-        """Exchange a refresh token for a new one (same session); a reused old token ends the session."""
+        """Exchange a refresh token for a new one (same session); a reused old token ends the session.
+
+        The exchange is a compare-and-set on the hash of the presented secret: of two uses of one token — at once,
+        or one after the other, on one gateway replica or two — one wins and the other finds the hash changed,
+        which is a replay: the session ends, so the winner's new token stops working too."""
         bad = Problem(401, "invalid_refresh_token", "登录已失效，请重新登录")
         parts = refresh_token.split(".")
         if len(parts) != 3:
             raise bad
         account_id, sid, secret = parts
-        async with doc_locks.hold(self.accounts, account_id):
-            doc = await self.get(account_id)
-            raw = (doc or {}).get("sessions", {}).get(sid)
-            if doc is None or raw is None or doc.get("disabled"):
-                raise bad
-            session = Session.model_validate(raw)
-            if session.token_version != doc["token_version"] or session.expires_at < utcnow():
-                await self.accounts.update_one({"_id": account_id}, {"$unset": {f"sessions.{sid}": ""}})
-                raise bad
-            if not secrets.compare_digest(session.secret_hash, sha256(secret)):
-                # an old refresh token came back: stolen or replayed — end the session
-                await self.accounts.update_one({"_id": account_id}, {"$unset": {f"sessions.{sid}": ""}})
-                raise bad
-            new_secret = secrets.token_urlsafe(32)
-            session.secret_hash = sha256(new_secret)
-            session.expires_at = utcnow() + timedelta(seconds=ttl_s)
-            await self.accounts.update_one({"_id": account_id}, {"$set": {f"sessions.{sid}": session.model_dump()}})
-            doc["sessions"][sid] = session.model_dump()
+        doc = await self.get(account_id)
+        raw = (doc or {}).get("sessions", {}).get(sid)
+        if doc is None or raw is None or doc.get("disabled"):
+            raise bad
+        session = Session.model_validate(raw)
+        if session.token_version != doc["token_version"] or session.expires_at < utcnow():
+            await self.close_session(account_id, sid)
+            raise bad
+        presented = sha256(secret)
+        if not secrets.compare_digest(session.secret_hash, presented):
+            await self.close_session(account_id, sid)  # an old refresh token came back: stolen or replayed
+            raise bad
+        new_secret = secrets.token_urlsafe(32)
+        session.secret_hash = sha256(new_secret)
+        session.expires_at = utcnow() + timedelta(seconds=ttl_s)
+        result = await self.accounts.update_one(
+            {
+                "_id": account_id,
+                f"sessions.{sid}.secret_hash": presented,
+                "token_version": doc["token_version"],
+                "disabled": {"$ne": True},
+            },
+            {"$set": {f"sessions.{sid}": session.model_dump()}},
+        )
+        if not result.matched_count:  # the same token was used meanwhile (or the account revoked): a replay
+            await self.close_session(account_id, sid)
+            raise bad
+        doc["sessions"][sid] = session.model_dump()
         return doc, sid, f"{account_id}.{sid}.{new_secret}"
 
     async def close_session(self, account_id: str, sid: str) -> None:
-        async with doc_locks.hold(self.accounts, account_id):
-            await self.accounts.update_one({"_id": account_id}, {"$unset": {f"sessions.{sid}": ""}})
+        await self.accounts.update_one({"_id": account_id}, {"$unset": {f"sessions.{sid}": ""}})

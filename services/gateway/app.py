@@ -21,7 +21,7 @@ from services.gateway.api import (
     proxy_router,
     public_router,
 )
-from services.gateway.auth import RateLimiter
+from services.gateway.auth import RateLimiter, rate_limit_indexes
 from services.gateway.openapi import OpenApiDocs
 from services.gateway.proxy import Upstreams
 from services.gateway.scope import UnitTree, attach_consumers
@@ -41,14 +41,17 @@ class Gateway:
 
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
-        self.service = Service("gateway", settings, indexes=account_indexes())
+        indexes = account_indexes()
+        indexes.specs.extend(rate_limit_indexes().specs)
+        self.service = Service("gateway", settings, indexes=indexes)
         attach_consumers(self.service)
         self.accounts = AccountStore(self.service.db)
         self.tree = UnitTree(self.service.db)
         self.upstreams = Upstreams(settings)
         self.docs = OpenApiDocs(self.upstreams)
-        self.signin_limiter = RateLimiter(settings.signin_rate_per_min)
-        self.verify_limiter = RateLimiter(settings.verify_rate_per_min)
+        # In the database: every gateway replica counts against the same limits.
+        self.signin_limiter = RateLimiter(self.service.db, "signin", settings.signin_rate_per_min)
+        self.verify_limiter = RateLimiter(self.service.db, "verify", settings.verify_rate_per_min)
 
 
 # Bodies that are files (the collective forms): the upload limit applies instead of the body limit.

@@ -8,21 +8,23 @@ Systems present an API key (``X-API-Key``) instead and are read-only.
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from services.gateway.accounts import Account, AccountStore
 from services.gateway.settings import GatewaySettings
 from shared.identity import Identity
 from shared.problems import Problem
-from shared.storage import Doc
+from shared.storage import Doc, Indexes, utcnow
 
 AUDIENCE = "stvs-api"
 ISSUER = "stvs-gateway"
@@ -102,29 +104,49 @@ async def authenticate(request: Request) -> Caller:
 CallerDep = Annotated[Caller, Depends(authenticate)]
 
 
-class RateLimiter:
-    """Sliding-window limit per key (here: username and client IP) in this process."""
+RATE_LIMITS = "rate_limits"
 
-    def __init__(self, per_minute: int, window_s: float = 60.0) -> None:
+
+def rate_limit_indexes() -> Indexes:
+    idx = Indexes()
+    # A key idle for a whole window is removed by the server itself (TTL on the end of its window).
+    idx.add(RATE_LIMITS, "expires_at", expire_after_s=0)
+    return idx
+
+
+class RateLimiter:
+    """Sliding-window limit per key (here: username and client IP), kept in the gateway's database, so every
+    gateway replica counts against the same limit.
+
+    One document per (limiter, key) holds the times of the attempts allowed within the last window (at most
+    ``per_minute`` of them). An attempt first drops the times that left the window, then appends its own only if
+    fewer than ``per_minute`` remain — the condition is in the filter of one atomic update, so two replicas
+    counting at the same moment cannot both take the last place (the loser's upsert collides with the ``_id``).
+    The document expires with its window (TTL index); the key is stored hashed (no username or IP at rest)."""
+
+    def __init__(self, db: AsyncDatabase[Doc], name: str, per_minute: int, window_s: float = 60.0) -> None:
+        self.col = db[RATE_LIMITS]
+        self.name = name
         self.per_minute = per_minute
-        self.window_s = window_s
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = asyncio.Lock()
+        self.window = timedelta(seconds=window_s)
 
     async def hit(self, key: str) -> float:
         """Count one attempt; returns 0 when allowed, else the seconds until the next one is."""
-        now = time.monotonic()
-        async with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.window_s:
-                hits.popleft()
-            if len(hits) >= self.per_minute:
-                return max(hits[0] + self.window_s - now, 0.1)
-            hits.append(now)
-            if len(self._hits) > 100_000:  # forget idle keys
-                for k in [k for k, v in self._hits.items() if not v or v[-1] <= now - self.window_s]:
-                    del self._hits[k]
+        doc_id = f"{self.name}:{hashlib.sha256(key.encode()).hexdigest()}"
+        now = utcnow()
+        await self.col.update_one({"_id": doc_id}, {"$pull": {"hits": {"$lte": now - self.window}}})
+        try:
+            await self.col.update_one(
+                {"_id": doc_id, f"hits.{self.per_minute - 1}": {"$exists": False}},
+                {"$push": {"hits": now}, "$set": {"expires_at": now + self.window}},
+                upsert=True,
+            )
             return 0.0
+        except DuplicateKeyError:
+            pass  # the window is full
+        doc = await self.col.find_one({"_id": doc_id}, {"hits": 1})
+        oldest: datetime = min((doc or {}).get("hits") or [now])
+        return max((oldest + self.window - now).total_seconds(), 0.1)
 
 
 def client_ip(request: Request) -> str:

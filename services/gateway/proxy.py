@@ -1,10 +1,13 @@
 """Forwarding ``/api/v1/<resource>/…`` to the service that owns the resource.
 
-One pooled ``httpx.AsyncClient`` per service (instrumented, so the W3C ``traceparent`` travels on), short connect
-timeout, retries only for GET/HEAD that could not connect, request and response bodies streamed through (an upload
-or a download is never held whole in memory). The caller's identity goes along signed with the internal token;
-the services' own problem documents pass through unchanged. The gateway depends only on the first path segment of
-each route (the resource), never on the services' exact routes.
+One pooled ``httpx.AsyncClient`` per replica of each service (instrumented, so the W3C ``traceparent`` travels on),
+short connect timeout. A service may run as several replicas (``STVS_<SERVICE>_URL`` lists their base URLs): each
+request goes to the least busy one (round-robin among equals), and when a replica refuses the connection or cannot
+be connected to — nothing was sent — the next one is tried, whatever the method; when no replica took it, a GET/HEAD
+is tried again after a short pause (a service restarting), a write is not. Request and response bodies stream
+through (an upload or a download is never held whole in memory). The caller's identity goes along signed with the
+internal token; the services' own problem documents pass through unchanged. The gateway depends only on the first
+path segment of each route (the resource), never on the services' exact routes.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -77,12 +82,50 @@ UNIT_FIELDS = ("unit_id", "parent_id")
 DENIED = {"X-STVS-Denied-By": "gateway"}
 
 
+DOWN_FOR_S = 2.0  # a replica that refused a connection is tried last for this long
+
+
+@dataclass
+class Replica:
+    """One replica of a service: its base URL, its pooled client, and how busy it is in this gateway."""
+
+    url: str
+    client: httpx.AsyncClient
+    in_flight: int = 0
+    down_until: float = 0.0
+
+
+class Pool:
+    """The replicas of one service, in the order a request should try them."""
+
+    def __init__(self, service: str, replicas: list[Replica]) -> None:
+        self.service = service
+        self.replicas = replicas
+        self._turn = 0
+
+    def order(self) -> list[Replica]:
+        """Every replica: those not known to be down first, least busy first, round-robin among equals."""
+        n = len(self.replicas)
+        self._turn = (self._turn + 1) % n
+        turned = self.replicas[self._turn :] + self.replicas[: self._turn]
+        now = time.monotonic()
+        return sorted(turned, key=lambda r: (r.down_until > now, r.in_flight))  # stable: keeps the turn
+
+
+class NotConnected(Exception):
+    """No replica of a service accepted the connection (nothing was sent)."""
+
+    def __init__(self, service: str, refused_only: bool) -> None:
+        super().__init__(service)
+        self.refused_only = refused_only
+
+
 class Upstreams:
-    """The pooled clients, one per service."""
+    """The pooled clients, one per replica of each service."""
 
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
-        self.clients: dict[str, httpx.AsyncClient] = {}
+        self.pools: dict[str, Pool] = {}
 
     def start(self) -> None:
         timeout = httpx.Timeout(
@@ -93,29 +136,91 @@ class Upstreams:
         )
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=30)
         for service in SERVICES:
-            client = httpx.AsyncClient(
-                base_url=self.settings.service_url(service), timeout=timeout, limits=limits, follow_redirects=False
-            )
-            # only what the caller asked for: no Accept-Encoding of our own (the body is relayed raw)
-            for name in ("accept-encoding", "user-agent"):
-                client.headers.pop(name, None)
-            HTTPXClientInstrumentor.instrument_client(client)
-            self.clients[service] = client
+            replicas = []
+            for url in self.settings.service_urls(service):
+                client = httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits, follow_redirects=False)
+                # only what the caller asked for: no Accept-Encoding of our own (the body is relayed raw)
+                for name in ("accept-encoding", "user-agent"):
+                    client.headers.pop(name, None)
+                HTTPXClientInstrumentor.instrument_client(client)
+                replicas.append(Replica(url, client))
+            self.pools[service] = Pool(service, replicas)
 
     async def stop(self) -> None:
-        for client in self.clients.values():
-            await client.aclose()
-        self.clients.clear()
+        for pool in self.pools.values():
+            for replica in pool.replicas:
+                await replica.client.aclose()
+        self.pools.clear()
+
+    async def send_once(
+        self, service: str, build: Callable[[httpx.AsyncClient], httpx.Request], *, stream: bool = True
+    ) -> httpx.Response:
+        """Send to one replica of ``service``: the next one when a replica cannot be connected to (nothing was
+        sent). Raises :class:`NotConnected` when none could be; any other error (the request went out) as is."""
+        refused_only = True
+        for replica in self.pools[service].order():
+            replica.in_flight += 1
+            try:
+                response = await replica.client.send(build(replica.client), stream=stream)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                refused_only = refused_only and isinstance(exc, httpx.ConnectError)
+                if not isinstance(exc, httpx.PoolTimeout):
+                    replica.down_until = time.monotonic() + DOWN_FOR_S
+                log.info("%s replica %s not connected: %s", service, replica.url, type(exc).__name__)
+                continue
+            finally:
+                replica.in_flight -= 1
+            replica.down_until = 0.0
+            return response
+        raise NotConnected(service, refused_only)
+
+    async def send(
+        self,
+        service: str,
+        build: Callable[[httpx.AsyncClient], httpx.Request],
+        *,
+        retryable: bool,
+        stream: bool = True,
+    ) -> httpx.Response:
+        """:meth:`send_once`, then — for a GET/HEAD when every replica refused the connection (a service
+        restarting) — again after a short pause, ``upstream_retries`` times. Errors become problem documents:
+        503 (nobody to send to), 504 (a timeout after the request went out), 502 (anything else)."""
+        attempts = 1 + (self.settings.upstream_retries if retryable else 0)
+        name = SERVICE_NAMES_ZH.get(service, service)
+        for attempt in range(attempts):
+            try:
+                return await self.send_once(service, build, stream=stream)
+            except NotConnected as exc:
+                # a connect timeout already waited long enough: no second round
+                if attempt + 1 >= attempts or not exc.refused_only:
+                    log.warning("%s unreachable (no replica accepted the connection)", service)
+                    raise unavailable(service) from exc
+                await asyncio.sleep(0.1 * 2**attempt)
+            except httpx.TimeoutException as exc:
+                raise Problem(504, "upstream_timeout", f"{name}响应超时，请稍后重试") from exc
+            except httpx.HTTPError as exc:
+                log.warning("%s failed: %r", service, exc)
+                raise Problem(502, "bad_gateway", f"{name}返回了无效响应，请稍后重试") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def health(self) -> dict[str, str]:
-        async def one(service: str) -> tuple[str, str]:
+        async def one(replica: Replica) -> str:
             try:
-                r = await self.clients[service].get("/healthz", timeout=2.0)
+                r = await replica.client.get("/healthz", timeout=2.0)
             except httpx.HTTPError as exc:
-                return service, f"unreachable: {type(exc).__name__}"
-            return service, "ok" if r.status_code == 200 else f"status {r.status_code}"
+                return f"unreachable: {type(exc).__name__}"
+            return "ok" if r.status_code == 200 else f"status {r.status_code}"
 
-        return dict(await asyncio.gather(*(one(s) for s in self.clients)))
+        async def service(pool: Pool) -> tuple[str, str]:
+            states = await asyncio.gather(*(one(r) for r in pool.replicas))
+            if len(states) == 1 or all(s == "ok" for s in states):
+                return pool.service, states[0]
+            ok = sum(s == "ok" for s in states)
+            details = "; ".join(f"{r.url} {s}" for r, s in zip(pool.replicas, states, strict=True) if s != "ok")
+            summary = f"degraded: {ok}/{len(states)} replicas ok" if ok else "unreachable: every replica"
+            return pool.service, f"{summary} ({details})"
+
+        return dict(await asyncio.gather(*(service(p) for p in self.pools.values())))
 
     async def verify_certificate(self, number: str) -> dict[str, Any] | None:
         """The reporting service's verification of a certificate number (None: no such certificate).
@@ -123,21 +228,12 @@ class Upstreams:
         Sent without an identity: verifying is public, the service's route needs none.
         """
         path = f"{self.settings.upstream_prefix}/certificates/{quote(number, safe='')}"
-        client = self.clients["reporting"]
-        for attempt in range(1 + self.settings.upstream_retries):
-            try:
-                r = await client.get(path, headers={"accept": "application/json"})
-                break
-            except httpx.ConnectError as exc:
-                if attempt >= self.settings.upstream_retries:
-                    raise unavailable("reporting") from exc
-                await asyncio.sleep(0.1 * 2**attempt)
-            except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                raise unavailable("reporting") from exc
-            except httpx.TimeoutException as exc:
-                raise Problem(504, "upstream_timeout", f"{SERVICE_NAMES_ZH['reporting']}响应超时，请稍后重试") from exc
-            except httpx.HTTPError as exc:
-                raise Problem(502, "bad_gateway", f"{SERVICE_NAMES_ZH['reporting']}返回了无效响应，请稍后重试") from exc
+        r = await self.send(
+            "reporting",
+            lambda client: client.build_request("GET", path, headers={"accept": "application/json"}),
+            retryable=True,
+            stream=False,
+        )
         if r.status_code in (404, 422):
             return None
         if r.status_code != 200:
@@ -147,7 +243,7 @@ class Upstreams:
         return found
 
     async def fetch_json(self, service: str, path: str) -> Any:
-        r = await self.clients[service].get(path, timeout=3.0)
+        r = await self.send_once(service, lambda client: client.build_request("GET", path, timeout=3.0), stream=False)
         r.raise_for_status()
         return r.json()
 
@@ -339,7 +435,6 @@ async def forward(
 ) -> Response:
     """Send the request on and stream the answer back."""
     settings = upstreams.settings
-    client = upstreams.clients[service]
     path = settings.upstream_prefix + "/" + "/".join(quote(s, safe="") for s in path_segments)
     url = httpx.URL(path, query=request.url.query.encode()) if request.url.query else httpx.URL(path)
     headers = forward_headers(request, identity, settings.internal_token.get_secret_value())
@@ -354,26 +449,13 @@ async def forward(
     ):
         content = None
     else:
+        # streamed: a replica that could not be connected to has read none of it, so the next one gets it whole
         content = request.stream()
-    attempts = 1 + (settings.upstream_retries if method in RETRYABLE else 0)
-    upstream: httpx.Response | None = None
-    for attempt in range(attempts):
-        req = client.build_request(method, url, headers=headers, content=content)
-        try:
-            upstream = await client.send(req, stream=True)
-            break
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            # refused (a service restarting) is retried; a connect timeout already waited long enough
-            if attempt + 1 >= attempts or not isinstance(exc, httpx.ConnectError):
-                log.warning("%s unreachable: %s", service, type(exc).__name__)
-                raise unavailable(service) from exc
-            await asyncio.sleep(0.1 * 2**attempt)
-        except httpx.TimeoutException as exc:
-            raise Problem(504, "upstream_timeout", f"{SERVICE_NAMES_ZH[service]}响应超时，请稍后重试") from exc
-        except httpx.HTTPError as exc:
-            log.warning("%s failed: %r", service, exc)
-            raise Problem(502, "bad_gateway", f"{SERVICE_NAMES_ZH[service]}返回了无效响应，请稍后重试") from exc
-    assert upstream is not None
+    upstream = await upstreams.send(
+        service,
+        lambda client: client.build_request(method, url, headers=headers, content=content),
+        retryable=method in RETRYABLE,
+    )
     out_headers = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in HOP_BY_HOP]
     response = StreamingResponse(
         _relay(upstream, service), status_code=upstream.status_code, background=BackgroundTask(upstream.aclose)

@@ -1,7 +1,10 @@
 """The gateway's copy of the unit tree (and of volunteers' memberships), and who may reach what.
 
 Kept from the registry's events, newest version wins, so a scope check reads one document by ``_id`` and makes
-no call to another service. A unit admin reaches its own unit and every unit below it; nothing beside or above.
+no call to another service. Each event is applied by one atomic write whose filter lets only an older copy be
+replaced (an older or redelivered event matches nothing and its upsert collides with the ``_id``): every gateway
+replica's consumer may apply events at once, no lock of this process is needed. A unit admin reaches its own unit
+and every unit below it; nothing beside or above.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
@@ -24,7 +28,7 @@ from shared.contracts.events import (
 )
 from shared.identity import Identity
 from shared.service import Service
-from shared.storage import Doc, doc_locks, utcnow
+from shared.storage import Doc, utcnow
 
 UNITS_COL = "units"
 VOLUNTEERS_COL = "volunteers"
@@ -81,17 +85,20 @@ class UnitTree:
         return False
 
 
-async def _apply_versioned(collection: Any, doc_id: str, version: int, change: Any) -> bool:
-    """Apply ``change(current) -> new fields`` when ``version`` is newer than the copy's."""
-    async with doc_locks.hold(collection, doc_id):
-        current = await collection.find_one({"_id": doc_id})
-        if current is not None and int(current.get("version", 0)) >= version:
-            return False
-        fields = change(current or {})
-        await collection.replace_one(
-            {"_id": doc_id}, {"_id": doc_id, **fields, "version": version, "updated_at": utcnow()}, upsert=True
-        )
-        return True
+def _older_than(version: int) -> Doc:
+    """Filter part: a copy older than ``version`` (or one stored without a version)."""
+    return {"$or": [{"version": {"$lt": version}}, {"version": {"$exists": False}}]}
+
+
+async def _apply_versioned(collection: Any, doc_id: str, version: int, update: Doc) -> bool:
+    """Apply the update operators ``update`` to the copy when ``version`` is newer than the copy's: one write."""
+    ops: dict[str, Any] = {k: dict(v) for k, v in update.items()}
+    ops.setdefault("$set", {}).update(version=version, updated_at=utcnow())
+    try:
+        result = await collection.update_one({"_id": doc_id, **_older_than(version)}, ops, upsert=True)
+    except DuplicateKeyError:
+        return False  # the copy is as new or newer
+    return bool(result.modified_count or result.upserted_id is not None)
 
 
 def attach_consumers(service: Service) -> None:
@@ -103,29 +110,23 @@ def attach_consumers(service: Service) -> None:
     @units.on(UnitRegistered, UnitUpdated)
     async def on_unit(env: Envelope[Any]) -> None:
         d = env.data
-        await _apply_versioned(
-            db[UNITS_COL],
-            d.unit_id,
-            d.version,
-            lambda _: {"parent_id": d.parent_id, "ancestors": list(d.ancestors), "status": d.status, "name": d.name},
-        )
+        fields = {"parent_id": d.parent_id, "ancestors": list(d.ancestors), "status": d.status, "name": d.name}
+        await _apply_versioned(db[UNITS_COL], d.unit_id, d.version, {"$set": fields})
 
     @volunteers.on(VolunteerRegistered, VolunteerUpdated)
     async def on_volunteer(env: Envelope[Any]) -> None:
         d = env.data
-        await _apply_versioned(
-            db[VOLUNTEERS_COL], d.volunteer_id, d.version, lambda _: {"unit_ids": list(d.unit_ids), "status": d.status}
-        )
+        fields = {"unit_ids": list(d.unit_ids), "status": d.status}
+        await _apply_versioned(db[VOLUNTEERS_COL], d.volunteer_id, d.version, {"$set": fields})
 
     @volunteers.on(VolunteerJoinedUnit, VolunteerLeftUnit)
     async def on_membership(env: Envelope[Any]) -> None:
         d = env.data
-        joined = isinstance(d, VolunteerJoinedUnit)
-
-        def change(current: Doc) -> Doc:
-            unit_ids = [u for u in current.get("unit_ids", []) if u != d.unit_id]
-            if joined:
-                unit_ids.append(d.unit_id)
-            return {"unit_ids": unit_ids, "status": current.get("status", "active")}
-
-        await _apply_versioned(db[VOLUNTEERS_COL], d.volunteer_id, d.version, change)
+        membership = (
+            {"$addToSet": {"unit_ids": d.unit_id}}
+            if isinstance(d, VolunteerJoinedUnit)
+            else {"$pull": {"unit_ids": d.unit_id}}
+        )
+        await _apply_versioned(
+            db[VOLUNTEERS_COL], d.volunteer_id, d.version, {**membership, "$setOnInsert": {"status": "active"}}
+        )

@@ -20,10 +20,20 @@ class GatewaySettings(ServiceSettings):
     )
     access_ttl_s: int = Field(900, ge=30, le=24 * 3600, description="Lifetime of an access token")
     refresh_ttl_s: int = Field(14 * 24 * 3600, ge=300, description="Lifetime of a refresh token (a session)")
-    registry_url: str = Field("http://127.0.0.1:8001", description="Base URL of the registry service")
-    activities_url: str = Field("http://127.0.0.1:8002", description="Base URL of the activities service")
-    reporting_url: str = Field("http://127.0.0.1:8003", description="Base URL of the reporting service")
-    notifier_url: str = Field("http://127.0.0.1:8004", description="Base URL of the notifier service")
+    registry_url: str = Field(
+        "http://127.0.0.1:8001",
+        description="Base URL of the registry service; several replicas: their base URLs separated by commas "
+        "(requests are spread over them, least busy first; one that refuses the connection is skipped)",
+    )
+    activities_url: str = Field(
+        "http://127.0.0.1:8002", description="Base URL(s) of the activities service, comma-separated (see registry_url)"
+    )
+    reporting_url: str = Field(
+        "http://127.0.0.1:8003", description="Base URL(s) of the reporting service, comma-separated (see registry_url)"
+    )
+    notifier_url: str = Field(
+        "http://127.0.0.1:8004", description="Base URL(s) of the notifier service, comma-separated (see registry_url)"
+    )
     upstream_prefix: str = Field(
         "", pattern=r"^(/[A-Za-z0-9_\-/]*[A-Za-z0-9_\-])?$", description="Path prefix of the services' own routes"
     )
@@ -35,14 +45,22 @@ class GatewaySettings(ServiceSettings):
     )
     upstream_connect_timeout_s: float = Field(2.0, gt=0, description="Connect timeout to a service")
     upstream_read_timeout_s: float = Field(60.0, gt=0, description="Read timeout (between chunks) from a service")
-    upstream_retries: int = Field(2, ge=0, le=5, description="Retries of a GET/HEAD that could not connect")
+    upstream_retries: int = Field(
+        2, ge=0, le=5, description="Retries of a GET/HEAD when no replica of the service accepted the connection"
+    )
 
     @field_validator("registry_url", "activities_url", "reporting_url", "notifier_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
+    def _http_urls(cls, value: str) -> str:
+        urls = [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        if not urls:
+            raise ValueError("give at least one base URL")
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} must start with http:// or https://")
+        if len(set(urls)) != len(urls):
+            raise ValueError("a base URL is listed twice")
+        return ",".join(urls)
 
     @field_validator("jwt_secret")
     @classmethod
@@ -51,9 +69,10 @@ class GatewaySettings(ServiceSettings):
             raise ValueError("must be at least 32 characters")
         return value
 
-    def service_url(self, service: str) -> str:
-        url: str = getattr(self, f"{service}_url")
-        return url
+    def service_urls(self, service: str) -> list[str]:
+        """The base URLs of the replicas of ``service``."""
+        value: str = getattr(self, f"{service}_url")
+        return value.split(",")
 
     def check_production(self) -> None:
         super().check_production()

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, EmailStr, Field
+from pymongo import ReturnDocument
 
 from shared import clock
 from shared.contracts.events import EVENT_TYPES
 from shared.identity import Identity, require_roles
 from shared.problems import Problem
-from shared.storage import MAX_PAGE_OFFSET, doc_locks
+from shared.storage import MAX_PAGE_OFFSET
 
 from . import domain
 from .crypto import SECRET_FIELD
@@ -189,23 +190,16 @@ def router(notifier: Notifier) -> APIRouter:
 
     @r.post("/subscriptions/{subscription_id}/resume", response_model=SubscriptionOut, summary="恢复已暂停的订阅")
     async def resume_subscription(subscription_id: str, identity: Identity = MANAGERS) -> dict[str, Any]:
-        col = notifier.service.db[SUBSCRIPTIONS]
-        async with doc_locks.hold(col, subscription_id):
-            doc = await col.find_one({"_id": subscription_id})
-            if doc is None:
-                raise Problem(404, "subscription_not_found", "未找到该订阅")
-            fields = {
-                "status": "active",
-                "paused_at": None,
-                "failing_since": None,
-                "retry_at": None,
-                "last_error": None,
-            }
-            await col.update_one({"_id": subscription_id}, {"$set": fields})
+        fields = {"status": "active", "paused_at": None, "failing_since": None, "retry_at": None, "last_error": None}
+        doc = await notifier.service.db[SUBSCRIPTIONS].find_one_and_update(
+            {"_id": subscription_id}, {"$set": fields}, return_document=ReturnDocument.AFTER
+        )
+        if doc is None:
+            raise Problem(404, "subscription_not_found", "未找到该订阅")
         notifier.subscriptions.invalidate()
         # What it missed while paused goes out now, each once, in the order it was logged.
         await unpark(notifier.service.db, subscription_id)
-        return _subscription({**doc, **fields})
+        return _subscription(doc)
 
     @r.get("/notifications", response_model=NotificationPage, summary="通知记录（谁、什么、渠道、次数、结果）")
     async def list_notifications(

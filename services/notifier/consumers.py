@@ -8,8 +8,9 @@
 - ``webhooks`` (every stream): fans an event out to the subscribers that asked for its type.
 
 Handlers never send: they only log and queue (one ``_id``-keyed insert each), so a slow SMTP server or subscriber
-never holds up a partition. Notification ids are ``<event id>:<recipient>:<channel>``: a redelivered event finds
-them and sends nothing twice.
+never holds up a partition. Every write is atomic and conditional (no lock of this process): the consumer group's
+members — any number of replicas — may handle events of the same document at once. Notification ids are
+``<event id>:<recipient>:<channel>``: a redelivered event finds them and sends nothing twice.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from shared import clock
 from shared.calendar import SHANGHAI, to_shanghai
 from shared.contracts import events as ev
 from shared.contracts.envelope import Envelope
 from shared.service import Service
-from shared.storage import Doc, doc_locks
+from shared.storage import Doc
 
 from . import domain, templates
 from .settings import NotifierSettings
@@ -44,12 +46,14 @@ from .store import (
     UNITS,
     VOLUNTEERS,
     WEBHOOK,
+    change,
     log_notification,
     log_webhooks,
     next_seq,
     notification_id,
     obligation_fields,
     unit_obligations,
+    upsert,
 )
 
 log = logging.getLogger("stvs.notifier.consumers")
@@ -80,8 +84,7 @@ class Obligations:
         self.col = db[UNITS]
 
     async def apply(self, unit_id: str, fact: domain.Fact | None, snapshot: ev.UnitSnapshot | None = None) -> None:
-        async with doc_locks.hold(self.col, unit_id):
-            existing = await self.col.find_one({"_id": unit_id})
+        def decide(existing: Doc | None) -> Doc | None:
             doc = existing or {"_id": unit_id}
             state = unit_obligations(doc)
             if fact is not None:
@@ -96,7 +99,10 @@ class Obligations:
                     contact=snapshot.contact.model_dump() if snapshot.contact else None,
                 )
             if existing is None or any(doc.get(k) != v for k, v in fields.items()):
-                await self.col.update_one({"_id": unit_id}, {"$set": fields}, upsert=True)
+                return fields
+            return None
+
+        await change(self.col, unit_id, decide)
 
     async def on_unit(self, env: Envelope[Any]) -> None:
         data: ev.UnitSnapshot = env.data
@@ -162,21 +168,14 @@ class Notices:
         deadline, however many of its obligations or redelivered events say so."""
         data: ev.DeadlineMissed = env.data
         unit = await self.db[UNITS].find_one({"_id": data.unit_id}, {"name": 1}) or {}
-        col = self.db[DIGESTS]
-        async with doc_locks.hold(col, data.deadline_id):
-            doc = await col.find_one({"_id": data.deadline_id}, {f"units.{data.unit_id}": 1})
-            if doc is not None and data.unit_id in (doc.get("units") or {}):
-                return
-            entry = {
-                "name": unit.get("name") or data.unit_id,
-                "event_id": env.id,
-                "added_at": clock.now(),
-                "batch": None,
-            }
-            fields = {f"units.{data.unit_id}": entry, "title": data.title, "due_at": data.due_at}
-            await col.update_one(
-                {"_id": data.deadline_id}, {"$set": {**fields, "last_added_at": clock.now()}}, upsert=True
-            )
+        entry = {"name": unit.get("name") or data.unit_id, "event_id": env.id, "added_at": clock.now(), "batch": None}
+        fields = {f"units.{data.unit_id}": entry, "title": data.title, "due_at": data.due_at}
+        # Listed once: the filter refuses a digest that lists the unit already (the upsert's insert then collides).
+        await upsert(
+            self.db[DIGESTS],
+            {"_id": data.deadline_id, f"units.{data.unit_id}": {"$exists": False}},
+            {"$set": {**fields, "last_added_at": clock.now()}},
+        )
 
     async def flush_digests(self, now: datetime | None = None) -> int:
         """Send each deadline's pending missed-units digest once no unit was added for the settle time.
@@ -216,9 +215,10 @@ class Notices:
                 unit_ids=listed,
                 deadline_id=doc["_id"],
             )
-            async with doc_locks.hold(col, doc["_id"]):
-                marks: dict[str, Any] = {f"units.{u}.batch": batch for u in listed}
-                await col.update_one({"_id": doc["_id"]}, {"$set": {**marks, "batches": batch}})
+            # Conditional on the batch count read: a replica that flushed the same batch meanwhile marked them.
+            marks: dict[str, Any] = {f"units.{u}.batch": batch for u in listed}
+            flushed = {"_id": doc["_id"], "batches": doc.get("batches")}
+            await col.update_one(flushed, {"$set": {**marks, "batches": batch}})
             sent += 1
         return sent
 
@@ -274,25 +274,26 @@ class Notices:
 
     async def _update_activity(self, activity_id: str, update: Mapping[str, Any]) -> None:
         col = self.db[ACTIVITIES]
-        async with doc_locks.hold(col, activity_id):
-            await col.update_one({"_id": activity_id}, dict(update), upsert=True)
+        for _ in range(3):  # two upserts of a new document at once: one inserts, the other's insert collides
+            try:
+                await col.update_one({"_id": activity_id}, dict(update), upsert=True)
+                return
+            except DuplicateKeyError:
+                continue
 
     # -- volunteers
     async def on_volunteer(self, env: Envelope[Any]) -> None:
         data: ev.VolunteerSnapshot = env.data
-        col = self.db[VOLUNTEERS]
-        async with doc_locks.hold(col, data.volunteer_id):
-            doc = await col.find_one({"_id": data.volunteer_id}, {"version": 1})
-            if doc is None or int(doc.get("version", 0)) <= data.version:
-                fields = {"display_name": data.display_name, "version": data.version}
-                await col.update_one({"_id": data.volunteer_id}, {"$set": fields}, upsert=True)
+        fields = {"display_name": data.display_name, "version": data.version}
+        # Newest version wins: an older (or redelivered) snapshot matches nothing and its insert collides.
+        newer_or_none = {"$or": [{"version": {"$lte": data.version}}, {"version": {"$exists": False}}]}
+        await upsert(self.db[VOLUNTEERS], {"_id": data.volunteer_id, **newer_or_none}, {"$set": fields})
 
     async def volunteer_names(self, volunteer_ids: list[str]) -> dict[str, str]:
         names: dict[str, str] = {}
-        for volunteer_id in volunteer_ids:
-            doc = await self.db[VOLUNTEERS].find_one({"_id": volunteer_id}, {"display_name": 1})
-            if doc is not None and doc.get("display_name"):
-                names[volunteer_id] = str(doc["display_name"])
+        async for doc in self.db[VOLUNTEERS].find({"_id": {"$in": list(volunteer_ids)}}, {"display_name": 1}):
+            if doc.get("display_name"):
+                names[str(doc["_id"])] = str(doc["display_name"])
         return names
 
     # -- one notification

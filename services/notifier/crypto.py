@@ -18,7 +18,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.storage import Doc, doc_locks
+from shared.storage import Doc
 
 log = logging.getLogger("stvs.notifier.crypto")
 
@@ -71,16 +71,16 @@ async def encrypt_plain_secrets(db: AsyncDatabase[Doc], collection: str, cipher:
     each subscription is rewritten from its own plain secret, so the result is the same whoever wins."""
     col = db[collection]
     done = 0
-    async for doc in col.find({}, {PLAIN_FIELD: 1}):
+    async for doc in col.find({PLAIN_FIELD: {"$exists": True}}, {PLAIN_FIELD: 1}):
         plain = doc.get(PLAIN_FIELD)
         if not isinstance(plain, str):
             continue
-        async with doc_locks.hold(col, doc["_id"]):
-            await col.update_one(
-                {"_id": doc["_id"]},
-                {"$set": {SECRET_FIELD: cipher.encrypt(plain, str(doc["_id"]))}, "$unset": {PLAIN_FIELD: ""}},
-            )
-        done += 1
+        # Conditional on the plain secret still being there: a replica that encrypted it meanwhile wins.
+        result = await col.update_one(
+            {"_id": doc["_id"], PLAIN_FIELD: plain},
+            {"$set": {SECRET_FIELD: cipher.encrypt(plain, str(doc["_id"]))}, "$unset": {PLAIN_FIELD: ""}},
+        )
+        done += result.modified_count
     if done:
         log.info("encrypted %d webhook secrets stored in plain text", done)
     return done

@@ -1,8 +1,12 @@
 """The delivery worker: sends what the handlers queued, with retries, and records every attempt.
 
-It works the small ``deliveries`` queue (``next_attempt_at``) under a lease, so one replica sends at a time and a
-consumer is never held up by a slow SMTP server or subscriber. Before every send it re-reads the notification:
-only a ``pending`` one is sent, so a duplicate queue entry never produces a second send.
+It works the small ``deliveries`` queue (``next_attempt_at``), so a consumer is never held up by a slow SMTP server
+or subscriber. Every replica's worker sends: before a send it CLAIMS the queue entry with one ``find_one_and_update``
+(``claimed_by``/``claimed_until``: refused while another worker holds an unexpired claim), then reads the
+notification: only a ``pending`` one is sent, and its outcome is written conditionally on it still being pending. So
+two replicas never send the same e-mail or webhook twice; a worker that dies mid-send leaves a claim that expires.
+Webhooks of one subscriber go out in the order they were logged, so the per-subscriber lanes (and the missed-deadline
+digests, the parked deliveries) are worked by the replica holding the delivery lease; e-mails by every replica.
 
 - E-mail (aiosmtplib): retried with exponential backoff and full jitter; a permanent refusal (5xx) or the last
   attempt marks it ``failed`` (logged, listed, never silently dropped).
@@ -18,25 +22,28 @@ import contextlib
 import logging
 import random
 import time
+import uuid
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
 import aiosmtplib
 import httpx
+from pymongo import ASCENDING, ReturnDocument
 
 from shared import clock
 from shared.calendar import SHANGHAI
 from shared.lease import Lease
 from shared.service import Service
 from shared.settings import decode_key
-from shared.storage import Doc, doc_locks
+from shared.storage import Doc, utcnow
 
 from . import webhooks
 from .consumers import Notices, SubscriptionCache, subscription_recipient
 from .crypto import SecretCipher
 from .settings import NotifierSettings
 from .store import (
+    CLAIM_FIELDS,
     DELIVERIES,
     EMAIL,
     FAILED,
@@ -140,6 +147,9 @@ class DeliveryWorker:
         self._http: httpx.AsyncClient | None = None
         self._parked_checked = float("-inf")
         self._done: list[Any] | None = None  # queue entries finished in this pass, deleted together at its end
+        self.claimer = f"{self.lease.holder}:{uuid.uuid4().hex[:8]}"  # names this worker's claims of queue entries
+        # A claim outlives any one send (timeouts included); one left by a worker that died expires after it.
+        self.claim_ttl = timedelta(seconds=max(60.0, 3 * max(settings.smtp_timeout_s, settings.webhook_timeout_s)))
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -168,34 +178,29 @@ class DeliveryWorker:
     async def work_once(self, *, use_lease: bool = True) -> int:
         """Attempt every queued delivery that is due; returns how many were attempted.
 
-        Webhooks go out per subscriber one at a time in the order they were logged (subscribers in parallel);
-        after a failure the subscriber's other deliveries wait for its retry, so the order holds. A paused
-        subscriber's deliveries are set aside (``parked``) until it is resumed.
+        E-mails: claimed one at a time by ``delivery_concurrency`` senders of this worker, beside those of every
+        other replica. Webhooks go out per subscriber one at a time in the order they were logged (subscribers in
+        parallel), by the replica holding the lease (``use_lease=False``: whatever the lease says — each entry is
+        still claimed before it is sent); after a failure the subscriber's other deliveries wait for its retry, so
+        the order holds. A paused subscriber's deliveries are set aside (``parked``) until it is resumed.
         """
-        if use_lease and not await self.lease.acquire():
-            return 0
-        await self.notices.flush_digests()
-        await self._check_parked()
         now = clock.now()
-        queued = [d async for d in self.db[DELIVERIES].find({})]
-        due = sorted((d for d in queued if d["next_attempt_at"] <= now), key=entry_order)
-        if not due:
-            return 0
-        subs: dict[Any, Doc] | None = None
+        # A pass ends well inside the lease and the claims: what is left waits for the next pass.
+        ends_at = time.monotonic() + min(self.lease.ttl.total_seconds(), self.claim_ttl.total_seconds()) / 3
         lanes: dict[Any, list[Doc]] = {}
-        mails: list[Doc] = []
-        for entry in due:
-            if entry.get("channel") == WEBHOOK and entry.get("subscription_id") is not None:
-                lanes.setdefault(entry["subscription_id"], []).append(entry)
-            elif len(mails) < BATCH:
-                mails.append(entry)
+        if not use_lease or await self.lease.acquire():
+            await self.notices.flush_digests()
+            await self._check_parked()
+            query = {"channel": WEBHOOK, "next_attempt_at": {"$lte": now}}
+            async for entry in self.db[DELIVERIES].find(query).sort([("next_attempt_at", ASCENDING)]):
+                if entry.get("subscription_id") is not None:
+                    lanes.setdefault(entry["subscription_id"], []).append(entry)
+        subs: dict[Any, Doc] = {}
         if lanes:
-            subs = {d["_id"]: d async for d in self.db[SUBSCRIPTIONS].find({})}
+            subs = {d["_id"]: d async for d in self.db[SUBSCRIPTIONS].find({"_id": {"$in": list(lanes)}})}
         gate = asyncio.Semaphore(self.settings.delivery_concurrency)
         attempted = 0
-        # A pass ends well inside the lease (a slow subscriber must not keep one going until another replica
-        # takes over and sends the same deliveries): what is left waits for the next pass.
-        ends_at = time.monotonic() + self.lease.ttl.total_seconds() / 3
+        mails = 0
 
         async def guarded(entry: Doc, sub: Doc | None, note: Doc | None = None) -> bool:
             nonlocal attempted
@@ -207,10 +212,21 @@ class DeliveryWorker:
                     if stop_requested():
                         raise
                     log.warning("delivery %s failed unexpectedly; retried next pass", entry["_id"], exc_info=True)
+                    await self._unclaim(entry["_id"])
                     return False
 
+        async def sender() -> None:
+            nonlocal mails
+            while mails < BATCH and time.monotonic() < ends_at:
+                entry = await self._claim_next_mail(now)
+                if entry is None:
+                    return
+                mails += 1
+                await guarded(entry, None)
+
         async def lane(sub_id: Any, entries: list[Doc]) -> None:
-            sub = (subs or {}).get(sub_id)
+            entries.sort(key=entry_order)
+            sub = subs.get(sub_id)
             if sub is not None and sub.get("status") != "active":
                 await self._park(sub_id, entries)
                 return
@@ -220,23 +236,65 @@ class DeliveryWorker:
             todo = entries[:LANE_BATCH]
             for start in range(0, len(todo), PREFETCH):
                 chunk = todo[start : start + PREFETCH]
-                # Read the next few notifications at once, then send them one by one (only this worker, holding
-                # the lease, changes a pending one, so what was read stays true until it is sent).
-                notes = await asyncio.gather(*(self._note(e["_id"]) for e in chunk))
-                for entry, note in zip(chunk, notes, strict=True):
-                    if time.monotonic() > ends_at or not await guarded(entry, sub, note or MISSING):
+                # Claim the next few entries, then read their notifications at once and send them one by one.
+                # An entry another worker holds stops the lane: what follows it must not overtake it.
+                won = await asyncio.gather(*(self._claim(e["_id"], now) for e in chunk))
+                held = next((i for i, ok in enumerate(won) if not ok), len(chunk))
+                later = zip(chunk[held:], won[held:], strict=True)
+                await asyncio.gather(*(self._unclaim(e["_id"]) for e, ok in later if ok))
+                ids = [e["_id"] for e in chunk[:held]]
+                notes = {d["_id"]: d async for d in self.db[NOTIFICATIONS].find({"_id": {"$in": ids}})}
+                for n, entry in enumerate(chunk[:held]):
+                    if time.monotonic() > ends_at or not await guarded(entry, sub, notes.get(entry["_id"], MISSING)):
+                        await asyncio.gather(*(self._unclaim(e["_id"]) for e in chunk[n + 1 : held]))
                         return
+                if held < len(chunk):
+                    return
 
         self._done = []
         try:
-            await asyncio.gather(*(guarded(m, None) for m in mails), *(lane(k, v) for k, v in lanes.items()))
+            # as many senders as there are due e-mails to claim (an idle queue costs one indexed read, no write)
+            due = self.db[DELIVERIES].find({"channel": EMAIL, "next_attempt_at": {"$lte": now}}, {"_id": 1})
+            waiting = len(await due.limit(self.settings.delivery_concurrency).to_list())
+            senders = [sender() for _ in range(waiting)]
+            await asyncio.gather(*senders, *(lane(k, v) for k, v in lanes.items()))
         finally:
             # One delete for the pass. A crash before it leaves entries whose notification is no longer pending:
-            # the next pass re-reads each before sending, so none is sent twice.
+            # the worker that claims one next re-reads it before sending, so none is sent twice.
             done, self._done = self._done, None
             if done:
                 await self.db[DELIVERIES].delete_many({"_id": {"$in": done}})
         return attempted
+
+    def _claimable(self) -> Doc:
+        """Filter part: no claim, or an expired one (wall clock: claims are bookkeeping, not programme time)."""
+        return {"$or": [{"claimed_until": None}, {"claimed_until": {"$lte": utcnow()}}]}
+
+    def _claim_set(self) -> Doc:
+        return {"$set": {"claimed_by": self.claimer, "claimed_until": utcnow() + self.claim_ttl}}
+
+    async def _claim_next_mail(self, now: datetime) -> Doc | None:
+        """Claim the longest-waiting due e-mail no other worker holds (one atomic findAndModify)."""
+        claimed: Doc | None = await self.db[DELIVERIES].find_one_and_update(
+            {"channel": EMAIL, "next_attempt_at": {"$lte": now}, **self._claimable()},
+            self._claim_set(),
+            sort=[("next_attempt_at", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+        )
+        return claimed
+
+    async def _claim(self, entry_id: Any, now: datetime) -> bool:
+        """Claim one queue entry if it is due and no other worker holds it."""
+        found = await self.db[DELIVERIES].find_one_and_update(
+            {"_id": entry_id, "next_attempt_at": {"$lte": now}, **self._claimable()}, self._claim_set(), {"_id": 1}
+        )
+        return found is not None
+
+    async def _unclaim(self, entry_id: Any) -> None:
+        with contextlib.suppress(Exception):
+            await self.db[DELIVERIES].update_one(
+                {"_id": entry_id, "claimed_by": self.claimer}, {"$unset": dict.fromkeys(CLAIM_FIELDS, "")}
+            )
 
     async def _dequeue(self, notification_id: Any) -> None:
         if self._done is not None:
@@ -264,9 +322,7 @@ class DeliveryWorker:
                 await self.lease.release()
 
     async def _note(self, notification_id: Any) -> Doc | None:
-        notes = self.db[NOTIFICATIONS]
-        async with doc_locks.hold(notes, notification_id):
-            return await notes.find_one({"_id": notification_id})
+        return await self.db[NOTIFICATIONS].find_one({"_id": notification_id})
 
     async def attempt(self, notification_id: str, sub: Doc | None = None, note: Doc | None = None) -> bool:
         """Send one queued notification if it is still pending (``note``: as just read, else it is read);
@@ -377,13 +433,11 @@ class DeliveryWorker:
                 await unpark(self.db, sub_id)
 
     async def _pause(self, sub: Doc, now: datetime, error: str) -> None:
-        col = self.db[SUBSCRIPTIONS]
-        async with doc_locks.hold(col, sub["_id"]):
-            current = await col.find_one({"_id": sub["_id"]}, {"status": 1})
-            if current is None or current.get("status") != "active":
-                return
-            fields = {"status": PAUSED, "paused_at": now, "last_error": error, "retry_at": None}
-            await col.update_one({"_id": sub["_id"]}, {"$set": fields})
+        fields = {"status": PAUSED, "paused_at": now, "last_error": error, "retry_at": None}
+        # Only an active subscription is paused (and its contact told): one resumed or deleted meanwhile stays.
+        result = await self.db[SUBSCRIPTIONS].update_one({"_id": sub["_id"], "status": "active"}, {"$set": fields})
+        if not result.modified_count:
+            return
         sub.update(fields)
         self.subscriptions.invalidate()
         log.warning("webhook subscription %s paused after failing since %s", sub["_id"], sub.get("failing_since"))
@@ -399,29 +453,27 @@ class DeliveryWorker:
         )
 
     async def _update_subscription(self, sub_id: Any, update: Doc) -> None:
-        col = self.db[SUBSCRIPTIONS]
-        async with doc_locks.hold(col, sub_id):
-            await col.update_one({"_id": sub_id}, update)
+        await self.db[SUBSCRIPTIONS].update_one({"_id": sub_id}, update)
 
     async def _count_attempt(self, note: Doc, error: str) -> None:
         attempts = int(note.get("attempts", 0)) + 1
         note["attempts"] = attempts
-        notes = self.db[NOTIFICATIONS]
-        async with doc_locks.hold(notes, note["_id"]):
-            await notes.update_one(
-                {"_id": note["_id"]}, {"$set": {"attempts": attempts, "last_error": error, "updated_at": clock.now()}}
-            )
+        await self.db[NOTIFICATIONS].update_one(
+            {"_id": note["_id"], "outcome": PENDING},
+            {"$set": {"attempts": attempts, "last_error": error, "updated_at": clock.now()}},
+        )
 
     async def _retry(self, note: Doc, error: str) -> datetime:
         attempts = int(note.get("attempts", 0)) + 1
         at = clock.now() + timedelta(seconds=self.backoff(attempts))
-        notes = self.db[NOTIFICATIONS]
-        async with doc_locks.hold(notes, note["_id"]):
-            await notes.update_one(
-                {"_id": note["_id"]},
-                {"$set": {"attempts": attempts, "last_error": error, "next_attempt_at": at, "updated_at": clock.now()}},
-            )
-        await self.db[DELIVERIES].update_one({"_id": note["_id"]}, {"$set": {"next_attempt_at": at}})
+        await self.db[NOTIFICATIONS].update_one(
+            {"_id": note["_id"], "outcome": PENDING},
+            {"$set": {"attempts": attempts, "last_error": error, "next_attempt_at": at, "updated_at": clock.now()}},
+        )
+        # Due again later, and free for any worker then (the claim is given up).
+        await self.db[DELIVERIES].update_one(
+            {"_id": note["_id"]}, {"$set": {"next_attempt_at": at}, "$unset": dict.fromkeys(CLAIM_FIELDS, "")}
+        )
         log.info("delivery %s failed (attempt %d): %s; next at %s", note["_id"], attempts, error, at)
         return at
 
@@ -436,9 +488,10 @@ class DeliveryWorker:
             fields["sent_at"] = clock.now()
         if error is not None:
             fields["last_error"] = error
-        notes = self.db[NOTIFICATIONS]
-        async with doc_locks.hold(notes, note["_id"]):
-            await notes.update_one({"_id": note["_id"]}, {"$set": fields})
+        # Never over a final outcome (sent, failed) another worker wrote meanwhile.
+        await self.db[NOTIFICATIONS].update_one(
+            {"_id": note["_id"], "outcome": {"$in": [PENDING, PAUSED]}}, {"$set": fields}
+        )
         await self._dequeue(note["_id"])
 
 

@@ -2,12 +2,12 @@
 
 Every interval, under a lease (one replica scans at a time), the calendar's due slots are evaluated against every
 unit (:func:`domain.slots_for_unit`) in memory, from one scan of the units. A slot is claimed by INSERTING a
-document whose ``_id`` is the slot key and which carries the slot's events in its outbox: the claim and the event
-are one write. Claims go in chunks with ``insert_many(ordered=False)``: each insert either wins or is refused with a
-duplicate key (claimed before, by this or another replica, before or after a restart), so each (deadline, unit,
-slot) is published once. Slots known to be claimed are not tried again: this process remembers them, and a marker
-per (deadline, slot) lists the units whose claim exists (a shortcut only: the unique ``_id`` stays the claim).
-Catch-up after downtime falls out of the domain: only the latest due slot of each deadline is due.
+document whose ``_id`` is the slot key; its events go in the same MongoDB transaction, into the outbox of one batch
+document per chunk of claims: the claims and their events are one atomic change. A claim is refused with a duplicate
+key when the slot was claimed before (by this or another replica, before or after a restart), so each (deadline,
+unit, slot) is published once. Before claiming, one indexed query (deadline, slot) reads which due slots are already
+claimed, so a pass tries only the new ones; nothing is remembered in the process (the unique ``_id`` stays the
+claim). Catch-up after downtime falls out of the domain: only the latest due slot of each deadline is due.
 
 The same pass reminds volunteers the day before their activity (an inbox notice; idempotent by id).
 """
@@ -15,20 +15,21 @@ The same pass reminds volunteers the day before their activity (an inbox notice;
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared import clock
+from shared.aggregates import in_transaction
 from shared.contracts import events as ev
 from shared.contracts.envelope import Envelope, parse_envelope
 from shared.lease import Lease
-from shared.messaging.outbox import OUTBOX_N
+from shared.messaging.outbox import OUTBOX_N, Transaction
 from shared.service import Service
-from shared.storage import doc_locks
 
 from . import domain, templates
 from .consumers import Notices, day_before, volunteer_recipient
@@ -37,11 +38,9 @@ from .store import (
     ACTIVITIES,
     DUPLICATE_KEY,
     SLOT_BATCHES,
-    SLOT_MARKS,
     SLOTS,
     SOURCE,
     UNITS,
-    mark_id,
     slot_id,
     stop_requested,
     unit_obligations,
@@ -51,8 +50,9 @@ log = logging.getLogger("stvs.notifier.scheduler")
 
 REMINDED_STATUSES = ("confirmed", "pending_approval")  # waitlisted volunteers are not asked to come
 LOCATION_FALLBACK = "详见平台活动页面"
-CLAIM_CHUNK = 500  # claims per insert_many (and per batch document)
-CLAIMING = "claiming"
+CLAIM_CHUNK = 1_500  # claims per transaction (and per batch document: well under 16 MB of events)
+CLAIM_ATTEMPTS = 5
+CLAIMING = "claiming"  # a batch of the former two-step claim, interrupted: recovered by _recover
 STAGED = "staged"
 UNIT_FIELDS = dict.fromkeys(
     ("status", "registered_at", "contact_person_at", "action_plans", "monthly_reports", "active_quarters"), 1
@@ -95,7 +95,6 @@ class Scheduler:
         self.lease = Lease(
             service.db, "notifier-scheduler", ttl_s=max(30.0, settings.scheduler_interval_s * 3), holder=holder
         )
-        self._claimed: set[str] = set()  # slots this process knows are claimed (spares a failing insert per run)
         # A batch still claiming after this long was interrupted (far longer than a pass takes): it is recovered.
         self.recover_after_s = max(300.0, self.lease.ttl.total_seconds() * 4)
 
@@ -112,68 +111,69 @@ class Scheduler:
     async def _deadlines(self, now: datetime) -> int:
         """One pass: one scan of the units, due slots computed in memory, claims inserted in chunks.
 
-        A slot already known to be claimed (this process's memory, or the marker of its (deadline, slot)) is not
-        tried again; every other due slot is inserted with ``insert_many(ordered=False)``: each insert either
-        wins (the claim and its events are one document) or is refused with a duplicate key (claimed before).
+        The due slots already claimed are read in one indexed query and skipped; every other one is inserted with
+        ``insert_many(ordered=False)``: each insert either wins (the claim and its events are one document) or is
+        refused with a duplicate key (claimed meanwhile by another replica).
         """
         due = self.calendar.due_notifications(now)
         if not due:
             return 0
-        marked = await self._marked(due)
+        claimed_before = await self._claimed_before(due)
         wanted: list[domain.UnitSlot] = []
-        async for doc in self.service.db[UNITS].find({}, UNIT_FIELDS):
-            if doc.get("status") == "rejected":
-                continue
+        async for doc in self.service.db[UNITS].find({"status": {"$ne": "rejected"}}, UNIT_FIELDS):
+            if all(slot_id(n.key(str(doc["_id"]))) in claimed_before for n in due):
+                continue  # every due slot of the unit is claimed: nothing to evaluate
             unit = _unit_obligations(doc)
             if unit is None:
                 continue
             for slot in domain.slots_for_unit(unit, self.calendar, due, now):
-                key = slot_id(slot.key)
-                if key in self._claimed or slot.key.unit_id in marked.get(mark_id(slot.key), ()):
-                    self._claimed.add(key)
-                    continue
-                wanted.append(slot)
+                if slot_id(slot.key) not in claimed_before:
+                    wanted.append(slot)
         claimed = 0
-        settled: list[domain.SlotKey] = []
-        try:
-            for start in range(0, len(wanted), CLAIM_CHUNK):
-                won, taken = await self._claim(wanted[start : start + CLAIM_CHUNK], now)
-                claimed += len(won)
-                settled.extend(won + taken)
-        finally:
-            self._claimed.update(slot_id(k) for k in settled)
-            if settled:
-                await self._mark(settled)
+        for start in range(0, len(wanted), CLAIM_CHUNK):
+            claimed += await self._claim(wanted[start : start + CLAIM_CHUNK], now)
         if claimed:
             log.info("scheduler claimed %d reminder slots", claimed)
         return claimed
 
-    async def _claim(
-        self, slots: list[domain.UnitSlot], now: datetime
-    ) -> tuple[list[domain.SlotKey], list[domain.SlotKey]]:
-        """Claim these slots; returns (won, claimed before).
+    async def _claimed_before(self, due: list[domain.DueNotification]) -> set[str]:
+        """The ids of the claims that exist for these due (deadline, slot) pairs: one indexed query."""
+        keys = {(n.key("").deadline_id, n.key("").slot) for n in due}
+        query = {
+            "deadline_id": {"$in": sorted({d for d, _ in keys})},
+            "slot": {"$in": sorted({s for _, s in keys})},
+        }
+        return {str(d["_id"]) async for d in self.service.db[SLOTS].find(query, {"_id": 1})}
 
-        1. A batch document lists the candidate slots with their events (``pending``, not yet staged).
-        2. The claims go in with ``insert_many(ordered=False)``, each naming its batch: won, or a duplicate key.
-        3. The won slots' events are staged in the batch document's outbox (one update; the relay publishes them
-           and clears one document, not one per slot).
-        A crash between 2 and 3 leaves the batch ``claiming``: :meth:`_recover` later stages the events of exactly
-        the claims that name it (same event ids, so even a recovery racing a slow writer publishes each once
-        as far as consumers can tell: they de-duplicate on the event id).
+    async def _claim(self, slots: list[domain.UnitSlot], now: datetime) -> int:
+        """Claim these slots with their events; returns how many this call won.
+
+        One MongoDB transaction inserts the claims (``_id`` = slot key) and one batch document carrying every
+        claimed slot's events in its outbox (the relay publishes them once it committed, and clears one document,
+        not one per slot): a crash leaves all of it or none. When a claim's ``_id`` is taken — another replica won
+        that slot meanwhile — the transaction is aborted, the claims that now exist are read, and the others are
+        claimed again.
         """
+        pending = list(slots)
+        for _ in range(CLAIM_ATTEMPTS):
+            if not pending:
+                return 0
+            try:
+                return await in_transaction(
+                    self.service.outbox, functools.partial(self._claim_in, slots=pending, now=now)
+                )
+            except (BulkWriteError, DuplicateKeyError) as exc:
+                if not _duplicate(exc):
+                    raise
+            taken = await self._claimed_ids([slot_id(slot.key) for slot in pending])
+            pending = [slot for slot in pending if slot_id(slot.key) not in taken]
+        log.warning("scheduler could not claim %d reminder slots; tried again next pass", len(pending))
+        return 0
+
+    async def _claim_in(self, tx: Transaction, *, slots: list[domain.UnitSlot], now: datetime) -> int:
         db = self.service.db
         batch_id = "batch_" + uuid.uuid4().hex
         claimed_at = clock.now()
-        events = {slot_id(slot.key): slot_events(slot, now) for slot in slots}
-        await db[SLOT_BATCHES].insert_one(
-            {
-                "_id": batch_id,
-                "status": CLAIMING,
-                "created_at": claimed_at,
-                "holder": self.lease.holder,
-                "pending": [{"slot": key, "events": [e.dump_json() for e in evs]} for key, evs in events.items()],
-            }
-        )
         claims = [
             {
                 "_id": slot_id(slot.key),
@@ -188,21 +188,17 @@ class Scheduler:
             }
             for slot in slots
         ]
-        errors: dict[int, int] = {}
-        try:
-            await db[SLOTS].insert_many(claims, ordered=False)
-        except BulkWriteError as exc:
-            errors = {int(e["index"]): int(e.get("code", 0)) for e in exc.details.get("writeErrors", [])}
-        won = [slot.key for i, slot in enumerate(slots) if i not in errors]
-        taken = [slot.key for i, slot in enumerate(slots) if errors.get(i) == DUPLICATE_KEY]
-        await self._stage(batch_id, [e for key in map(slot_id, won) for e in events[key]])
-        failed = len(slots) - len(won) - len(taken)
-        if failed:
-            log.warning("scheduler could not claim %d reminder slots; tried again next pass", failed)
-        return won, taken
+        await db[SLOTS].insert_many(claims, ordered=True, session=tx.session)
+        events = [e for slot in slots for e in slot_events(slot, now)]
+        batch = {"_id": batch_id, "status": STAGED, "created_at": claimed_at, "holder": self.lease.holder}
+        await self.service.outbox.insert_one(SLOT_BATCHES, batch, events, tx=tx)
+        return len(slots)
+
+    async def _claimed_ids(self, ids: list[str]) -> set[str]:
+        return {str(d["_id"]) async for d in self.service.db[SLOTS].find({"_id": {"$in": ids}}, {"_id": 1})}
 
     async def _stage(self, batch_id: str, events: list[Envelope[Any]]) -> None:
-        """Stage the won claims' events in their batch document, which is then done."""
+        """Stage the events of a batch left ``claiming`` (the former two-step claim) in its document."""
         if not events:  # every claim refused: nothing to publish, nothing to keep
             await self.service.db[SLOT_BATCHES].delete_one({"_id": batch_id})
             return
@@ -210,8 +206,9 @@ class Scheduler:
         await self.service.outbox.update_one(SLOT_BATCHES, {"_id": batch_id}, update, events)
 
     async def _recover(self) -> int:
-        """Stage the events of batches a crash left ``claiming`` (older than ``recover_after_s``), and drop the
-        batches whose events are all published. Returns how many events were recovered."""
+        """Stage the events of batches left ``claiming`` by a crash of the former two-step claim (older than
+        ``recover_after_s``), and drop the batches whose events are all published. Returns how many events were
+        recovered."""
         col = self.service.db[SLOT_BATCHES]
         cutoff = clock.now() - timedelta(seconds=self.recover_after_s)
         recovered = 0
@@ -229,36 +226,11 @@ class Scheduler:
         await col.delete_many({"status": STAGED, OUTBOX_N: {"$lte": 0}})
         return recovered
 
-    async def _marked(self, due: list[domain.DueNotification]) -> dict[str, set[str]]:
-        """The units known to be claimed, per due (deadline, slot): one read by ``_id`` each."""
-        col = self.service.db[SLOT_MARKS]
-        found: dict[str, set[str]] = {}
-        for notification in due:
-            key = mark_id(notification.key(""))
-            doc = await col.find_one({"_id": key}, {"units": 1})
-            found[key] = set(doc.get("units") or ()) if doc else set()
-        return found
-
-    async def _mark(self, keys: list[domain.SlotKey]) -> None:
-        """Record claimed slots in their (deadline, slot) markers. Only a shortcut: a marker entry lost to a
-        concurrent writer costs one refused insert next pass, and an entry is only added once its claim exists."""
-        by_mark: dict[str, list[str]] = {}
-        for key in keys:
-            by_mark.setdefault(mark_id(key), []).append(key.unit_id)
-        col = self.service.db[SLOT_MARKS]
-        for mark, units in by_mark.items():
-            async with doc_locks.hold(col, mark):
-                await col.update_one(
-                    {"_id": mark},
-                    {"$addToSet": {"units": {"$each": units}}, "$set": {"updated_at": clock.now()}},
-                    upsert=True,
-                )
-
     async def _activity_reminders(self, now: datetime) -> int:
         """Inbox reminders to signed-up volunteers from ``reminder_hour`` the day before until the activity starts."""
         col = self.service.db[ACTIVITIES]
         sent = 0
-        async for doc in col.find({"status": "published"}):
+        async for doc in col.find({"status": "published", "starts_at": {"$gt": now}}):
             starts_at = doc.get("starts_at")
             if not isinstance(starts_at, datetime) or not (
                 day_before(starts_at, self.settings.reminder_hour) <= now < starts_at
@@ -289,8 +261,7 @@ class Scheduler:
                     activity_id=doc["_id"],
                 )
                 sent += 1
-            async with doc_locks.hold(col, doc["_id"]):
-                await col.update_one({"_id": doc["_id"]}, {"$set": {f"reminded.{v}": now for v in wanted}})
+            await col.update_one({"_id": doc["_id"]}, {"$set": {f"reminded.{v}": now for v in wanted}})
         return sent
 
     async def loop(self) -> None:
@@ -313,6 +284,12 @@ class Scheduler:
                 await self.lease.release()
             except Exception:
                 log.debug("lease not released", exc_info=True)
+
+
+def _duplicate(exc: BulkWriteError | DuplicateKeyError) -> bool:
+    if isinstance(exc, DuplicateKeyError):
+        return True
+    return any(e.get("code") == DUPLICATE_KEY for e in exc.details.get("writeErrors", []))
 
 
 def _unit_obligations(doc: dict[str, Any]) -> domain.UnitObligations | None:

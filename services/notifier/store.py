@@ -1,19 +1,21 @@
-"""Storage of the notifier, shaped for FerretDB v1: hot reads and writes address one ``_id``.
+"""Storage of the notifier, shared by every replica: each write is one atomic, conditional update (or an insert
+refused by a unique key), never a read-modify-write under a lock of this process.
 
 Collections:
 - ``units``: one document per unit (``_id`` = unit id): name, status, contact and the facts that open and close
-  its obligations (folded by :class:`domain.UnitObligations`, so a duplicate event changes nothing).
+  its obligations (folded by :class:`domain.UnitObligations`, so a duplicate event changes nothing); written by
+  :func:`change` (read, decide, write conditionally on the revision read).
 - ``slots``: one document per claimed reminder slot (``_id`` = slot key): the claim; inserting it is what makes
-  its event published exactly once.
+  its event published exactly once. Indexed by (deadline, slot), so a pass reads which of its due slots are claimed
+  in one query.
 - ``slot_batches``: one per chunk of claims of a scheduler pass: the candidates' events, then the won ones staged
   in its outbox (published by the relay); dropped once published. Small.
 - ``notifications``: the log of every notification (``_id`` = ``<event id>:<recipient>:<channel>``).
 - ``deliveries``: the retry queue (``_id`` = notification id, ``next_attempt_at``, ``seq``: the order it was
-  logged in); small, holds pending work only.
+  logged in); small, holds pending work only. A worker claims an entry (``claimed_by``, ``claimed_until``) with
+  one ``find_one_and_update`` before it sends, so two replicas never send the same notification.
 - ``parked``: queued webhook deliveries of a paused subscriber (``_id`` = notification id); put back into
   ``deliveries`` when it is resumed, so nothing it missed is dropped.
-- ``slot_marks``: per (deadline, slot), the units whose claim is known to exist: a shortcut that spares the
-  scheduler a refused insert per slot (the unique slot ``_id`` stays the claim).
 - ``missed_digests``: per deadline, the units that missed it, batched into one mail to the province office.
 - ``subscriptions``: webhook subscribers. ``activities`` / ``volunteers``: the copies volunteer notices need.
 """
@@ -22,23 +24,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared import clock
 from shared.calendar import to_shanghai
-from shared.storage import Doc, Indexes, doc_locks
+from shared.storage import Doc, Indexes
 
 from .domain import SlotKey, UnitObligations
 
 UNITS = "units"
 SLOTS = "slots"
-SLOT_MARKS = "slot_marks"
 SLOT_BATCHES = "slot_batches"
 PARKED = "parked"
 NOTIFICATIONS = "notifications"
@@ -63,21 +66,66 @@ OUTCOMES = (PENDING, SENT, DELIVERED, FAILED, PAUSED)
 CHANNELS = (EMAIL, WEBHOOK, INBOX)
 
 
+CLAIM_FIELDS = ("claimed_by", "claimed_until")  # a delivery worker's claim of a queue entry
+REV = "_rev"  # the revision of a document written by :func:`change`
+CHANGE_ATTEMPTS = 32
+
+
 def indexes() -> Indexes:
     found = Indexes()
     found.add(NOTIFICATIONS, "unit_id")
     found.add(NOTIFICATIONS, "created_at")
+    found.add(NOTIFICATIONS, "recipient")
     found.add(SLOTS, "deadline_id")
+    found.add(SLOTS, "deadline_id", "slot")
+    found.add(DELIVERIES, "channel", "next_attempt_at")
+    found.add(DELIVERIES, "subscription_id", "next_attempt_at")
+    found.add(PARKED, "subscription_id")
+    found.add(ACTIVITIES, "status")
     return found
+
+
+class Contended(RuntimeError):
+    """A document changed under every attempt to change it (the consumer retries the event)."""
+
+
+async def change(col: AsyncCollection[Doc], doc_id: Any, decide: Callable[[Doc | None], Doc | None]) -> bool:
+    """Read one document, let ``decide`` return the fields to ``$set`` (None: nothing to write), and write them
+    only if the document is still at the revision read (or, when there was none, insert it: a concurrent insert
+    is refused by the ``_id``). On a concurrent change the decision is taken again on the fresh document. Returns
+    True when something was written. Every replica may run it at once: MongoDB's single-document atomicity is the
+    guarantee, no lock of this process."""
+    for attempt in range(CHANGE_ATTEMPTS):
+        doc = await col.find_one({"_id": doc_id})
+        fields = decide(doc)
+        if fields is None:
+            return False
+        if doc is None:
+            try:
+                await col.insert_one({"_id": doc_id, **fields, REV: 1})
+                return True
+            except DuplicateKeyError:
+                pass
+        else:
+            result = await col.update_one({"_id": doc_id, REV: doc.get(REV)}, {"$set": fields, "$inc": {REV: 1}})
+            if result.matched_count:
+                return True
+        await asyncio.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.1)))
+    raise Contended(f"{col.name}/{doc_id} changed under {CHANGE_ATTEMPTS} attempts in a row")
+
+
+async def upsert(col: AsyncCollection[Doc], filter_: Mapping[str, Any], update: Mapping[str, Any]) -> bool:
+    """``update_one(..., upsert=True)`` where the filter may refuse an existing document (e.g. a newer version):
+    the upsert's insert then collides with the ``_id`` and nothing changes. Returns True when it wrote."""
+    try:
+        result = await col.update_one(dict(filter_), dict(update), upsert=True)
+    except DuplicateKeyError:
+        return False
+    return bool(result.modified_count or result.upserted_id is not None)
 
 
 def slot_id(key: SlotKey) -> str:
     return f"{key.deadline_id}|{key.unit_id}|{key.slot}"
-
-
-def mark_id(key: SlotKey) -> str:
-    """The marker of a (deadline, slot): lists the units whose claim of it is known to exist."""
-    return f"{key.deadline_id}|{key.slot}"
 
 
 def notification_id(event_id: str, recipient: str, channel: str) -> str:
@@ -202,17 +250,17 @@ async def log_webhooks(db: AsyncDatabase[Doc], docs: list[Doc], entries: list[Do
 
 
 async def _outcomes(db: AsyncDatabase[Doc], ids: list[Any]) -> dict[Any, Any]:
-    found: dict[Any, Any] = {}
-    for note_id in ids:
-        doc = await db[NOTIFICATIONS].find_one({"_id": note_id}, {"outcome": 1})
-        found[note_id] = doc.get("outcome") if doc is not None else None
+    found: dict[Any, Any] = dict.fromkeys(ids)
+    async for doc in db[NOTIFICATIONS].find({"_id": {"$in": ids}}, {"outcome": 1}):
+        found[doc["_id"]] = doc.get("outcome")
     return found
 
 
-async def _set_outcome(db: AsyncDatabase[Doc], note_id: Any, fields: Doc) -> None:
-    notes = db[NOTIFICATIONS]
-    async with doc_locks.hold(notes, note_id):
-        await notes.update_one({"_id": note_id}, {"$set": {**fields, "updated_at": clock.now()}})
+async def _set_outcome(db: AsyncDatabase[Doc], note_id: Any, was: str, fields: Doc) -> None:
+    """Move a notification from outcome ``was`` on (one conditional write: one that moved on meanwhile stays)."""
+    await db[NOTIFICATIONS].update_one(
+        {"_id": note_id, "outcome": was}, {"$set": {**fields, "updated_at": clock.now()}}
+    )
 
 
 async def park(db: AsyncDatabase[Doc], entries: list[Doc], reason: str) -> int:
@@ -223,11 +271,16 @@ async def park(db: AsyncDatabase[Doc], entries: list[Doc], reason: str) -> int:
     if not entries:
         return 0
     outcomes = await _outcomes(db, [e["_id"] for e in entries])
-    parked = [dict(e) for e in entries if outcomes.get(e["_id"]) in (PENDING, PAUSED)]
+    parked = [
+        {k: v for k, v in e.items() if k not in CLAIM_FIELDS}
+        for e in entries
+        if outcomes.get(e["_id"]) in (PENDING, PAUSED)
+    ]
     await insert_ignoring_duplicates(db, PARKED, parked)
     for entry in parked:
         if outcomes[entry["_id"]] == PENDING:
-            await _set_outcome(db, entry["_id"], {"outcome": PAUSED, "last_error": reason, "next_attempt_at": None})
+            fields = {"outcome": PAUSED, "last_error": reason, "next_attempt_at": None}
+            await _set_outcome(db, entry["_id"], PENDING, fields)
     await db[DELIVERIES].delete_many({"_id": {"$in": [e["_id"] for e in entries]}})
     return len(parked)
 
@@ -245,7 +298,8 @@ async def unpark(db: AsyncDatabase[Doc], subscription_id: Any) -> int:
     wanted = [e for e in entries if outcomes.get(e["_id"]) in (PENDING, PAUSED)]
     for entry in wanted:
         if outcomes[entry["_id"]] == PAUSED:
-            await _set_outcome(db, entry["_id"], {"outcome": PENDING, "last_error": None, "next_attempt_at": now})
+            fields = {"outcome": PENDING, "last_error": None, "next_attempt_at": now}
+            await _set_outcome(db, entry["_id"], PAUSED, fields)
     await insert_ignoring_duplicates(db, DELIVERIES, [{**e, "next_attempt_at": now} for e in wanted])
     await db[PARKED].delete_many({"_id": {"$in": [e["_id"] for e in entries]}})
     return len(wanted)

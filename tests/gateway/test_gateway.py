@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from services.gateway.app import create_app
 from services.gateway.create_admin import create_admin
 from services.gateway.openapi import merge
+from services.gateway.proxy import Replica
 from services.gateway.settings import GatewaySettings
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
@@ -621,11 +622,10 @@ async def test_only_idempotent_reads_are_retried(env: Env, admin: dict[str, str]
             raise httpx.ConnectError("connection refused", request=request)
         return httpx.Response(200, headers={"content-type": "application/json"}, stream=Body(b'{"ok": true}'))
 
-    upstreams = env.gw.upstreams
-    real = upstreams.clients["notifier"]
-    upstreams.clients["notifier"] = httpx.AsyncClient(
-        base_url=real.base_url, transport=httpx.MockTransport(refuse_twice)
-    )
+    pool = env.gw.upstreams.pools["notifier"]
+    real = pool.replicas
+    mocked = httpx.AsyncClient(base_url=real[0].url, transport=httpx.MockTransport(refuse_twice))
+    pool.replicas = [Replica(real[0].url, mocked)]
     try:
         r = await env.client.get(f"{API}/deadlines", headers=admin)
         assert r.status_code == 200, r.text
@@ -637,8 +637,8 @@ async def test_only_idempotent_reads_are_retried(env: Env, admin: dict[str, str]
         assert r.json()["code"] == "service_unavailable"
         assert attempts == ["POST"]
     finally:
-        await upstreams.clients["notifier"].aclose()
-        upstreams.clients["notifier"] = real
+        await mocked.aclose()
+        pool.replicas = real
 
 
 async def test_unknown_resource_is_404(env: Env, admin: dict[str, str]) -> None:

@@ -1,4 +1,4 @@
-"""Pure rules of the gateway: scope, rate limiting, routing table, OpenAPI merging, tokens, settings."""
+"""Pure rules of the gateway: scope, routing table, OpenAPI merging, tokens, settings."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import jwt
 import pytest
 
 from services.gateway.api import mask_name
-from services.gateway.auth import AUDIENCE, ISSUER, RateLimiter, decode_access_token, issue_access_token
+from services.gateway.auth import AUDIENCE, ISSUER, decode_access_token, issue_access_token
 from services.gateway.openapi import merge
 from services.gateway.proxy import target, units_named, volunteers_named
 from services.gateway.scope import covers
@@ -29,13 +29,6 @@ def test_scope_covers_the_unit_and_what_is_below_only() -> None:
     assert covers(Identity(subject="p", role="province_admin"), "anything", None)
     assert not covers(Identity(subject="v", role="volunteer", volunteer_id="V"), "C1", None)
     assert not covers(Identity(subject="s", role="system"), "C1", None)
-
-
-async def test_rate_limiter_counts_per_key_within_the_window() -> None:
-    limiter = RateLimiter(3, window_s=0.2)
-    assert [await limiter.hit("a") for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert await limiter.hit("a") > 0
-    assert await limiter.hit("b") == 0.0
 
 
 def test_routing_table() -> None:

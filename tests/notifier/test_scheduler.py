@@ -11,7 +11,7 @@ import pytest
 
 from services.notifier.app import Notifier
 from services.notifier.consumers import Obligations
-from services.notifier.store import SLOT_BATCHES, SLOT_MARKS, SLOTS
+from services.notifier.store import SLOT_BATCHES, SLOTS
 from shared.contracts.envelope import parse_envelope
 from shared.contracts.events import DEADLINES
 from tests.fixtures import read_topic
@@ -40,17 +40,9 @@ async def test_two_replicas_and_a_restart_publish_each_slot_once(infra: Any) -> 
             a.scheduler.run_once(now1, use_lease=False), b.scheduler.run_once(now1, use_lease=False)
         )
         assert again == [0, 0]
-        b.scheduler._claimed.clear()
-        assert await b.scheduler.run_once(now1, use_lease=False) == 0, "the claim markers say they were claimed"
-        await b.service.db[SLOT_MARKS].delete_many({})
-        b.scheduler._claimed.clear()
-        assert await b.scheduler.run_once(now1, use_lease=False) == 0, "the unique _id refuses the second claim"
 
-        # Two replicas that remember nothing race for the next slot (3 days before): each slot is won once.
+        # Two replicas race for the next slot (3 days before): each slot is won once.
         now2 = at("2026-04-17 10:00")
-        await a.service.db[SLOT_MARKS].delete_many({})
-        a.scheduler._claimed.clear()
-        b.scheduler._claimed.clear()
         raced = await asyncio.gather(
             a.scheduler.run_once(now2, use_lease=False), b.scheduler.run_once(now2, use_lease=False)
         )
@@ -94,7 +86,9 @@ async def _apply(notifier: Notifier, env: Any) -> None:
     await Obligations(notifier.service.db).on_unit(env)
 
 
-async def test_a_pass_interrupted_after_claiming_is_recovered_and_each_event_published_once(infra: Any) -> None:
+async def test_a_pass_that_dies_after_claiming_leaves_nothing_and_the_next_pass_publishes_each_once(
+    infra: Any,
+) -> None:
     settings = await notifier_settings(infra)
     units = [f"u-crash-{i}" for i in range(3)]
     now = at("2026-04-13 10:00")
@@ -103,22 +97,21 @@ async def test_a_pass_interrupted_after_claiming_is_recovered_and_each_event_pub
         for unit_id in units:
             await _apply(crashing, unit_registered(unit_id, contact=False))
 
-        async def crash(batch_id: str, events: list[Any]) -> None:
-            raise RuntimeError("process died after inserting the claims")
+        async def crash(*args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("process died after inserting the claims, before their events")
 
-        crashing.scheduler._stage = crash  # type: ignore[method-assign]
+        crashing.service.outbox.insert_one = crash  # type: ignore[method-assign]
         with pytest.raises(RuntimeError):
             await crashing.scheduler.run_once(now, use_lease=False)
-        assert await crashing.service.db[SLOTS].count_documents({}) == 3, "claimed, events not staged"
+        assert await crashing.service.db[SLOTS].count_documents({}) == 0, "no claim without its events"
 
     after = Notifier(settings, holder="after")
     async with running(after):
-        after.scheduler.recover_after_s = 0  # the interrupted batch is old enough to be recovered
-        assert await after.scheduler.run_once(now, use_lease=False) == 0, "the claims stand"
+        assert await after.scheduler.run_once(now, use_lease=False) == 3
         await after.service.relay.flush()  # type: ignore[union-attr]
         assert await after.scheduler.run_once(now, use_lease=False) == 0
-        await after.service.relay.flush()  # type: ignore[union-attr]
-        assert await after.service.db[SLOT_BATCHES].count_documents({}) == 0, "published batches are dropped"
+        assert await after.scheduler.run_once(now, use_lease=False) == 0, "published batches are dropped"
+        assert await after.service.db[SLOT_BATCHES].count_documents({}) == 0
 
     records = await read_topic(settings.kafka_bootstrap, settings.topic(DEADLINES), expect=3)
     await asyncio.sleep(1.0)
