@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -22,6 +23,7 @@ from services.gateway.api import (
     public_router,
 )
 from services.gateway.auth import RateLimiter, rate_limit_indexes
+from services.gateway.console import mount_console
 from services.gateway.openapi import OpenApiDocs
 from services.gateway.proxy import Upstreams
 from services.gateway.scope import UnitTree, attach_consumers
@@ -147,6 +149,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(ops_router())
     app.router.routes.insert(0, app.router.routes.pop())
     app.add_middleware(BodyLimit, settings=settings)
+    mount_console(app, Path(__file__).resolve().parents[2] / "web" / "dist")  # last: API routes come first
 
     inner = app.router.lifespan_context
 
