@@ -9,6 +9,9 @@ FUZZ_ARGS ?=
 REPLICAS ?= 1
 CHAOS_REPLICAS ?= 2
 
+.DEFAULT_GOAL := help
+include web/console.mk
+
 .PHONY: help install run test lint fmt bench docs demo chaos fuzz clean keys admin deploy-check
 
 help:
@@ -22,6 +25,7 @@ install:
 	$(UV) sync --frozen
 	$(UV) run python -m infra.local install
 	$(UV) run python -m infra.tools install
+	@$(MAKE) --no-print-directory console
 
 run: install
 	STVS_REPLICAS=$(REPLICAS) $(UV) run python -m infra.local run

@@ -7,9 +7,7 @@ expires.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -80,45 +78,6 @@ class Indexes:
             if spec.partial is not None:
                 options["partialFilterExpression"] = dict(spec.partial)
             await db[spec.collection].create_index([(k, ASCENDING) for k in spec.keys], **options)
-
-
-class DocLocks:
-    """Per-document locks of this process — retiring: every use is being replaced by shared.aggregates.
-
-    FerretDB v1 applies an update as read, modify, write without isolation, so two concurrent updates of one
-    document can lose one of them (measured: 1 of 19 lost while the relay cleared the outbox). Every write path of
-    the shared core takes the document's lock; a service serializes its own read-modify-write the same way.
-    On MongoDB the lock is merely redundant.
-    """
-
-    def __init__(self) -> None:
-        self._locks: dict[tuple[str, Any], asyncio.Lock] = {}
-        self._users: dict[tuple[str, Any], int] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, collection: AsyncCollection[Doc], *doc_ids: Any) -> AsyncIterator[None]:
-        """Hold the locks of these documents (taken in a fixed order, so two holders never deadlock)."""
-        keys = sorted({(collection.full_name, d) for d in doc_ids}, key=repr)
-        for key in keys:
-            self._users[key] = self._users.get(key, 0) + 1
-            self._locks.setdefault(key, asyncio.Lock())
-        acquired: list[tuple[str, Any]] = []
-        try:
-            for key in keys:
-                await self._locks[key].acquire()
-                acquired.append(key)
-            yield
-        finally:
-            for key in acquired:
-                self._locks[key].release()
-            for key in keys:
-                self._users[key] -= 1
-                if not self._users[key]:
-                    del self._users[key]
-                    del self._locks[key]
-
-
-doc_locks = DocLocks()
 
 
 # Deeper paging than this is a query, not a page; the bound also keeps skip() inside MongoDB's 64-bit integers.
