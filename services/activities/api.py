@@ -926,6 +926,7 @@ async def repair(store: Store) -> int:
 
 
 async def repair_loop(store: Store, interval_s: float) -> None:
+    """The repair sweep every ``interval_s`` while the service runs."""
     while True:
         try:
             await repair(store)

@@ -67,7 +67,7 @@ ROSTER_V = "roster_v"
 # Heavy or internal parts left out of listings.
 LISTING_EXCLUDE = {PENDING: 0, OUTBOX: 0, OUTBOX_N: 0}
 SIGNUP_EXCLUDE = {OUTBOX: 0, OUTBOX_N: 0}
-CLAIM_TTL = timedelta(seconds=30)  # a claim this old was left by a process that died (requests take milliseconds)
+CLAIM_TTL = timedelta(seconds=120)  # a claim this old was left by a dead process (a request gives up long before)
 ATTEMPTS = 32
 
 
@@ -266,9 +266,10 @@ class Store:
                 return_document=ReturnDocument.AFTER,
             )
         except DuplicateKeyError:
+            doc = None
+        if doc is None or (doc.get(CLAIM) or {}).get("token") != token:  # held by someone else
             held = await col.find_one({"_id": sid}, {CLAIM: 1})
             return held or {}  # gone meanwhile: an empty "holder" makes the caller try again
-        assert doc is not None
         return Claim(activity_id, volunteer_id, token, at, doc)
 
     async def claim(self, activity_id: str, volunteer_id: str) -> Claim:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
+from services.activities.api import repair
 from services.activities.domain import checkin_code
 from services.activities.store import SIGNUPS, signup_id
 from shared.contracts.events import ACTIVITIES, DEMANDS
@@ -750,3 +753,68 @@ async def test_demand_library(running: Running) -> None:
     events = await running.events(demand_id, DEMANDS)
     assert [e.data.model_dump()["status"] for e in events] == ["open", "matched", "solved"]
     assert events[0].data.model_dump()["enterprise"] == "某机械厂"
+
+
+# ---------------------------------------------------------------- a process dying in the middle
+
+
+async def _age_claims(running: Running, activity_id: str) -> None:
+    """Let the claims of the activity's sign-ups grow old, as if their process had died long ago."""
+    past = datetime.now(UTC) - timedelta(hours=1)
+    await running.service.db[SIGNUPS].update_many(
+        {"activity_id": activity_id, "claim": {"$exists": True}}, {"$set": {"claim.at": past}}
+    )
+
+
+async def test_a_sign_up_decided_by_a_process_that_died_is_completed(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    activity_id = await new_activity(running, capacity=1)
+    for v in ("d-1", "d-2"):
+        await running.add_volunteer(v)
+
+    async def die(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the process died right after the decision was committed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(running.store, "apply", die)
+        with contextlib.suppress(RuntimeError):  # the request fails (500) or the process is gone
+            await sign_up(running, activity_id, "d-1")
+    # The place is taken (the decision is the activity's write): the next sign-up waits.
+    assert (await sign_up(running, activity_id, "d-2")).json()["status"] == "waitlisted"
+    # Once the dead process's claim is old, the volunteer's next request finds the sign-up completed.
+    await _age_claims(running, activity_id)
+    problem(await sign_up(running, activity_id, "d-1"), 409, "already_signed_up")
+    listing = (await running.client.get(f"/activities/{activity_id}/signups", headers=running.admin())).json()
+    assert [(s["volunteer_id"], s["status"], s["sequence"]) for s in listing["items"]] == [
+        ("d-1", "confirmed", 1),
+        ("d-2", "waitlisted", 2),
+    ]
+    assert (listing["counts"]["confirmed"], listing["counts"]["waitlisted"]) == (1, 1)
+    events = await running.events(activity_id, ACTIVITIES)
+    signed = [e.data.model_dump()["volunteer_id"] for e in events if e.type.endswith("volunteer_signed_up.v1")]
+    assert sorted(signed) == ["d-1", "d-2"], "each sign-up announced once"
+
+
+async def test_a_sign_up_a_dead_process_never_decided_is_forgotten(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    activity_id = await new_activity(running, capacity=1)
+    await running.add_volunteer("n-1")
+
+    async def die(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the process died before deciding")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(running.store, "commit", die)
+        with contextlib.suppress(RuntimeError):
+            await sign_up(running, activity_id, "n-1")
+    await _age_claims(running, activity_id)
+    # The repair sweep (any replica, one at a time) gives the claim up: the place is still free, and the volunteer
+    # signs up as if nothing had happened.
+    await repair(running.store)
+    assert await running.service.db[SIGNUPS].count_documents({"activity_id": activity_id}) == 0
+    signed = await sign_up(running, activity_id, "n-1")
+    assert (signed.json()["status"], signed.json()["sequence"]) == ("confirmed", 1)
+    counts = (await running.client.get(f"/activities/{activity_id}", headers=running.admin())).json()["signup_counts"]
+    assert counts["confirmed"] == 1

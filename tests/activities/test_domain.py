@@ -317,6 +317,15 @@ def test_capacity_exactly_reached_sends_next_to_waitlist() -> None:
     assert decide(activity, confirmed_count=3) is SignUpStatus.WAITLISTED
 
 
+def test_a_free_place_owed_to_the_waitlist_is_not_taken_by_a_newcomer() -> None:
+    """While a promotion is under way (or owed after a crash), the waitlist keeps its turn: first come, first served."""
+    activity = make_activity()  # capacity 2
+    assert decide(activity, confirmed_count=1, waitlisted_count=1) is SignUpStatus.WAITLISTED
+    assert decide(activity, confirmed_count=1, waitlisted_count=0) is SignUpStatus.CONFIRMED
+    pending = signup(1, SignUpStatus.PENDING_APPROVAL)
+    assert approve_signup(pending, capacity=2, confirmed_count=1, waitlisted_count=3).status is SignUpStatus.WAITLISTED
+
+
 def test_approval_required_makes_signup_pending() -> None:
     assert decide(make_activity(requires_approval=True), confirmed_count=5) is SignUpStatus.PENDING_APPROVAL
 
