@@ -89,6 +89,8 @@ CORPS_KEY = "#province_corps"  # the reservation of the one province corps
 SOURCE = "/stvs/registry"
 MAX_PAGE = 200
 BACKFILL_BATCH = 500
+# the in-memory directory's stored cards and the keyed-hash lookup documents (now the unique id_hash index)
+RETIRED_COLLECTIONS = ("volunteer_cards", "volunteer_cards_state", "id_hashes")
 DUPLICATE_KEY = 11000
 
 _REGISTERED_ENVELOPE = Envelope[VolunteerRegistered]
@@ -436,7 +438,7 @@ class Registry:
 
     async def backfill(self) -> int:
         """Give volunteers written before the indexed fields existed their ``id_hash``, ``name_terms`` and
-        vocabulary. Idempotent (any replica may run
+        vocabulary, then drop the retired collections. Idempotent (any replica may run
         it at start); each write is conditional on the version read, so a concurrent change is never overwritten
         (the next batch reads it again). Returns how many documents it completed."""
         done = 0
@@ -445,6 +447,8 @@ class Registry:
         while True:
             batch = await volunteers.find({"name_terms": {"$exists": False}}, fields).limit(BACKFILL_BATCH).to_list()
             if not batch:
+                for retired in RETIRED_COLLECTIONS:  # what the single-process registry kept; nothing reads them
+                    await self.db.drop_collection(retired)
                 return done
             await self.remember_vocabulary(batch)
             progress = 0

@@ -480,6 +480,7 @@ async def test_volunteers_stored_before_the_indexed_fields_are_found_after_a_sta
     db = app.state.registry.db
     await db["volunteers"].update_many({"_id": {"$in": old}}, {"$unset": {"id_hash": "", "name_terms": ""}})
     await db["vocabulary"].delete_many({"value": "老职称"})
+    await db["volunteer_cards"].insert_one({"_id": old[0], "scope_units": [W.county], "name": "欧阳老档"})
     province = headers(settings, "province_admin")
     assert (await client.get("/volunteers", params={"name": "老档"}, headers=province)).json()["total"] == 0
 
@@ -494,3 +495,4 @@ async def test_volunteers_stored_before_the_indexed_fields_are_found_after_a_sta
             twice = await again.post("/volunteers", json=volunteer_body(40, unit_id=W.county), headers=admin)
             assert twice.status_code == 409 and twice.json()["code"] == "duplicate_person"
     assert await db["volunteers"].count_documents({"id_hash": {"$exists": False}}) == 0
+    assert "volunteer_cards" not in await db.list_collection_names(), "the retired cards are dropped"
