@@ -50,8 +50,9 @@ from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from shared.aggregates import in_transaction
+from shared.aggregates import backoff, in_transaction
 from shared.calendar import month_key, quarter_of, to_shanghai
 from shared.contracts.envelope import Envelope, EnvelopeError, parse_envelope
 from shared.contracts.events import (
@@ -115,6 +116,16 @@ CHUNK_WRITES = 100_000
 # How long a poll waits for events (and FastStream then sleeps, when none came): the freshness of an idle service.
 POLL_WAIT_MS = 20
 WRITE_ORDER = (VOLUNTEER_STATS, VOLUNTEER_HOURS, MONTH_STATS, UNIT_STATS, UNITS_COL)
+
+
+RACES = 8  # a chunk decided again after losing an insert race to another member, at most this often
+
+
+def _duplicate_only(exc: DuplicateKeyError | BulkWriteError) -> bool:
+    if isinstance(exc, DuplicateKeyError):
+        return True
+    errors = exc.details.get("writeErrors") or []
+    return bool(errors) and all(e.get("code") == 11000 for e in errors)
 
 
 def field_key(value: str) -> str:
@@ -435,7 +446,17 @@ class Projections:
             if isinstance(env.data, HANDLED):
                 unique.setdefault(env.id, env)  # the same event twice in one poll counts once
         for chunk in chunks(list(unique.values()), self.chunk_writes):
-            await in_transaction(self.outbox, functools.partial(self._apply, chunk))
+            for attempt in range(RACES):
+                try:
+                    await in_transaction(self.outbox, functools.partial(self._apply, chunk))
+                    break
+                except (DuplicateKeyError, BulkWriteError) as exc:
+                    # Another member inserted a document this transaction inserts (a volunteer, an applied id)
+                    # and committed first: a server may say so by a duplicate key rather than a write conflict.
+                    # Decided again on a fresh snapshot, the chunk finds it there.
+                    if not _duplicate_only(exc) or attempt == RACES - 1:
+                        raise
+                    await backoff(attempt)
 
     async def _apply(self, envs: Sequence[Envelope[Any]], tx: Transaction) -> None:
         """One chunk in one transaction: read what deciding needs, decide, write every upsert."""
