@@ -142,6 +142,14 @@ class AccountStore:
     async def get(self, account_id: str) -> Doc | None:
         return await self.accounts.find_one({"_id": account_id})
 
+    async def for_session(self, account_id: str, sid: str) -> Doc | None:
+        """What a request's check needs of an account (each request reads it): the account as the API shows it,
+        its token version and the one session the token names — not the password hash nor the other sessions."""
+        if not sid.isalnum():
+            return None
+        fields = dict.fromkeys((f for f in Account.model_fields if f != "id"), 1)
+        return await self.accounts.find_one({"_id": account_id}, {**fields, "token_version": 1, f"sessions.{sid}": 1})
+
     async def by_username(self, username: str) -> Doc | None:
         key = username.lower()
         doc = await self.accounts.find_one({"username_key": key})

@@ -92,7 +92,7 @@ async def authenticate(request: Request) -> Caller:
     if scheme.lower() != "bearer" or not token:
         raise _unauthorized("not_signed_in", "请先登录")
     claims = decode_access_token(settings, token.strip())
-    doc = await store.get(str(claims["sub"]))
+    doc = await store.for_session(str(claims["sub"]), str(claims["sid"]))
     if doc is None or doc.get("disabled"):
         raise _unauthorized("account_disabled", "账号已停用或不存在")
     if doc.get("token_version") != claims["ver"] or claims["sid"] not in (doc.get("sessions") or {}):

@@ -348,7 +348,10 @@ class Notices:
 
 
 class SubscriptionCache:
-    """The subscriptions (a small collection), re-read at most every ``ttl_s`` seconds."""
+    """The subscribers of an event type: read for every event by default (an indexed query on ``event_types``), so
+    a subscription created, paused or deleted through any replica counts at once on every replica. With
+    ``ttl_s`` > 0 the whole list is kept that long in this process instead (a replica then learns of another's
+    change only when it re-reads)."""
 
     def __init__(self, db: AsyncDatabase[Doc], ttl_s: float) -> None:
         self.col = db[SUBSCRIPTIONS]
@@ -366,6 +369,8 @@ class SubscriptionCache:
         return self._docs
 
     async def wanting(self, event_type: str) -> list[Doc]:
+        if self.ttl_s <= 0:
+            return [d async for d in self.col.find({"event_types": event_type})]
         return [d for d in await self.all() if event_type in d.get("event_types", ())]
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import aiosmtplib
 import httpx
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 
 from shared import clock
 from shared.calendar import SHANGHAI
@@ -178,11 +178,12 @@ class DeliveryWorker:
     async def work_once(self, *, use_lease: bool = True) -> int:
         """Attempt every queued delivery that is due; returns how many were attempted.
 
-        E-mails: claimed one at a time by ``delivery_concurrency`` senders of this worker, beside those of every
-        other replica. Webhooks go out per subscriber one at a time in the order they were logged (subscribers in
-        parallel), by the replica holding the lease (``use_lease=False``: whatever the lease says — each entry is
-        still claimed before it is sent); after a failure the subscriber's other deliveries wait for its retry, so
-        the order holds. A paused subscriber's deliveries are set aside (``parked``) until it is resumed.
+        E-mails: claimed one at a time (``find_one_and_update`` by id) by up to ``delivery_concurrency`` senders of
+        this worker, beside those of every other replica. Webhooks go out per subscriber one at a time in the order
+        they were logged (subscribers in parallel), by the replica holding the lease (``use_lease=False``: whatever
+        the lease says — each entry is still claimed before it is sent); after a failure the subscriber's other
+        deliveries wait for its retry, so the order holds. A paused subscriber's deliveries are set aside
+        (``parked``) until it is resumed.
         """
         now = clock.now()
         # A pass ends well inside the lease and the claims: what is left waits for the next pass.
@@ -200,7 +201,6 @@ class DeliveryWorker:
             subs = {d["_id"]: d async for d in self.db[SUBSCRIPTIONS].find({"_id": {"$in": list(lanes)}})}
         gate = asyncio.Semaphore(self.settings.delivery_concurrency)
         attempted = 0
-        mails = 0
 
         async def guarded(entry: Doc, sub: Doc | None, note: Doc | None = None) -> bool:
             nonlocal attempted
@@ -211,18 +211,15 @@ class DeliveryWorker:
                 except Exception:
                     if stop_requested():
                         raise
-                    log.warning("delivery %s failed unexpectedly; retried next pass", entry["_id"], exc_info=True)
-                    await self._unclaim(entry["_id"])
+                    # its claim stays until it expires: retried then (by any replica), not at once in a loop
+                    log.warning("delivery %s failed unexpectedly; retried later", entry["_id"], exc_info=True)
                     return False
 
-        async def sender() -> None:
-            nonlocal mails
-            while mails < BATCH and time.monotonic() < ends_at:
-                entry = await self._claim_next_mail(now)
-                if entry is None:
-                    return
-                mails += 1
-                await guarded(entry, None)
+        async def sender(candidates: list[Any]) -> None:
+            while candidates and time.monotonic() < ends_at:
+                entry_id = candidates.pop()
+                if await self._claim(entry_id, now):  # another worker may have taken it since it was read
+                    await guarded({"_id": entry_id}, None)
 
         async def lane(sub_id: Any, entries: list[Doc]) -> None:
             entries.sort(key=entry_order)
@@ -253,10 +250,9 @@ class DeliveryWorker:
 
         self._done = []
         try:
-            # as many senders as there are due e-mails to claim (an idle queue costs one indexed read, no write)
-            due = self.db[DELIVERIES].find({"channel": EMAIL, "next_attempt_at": {"$lte": now}}, {"_id": 1})
-            waiting = len(await due.limit(self.settings.delivery_concurrency).to_list())
-            senders = [sender() for _ in range(waiting)]
+            # an idle queue costs one indexed read and no write
+            candidates = await self._mail_candidates(now)
+            senders = [sender(candidates) for _ in range(min(len(candidates), self.settings.delivery_concurrency))]
             await asyncio.gather(*senders, *(lane(k, v) for k, v in lanes.items()))
         finally:
             # One delete for the pass. A crash before it leaves entries whose notification is no longer pending:
@@ -273,15 +269,19 @@ class DeliveryWorker:
     def _claim_set(self) -> Doc:
         return {"$set": {"claimed_by": self.claimer, "claimed_until": utcnow() + self.claim_ttl}}
 
-    async def _claim_next_mail(self, now: datetime) -> Doc | None:
-        """Claim the longest-waiting due e-mail no other worker holds (one atomic findAndModify)."""
-        claimed: Doc | None = await self.db[DELIVERIES].find_one_and_update(
-            {"channel": EMAIL, "next_attempt_at": {"$lte": now}, **self._claimable()},
-            self._claim_set(),
-            sort=[("next_attempt_at", ASCENDING)],
-            return_document=ReturnDocument.AFTER,
-        )
-        return claimed
+    async def _mail_candidates(self, now: datetime) -> list[Any]:
+        """The ids of due e-mails no worker holds (oldest first, at most ``BATCH``), to be claimed one by one.
+
+        Every replica reads the same list: each starts claiming at its own random place in it, so they do not all
+        race for the same entry (a claim another worker won is skipped, not waited for)."""
+        query = {"channel": EMAIL, "next_attempt_at": {"$lte": now}, **self._claimable()}
+        cursor = self.db[DELIVERIES].find(query, {"_id": 1}).sort([("next_attempt_at", ASCENDING)]).limit(BATCH)
+        ids = [d["_id"] async for d in cursor]
+        ids.reverse()  # popped from the end: oldest first
+        if len(ids) > 1:
+            turn = self.rng.randrange(len(ids))
+            ids = ids[turn:] + ids[:turn]
+        return ids
 
     async def _claim(self, entry_id: Any, now: datetime) -> bool:
         """Claim one queue entry if it is due and no other worker holds it."""

@@ -52,7 +52,12 @@ class NotifierSettings(ServiceSettings):
     webhook_pause_after_s: float = Field(
         86_400.0, gt=0, description="A subscriber failing for this long is paused and its contact told"
     )
-    subscription_cache_s: float = Field(5.0, ge=0, description="How long the subscription list is cached")
+    subscription_cache_s: float = Field(
+        0.0,
+        ge=0,
+        description="How long a replica may keep the subscription list (0: read, indexed, for every event, so a "
+        "subscription created or removed through any replica counts at once everywhere)",
+    )
     webhook_secret_key: SecretStr = Field(
         SecretStr(DEV_WEBHOOK_SECRET_KEY),
         description="AES-256-GCM key (32 bytes, URL-safe base64) encrypting webhook subscribers' secrets at rest",

@@ -82,6 +82,7 @@ def indexes() -> Indexes:
     found.add(DELIVERIES, "subscription_id", "next_attempt_at")
     found.add(PARKED, "subscription_id")
     found.add(ACTIVITIES, "status")
+    found.add(SUBSCRIPTIONS, "event_types")
     return found
 
 

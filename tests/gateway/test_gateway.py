@@ -1,4 +1,5 @@
-"""The gateway against the real Kafka and FerretDB, served by uvicorn, in front of a fake internal service."""
+"""The gateway against the real Kafka and MongoDB-protocol server, served by uvicorn, in front of a fake internal
+service."""
 
 from __future__ import annotations
 

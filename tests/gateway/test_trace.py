@@ -1,7 +1,8 @@
 """One request that causes events is one trace: gateway → registry → Kafka → every consuming service → MongoDB.
 
 The gateway and the four services run in this process (their ASGI apps served by uvicorn, their consumers in the
-same event loop) against the real Kafka and FerretDB, with the SDK's in-memory exporter on the one tracer provider.
+same event loop) against the real Kafka and MongoDB-protocol server, with the SDK's in-memory exporter on the one
+tracer provider.
 A volunteer registered through the gateway must leave, in one trace: the gateway's server span, its call to the
 registry, the registry's server span, the Kafka publish of ``VolunteerRegistered``, the handling of that event by
 the consumers of the gateway, the activities service and the notifier, and their MongoDB commands, each linked to
