@@ -379,14 +379,16 @@ class OutboxRelay:
             OUTBOX_BACKLOG.labels(self.service).set(len(self._queue))
 
     async def publish(self, events: Sequence[PendingEvent]) -> None:
-        """Publish in (aggregate, seq) order and wait for every acknowledgement.
+        """Publish in (aggregate, staging) order and wait for every acknowledgement.
 
         The relay drives aiokafka directly (idempotent, acks=all): FastStream's per-message publish path costs
         ~270 µs here, six times a raw send. The producer span continues the trace of the request that wrote the
         event, and its context travels in the ``traceparent`` header like FastStream's own.
         """
         producer = await self._ensure_producer()
-        ordered = sorted(events, key=lambda e: (e.collection, str(e.doc_id), e.seq))
+        # In staging order per aggregate (the Kafka key): one aggregate's events may sit in several documents (an
+        # activity's and its sign-ups'), and a batch must not reorder them by where they were kept.
+        ordered = sorted(events, key=lambda e: (e.stream, e.key, e.seq))
         futures = []
         for ev in ordered:
             topic = self.settings.topic(ev.stream)
