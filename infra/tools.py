@@ -20,11 +20,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from infra.local.runner import heartbeat
 
 log = logging.getLogger("stvs.tools")
 
@@ -114,24 +115,6 @@ def _lock() -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-@contextlib.contextmanager
-def _heartbeat(what: str, every_s: float = 30.0) -> Iterator[None]:
-    stop = threading.Event()
-    started = time.monotonic()
-
-    def beat() -> None:
-        while not stop.wait(every_s):
-            log.info("%s: %d s so far", what, time.monotonic() - started)
-
-    thread = threading.Thread(target=beat, name="tools-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-
-
 def install(name: str) -> Path:
     """Build one tool into the cache unless it is there; returns its path."""
     tool = TOOLS[name]
@@ -149,7 +132,7 @@ def install(name: str) -> Path:
             env = {**os.environ, "GOBIN": tmp, "CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false"}
             log.info("building %s %s with go install (once; about %s min on 2 cores)", name, tool.version, tool.minutes)
             started = time.monotonic()
-            with _heartbeat(f"building {name} {tool.version}"):
+            with heartbeat(f"building {name} {tool.version}"):
                 done = subprocess.run(
                     [go, "install", f"-ldflags={' '.join(('-s', '-w', *tool.ldflags))}", tool.spec],
                     env=env,

@@ -479,7 +479,7 @@ class SecantusServer(_Server):
             # Its own target dir inside the temporary root: a half build is never reused, and nothing is left over.
             env = {**os.environ, "CARGO_TARGET_DIR": str(tmp / "target")}
             log_path = tmp / "cargo-install.log"
-            with _heartbeat(f"building SecantusDB {SECANTUS_VERSION}", log_path):
+            with heartbeat(f"building SecantusDB {SECANTUS_VERSION}", log_path):
                 _run_tool(cmd, "SecantusDB build (cargo install)", log_path, env=env, timeout_s=3600)
             for extra in ("target", ".crates.toml", ".crates2.json", "cargo-install.log"):
                 path = tmp / extra
@@ -517,14 +517,14 @@ class SecantusServer(_Server):
 
 
 @contextlib.contextmanager
-def _heartbeat(what: str, log_path: Path, every_s: float = 30.0) -> Iterator[None]:
+def heartbeat(what: str, log_path: Path | None = None, every_s: float = 30.0) -> Iterator[None]:
     """Log a line with the elapsed time (and the build's last line) while a long step runs: never looks hung."""
     stop = threading.Event()
     started = time.monotonic()
 
     def beat() -> None:
         while not stop.wait(every_s):
-            last = _tail(log_path, 1).strip()[:120]
+            last = _tail(log_path, 1).strip()[:120] if log_path else ""
             log.info("%s: %d s so far%s", what, time.monotonic() - started, f" ({last})" if last else "")
 
     thread = threading.Thread(target=beat, name="infra-heartbeat", daemon=True)

@@ -43,9 +43,6 @@ from datetime import datetime
 from typing import Any
 
 from aiokafka import ConsumerRecord
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from pymongo import UpdateOne
@@ -534,11 +531,6 @@ class Projections:
 # ---------------------------------------------------------------- the consumer
 
 
-async def raw_body(msg: Any) -> Any:
-    """The message undecoded: a poison message must reach the envelope parser (and the DLQ), not crash the poll."""
-    return msg.body
-
-
 class BatchConsumer(EventConsumer):
     """The shared consumer, handing a whole poll to :meth:`Projections.apply`.
 
@@ -548,29 +540,11 @@ class BatchConsumer(EventConsumer):
     """
 
     def __init__(self, *, projections: Projections, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        # an idle service sees an event within POLL_WAIT_MS (FastStream sleeps as long as it waited on an empty poll)
+        super().__init__(poll_wait_ms=POLL_WAIT_MS, **kwargs)
         self.projections = projections
         self.batches = 0  # polls applied as a batch, and their events (figures for the benchmark)
         self.batched_events = 0
-
-    def attach(self, broker: KafkaBroker) -> None:
-        """As the shared consumer, but polling every :data:`POLL_WAIT_MS`: FastStream sleeps as long as it waited
-        after an empty poll, so its default of 200 ms would make an idle service up to 0.4 s late."""
-        self._broker = broker
-
-        @broker.subscriber(
-            *self.topics,
-            group_id=self.group,
-            batch=True,
-            max_records=self.settings.consumer_batch_size,
-            batch_timeout_ms=POLL_WAIT_MS,
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            decoder=raw_body,
-        )
-        async def handle_batch(msg: KafkaMessage) -> None:
-            records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
-            await self.handle_records(records)
 
     async def handle_records(self, records: Iterable[ConsumerRecord[Any, Any]]) -> None:
         records = list(records)

@@ -86,8 +86,11 @@ class EventConsumer:
         db: AsyncDatabase[Doc],
         streams: Sequence[str],
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        poll_wait_ms: int = 200,
     ) -> None:
         self.service = service
+        # how long a poll waits for records; FastStream also sleeps that long after an empty one
+        self.poll_wait_ms = poll_wait_ms
         self.group = f"{settings.namespace + '.' if settings.namespace else ''}stvs.{service}.{name}"
         self.settings = settings
         self.db = db
@@ -121,6 +124,7 @@ class EventConsumer:
             group_id=self.group,
             batch=True,
             max_records=self.settings.consumer_batch_size,
+            batch_timeout_ms=self.poll_wait_ms,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=_raw,
