@@ -307,6 +307,12 @@ class OutboxRelay:
             self._producer = producer
         return self._producer
 
+    async def _drop_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+
     async def stop(self, flush_s: float = 15.0) -> None:
         """Flush what is queued (graceful shutdown), then stop. What is left stays in MongoDB for the sweeper."""
         with contextlib.suppress(TimeoutError):
@@ -404,7 +410,13 @@ class OutboxRelay:
             headers = [("content-type", CLOUDEVENTS_JSON.encode())] + [(k, v.encode()) for k, v in carrier.items()]
             futures.append(await producer.send(topic, ev.payload, key=ev.key.encode(), headers=headers))
             span.end()
-        await asyncio.gather(*futures)
+        try:
+            await asyncio.gather(*futures)
+        except Exception:
+            # After an outage the broker may refuse this producer's sequence for good (OutOfOrderSequenceNumber):
+            # the batch is tried again on a new producer (a new producer id), never on the one that failed.
+            await self._drop_producer()
+            raise
         for ev in ordered:
             PUBLISHED.labels(ev.stream).inc()
 

@@ -24,13 +24,14 @@ import openpyxl
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from infra.local.fleet import Fleet, free_ports
+from infra.local.fleet import SERVICES, Fleet, free_ports
 from infra.local.runner import Endpoints, InfraRunner, InfraSettings, port_free
 from shared.clock import SHANGHAI
 from shared.contracts import events as ev
 from shared.contracts.envelope import EnvelopeError, parse_envelope
 from shared.messaging.consumer import H_REPLAY_FOR
 from shared.messaging.dlq import partitions_of
+from shared.messaging.outbox import OUTBOX_N
 from shared.messaging.topics import all_topics
 from shared.storage import mongo_client
 from tests.registry.helpers import CITY_LEADERS, CONTACT, id_number
@@ -611,9 +612,24 @@ def _parse(value: bytes) -> dict[str, Any] | None:
     return env
 
 
+async def outbox_backlog(fleet: Fleet) -> int:
+    """Events still staged in any document of the namespace's databases (written, not yet published and cleared)."""
+    client = mongo_client(fleet.endpoints.mongo_url, app_name="chaos-settle")
+    try:
+        staged = 0
+        for service in SERVICES:
+            db = client[fleet.settings.database(service)]
+            for name in await db.list_collection_names():
+                staged += await db[name].count_documents({OUTBOX_N: {"$gt": 0}})
+        return staged
+    finally:
+        await client.close()
+
+
 async def settle(fleet: Fleet, wl: Workload, timeout_s: float) -> float:
-    """Waits until the events of everything accepted are on the topics and every consumer group has consumed its
-    topics to the end (twice in a row, a few seconds apart). Returns the seconds it took."""
+    """Waits until the events of everything accepted are on the topics (none left staged in an outbox) and every
+    consumer group has consumed its topics to the end (twice in a row, a few seconds apart). Returns the seconds it
+    took."""
     started = time.monotonic()
     bootstrap = fleet.endpoints.kafka_bootstrap
     expected_min = wl.accepted.imported + len(wl.accepted.signups) + len(wl.accepted.completed)
@@ -628,8 +644,9 @@ async def settle(fleet: Fleet, wl: Workload, timeout_s: float) -> float:
             await asyncio.sleep(2)
             continue
         n = sum(len(v) for v in records.values())
-        last = (n, lags)
-        if n >= expected_min and len(lags) >= len(HANDLED) and not any(lags.values()):
+        staged = await outbox_backlog(fleet)
+        last = (n, lags, staged)
+        if n >= expected_min and len(lags) >= len(HANDLED) and not any(lags.values()) and not staged:
             stable += 1
             if stable >= 2:
                 return time.monotonic() - started
