@@ -31,6 +31,7 @@ decision committed but not yet applied is seen as taken.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +70,7 @@ LISTING_EXCLUDE = {PENDING: 0, OUTBOX: 0, OUTBOX_N: 0}
 SIGNUP_EXCLUDE = {OUTBOX: 0, OUTBOX_N: 0}
 CLAIM_TTL = timedelta(seconds=120)  # a claim this old was left by a dead process (a request gives up long before)
 ATTEMPTS = 32
+CLAIM_WAIT_S = 20.0  # how long a request waits for another request's claim on the same sign-up
 
 
 def indexes() -> Indexes:
@@ -273,14 +275,19 @@ class Store:
         return Claim(activity_id, volunteer_id, token, at, doc)
 
     async def claim(self, activity_id: str, volunteer_id: str) -> Claim:
-        """Claim the sign-up document, waiting (briefly) for another holder; a dead holder's claim is settled."""
-        for attempt in range(ATTEMPTS):
+        """Claim the sign-up document, waiting for another holder (a live one finishes well within
+        :data:`CLAIM_WAIT_S`, however slow the database is at the moment); a dead holder's claim is settled."""
+        deadline = time.monotonic() + CLAIM_WAIT_S
+        attempt = 0
+        while True:
             got = await self.try_claim(activity_id, volunteer_id)
             if isinstance(got, Claim):
                 return got
             await self.settle_if_stale(activity_id, volunteer_id, got)
-            await backoff(attempt)
-        raise Contended(SIGNUPS, signup_id(activity_id, volunteer_id), ATTEMPTS)
+            if time.monotonic() > deadline:
+                raise Contended(SIGNUPS, signup_id(activity_id, volunteer_id), attempt + 1)
+            await backoff(min(attempt, 5))
+            attempt += 1
 
     async def settle_if_stale(self, activity_id: str, volunteer_id: str, holder: Mapping[str, Any]) -> bool:
         claim = holder.get(CLAIM)

@@ -50,7 +50,7 @@ async def test_two_replicas_send_each_reminder_mail_exactly_once(infra: Any) -> 
                         )
 
                 await asyncio.wait_for(race(), 40)
-                await eventually(lambda: _queue_empty(a))
+                await eventually(lambda: _queue_empty(a), timeout_s=90)
                 await asyncio.sleep(1.0)  # a second send, if there were one, would arrive now
 
                 recipients = Counter(str(m["To"]) for m in inbox.messages)
