@@ -7,7 +7,8 @@ services.gateway`` subprocesses on free loopback ports, a fresh namespace). The 
 as the gateway sends it) and 1,000 sequential ``GET /api/v1/units?limit=10`` through the gateway (Bearer token),
 interleaved one by one (so other work on the machine weighs on both alike), after a warm-up of each. Figures:
 ``direct_p50_ms``, ``direct_p99_ms``, ``proxied_p50_ms``, ``proxied_p99_ms`` and
-``overhead_p50_ms`` (proxied p50 − direct p50).
+``overhead_p50_ms`` (proxied p50 − direct p50), and ``gateway_cpu_ms_per_request`` (the gateway process's CPU time per
+proxied request: what the gateway costs whatever else the machine does).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def _free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def _server(module: str, env: dict[str, str], url: str, ready: str) -> AsyncIterator[None]:
+async def _server(module: str, env: dict[str, str], url: str, ready: str) -> AsyncIterator[int]:
     """``python -m <module>`` until ``url + ready`` answers 200; terminated (then killed) on the way out."""
     log = tempfile.NamedTemporaryFile(prefix=f"bench-{module}-", suffix=".log", delete=False)  # noqa: SIM115
     proc = await asyncio.create_subprocess_exec(
@@ -67,7 +68,7 @@ async def _server(module: str, env: dict[str, str], url: str, ready: str) -> Asy
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{module} not ready after {READY_TIMEOUT_S:g}s; log: {_tail(log.name)}")
                 await asyncio.sleep(0.2)
-        yield
+        yield proc.pid
     finally:
         if proc.returncode is None:
             proc.terminate()
@@ -79,6 +80,12 @@ async def _server(module: str, env: dict[str, str], url: str, ready: str) -> Asy
         log.close()
         with contextlib.suppress(OSError):
             os.unlink(log.name)
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU time (user + system) a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _tail(path: str, chars: int = 2000) -> str:
@@ -166,7 +173,7 @@ async def _bench(ctx: BenchContext) -> None:
         await create_admin(settings, *ADMIN, "省级管理员")
         async with (
             _server("services.registry", registry_env, registry_url, "/readyz"),
-            _server("services.gateway", gateway_env, gateway_url, "/healthz"),
+            _server("services.gateway", gateway_env, gateway_url, "/healthz") as gateway_pid,
             httpx.AsyncClient(base_url=registry_url, timeout=30) as direct,
             httpx.AsyncClient(base_url=gateway_url, timeout=30) as proxied,
         ):
@@ -179,9 +186,11 @@ async def _bench(ctx: BenchContext) -> None:
             bearer = {"Authorization": f"Bearer {r.json()['access_token']}"}
             # Signed once, valid long enough for the whole run.
             identity = {HEADER: sign_identity(province, secret, ttl_s=3600)}
+            cpu_before = _cpu_s(gateway_pid)
             direct_s, proxied_s = await _timed(
                 (direct, "/units?limit=10", identity), (proxied, "/api/v1/units?limit=10", bearer)
             )
+            gateway_cpu_ms = (_cpu_s(gateway_pid) - cpu_before) * 1000 / (REQUESTS + WARMUP)
     finally:
         await drop_namespace(settings.mongo_url, namespace)
 
@@ -192,3 +201,4 @@ async def _bench(ctx: BenchContext) -> None:
     ctx.report("direct_p50_ms", direct_p50)
     ctx.report("direct_p99_ms", direct_p99)
     ctx.report("overhead_p50_ms", proxied_p50 - direct_p50)
+    ctx.report("gateway_cpu_ms_per_request", gateway_cpu_ms)

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import clock
 from shared.identity import Identity, require_roles
@@ -159,20 +160,43 @@ class Service:
         for router in routers:
             app.include_router(router)
 
-        @app.middleware("http")
-        async def _latency(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-            started = time.perf_counter()
-            response = await call_next(request)
-            route = getattr(request.scope.get("route"), "path", "unmatched")
-            elapsed = time.perf_counter() - started
-            HTTP_LATENCY.labels(service.name, request.method, route, str(response.status_code)).observe(elapsed)
-            if route not in QUIET_ROUTES:
-                # the route's template, never the path or query: they can carry names and ID numbers
-                access_log.info("%s %s %d %.1f ms", request.method, route, response.status_code, elapsed * 1000)
-            return response
-
-        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+        app.add_middleware(AccessLog, service=self.name)
+        # One server span per request (its database and Kafka spans below it); not one more per ASGI message.
+        FastAPIInstrumentor.instrument_app(
+            app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]
+        )
         return app
+
+
+class AccessLog:
+    """Latency metric and access log line of every request (by route template: never the path or the query, which
+    can carry names and ID numbers). A plain ASGI middleware: no task or stream per request."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            elapsed = time.perf_counter() - started
+            HTTP_LATENCY.labels(self.service, scope["method"], route, str(status)).observe(elapsed)
+            if route not in QUIET_ROUTES:
+                access_log.info("%s %s %d %.1f ms", scope["method"], route, status, elapsed * 1000)
 
 
 async def _retry_until(action: Callable[[], Awaitable[Any]], deadline: float, what: str) -> None:

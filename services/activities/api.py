@@ -42,11 +42,11 @@ from shared.contracts.events import (
     VolunteerSignedUp,
 )
 from shared.identity import Identity, IdentityDep, require_roles
-from shared.messaging.outbox import OUTBOX, OUTBOX_N
 from shared.problems import Problem, problem_response
 from shared.programme import LineOfWork, Theme
 from shared.storage import MAX_PAGE_OFFSET, Doc
 
+from .batches import DECISION, SignUpBatches, counted, not_found_activity
 from .domain import (
     CHECKIN_GRACE,
     HOURS_STEP,
@@ -98,7 +98,6 @@ from .store import (
     LISTING_EXCLUDE,
     ROSTER_V,
     SOURCE,
-    VOLUNTEERS,
     Change,
     Claim,
     Committed,
@@ -118,7 +117,6 @@ log = logging.getLogger("stvs.activities")
 router = APIRouter()
 ADMINS = require_roles("province_admin", "unit_admin")
 CLOCK_SKEW = timedelta(minutes=2)
-DECISION = {OUTBOX: 0, OUTBOX_N: 0}  # what a decision reads of an activity (its pending sign-up changes included)
 RUNNING = [ActivityStatus.PUBLISHED.value, ActivityStatus.ONGOING.value]
 CONFIRMED, WAITLISTED = SignUpStatus.CONFIRMED, SignUpStatus.WAITLISTED
 
@@ -135,6 +133,14 @@ def get_store(request: Request) -> Store:
 
 
 StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def get_batches(request: Request) -> SignUpBatches:
+    batches: SignUpBatches = request.app.state.batches
+    return batches
+
+
+BatchesDep = Annotated[SignUpBatches, Depends(get_batches)]
 
 
 def get_secret(request: Request) -> str:
@@ -186,10 +192,6 @@ def is_admin_of(identity: Identity, unit_id: str) -> bool:
 def require_admin_of(identity: Identity, unit_id: str) -> None:
     if not is_admin_of(identity, unit_id):
         raise Problem(403, "not_unit_admin", "只有组织单位的管理员或省级管理员可以执行此操作")
-
-
-def not_found_activity() -> Problem:
-    return Problem(404, "activity_not_found", "未找到该活动")
 
 
 def can_see(identity: Identity, doc: Mapping[str, Any]) -> bool:
@@ -253,11 +255,6 @@ def require_running(doc: Mapping[str, Any], action: str) -> None:
 
 
 # ---------------------------------------------------------------- activities
-
-
-def counted(status: SignUpStatus) -> dict[str, Any]:
-    """Aggregation expression: the activity's counter of sign-ups in ``status``."""
-    return {"$ifNull": [f"$counts.{status.value}", 0]}
 
 
 PLACE_LEFT = {"$lt": [counted(CONFIRMED), "$capacity"]}
@@ -645,25 +642,22 @@ async def commit_or_refuse(
 @router.post("/activities/{activity_id}/signups", status_code=201, tags=["报名"], summary="报名（满员进入候补）")
 async def sign_up(
     store: StoreDep,
+    batches: BatchesDep,
     activity_id: ActivityId,
     identity: IdentityDep,
     body: Annotated[SignUpBody | None, Body()] = None,
 ) -> dict[str, Any]:
     volunteer_id, by = acting_volunteer(identity, body.volunteer_id if body else None)
-    # The local copy of the volunteer (no call to the registry), the activity and the claim: one round trip.
-    claim, activity, volunteer = await claimed_for(
-        store, activity_id, volunteer_id, store.get(VOLUNTEERS, volunteer_id)
-    )
+    claim = await store.claim(activity_id, volunteer_id)
     prior = claim.status
-    fields: dict[str, Any] = {}
 
-    def decide(doc: Doc) -> tuple[list[Change], dict[str, Any]]:
+    def decide(doc: Mapping[str, Any], volunteer: Doc | None) -> tuple[Change, SignUpStatus | None, SignUpStatus]:
         if by == "admin":
             require_admin_of(identity, doc["unit_id"])
         elif not can_see(identity, doc):
             raise not_found_activity()
         known = volunteer is not None and "status" in volunteer
-        active = known and volunteer["status"] == "active" and bool(volunteer.get("unit_ids"))
+        active = volunteer is not None and volunteer.get("status") == "active" and bool(volunteer.get("unit_ids"))
         now = clock.now()
         status = decide_signup(
             to_activity(doc),
@@ -674,34 +668,29 @@ async def sign_up(
             confirmed_count=count_of(doc, CONFIRMED),
             waitlisted_count=count_of(doc, WAITLISTED),
         )
-        fields.clear()
-        fields.update(
-            {
-                "activity_id": activity_id,
-                "volunteer_id": volunteer_id,
-                "status": status.value,
-                "signed_up_at": now,
-                "display_name": volunteer.get("display_name") if volunteer else None,
-                "by": by,
-            }
-        )
+        fields = {
+            "activity_id": activity_id,
+            "volunteer_id": volunteer_id,
+            "status": status.value,
+            "signed_up_at": now,
+            "display_name": volunteer.get("display_name") if volunteer else None,
+            "by": by,
+        }
         data = VolunteerSignedUp(
             activity_id=activity_id, volunteer_id=volunteer_id, status=status.value, signed_up_at=now
         )
-        commit = {
-            "guard": {VERSION: doc.get(VERSION)},  # the terms (state, window, capacity, approval) as read
-            "expr": premise(status),  # the place, or the full house, as counted when the write applies
-            "inc": bump((prior.value if prior else None, status)),
-        }
-        return [Change(claim, fields, [envelope(data, activity_id)], sequence=True)], commit
+        return Change(claim, fields, [envelope(data, activity_id)], sequence=True), prior, status
 
-    committed, changes = await commit_or_refuse(store, claim, activity, decide)
-    await store.finish(committed, changes)
-    entry = {**fields, **committed.fields[volunteer_id]}
-    position = committed.count(WAITLISTED) if entry["status"] == WAITLISTED.value else None
-    if position is not None and committed.count(CONFIRMED) < int(committed.doc["capacity"]):
+    try:
+        outcome = await batches.submit(claim, decide)
+    except REFUSALS:
+        await store.release(claim)
+        raise
+    committed = outcome.committed
+    entry = {**outcome.change.fields, **committed.fields[volunteer_id]}
+    if outcome.waitlist_position is not None and committed.count(CONFIRMED) < int(committed.doc["capacity"]):
         await fill(store, activity_id)  # a place is owed to the waitlist (a promotion left unfinished)
-    return signup_view(entry, position)
+    return signup_view(entry, outcome.waitlist_position)
 
 
 async def claim_head(store: Store, activity: Doc) -> Claim | Literal["none", "retry"]:

@@ -20,6 +20,7 @@ from shared.contracts.events import (
 from shared.service import Service
 
 from .api import install_activity_errors, repair_loop, router
+from .batches import SignUpBatches
 from .settings import ActivitiesSettings
 from .store import ACTIVITIES, DEMANDS, SIGNUPS, Store, indexes
 
@@ -63,5 +64,6 @@ def create_app(settings: ActivitiesSettings | None = None) -> FastAPI:
     )
     install_activity_errors(app)
     app.state.store = store
+    app.state.batches = SignUpBatches(store)
     app.state.checkin_secret = settings.checkin_secret.get_secret_value()
     return app

@@ -332,39 +332,43 @@ class Store:
         if expr is not None:
             filter_["$expr"] = dict(expr)
         first: dict[str, Any] = {ROSTER_V: add(ROSTER_V, 1)}
-        if any(c.sequence for c in changes):
-            first["next_seq"] = add("next_seq", 1)
+        sequenced = sum(1 for c in changes if c.sequence)
+        if sequenced:
+            first["next_seq"] = add("next_seq", sequenced)
         for path, delta in (inc or {}).items():
             first[path] = add(path, delta)
         for path, value in (sets or {}).items():
             first[path] = literal(value)
         now = utcnow()
         second: dict[str, Any] = {}
+        taken = 0
         for change in changes:
             entry: dict[str, Any] = {
                 "token": literal(change.claim.token),
                 "at": literal(now),
                 "change": literal(pack(change.fields, change.events)),
             }
-            if change.sequence:
-                entry["sequence"] = "$next_seq"
+            if change.sequence:  # the numbers taken, in the order of the changes (``next_seq`` is the last one)
+                taken += 1
+                entry["sequence"] = {"$add": ["$next_seq", taken - sequenced]}
             second[f"{PENDING}.{change.claim.volunteer_id}"] = entry
-        projection: dict[str, Any] = {"counts": 1, "capacity": 1, "next_seq": 1}
-        projection.update({f"{PENDING}.{c.claim.volunteer_id}.sequence": 1 for c in changes})
+        # Back comes the activity as the commit left it, but its pending changes and outbox (heavy): the next
+        # decision of a batch of sign-ups starts from it. The sequence numbers taken end at ``next_seq``.
         doc = await self.db[ACTIVITIES].find_one_and_update(
             filter_,
             [{"$set": first}, {"$set": second}],
-            projection=projection,
+            projection={PENDING: 0, OUTBOX: 0, OUTBOX_N: 0},
             return_document=ReturnDocument.AFTER,
         )
         if doc is None:
             return None
-        pending = doc.get(PENDING) or {}
         committed = Committed(doc)
+        number = int(doc["next_seq"]) - sequenced
         for change in changes:
             fields = dict(change.fields)
             if change.sequence:
-                fields["sequence"] = pending[change.claim.volunteer_id]["sequence"]
+                number += 1
+                fields["sequence"] = number
             committed.fields[change.claim.volunteer_id] = fields
         return committed
 
@@ -395,10 +399,36 @@ class Store:
         await self.apply(activity_id, volunteer_id, entry["token"], fields, events)
 
     async def finish(self, committed: Committed, changes: Sequence[Change]) -> None:
-        for change in changes:
-            claim = change.claim
-            fields = committed.fields[claim.volunteer_id]
-            await self.apply(claim.activity_id, claim.volunteer_id, claim.token, fields, change.events)
+        """Apply committed changes: one bulk write of their sign-up documents, then one write dropping their
+        ``pending`` entries (entry by entry where someone else, a settler, already applied one of them)."""
+        if len(changes) == 1 or any(not change.events for change in changes):
+            for change in changes:
+                claim = change.claim
+                fields = committed.fields[claim.volunteer_id]
+                await self.apply(claim.activity_id, claim.volunteer_id, claim.token, fields, change.events)
+            return
+        activity_id = changes[0].claim.activity_id
+        await self.outbox.update_each(
+            SIGNUPS,
+            [
+                (
+                    {"_id": signup_id(activity_id, c.claim.volunteer_id), "claim.token": c.claim.token},
+                    {"$set": dict(committed.fields[c.claim.volunteer_id]), "$unset": {CLAIM: ""}},
+                    c.events,
+                )
+                for c in changes
+            ],
+        )
+        tokens = {f"{PENDING}.{c.claim.volunteer_id}.token": c.claim.token for c in changes}
+        dropped = await self.db[ACTIVITIES].update_one(
+            {"_id": activity_id, **tokens}, {"$unset": {f"{PENDING}.{c.claim.volunteer_id}": "" for c in changes}}
+        )
+        if not dropped.matched_count:
+            for change in changes:
+                await self.db[ACTIVITIES].update_one(
+                    {"_id": activity_id, f"{PENDING}.{change.claim.volunteer_id}.token": change.claim.token},
+                    {"$unset": {f"{PENDING}.{change.claim.volunteer_id}": ""}},
+                )
 
     async def settle(self, activity_id: str, volunteer_id: str, token: str) -> None:
         """Finish what a dead holder of this claim left: apply its committed decision, or void it and release."""

@@ -63,6 +63,7 @@ SERVICE_NAMES_ZH = {
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 RETRYABLE = frozenset({"GET", "HEAD"})
+WHOLE_BODY_BYTES = 256 * 1024  # answers up to this size (declared) are relayed whole, larger ones streamed
 HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
      "transfer-encoding", "upgrade"}
@@ -478,10 +479,22 @@ async def forward(
         retryable=method in RETRYABLE,
     )
     out_headers = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in HOP_BY_HOP]
+    raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in out_headers]
+    declared = upstream.headers.get("content-length", "")
+    response: Response
+    if declared.isdigit() and int(declared) <= WHOLE_BODY_BYTES:
+        # A small answer of known length (most of them) is read whole and sent in one piece: no streaming task.
+        try:
+            content = b"".join([chunk async for chunk in upstream.aiter_raw()])  # as sent (still encoded)
+        finally:
+            await upstream.aclose()
+        response = Response(content, status_code=upstream.status_code)
+        response.raw_headers = raw_headers  # the upstream's, its content-length included
+        return response
     response = StreamingResponse(
         _relay(upstream, service), status_code=upstream.status_code, background=BackgroundTask(upstream.aclose)
     )
-    response.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in out_headers]
+    response.raw_headers = raw_headers
     return response
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from opentelemetry import propagate, trace
+from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.results import InsertManyResult, InsertOneResult, UpdateResult
@@ -39,7 +40,6 @@ tracer = trace.get_tracer("stvs.outbox")
 OUTBOX = "_outbox"
 OUTBOX_N = "_outbox_n"
 CLOUDEVENTS_JSON = "application/cloudevents+json"
-CLEAR_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
@@ -218,6 +218,41 @@ class Outbox:
         if "_id" not in filter_:
             raise ValueError("outbox writes address the aggregate by _id")
         return await self.update_staged(collection, filter_, self.stage_update(update, events), upsert=upsert, tx=tx)
+
+    async def update_each(
+        self, collection: str, updates: Sequence[tuple[Mapping[str, Any], Mapping[str, Any], Sequence[Envelope[Any]]]]
+    ) -> list[bool]:
+        """Several documents, each updated with its events atomically (``(filter, update, events)``, every filter
+        naming its ``_id``), in one unordered bulk write: one round trip. Returns, per update, whether its document
+        matched (its events then reach the relay)."""
+        if any("_id" not in f or not events for f, _, events in updates):
+            raise ValueError("each update addresses its aggregate by _id and carries events (they tell it applied)")
+        staged = [self.stage_update(update, events) for _, update, events in updates]
+        if not staged:
+            return []
+        with self._writing(staged) as held:
+            ops = [UpdateOne(dict(f), dict(s)) for (f, _, _), s in zip(updates, staged, strict=True)]
+            result = await self.db[collection].bulk_write(ops, ordered=False)
+        if result.matched_count == len(ops):
+            applied = [True] * len(ops)
+        else:  # a bulk result counts matches but does not say which: read back whose events were staged
+            found = {
+                doc["_id"]: set(doc.get(OUTBOX) or {})
+                async for doc in self.db[collection].find(
+                    {"_id": {"$in": [f["_id"] for f, _, _ in updates]}}, {OUTBOX: 1}
+                )
+            }
+            applied = [
+                bool(set(self.staged_ids(s)) & found.get(f["_id"], set()))
+                for (f, _, _), s in zip(updates, staged, strict=True)
+            ]
+        for (f, _, _), s, ok in zip(updates, staged, applied, strict=True):
+            if ok:
+                self.written(collection, f["_id"], s)
+            else:
+                self.release(self.staged_ids(s))
+        del held  # the applied ones stay held until the relay has cleared them, as for a single write
+        return applied
 
     def _after(self, tx: Transaction | None, hand_over: Callable[[], None], held: list[str]) -> None:
         """Hand the events of an acknowledged write to the relay: now, or once its transaction has committed."""
@@ -442,22 +477,20 @@ class OutboxRelay:
                 delay = min(delay * 2, 5.0)
 
     async def _clear(self, events: Sequence[PendingEvent]) -> None:
-        """Remove published events from their documents: one atomic update by ``_id`` per document, a few at a
-        time. Unsetting exactly the published keys leaves events staged meanwhile in place."""
+        """Remove published events from their documents: one unordered bulk write per collection (an atomic update by
+        ``_id`` per document, all in one round trip). Unsetting exactly the published keys leaves events staged
+        meanwhile in place."""
         by_doc: dict[tuple[str, Any], list[str]] = {}
         for ev in events:
             by_doc.setdefault((ev.collection, ev.doc_id), []).append(ev.event_id)
-        limit = asyncio.Semaphore(CLEAR_CONCURRENCY)
-
-        async def clear_one(collection: str, doc_id: Any, ids: list[str]) -> None:
-            col = self.db[collection]
-            async with limit:
-                await col.update_one(
-                    {"_id": doc_id},
-                    {"$unset": {f"{OUTBOX}.{i}": "" for i in ids}, "$inc": {OUTBOX_N: -len(ids)}},
+        by_collection: dict[str, list[UpdateOne]] = {}
+        for (collection, doc_id), ids in by_doc.items():
+            by_collection.setdefault(collection, []).append(
+                UpdateOne(
+                    {"_id": doc_id}, {"$unset": {f"{OUTBOX}.{i}": "" for i in ids}, "$inc": {OUTBOX_N: -len(ids)}}
                 )
-
-        await asyncio.gather(*(clear_one(c, d, ids) for (c, d), ids in by_doc.items()))
+            )
+        await asyncio.gather(*(self.db[c].bulk_write(ops, ordered=False) for c, ops in by_collection.items()))
 
     # -- safety net: events a crashed writer (any replica) left behind
     async def _sweep_loop(self) -> None:

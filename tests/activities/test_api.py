@@ -422,6 +422,9 @@ async def test_a_burst_of_concurrent_sign_ups_never_oversells(running: Running) 
     # Arrival order decides: the first 50 sequences are the confirmed ones, the waitlist follows in order.
     assert {s["status"] for s in listing["items"][:50]} == {"confirmed"}
     assert [s["waitlist_position"] for s in listing["items"][50:]] == list(range(1, 151))
+    # Each answer told its place on the waitlist as the roster shows it (sign-ups were committed in batches).
+    answered = {r.json()["volunteer_id"]: r.json().get("waitlist_position") for r in responses}
+    assert answered == {s["volunteer_id"]: s.get("waitlist_position") for s in listing["items"]}
 
     events = [e for e in await running.events(activity_id, ACTIVITIES) if e.type.endswith("volunteer_signed_up.v1")]
     assert len(events) == 200
