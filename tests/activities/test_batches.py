@@ -33,9 +33,7 @@ async def test_a_batch_commits_only_while_its_answers_still_hold(
     running: Running, read: tuple[int, int, int], decided: tuple[int, int]
 ) -> None:
     col = running.store.db[f"premise-{uuid.uuid4().hex[:8]}"]
-    docs = [
-        {"_id": f"{c}-{k}-{w}", "capacity": c, "counts": {"confirmed": k, "waitlisted": w}} for c, k, w in MOVED
-    ]
+    docs = [{"_id": f"{c}-{k}-{w}", "capacity": c, "counts": {"confirmed": k, "waitlisted": w}} for c, k, w in MOVED]
     docs.append({"_id": "never-counted", "capacity": 10})  # no counters yet: nobody signed up
     await col.insert_many(docs)
     premise = batch_premise(*decided)
