@@ -489,6 +489,8 @@ async def publish_publicity(
             people_served=record.people_served,
             links=[str(u) for u in (*record.links, *record.photo_urls)],
             published_at=now,
+            starts_at=activity.starts_at,
+            previous_people_served=activity.publicity.people_served if activity.publicity else 0,
         )
         sets = {"publicity": bson(publicised.publicity), "publicity_published_at": now}
         return {"$set": sets}, [envelope(data, activity.id)], {}

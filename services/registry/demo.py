@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 
-from services.registry.domain import CITY_LEVEL_AREAS
 from services.registry.validation import id_check_char
 from shared.identity import HEADER, Identity, sign_identity
+from shared.programme import CITY_LEVEL_AREAS
 from shared.settings import DEV_SECRET
 
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"

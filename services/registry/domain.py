@@ -17,6 +17,8 @@ from typing import Protocol, Self, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.programme import CITY_LEVEL_AREAS, City
+
 # --------------------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------------------
@@ -268,38 +270,6 @@ def check_parent(kind: UnitKind, parent_kind: UnitKind | None, *, corps_exists: 
     if parent_kind not in allowed:
         raise InvalidParentError(f"{kind.label}的上级组织应为{expected}，不能是{parent_kind.label}")
 
-
-@dataclass(frozen=True, slots=True)
-class City:
-    """A city-level area of Hebei: the 11 prefecture cities, 定州 and 辛集, and 雄安新区."""
-
-    code: str  # stable English slug, used in filters and stored on units
-    name: str  # 石家庄市
-    short_name: str  # 石家庄
-
-
-CITIES: tuple[City, ...] = (
-    City("shijiazhuang", "石家庄市", "石家庄"),
-    City("tangshan", "唐山市", "唐山"),
-    City("qinhuangdao", "秦皇岛市", "秦皇岛"),
-    City("handan", "邯郸市", "邯郸"),
-    City("xingtai", "邢台市", "邢台"),
-    City("baoding", "保定市", "保定"),
-    City("zhangjiakou", "张家口市", "张家口"),
-    City("chengde", "承德市", "承德"),
-    City("cangzhou", "沧州市", "沧州"),
-    City("langfang", "廊坊市", "廊坊"),
-    City("hengshui", "衡水市", "衡水"),
-    # county-level cities administered directly by the province, treated as cities by the notice
-    City("dingzhou", "定州市", "定州"),
-    City("xinji", "辛集市", "辛集"),
-)
-"""The 13 city-level units that each form a city detachment."""
-
-XIONGAN = City("xiongan", "雄安新区", "雄安")
-"""雄安新区 (through its 改革发展局), addressed alongside the cities."""
-
-CITY_LEVEL_AREAS: tuple[City, ...] = (*CITIES, XIONGAN)
 
 _CITY_LOOKUP: dict[str, City] = {
     lookup_key(text): city for city in CITY_LEVEL_AREAS for text in (city.code, city.name, city.short_name)

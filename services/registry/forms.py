@@ -23,7 +23,6 @@ from pydantic import BaseModel, ConfigDict
 from python_calamine import CalamineError, CalamineWorkbook, PasswordError
 
 from services.registry.domain import (
-    CITY_LEVEL_AREAS,
     CORPS_NAME,
     TEXT_MAX,
     ContactDraft,
@@ -49,6 +48,7 @@ from services.registry.domain import (
     validate_volunteer,
 )
 from shared import clock
+from shared.programme import CITY_LEVEL_AREAS
 
 MAX_ROWS: Final = 100_000
 MAX_UPLOAD_BYTES: Final = 20 * 1024 * 1024

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from enum import StrEnum
@@ -96,6 +96,26 @@ FIRST_BATCH_MINIMUM: Mapping[UnitKind, int] = {
     UnitKind.UNIVERSITY_DETACHMENT: 100,
     UnitKind.COUNTY_TEAM: 50,
 }
+FIRST_BATCH_RULE = "含加入本队伍的学会、高校、企业等队伍及分队的志愿者；县级队自有首批人数要求，另行计算"
+
+
+def first_batch_units(unit_id: str, kinds: Mapping[str, UnitKind], children: Mapping[str, Sequence[str]]) -> list[str]:
+    """The units whose volunteers count toward ``unit_id``'s first-batch headcount: itself and every unit below it
+    reached through units without a minimum of their own.
+
+    The notice: “支队组成人员由各市级学会、驻地高校、驻地企业等单位的科技工作者组成” — the teams of city societies,
+    universities and enterprises that joined a city detachment (分队, enterprise detachments) count for it; its county
+    teams do not: they have their own minimum of 50 (and their own township teams count for them).
+    """
+    found = [unit_id]
+    stack = list(children.get(unit_id, ()))
+    while stack:
+        child = stack.pop()
+        if kinds.get(child) in FIRST_BATCH_MINIMUM:
+            continue
+        found.append(child)
+        stack.extend(children.get(child, ()))
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +177,8 @@ class UnitFacts:
     kind: UnitKind
     registered_at: datetime | None = None
     volunteers: int = 0
+    # Toward the first-batch minimum (its own and those of the teams that joined it: first_batch_units); None: own
+    first_batch_volunteers: int | None = None
     leaders: Mapping[str, int] = field(default_factory=dict)  # role code or Chinese title -> people in post
     activities_per_quarter: Mapping[int, int] = field(default_factory=dict)  # quarter 1-4 -> completed
     theme_counts: Mapping[str, int] = field(default_factory=dict)  # Theme value -> completed this year
@@ -301,11 +323,12 @@ def _headcount(unit: UnitFacts) -> RuleResult:
             label,
             f"该类队伍无首批人数要求（已注册志愿者{unit.volunteers}人）",
         )
-    gap = max(0, minimum - unit.volunteers)
+    counted = unit.volunteers if unit.first_batch_volunteers is None else unit.first_batch_volunteers
+    gap = max(0, minimum - counted)
+    counted_as = f"已注册志愿者{counted}人（{FIRST_BATCH_RULE}）"
     if gap == 0:
-        detail = f"已注册志愿者{unit.volunteers}人，达到首批不少于{minimum}人的要求"
-        return RuleResult("headcount", RuleStatus.MET, 0, label, detail)
-    detail = f"已注册志愿者{unit.volunteers}人，首批不少于{minimum}人，尚差{gap}人"
+        return RuleResult("headcount", RuleStatus.MET, 0, label, f"{counted_as}，达到首批不少于{minimum}人的要求")
+    detail = f"{counted_as}，首批不少于{minimum}人，尚差{gap}人"
     return RuleResult("headcount", RuleStatus.NOT_YET, gap, label, detail)
 
 

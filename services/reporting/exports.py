@@ -94,7 +94,7 @@ def compliance_xlsx(body: Mapping[str, Any]) -> bytes:
                 u["unit_id"],
                 u["name"],
                 u["kind_zh"],
-                u.get("city"),
+                u.get("city_zh"),
                 u["volunteers"],
                 u["subtree_volunteers"],
                 u.get("minimum"),

@@ -17,9 +17,10 @@ and no per-process lock or memory decides anything.
 
 What makes each kind of event idempotent (a redelivery, or a second copy the producer's outbox published):
 
-- ``ActivityCompleted``, ``ServiceHoursCorrected``: their event id in ``applied_events``, written in the same
-  transaction as their counters and removed by a TTL index after :data:`APPLIED_RETENTION` — longer than any
-  copy can come back (a dead letter stays 30 days on its topic; a replay drops the projections first).
+- ``ActivityCompleted``, ``ServiceHoursCorrected``, ``PublicityPublished``: their event id in ``applied_events``,
+  written in the same transaction as their counters and removed by a TTL index after :data:`APPLIED_RETENTION` —
+  longer than any copy can come back (a dead letter stays 30 days on its topic; a replay drops the projections
+  first).
 - Volunteer events: the volunteer's ``membership_version`` (the registry's version): an event not newer than it
   changes nothing, whenever it comes; the unit headcounts move in the same transaction as the membership.
 - Unit snapshots: only a newer ``version`` is applied.
@@ -60,6 +61,7 @@ from shared.contracts.events import (
     ActionPlanSubmitted,
     ActivityCompleted,
     MonthlyReportSubmitted,
+    PublicityPublished,
     ServiceHoursCorrected,
     UnitRegistered,
     UnitSnapshot,
@@ -94,13 +96,15 @@ tracer = trace.get_tracer("stvs.reporting.projections")
 
 STREAMS = [UNITS, VOLUNTEERS, ACTIVITIES, REPORTS]
 VOLUNTEER_EVENTS = (VolunteerRegistered, VolunteerUpdated, VolunteerJoinedUnit, VolunteerLeftUnit)
-MARKED = (ActivityCompleted, ServiceHoursCorrected)  # deduplicated by their id in ``applied_events``
+# deduplicated by their id in ``applied_events``
+MARKED = (ActivityCompleted, ServiceHoursCorrected, PublicityPublished)
 HANDLED = (
     UnitRegistered,
     UnitUpdated,
     *VOLUNTEER_EVENTS,
     ActivityCompleted,
     ServiceHoursCorrected,
+    PublicityPublished,
     ActionPlanSubmitted,
     MonthlyReportSubmitted,
 )
@@ -329,8 +333,9 @@ def completed_effects(data: ActivityCompleted, batch: Batch) -> None:
             "hours_c": hours_c,
             "people_served": served,
             f"lines.{data.line_of_work}": 1,
-            # hours by $inc (a later ServiceHoursCorrected adds to it), the rest by $set: any order
+            # hours and people served by $inc (a later correction or publicity adds to them), the rest by $set
             f"{done}.hours_c": hours_c,
+            f"{done}.people_served": served,
         },
         {
             "unit_id": data.unit_id,
@@ -340,7 +345,6 @@ def completed_effects(data: ActivityCompleted, batch: Batch) -> None:
             f"{done}.starts_at": data.starts_at,
             f"{done}.line_of_work": data.line_of_work,
             f"{done}.themes": list(data.themes),
-            f"{done}.people_served": served,
             f"{done}.participants": len(data.participants),
         },
     )
@@ -369,6 +373,23 @@ def corrected_effects(data: ServiceHoursCorrected, batch: Batch) -> None:
         MONTH_STATS,
         f"{data.unit_id}:{month}",
         {"hours_c": delta, f"done.{field_key(data.activity_id)}.hours_c": delta},
+        {"unit_id": data.unit_id, "month": month},
+    )
+
+
+def publicity_effects(data: PublicityPublished, batch: Batch) -> None:
+    """People served, as the unit's publicity says after the activity (again when it corrects the figure)."""
+    if data.starts_at is None:  # published before the contract carried the start: no month to count it in
+        log.warning("publicity of activity %s without its start: people served not counted", data.activity_id)
+        return
+    when = to_shanghai(data.starts_at)
+    year, month = when.year, month_key(when)
+    delta = data.people_served - data.previous_people_served
+    batch.inc(UNIT_STATS, f"{data.unit_id}:{year}", {"people_served": delta}, {"unit_id": data.unit_id, "year": year})
+    batch.inc(
+        MONTH_STATS,
+        f"{data.unit_id}:{month}",
+        {"people_served": delta, f"done.{field_key(data.activity_id)}.people_served": delta},
         {"unit_id": data.unit_id, "month": month},
     )
 
@@ -475,6 +496,8 @@ class Projections:
                 fresh.append(env.id)
                 if isinstance(data, ActivityCompleted):
                     completed_effects(data, batch)
+                elif isinstance(data, PublicityPublished):
+                    publicity_effects(data, batch)
                 else:
                     corrected_effects(data, batch)
             elif isinstance(data, ActionPlanSubmitted | MonthlyReportSubmitted):

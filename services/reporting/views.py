@@ -20,6 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.calendar import monthly_report_due
 from shared.identity import Identity
 from shared.problems import Problem
+from shared.programme import city_name
 from shared.storage import Doc
 
 from .domain import (
@@ -30,6 +31,7 @@ from .domain import (
     UnitFacts,
     UnitKind,
     evaluate_unit,
+    first_batch_units,
     hours_to_next_star,
     star_level,
 )
@@ -134,12 +136,15 @@ def check_can_read(identity: Identity, unit: Mapping[str, Any]) -> None:
     raise Problem(403, "forbidden_unit", "无权查看该队伍的数据")
 
 
-def unit_facts(unit: Mapping[str, Any], stats: Mapping[str, Any] | None) -> UnitFacts:
+def unit_facts(
+    unit: Mapping[str, Any], stats: Mapping[str, Any] | None, first_batch_volunteers: int | None = None
+) -> UnitFacts:
     stats = stats or {}
     return UnitFacts(
         kind=UnitKind(unit["kind"]),
         registered_at=unit.get("registered_at"),
         volunteers=max(0, int(unit.get("volunteers") or 0)),
+        first_batch_volunteers=first_batch_volunteers,
         leaders=dict(unit.get("leader_counts") or {}),
         activities_per_quarter={int(q): int(n) for q, n in (stats.get("quarters") or {}).items()},
         theme_counts=dict(stats.get("themes") or {}),
@@ -177,6 +182,7 @@ def unit_json(unit: Mapping[str, Any]) -> Doc:
         "kind_zh": UNIT_KIND_ZH[UnitKind(unit["kind"])],
         "level_zh": LEVEL_ZH[unit["kind"]],
         "city": unit.get("city"),
+        "city_zh": city_name(unit.get("city")),
         "parent_id": unit.get("parent_id"),
         "status": unit.get("status"),
     }
@@ -212,11 +218,18 @@ async def compliance(
     campaign_start_month: int,
 ) -> Doc:
     stats = await year_figures(db, tree, year)
+    kinds = {str(u["_id"]): UnitKind(u["kind"]) for u in tree.members}
+    children: dict[str, list[str]] = {}
+    for unit in tree.members:
+        children.setdefault(str(unit.get("parent_id")), []).append(str(unit["_id"]))
     rows = []
     for unit in tree.members:
         uid = str(unit["_id"])
+        first_batch = sum(
+            max(0, int(tree.units[i].get("volunteers") or 0)) for i in first_batch_units(uid, kinds, children)
+        )
         results = evaluate_unit(
-            unit_facts(unit, stats.get(uid)),
+            unit_facts(unit, stats.get(uid), first_batch),
             year,
             now,
             monthly_report_day=monthly_report_day,
@@ -230,6 +243,7 @@ async def compliance(
                 **unit_json(unit),
                 "volunteers": max(0, int(unit.get("volunteers") or 0)),
                 "subtree_volunteers": subtree_volunteers,
+                "first_batch_volunteers": first_batch,
                 "minimum": FIRST_BATCH_MINIMUM.get(UnitKind(unit["kind"])),
                 "rules": [rule_json(r) for r in results],
                 "summary": {s.value: sum(1 for r in results if r.status is s) for s in RuleStatus},

@@ -260,7 +260,8 @@ class ActivityCancelled(Event):
 
 
 class PublicityPublished(Event):
-    """The unit's publicity record (宣传) after an activity."""
+    """The unit's publicity record (宣传) after an activity, with the number of people served; published again when
+    the unit corrects it."""
 
     event_type: ClassVar[str] = "stvs.activity.publicity_published.v1"
     stream: ClassVar[str] = ACTIVITIES
@@ -270,6 +271,15 @@ class PublicityPublished(Event):
     people_served: int = Field(ge=0)
     links: list[str] = Field(default_factory=list)
     published_at: datetime
+    starts_at: datetime | None = Field(
+        None, description="The activity's start: the month and quarter the people served count in"
+    )
+    previous_people_served: int = Field(
+        0,
+        ge=0,
+        description="People served as the unit's previous publicity of the activity said (0 the first time): "
+        "consumers count people_served - previous_people_served, so a republished figure corrects the count",
+    )
 
 
 class DemandRecorded(Event):

@@ -432,6 +432,15 @@ async def scenario(client: httpx.AsyncClient, clock: Clock) -> None:
     assert float(attendance["total_hours"]) == 5.5, attendance
     completed = ok(await client.post(f"/activities/{aid}/complete", headers=admin))
     assert completed["status"] == "completed" and completed["completed_at"], completed
+    # The publicity after the activity says how many people were served (corrected once: the count follows).
+    for served in (120, 86):
+        ok(
+            await client.post(
+                f"/activities/{aid}/publicity",
+                headers=admin,
+                json={"summary": "为社区居民讲解防汛与应急科普知识", "people_served": served},
+            )
+        )
 
     # ---- reporting: hours, the volunteer's record and the quarter's compliance
     local_start = starts_at.astimezone(SHANGHAI)
@@ -441,7 +450,8 @@ async def scenario(client: httpx.AsyncClient, clock: Clock) -> None:
         r = await client.get(f"/stats/units/{city_id}", headers=admin, params={"year": year})
         stats = r.json() if r.status_code == 200 else {}
         own = stats.get("own") or {}
-        return stats if own.get("hours") == 5.5 and own.get("activities") == 1 else None
+        counted = own.get("hours") == 5.5 and own.get("activities") == 1 and own.get("people_served") == 86
+        return stats if counted else None
 
     stats = await eventually(unit_hours, timeout_s=WAIT_S, interval_s=0.3)
     assert stats["own"]["participations"] == 3, stats

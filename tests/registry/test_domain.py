@@ -8,12 +8,9 @@ import pytest
 
 from services.registry.domain import (
     ALLOWED_PARENTS,
-    CITIES,
-    CITY_LEVEL_AREAS,
     CORPS_NAME,
     FIRST_BATCH_MINIMUM,
     MAX_UNITS_PER_VOLUNTEER,
-    XIONGAN,
     AlreadyMemberError,
     ConflictError,
     ContactDraft,
@@ -61,6 +58,7 @@ from services.registry.domain import (
     validate_unit,
     validate_volunteer,
 )
+from shared.programme import CITIES, CITY_LEVEL_AREAS, XIONGAN
 
 TODAY = date(2026, 4, 1)
 AT = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)

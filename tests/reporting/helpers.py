@@ -21,6 +21,7 @@ from shared.contracts.events import (
     ContactRef,
     Event,
     Participation,
+    PublicityPublished,
     ServiceHoursCorrected,
     UnitRegistered,
     UnitUpdated,
@@ -115,7 +116,7 @@ def completed(
     *,
     themes: Sequence[str] = ("women_youth",),
     line: str = "community_school",
-    served: int | None = 40,
+    served: int | None = None,
 ) -> Envelope[Any]:
     people = [Participation(volunteer_id=v, display_name=f"参与者{v}", hours=h) for v, h in participants]
     data = ActivityCompleted(
@@ -130,6 +131,20 @@ def completed(
         people_served=served,
         participants=people,
         total_hours=sum(h for _, h in participants),
+    )
+    return Envelope.new(data, source="/stvs/activities", subject=activity_id)
+
+
+def publicity(activity_id: str, unit_id: str, starts_at: datetime, served: int, *, previous: int = 0) -> Envelope[Any]:
+    """The unit's publicity after the activity (again, with ``previous``, when it corrects the figure)."""
+    data = PublicityPublished(
+        activity_id=activity_id,
+        unit_id=unit_id,
+        summary="为社区居民讲解科普知识",
+        people_served=served,
+        published_at=starts_at.replace(day=starts_at.day + 1),
+        starts_at=starts_at,
+        previous_people_served=previous,
     )
     return Envelope.new(data, source="/stvs/activities", subject=activity_id)
 

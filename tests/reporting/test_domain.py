@@ -15,6 +15,7 @@ from services.reporting.domain import (
     UnitFacts,
     UnitKind,
     evaluate_unit,
+    first_batch_units,
     hours_to_next_star,
     star_level,
 )
@@ -133,6 +134,26 @@ def test_headcount_gap_is_the_number_of_people_missing(
 ) -> None:
     result = evaluate(facts(kind=kind, volunteers=volunteers), shanghai(2026, 5, 1), "headcount")
     assert (result.status, result.gap) == (status, gap)
+
+
+def test_a_city_detachment_counts_the_teams_that_joined_it_but_not_its_county_teams() -> None:
+    """The notice: a city detachment is made of the people of city societies, universities and enterprises; a county
+    team has its own minimum (50) and its township teams count for it."""
+    kinds = {
+        "C": UnitKind.CITY_DETACHMENT,
+        "society": UnitKind.SUB_TEAM,
+        "society-dept": UnitKind.SUB_TEAM,
+        "park": UnitKind.ENTERPRISE_DETACHMENT,
+        "county": UnitKind.COUNTY_TEAM,
+        "township": UnitKind.SUB_TEAM,
+    }
+    children = {"C": ["society", "park", "county"], "society": ["society-dept"], "county": ["township"]}
+    assert sorted(first_batch_units("C", kinds, children)) == ["C", "park", "society", "society-dept"]
+    assert sorted(first_batch_units("county", kinds, children)) == ["county", "township"]
+
+    behind = evaluate(facts(volunteers=163, first_batch_volunteers=213), shanghai(2026, 5, 1), "headcount")
+    assert (behind.status, behind.gap) == (RuleStatus.NOT_YET, 87)
+    assert "213" in behind.detail_zh and "县级队" in behind.detail_zh, "the answer states how it counted"
 
 
 def test_headcount_below_minimum_is_behind_never_missed_even_after_the_year() -> None:

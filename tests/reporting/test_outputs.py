@@ -33,9 +33,9 @@ async def harness(settings: ServiceSettings) -> AsyncIterator[Harness]:
             settings,
             [
                 unit_event("P", "province_corps", [], name="河北省科技志愿者总队"),
-                unit_event("C1", "city_detachment", ["P"], name="石家庄市科技志愿者支队", city="石家庄市"),
-                unit_event("C2", "city_detachment", ["P"], name="唐山市科技志愿者支队", city="唐山市"),
-                unit_event("K1", "county_team", ["P", "C1"], name="正定县科技志愿者队", city="石家庄市"),
+                unit_event("C1", "city_detachment", ["P"], name="石家庄市科技志愿者支队", city="shijiazhuang"),
+                unit_event("C2", "city_detachment", ["P"], name="唐山市科技志愿者支队", city="tangshan"),
+                unit_event("K1", "county_team", ["P", "C1"], name="正定县科技志愿者队", city="shijiazhuang"),
                 unit_event("U1", "university_detachment", ["P"], name="河北大学科技志愿者支队"),
                 volunteer_registered("v1", ["K1"], name="李志愿"),
                 volunteer_registered("v2", ["C1"]),
@@ -76,6 +76,9 @@ async def test_compliance_export_has_a_sheet_per_level_and_chinese_headers(harne
     headcount = next(r for r in rows if r[0] == "C1" and r[7] == "首批组建人数")
     assert (headcount[8], headcount[9]) == ("未完成", 299)
     assert {r[0] for r in rows} == {"C1", "C2"}
+    assert {r[0]: r[3] for r in rows} == {"C1": "石家庄市", "C2": "唐山市"}, (
+        "the city by its name, as the office reads it"
+    )
 
 
 async def test_monthly_export_rolls_up_the_subtree(harness: Harness) -> None:

@@ -25,6 +25,7 @@ from tests.reporting.helpers import (
     headers,
     joined,
     left,
+    publicity,
     publish,
     running,
     unit_event,
@@ -70,14 +71,18 @@ async def test_projections_roll_up_through_the_hierarchy(harness: Harness) -> No
                 [("v1", 3)],
                 themes=("national_key_event", "poverty_health"),
                 line="enterprise_park",
-                served=100,
             ),
+            # People served come with the publicity after the activity; a republished figure corrects the count.
+            publicity("a1", "K1", at(2026, 5, 10), 40),
+            publicity("a2", "C1", at(2026, 7, 1), 100),
+            publicity("a2", "C1", at(2026, 7, 1), 110, previous=100),
         ],
     )
 
     async def caught_up() -> Any:
         body = await harness.stats("C1")
-        return body if body and body["rollup"]["activities"] == 2 and body["rollup"]["volunteers"] == 3 else None
+        ready = body and body["rollup"]["activities"] == 2 and body["rollup"]["volunteers"] == 3
+        return body if ready and body["rollup"]["people_served"] == 150 else None
 
     c1 = await eventually(caught_up)
     assert c1["own"]["activities"] == 1
@@ -87,7 +92,7 @@ async def test_projections_roll_up_through_the_hierarchy(harness: Harness) -> No
     assert c1["rollup"]["quarters"] == {"2": 1, "3": 1}
     assert c1["rollup"]["lines"] == {"community_school": 1, "enterprise_park": 1}
     assert c1["rollup"]["themes"] == {"women_youth": 1, "national_key_event": 1, "poverty_health": 1}
-    assert c1["rollup"]["people_served"] == 140
+    assert c1["own"]["people_served"] == 110
     assert c1["rollup"]["units"] == 2
 
     province = await eventually(lambda: when(harness.stats("P"), lambda b: b["rollup"]["volunteers"] == 4))
@@ -108,6 +113,7 @@ async def test_projections_roll_up_through_the_hierarchy(harness: Harness) -> No
     assert [(a["activity_id"], a["unit_name"], a["hours"]) for a in may["activities_carried_out"]] == [
         ("a1", "K1科技志愿者支队", 4.0)
     ]
+    assert (may["rollup"]["people_served"], may["activities_carried_out"][0]["people_served"]) == (40, 40)
     april = await get_json(harness.client, "/monthly-reports/C1/2026-04", harness.settings)
     assert (april["team_building"]["new_volunteers"], april["team_building"]["subtree_new_volunteers"]) == (1, 3)
     assert may["team_building"]["subtree_new_volunteers"] == 0
