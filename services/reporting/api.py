@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, HttpUrl
@@ -51,16 +51,10 @@ def _as_of(request: Request, at: datetime | None) -> datetime:
 
 
 def json_response(body: Doc) -> Response:
-    """``body`` as FastAPI would encode it (datetimes in ISO 8601), a few times faster: a province's compliance
-    table is 1,500 units × 21 rules, and FastAPI's generic encoder took longer than everything else together."""
-    content = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_encode)
-    return Response(content.encode(), media_type="application/json")
-
-
-def _encode(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    """``body`` as FastAPI would encode it (datetimes in ISO 8601), many times faster: a province's compliance
+    table is 1,500 units × 21 rules (~6 MB), and FastAPI's generic encoder took longer than everything else
+    together; orjson writes it in a few milliseconds."""
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.get("/compliance", summary="队伍及其下级对照各项要求的达标情况（含差额）", response_model=Doc)
