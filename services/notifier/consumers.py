@@ -230,9 +230,13 @@ class Notices:
             "title": data.title,
             "starts_at": data.starts_at,
             "county": data.county,
-            "status": "published",
         }
         await self._update_activity(data.activity_id, {"$set": fields})
+        # A copy of the publication delivered again after the completion or the cancellation (a redelivery, a
+        # replay) must not bring the activity back: the status only moves forward.
+        await self.db[ACTIVITIES].update_one(
+            {"_id": data.activity_id, "status": {"$nin": ["completed", "cancelled"]}}, {"$set": {"status": "published"}}
+        )
 
     async def on_signed_up(self, env: Envelope[Any]) -> None:
         data: ev.VolunteerSignedUp = env.data

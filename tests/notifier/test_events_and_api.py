@@ -247,6 +247,11 @@ async def test_volunteers_get_inbox_notices_for_cancellation_and_the_day_before(
             return bool(doc and len(doc.get("signups", {})) == 2)
 
         await eventually(signed_up)
+        # The publication of the cancelled activity delivered once more (a replay): the copy stays cancelled, and
+        # its volunteers get no reminder for an activity that does not take place.
+        await notifier.notices.on_activity_published(published[0])
+        copy = await notifier.service.db["activities"].find_one({"_id": "a-cancel"})
+        assert copy is not None and copy["status"] == "cancelled"
         # The day before, from the reminder hour: confirmed volunteers of the activity that goes ahead, once.
         assert await notifier.scheduler._activity_reminders(at("2026-06-20 08:00")) == 0
         assert await notifier.scheduler._activity_reminders(at("2026-06-20 10:00")) == 1
