@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from shared import clock
-from shared.identity import Identity, require_roles
+from shared.identity import ARRIVED, Identity, require_roles
 from shared.lease import LEASES
 from shared.messaging.broker import make_broker
 from shared.messaging.consumer import PROCESSED, EventConsumer, processed_retention_s
@@ -153,6 +153,7 @@ class Service:
         app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
         app.state.service = self
         app.state.internal_secret = self.settings.internal_token.get_secret_value()
+        app.state.service_name = self.name  # a signed identity must name this service
         install_problem_handlers(app)
         app.include_router(health_router())
         app.include_router(dlq_router())
@@ -162,6 +163,7 @@ class Service:
         @app.middleware("http")
         async def _latency(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
             started = time.perf_counter()
+            request.scope[ARRIVED] = time.time()  # a signed identity must be fresh when the request arrives
             response = await call_next(request)
             route = getattr(request.scope.get("route"), "path", "unmatched")
             elapsed = time.perf_counter() - started
@@ -290,6 +292,8 @@ def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=20,
+        # the peer stays the peer: only the gateway reads X-Forwarded-For, and only from STVS_TRUSTED_PROXIES
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     if not settings.http_reuse_port:
