@@ -55,6 +55,11 @@ class Gateway:
         # In the database: every gateway replica counts against the same limits.
         self.signin_limiter = RateLimiter(self.service.db, "signin", settings.signin_rate_per_min)
         self.verify_limiter = RateLimiter(self.service.db, "verify", settings.verify_rate_per_min)
+        self.signin_address_limiter = RateLimiter(
+            self.service.db, "signin-address", settings.signin_address_rate_per_min
+        )
+        self.signin_total_limiter = RateLimiter(self.service.db, "signin-total", settings.signin_total_rate_per_min)
+        self.trusted_proxies = settings.proxy_networks()
 
 
 # Bodies that are files (the collective forms): the upload limit applies instead of the body limit.
