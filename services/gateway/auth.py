@@ -87,7 +87,9 @@ async def authenticate(request: Request) -> Caller:
         if doc is None or doc.get("disabled") or doc["role"] != "system":
             raise _unauthorized("invalid_api_key", "API 密钥无效或已停用")
         account = Account.of(doc)
-        return Caller(account, account.identity(), None)
+        system = Caller(account, account.identity(), None)
+        request.state.caller = system  # for the audit log
+        return system
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -99,7 +101,9 @@ async def authenticate(request: Request) -> Caller:
     if doc.get("token_version") != claims["ver"] or claims["sid"] not in (doc.get("sessions") or {}):
         raise _unauthorized("session_ended", "登录已失效，请重新登录")
     account = Account.of(doc)
-    return Caller(account, account.identity(), str(claims["sid"]))
+    caller = Caller(account, account.identity(), str(claims["sid"]))
+    request.state.caller = caller  # for the audit log
+    return caller
 
 
 CallerDep = Annotated[Caller, Depends(authenticate)]

@@ -56,6 +56,12 @@ class GatewaySettings(ServiceSettings):
     verify_rate_per_min: int = Field(
         30, ge=1, description="Anonymous certificate verifications per minute per client IP"
     )
+    audit_retention_days: int = Field(
+        400, ge=180, le=3650, description="How long audit records are kept (at least 180 days)"
+    )
+    audit_queue_size: int = Field(
+        10_000, ge=100, description="Audit records waiting to be stored; beyond it a record is counted lost and logged"
+    )
     upstream_connect_timeout_s: float = Field(2.0, gt=0, description="Connect timeout to a service")
     upstream_read_timeout_s: float = Field(60.0, gt=0, description="Read timeout (between chunks) from a service")
     upstream_retries: int = Field(
