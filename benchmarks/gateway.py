@@ -32,7 +32,7 @@ from benchmarks.harness import BenchContext, drop_namespace
 from services.gateway.create_admin import create_admin
 from services.gateway.settings import GatewaySettings
 from services.registry.demo import seed
-from shared.identity import HEADER, Identity, sign_identity
+from shared.identity import Identity, SignedIdentity, acting_as
 from shared.messaging.topics import ensure_topics
 
 REQUESTS = 1_000
@@ -174,18 +174,17 @@ async def _bench(ctx: BenchContext) -> None:
         async with (
             _server("services.registry", registry_env, registry_url, "/readyz"),
             _server("services.gateway", gateway_env, gateway_url, "/healthz") as gateway_pid,
-            httpx.AsyncClient(base_url=registry_url, timeout=30) as direct,
+            httpx.AsyncClient(base_url=registry_url, timeout=30, auth=SignedIdentity(secret, "registry")) as direct,
             httpx.AsyncClient(base_url=gateway_url, timeout=30) as proxied,
         ):
-            seeded = await seed(direct, lambda: {HEADER: sign_identity(province, secret)})
+            seeded = await seed(direct, lambda: acting_as(province))
             if len(seeded.units) < 10:
                 raise RuntimeError(f"the demo seed made only {len(seeded.units)} units")
             r = await proxied.post("/api/v1/auth/signin", json={"username": ADMIN[0], "password": ADMIN[1]})
             if r.status_code != 200:
                 raise RuntimeError(f"sign-in: {r.status_code} {r.text}")
             bearer = {"Authorization": f"Bearer {r.json()['access_token']}"}
-            # Signed once, valid long enough for the whole run.
-            identity = {HEADER: sign_identity(province, secret, ttl_s=3600)}
+            identity = acting_as(province)  # signed for each request, as the gateway does
             cpu_before = _cpu_s(gateway_pid)
             direct_s, proxied_s = await _timed(
                 (direct, "/units?limit=10", identity), (proxied, "/api/v1/units?limit=10", bearer)

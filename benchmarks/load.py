@@ -89,7 +89,7 @@ from services.registry.demo import seed
 from services.registry.forms import VOLUNTEERS
 from services.registry.validation import id_check_char
 from shared.contracts.events import VOLUNTEERS as VOLUNTEER_STREAM
-from shared.identity import HEADER, Identity, sign_identity
+from shared.identity import Identity, SignedIdentity, acting_as
 from shared.storage import mongo_client
 
 RATES = [float(r) for r in os.environ.get("STVS_BENCH_LOAD_RATES", "5,10,20,40,80,160,320").split(",")]
@@ -445,7 +445,9 @@ class Load:
         async with (
             httpx.AsyncClient(base_url=self.fleet.api, timeout=120.0) as setup,
             httpx.AsyncClient(base_url=self.fleet.api, timeout=timeout, limits=limits) as client,
-            httpx.AsyncClient(base_url=self.fleet.url("reporting"), timeout=5.0) as reporting,
+            httpx.AsyncClient(
+                base_url=self.fleet.url("reporting"), timeout=5.0, auth=SignedIdentity(self.secret, "reporting")
+            ) as reporting,
         ):
             started = time.monotonic()
             await self.seed(setup)
@@ -775,7 +777,7 @@ class Load:
     async def probe_lag(self, reporting: httpx.AsyncClient, step: Step, vid: str, accepted: float) -> None:
         """From the registration's 201 until reporting's projection serves the volunteer's record."""
         identity = Identity(subject="bench:load-probe", role="province_admin")
-        headers = {HEADER: sign_identity(identity, self.secret, ttl_s=300)}
+        headers = acting_as(identity)
         deadline = accepted + LAG_PROBE_TIMEOUT_S
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):

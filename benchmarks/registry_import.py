@@ -45,7 +45,7 @@ from services.registry.settings import RegistrySettings
 from services.registry.store import VOLUNTEERS as VOLUNTEER_COLLECTION
 from services.registry.validation import id_check_char
 from shared.contracts.events import VOLUNTEERS as VOLUNTEER_STREAM
-from shared.identity import HEADER, Identity, sign_identity
+from shared.identity import Identity, SignedIdentity, acting_as
 from shared.messaging.topics import ensure_topics
 from shared.storage import mongo_client
 
@@ -141,14 +141,18 @@ async def bench(ctx: BenchContext) -> None:
     await ensure_topics(settings)
     province = Identity(subject="bench-province", role="province_admin")
 
-    def hdrs() -> dict[str, str]:  # signed just before each request: the identity lasts a minute
-        return {HEADER: sign_identity(province, settings.internal_token.get_secret_value())}
+    def hdrs() -> dict[str, str]:  # the client signs it for each request
+        return acting_as(province)
+
+    signing = SignedIdentity(settings.internal_token.get_secret_value(), "registry")
 
     app = create_app(settings)
     try:
         async with (
             app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://registry", timeout=600) as client,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app), auth=signing, base_url="http://registry", timeout=600
+            ) as client,
         ):
             r = await client.post(
                 "/units", json={"kind": "总队", "leaders": [{"name": "张总", "role": "总队长"}]}, headers=hdrs()
@@ -273,7 +277,12 @@ async def _listing_figures(
     fresh = create_app(settings)
     async with (
         fresh.router.lifespan_context(fresh),
-        httpx.AsyncClient(transport=httpx.ASGITransport(fresh), base_url="http://registry", timeout=600) as again,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(fresh),
+            auth=SignedIdentity(settings.internal_token.get_secret_value(), "registry"),
+            base_url="http://registry",
+            timeout=600,
+        ) as again,
     ):
         r = await again.get("/volunteers", params=city, headers=hdrs())
         figures["restart_ready_s"] = time.perf_counter() - started

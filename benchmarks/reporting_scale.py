@@ -48,7 +48,7 @@ from shared.contracts.events import (
     UnitRegistered,
     VolunteerRegistered,
 )
-from shared.identity import HEADER, Identity, sign_identity
+from shared.identity import Identity, SignedIdentity, acting_as
 from shared.messaging.topics import ensure_topics
 from shared.programme import LineOfWork, Theme
 from shared.storage import mongo_client
@@ -289,13 +289,16 @@ async def bench(ctx: BenchContext) -> None:
     del envs
 
     province = Identity(subject="bench", role="province_admin")
-    hdrs = {HEADER: sign_identity(province, settings.internal_token.get_secret_value(), ttl_s=3600)}
+    hdrs = acting_as(province)
+    signing = SignedIdentity(settings.internal_token.get_secret_value(), "reporting")
     app = create_app(settings)
     try:
         started = time.perf_counter()
         async with (
             app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://reporting", timeout=120) as client,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app), auth=signing, base_url="http://reporting", timeout=120
+            ) as client,
         ):
             group = app.state.service.consumers[0].group
             consumed = await _caught_up(settings, group, ends)

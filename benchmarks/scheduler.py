@@ -39,7 +39,7 @@ from services.notifier.settings import NotifierSettings
 from services.notifier.store import SLOTS
 from shared.contracts import events as ev
 from shared.contracts.envelope import Envelope
-from shared.identity import HEADER, Identity, sign_identity
+from shared.identity import Identity, SignedIdentity, acting_as
 from shared.messaging.broker import make_broker
 from shared.messaging.topics import ensure_topics
 
@@ -188,13 +188,17 @@ async def _fan_out(ctx: BenchContext) -> None:
     async with (
         receiver.serving(),
         _notifier(settings) as notifier,
-        httpx.AsyncClient(transport=httpx.ASGITransport(notifier.app), base_url="http://notifier") as http,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(notifier.app),
+            auth=SignedIdentity(secret, "notifier"),
+            base_url="http://notifier",
+        ) as http,
     ):
         for n in range(SUBSCRIBERS):
             r = await http.post(
                 "/subscriptions",
                 json={"url": f"http://127.0.0.1:{receiver.port}/hook/{n}", "event_types": [UNIT_REGISTERED]},
-                headers={HEADER: sign_identity(admin, secret)},
+                headers=acting_as(admin),
             )
             if r.status_code != 201:
                 raise RuntimeError(f"subscribing: {r.status_code} {r.text}")

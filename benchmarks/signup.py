@@ -29,7 +29,7 @@ from services.activities.settings import ActivitiesSettings
 from services.activities.store import Store
 from shared.contracts.envelope import parse_envelope
 from shared.contracts.events import ACTIVITIES
-from shared.identity import HEADER, Identity, sign_identity
+from shared.identity import Identity, SignedIdentity, acting_as
 from shared.messaging.dlq import partitions_of
 from shared.messaging.topics import ensure_topics
 from shared.service import Service
@@ -105,9 +105,9 @@ async def _bench(ctx: BenchContext) -> None:
     secret = settings.internal_token.get_secret_value()
 
     def headers(role: str, **fields: Any) -> dict[str, str]:
-        return {HEADER: sign_identity(Identity(role=role, **fields), secret)}
+        return acting_as(Identity(role=role, **fields))
 
-    def admin() -> dict[str, str]:  # signed at each use: an identity is valid 60 s, the burst may last longer
+    def admin() -> dict[str, str]:
         return headers("unit_admin", subject="admin-bench", unit_id=UNIT)
 
     app = create_app(settings)
@@ -115,7 +115,10 @@ async def _bench(ctx: BenchContext) -> None:
         async with (
             app.router.lifespan_context(app),
             httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://activities", timeout=60.0
+                transport=httpx.ASGITransport(app=app),
+                auth=SignedIdentity(secret, "activities"),
+                base_url="http://activities",
+                timeout=60.0,
             ) as client,
         ):
             store: Store = app.state.store

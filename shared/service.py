@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import clock
-from shared.identity import Identity, require_roles
+from shared.identity import ARRIVED, Identity, require_roles
 from shared.lease import LEASES
 from shared.messaging.broker import make_broker
 from shared.messaging.consumer import PROCESSED, EventConsumer, processed_retention_s
@@ -154,6 +154,7 @@ class Service:
         app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
         app.state.service = self
         app.state.internal_secret = self.settings.internal_token.get_secret_value()
+        app.state.service_name = self.name  # a signed identity must name this service
         install_problem_handlers(app)
         app.include_router(health_router())
         app.include_router(dlq_router())
@@ -181,6 +182,7 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        scope[ARRIVED] = time.time()  # a signed identity must be fresh when the request arrives
         status = 500
 
         async def sending(message: Message) -> None:
@@ -314,6 +316,8 @@ def serve(app: FastAPI, settings: ServiceSettings, service: str) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=20,
+        # the peer stays the peer: only the gateway reads X-Forwarded-For, and only from STVS_TRUSTED_PROXIES
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     if not settings.http_reuse_port:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from shared.identity import SignedIdentity
 from shared.messaging.dlq import partitions_of
 from shared.messaging.topics import ensure_topics
 from shared.settings import ServiceSettings
@@ -29,6 +30,11 @@ def make_settings(infra: Any, **overrides: Any) -> ServiceSettings:
     }
     values.update(overrides)
     return ServiceSettings(**values)
+
+
+def signing(app: Any) -> SignedIdentity:
+    """A test client's ``auth`` for a service app: signs each request's identity (``acting_as`` headers) for it."""
+    return SignedIdentity(app.state.internal_secret, app.state.service_name)
 
 
 @pytest.fixture(scope="module")

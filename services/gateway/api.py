@@ -73,7 +73,11 @@ def auth_router() -> APIRouter:
     @router.post("/signin", summary="用户名和密码登录", response_model=Tokens)
     async def signin(request: Request, body: SignIn) -> Tokens:
         gw = _gw(request)
-        await _throttle(gw.signin_limiter, f"{body.username.lower()}|{client_ip(request)}", "signin", "登录尝试")
+        # every limit is checked before the password is hashed (each hash costs tens of milliseconds of CPU)
+        address = client_ip(request)
+        await _throttle(gw.signin_limiter, f"{body.username.lower()}|{address}", "signin", "登录尝试")
+        await _throttle(gw.signin_address_limiter, address, "signin", "本地址的登录尝试")
+        await _throttle(gw.signin_total_limiter, "all", "signin", "登录请求")
         doc = await gw.accounts.by_username(body.username)
         if not await verify_password((doc or {}).get("password_hash"), body.password) or doc is None:
             raise Problem(401, "bad_credentials", "用户名或密码错误")

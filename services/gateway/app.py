@@ -23,6 +23,7 @@ from services.gateway.api import (
     proxy_router,
     public_router,
 )
+from services.gateway.audit import AuditLog, AuditMiddleware, audit_indexes, audit_router
 from services.gateway.auth import RateLimiter, rate_limit_indexes
 from services.gateway.console import mount_console
 from services.gateway.openapi import OpenApiDocs
@@ -46,6 +47,7 @@ class Gateway:
         self.settings = settings
         indexes = account_indexes()
         indexes.specs.extend(rate_limit_indexes().specs)
+        indexes.specs.extend(audit_indexes(settings.audit_retention_days).specs[1:])  # the TTL one: AuditLog.run
         self.service = Service("gateway", settings, indexes=indexes)
         attach_consumers(self.service)
         self.accounts = AccountStore(self.service.db)
@@ -55,6 +57,13 @@ class Gateway:
         # In the database: every gateway replica counts against the same limits.
         self.signin_limiter = RateLimiter(self.service.db, "signin", settings.signin_rate_per_min)
         self.verify_limiter = RateLimiter(self.service.db, "verify", settings.verify_rate_per_min)
+        self.signin_address_limiter = RateLimiter(
+            self.service.db, "signin-address", settings.signin_address_rate_per_min
+        )
+        self.signin_total_limiter = RateLimiter(self.service.db, "signin-total", settings.signin_total_rate_per_min)
+        self.trusted_proxies = settings.proxy_networks()
+        self.audit = AuditLog(self.service.db, settings.audit_retention_days, settings.audit_queue_size)
+        self.service.background.append(self.audit.run)
 
 
 # Bodies that are files (the collective forms): the upload limit applies instead of the body limit.
@@ -139,6 +148,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         accounts_router(),
         gateway_dlq_router(),
         public_router(),
+        audit_router(),
         proxy_router(),
         title="科技志愿服务平台 API",
         description="河北省科技志愿服务平台的统一接口：登录、账号与各服务的业务接口（/api/v1）。",
@@ -154,6 +164,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.router.routes[:] = [r for r in app.router.routes if not _replaced(r)]
     app.include_router(ops_router())
     app.router.routes.insert(0, app.router.routes.pop())
+    app.add_middleware(AuditMiddleware, gateway=gateway)
     app.add_middleware(BodyLimit, settings=settings)
     mount_console(app, Path(__file__).resolve().parents[2] / "web" / "dist")  # last: API routes come first
 

@@ -9,6 +9,7 @@ Systems present an API key (``X-API-Key``) instead and are read-only.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import time
 import uuid
 from dataclasses import dataclass
@@ -86,7 +87,9 @@ async def authenticate(request: Request) -> Caller:
         if doc is None or doc.get("disabled") or doc["role"] != "system":
             raise _unauthorized("invalid_api_key", "API 密钥无效或已停用")
         account = Account.of(doc)
-        return Caller(account, account.identity(), None)
+        system = Caller(account, account.identity(), None)
+        request.state.caller = system  # for the audit log
+        return system
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -98,7 +101,9 @@ async def authenticate(request: Request) -> Caller:
     if doc.get("token_version") != claims["ver"] or claims["sid"] not in (doc.get("sessions") or {}):
         raise _unauthorized("session_ended", "登录已失效，请重新登录")
     account = Account.of(doc)
-    return Caller(account, account.identity(), str(claims["sid"]))
+    caller = Caller(account, account.identity(), str(claims["sid"]))
+    request.state.caller = caller  # for the audit log
+    return caller
 
 
 CallerDep = Annotated[Caller, Depends(authenticate)]
@@ -149,5 +154,38 @@ class RateLimiter:
         return max((oldest + self.window - now).total_seconds(), 0.1)
 
 
+Networks = list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+
+
+def _trusted(address: str, trusted: Networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)
+
+
+def forwarded_client(peer: str, forwarded_for: list[str], trusted: Networks) -> str:
+    """The client's address: the peer, unless the peer is a trusted proxy — then the ``X-Forwarded-For`` hops are
+    read from the right (the ones our own proxies appended) and the first that is not a trusted proxy is the client.
+    A hop that is not an address ends the walk (nothing left of it can be believed)."""
+    client = peer
+    if not _trusted(peer, trusted):
+        return client
+    hops = [hop.strip() for value in forwarded_for for hop in value.split(",")]
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            break
+        client = hop
+        if not _trusted(hop, trusted):
+            break
+    return client
+
+
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address as far as the configured proxies (``STVS_TRUSTED_PROXIES``) can vouch for it."""
+    peer = request.client.host if request.client else "unknown"
+    trusted: Networks = request.app.state.gateway.trusted_proxies
+    return forwarded_client(peer, request.headers.getlist("x-forwarded-for"), trusted)

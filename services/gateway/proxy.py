@@ -415,30 +415,8 @@ async def check_body_units(tree: UnitTree, identity: Identity, body: bytes) -> N
         raise Problem(403, "out_of_scope", "超出本账号的管理范围，无权执行此操作", headers=DENIED)
 
 
-IDENTITY_TTL_S = 60  # how long a signed identity is valid (the services check it)
-IDENTITY_REUSE_S = 20  # a signed identity is sent again for this long (it stays valid ≥ 40 s after the request)
-_signed: dict[tuple[str, str], tuple[str, float]] = {}
-
-
-def signed_identity(identity: Identity, secret: str) -> str:
-    """The identity signed with the internal token, signed once and reused for a few seconds per caller: the same
-    bytes would be signed again for every request otherwise. Decides nothing — the token says who the gateway
-    already authenticated for this request."""
-    key = (identity.model_dump_json(), secret)
-    now = time.monotonic()
-    found = _signed.get(key)
-    if found is not None and found[1] > now:
-        return found[0]
-    if len(_signed) > 10_000:
-        _signed.clear()
-    token = sign_identity(identity, secret, ttl_s=IDENTITY_TTL_S)
-    _signed[key] = (token, now + IDENTITY_REUSE_S)
-    return token
-
-
-def forward_headers(request: Request, identity: Identity, secret: str) -> dict[str, str]:
+def forward_headers(request: Request) -> dict[str, str]:
     headers = {k: v for k, v in request.headers.items() if k.lower() not in DROP_REQUEST}
-    headers[HEADER] = signed_identity(identity, secret)
     client = request.client.host if request.client else ""
     prior = request.headers.get("x-forwarded-for")
     headers["x-forwarded-for"] = f"{prior}, {client}" if prior else client
@@ -459,7 +437,7 @@ async def forward(
     settings = upstreams.settings
     path = settings.upstream_prefix + "/" + "/".join(quote(s, safe="") for s in path_segments)
     url = httpx.URL(path, query=request.url.query.encode()) if request.url.query else httpx.URL(path)
-    headers = forward_headers(request, identity, settings.internal_token.get_secret_value())
+    headers = forward_headers(request)
     method = request.method
     content: bytes | AsyncIterator[bytes] | None
     if body is not None:
@@ -473,11 +451,17 @@ async def forward(
     else:
         # streamed: a replica that could not be connected to has read none of it, so the next one gets it whole
         content = request.stream()
-    upstream = await upstreams.send(
-        service,
-        lambda client: client.build_request(method, url, headers=headers, content=content),
-        retryable=method in RETRYABLE,
-    )
+    secret = settings.internal_token.get_secret_value()
+
+    def build(client: httpx.AsyncClient) -> httpx.Request:
+        built = client.build_request(method, url, headers=headers, content=content)
+        # signed for every request (an HMAC), bound to this service, this request and the body the gateway holds
+        built.headers[HEADER] = sign_identity(
+            identity, secret, service=service, method=method, target=built.url.raw_path.decode("latin-1"), body=body
+        )
+        return built
+
+    upstream = await upstreams.send(service, build, retryable=method in RETRYABLE)
     out_headers = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in HOP_BY_HOP]
     raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in out_headers]
     declared = upstream.headers.get("content-length", "")
@@ -485,10 +469,13 @@ async def forward(
     if declared.isdigit() and int(declared) <= WHOLE_BODY_BYTES:
         # A small answer of known length (most of them) is read whole and sent in one piece: no streaming task.
         try:
-            content = b"".join([chunk async for chunk in upstream.aiter_raw()])  # as sent (still encoded)
+            whole = b"".join([chunk async for chunk in upstream.aiter_raw()])  # as sent (still encoded)
+        except httpx.HTTPError as exc:
+            name = SERVICE_NAMES_ZH.get(service, service)
+            raise Problem(502, "bad_gateway", f"{name}返回了无效响应，请稍后重试") from exc
         finally:
             await upstream.aclose()
-        response = Response(content, status_code=upstream.status_code)
+        response = Response(whole, status_code=upstream.status_code)
         response.raw_headers = raw_headers  # the upstream's, its content-length included
         return response
     response = StreamingResponse(

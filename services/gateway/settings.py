@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from pydantic import Field, SecretStr, field_validator
 
 from shared.settings import ServiceSettings, require_secret
@@ -40,8 +42,25 @@ class GatewaySettings(ServiceSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest request body (other than uploads)")
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest multipart upload")
     signin_rate_per_min: int = Field(10, ge=1, description="Sign-in attempts per minute per username and IP")
+    signin_address_rate_per_min: int = Field(
+        30, ge=1, description="Sign-in attempts per minute per client address, whatever the usernames"
+    )
+    signin_total_rate_per_min: int = Field(
+        600, ge=1, description="Sign-in attempts per minute in total (all gateway replicas, all addresses)"
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Reverse proxies (CIDR, comma separated) whose X-Forwarded-For names the client; empty: none, "
+        "the connection's peer is the client",
+    )
     verify_rate_per_min: int = Field(
         30, ge=1, description="Anonymous certificate verifications per minute per client IP"
+    )
+    audit_retention_days: int = Field(
+        400, ge=180, le=3650, description="How long audit records are kept (at least 180 days)"
+    )
+    audit_queue_size: int = Field(
+        10_000, ge=100, description="Audit records waiting to be stored; beyond it a record is counted lost and logged"
     )
     upstream_connect_timeout_s: float = Field(2.0, gt=0, description="Connect timeout to a service")
     upstream_read_timeout_s: float = Field(60.0, gt=0, description="Read timeout (between chunks) from a service")
@@ -61,6 +80,17 @@ class GatewaySettings(ServiceSettings):
         if len(set(urls)) != len(urls):
             raise ValueError("a base URL is listed twice")
         return ",".join(urls)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # a ValueError names the bad one
+        return value
+
+    def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(p.strip(), strict=False) for p in self.trusted_proxies.split(",") if p.strip()]
 
     @field_validator("jwt_secret")
     @classmethod

@@ -41,6 +41,7 @@ from shared.storage import Doc, utcnow
 from . import webhooks
 from .consumers import Notices, SubscriptionCache, subscription_recipient
 from .crypto import SecretCipher
+from .egress import Resolver, checked_client, refusal
 from .settings import NotifierSettings
 from .store import (
     CLAIM_FIELDS,
@@ -145,6 +146,7 @@ class DeliveryWorker:
             service.db, "notifier-delivery", ttl_s=max(30.0, settings.delivery_poll_interval_s * 5), holder=holder
         )
         self._http: httpx.AsyncClient | None = None
+        self.resolver: Resolver | None = None  # how subscriber names are resolved (None: the system's; tests set one)
         self._parked_checked = float("-inf")
         self._done: list[Any] | None = None  # queue entries finished in this pass, deleted together at its end
         self.claimer = f"{self.lease.holder}:{uuid.uuid4().hex[:8]}"  # names this worker's claims of queue entries
@@ -159,9 +161,13 @@ class DeliveryWorker:
                 max_connections=self.settings.delivery_concurrency * 2,
                 max_keepalive_connections=self.settings.delivery_concurrency * 2,
             )
-            self._http = httpx.AsyncClient(
-                timeout=self.settings.webhook_timeout_s, follow_redirects=False, limits=limits
-            )
+            if self.settings.production:  # every address the name resolves to is checked, redirects not followed
+                allowed = self.settings.networks_of(self.settings.webhook_allowed_networks)
+                self._http = checked_client(self.settings.webhook_timeout_s, limits, allowed, self.resolver)
+            else:
+                self._http = httpx.AsyncClient(
+                    timeout=self.settings.webhook_timeout_s, follow_redirects=False, limits=limits
+                )
         return self._http
 
     async def close(self) -> None:
@@ -382,7 +388,7 @@ class DeliveryWorker:
         except httpx.TimeoutException:
             error = f"订阅方在 {self.settings.webhook_timeout_s:g} 秒内未响应"
         except httpx.HTTPError as exc:
-            error = f"无法连接订阅方：{type(exc).__name__}"
+            error = refusal(exc) or f"无法连接订阅方：{type(exc).__name__}"
         now = clock.now()
         if error is None:
             await self._finish(note, SENT)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -52,6 +53,11 @@ class NotifierSettings(ServiceSettings):
     webhook_pause_after_s: float = Field(
         86_400.0, gt=0, description="A subscriber failing for this long is paused and its contact told"
     )
+    webhook_allowed_networks: str = Field(
+        "",
+        description="Production: private networks (CIDR, comma separated) webhooks may still be delivered to, e.g. "
+        "a subscriber on the province's intranet; every other loopback, private or reserved address is refused",
+    )
     subscription_cache_s: float = Field(
         0.0,
         ge=0,
@@ -62,6 +68,16 @@ class NotifierSettings(ServiceSettings):
         SecretStr(DEV_WEBHOOK_SECRET_KEY),
         description="AES-256-GCM key (32 bytes, URL-safe base64) encrypting webhook subscribers' secrets at rest",
     )
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        cls.networks_of(value)  # a ValueError names the bad one
+        return value
+
+    @staticmethod
+    def networks_of(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(p.strip(), strict=False) for p in value.split(",") if p.strip()]
 
     @field_validator("webhook_secret_key")
     @classmethod

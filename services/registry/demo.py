@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from services.registry.validation import id_check_char
-from shared.identity import HEADER, Identity, sign_identity
+from shared.identity import Identity, SignedIdentity, acting_as
 from shared.programme import CITY_LEVEL_AREAS
 from shared.settings import DEV_SECRET
 
@@ -222,10 +222,10 @@ def main() -> None:
 
     def sign() -> dict[str, str]:
         identity = Identity(subject="demo:province-office", role="province_admin", display_name="省科协（演示）")
-        return {HEADER: sign_identity(identity, secret)}
+        return acting_as(identity)
 
     async def run() -> Seeded:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=url, timeout=30, auth=SignedIdentity(secret, "registry")) as client:
             return await seed(client, sign)
 
     out = asyncio.run(run())

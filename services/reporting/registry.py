@@ -1,9 +1,10 @@
 """The registry over HTTP: the masked ID number a service-record certificate shows.
 
 ID numbers are never in events, so the projection cannot know them; the certificate asks the registry when it is
-issued. The call carries the caller's own identity (re-signed with the internal token, as the gateway does), so
-the registry decides by its own rules whether this caller may see this volunteer: no wider access than asking
-the registry directly. The registry returns only the masked number (``id_number_masked``), never the full one.
+issued. The call carries the caller's own identity (signed with the internal token for the registry and this one
+request, as the gateway does), so the registry decides by its own rules whether this caller may see this
+volunteer: no wider access than asking the registry directly. The registry returns only the masked number
+(``id_number_masked``), never the full one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from urllib.parse import quote
 
 import httpx
 
-from shared.identity import HEADER, Identity, sign_identity
+from shared.identity import Identity, SignedIdentity
 from shared.problems import Problem
 
 from .settings import ReportingSettings
@@ -28,13 +29,15 @@ async def masked_id_number(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> str:
     """The volunteer's masked ID number as the registry shows it to ``identity`` (Problem on any failure)."""
-    token = sign_identity(identity, settings.internal_token.get_secret_value())
+    auth = SignedIdentity(settings.internal_token.get_secret_value(), "registry", identity)  # for this request
     kwargs: dict[str, Any] = {"transport": transport} if transport is not None else {}
     try:
         async with httpx.AsyncClient(
-            base_url=settings.registry_url, timeout=settings.registry_timeout_s, **kwargs
+            base_url=settings.registry_url, timeout=settings.registry_timeout_s, auth=auth, **kwargs
         ) as client:
-            response = await client.get(f"/volunteers/{quote(volunteer_id, safe='')}", headers={HEADER: token})
+            response = await client.get(
+                f"/volunteers/{quote(volunteer_id, safe='')}",
+            )
     except httpx.HTTPError as exc:
         raise Problem(503, "registry_unavailable", UNAVAILABLE) from exc
     if response.status_code == 404:

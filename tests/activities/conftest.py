@@ -17,10 +17,11 @@ from services.activities.settings import ActivitiesSettings
 from services.activities.store import Store
 from shared.contracts.envelope import Envelope, parse_envelope
 from shared.contracts.events import Event
-from shared.identity import HEADER, Identity, sign_identity
+from shared.identity import Identity, acting_as
 from shared.messaging.dlq import partitions_of
 from shared.service import Service
 from shared.settings import ServiceSettings
+from tests.fixtures import signing
 
 CHECKIN_SECRET = "test-checkin-secret"
 
@@ -43,7 +44,7 @@ class Running:
 
     def headers(self, role: str, **fields: Any) -> dict[str, str]:
         identity = Identity(subject=fields.pop("subject", f"{role}-user"), role=role, **fields)
-        return {HEADER: sign_identity(identity, self.settings.internal_token.get_secret_value())}
+        return acting_as(identity)
 
     def admin(self, unit_id: str = "unit-1") -> dict[str, str]:
         return self.headers("unit_admin", unit_id=unit_id, subject=f"admin-{unit_id}")
@@ -101,7 +102,9 @@ async def running(settings: ServiceSettings) -> AsyncIterator[Running]:
     app = create_app(activities_settings)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://activities") as client,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), auth=signing(app), base_url="http://activities"
+        ) as client,
     ):
         yield Running(app=app, client=client, settings=activities_settings)
 

@@ -19,6 +19,7 @@ from services.activities.settings import ActivitiesSettings
 from shared.contracts.events import ACTIVITIES
 from shared.settings import ServiceSettings
 from tests.activities.conftest import CHECKIN_SECRET, Running, draft, read_all
+from tests.fixtures import signing
 
 SIGN_UPS = 240
 PLACES = 60
@@ -33,8 +34,12 @@ async def replicas(settings: ServiceSettings) -> AsyncIterator[list[Running]]:
     async with (
         apps[0].router.lifespan_context(apps[0]),
         apps[1].router.lifespan_context(apps[1]),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[0]), base_url="http://a", timeout=120) as first,
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[1]), base_url="http://b", timeout=120) as second,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=apps[0]), auth=signing(apps[0]), base_url="http://a", timeout=120
+        ) as first,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=apps[1]), auth=signing(apps[1]), base_url="http://b", timeout=120
+        ) as second,
     ):
         yield [
             Running(app=apps[0], client=first, settings=activities_settings),

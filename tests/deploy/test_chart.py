@@ -320,8 +320,8 @@ def test_the_gateway_and_reporting_find_the_services_in_the_cluster(value_set: s
             svc = services[f"{RELEASE}-{upstream}"]
             port = svc["spec"]["ports"][0]["port"]
             assert env[f"STVS_{upstream.upper()}_URL"]["value"] == f"http://{RELEASE}-{upstream}:{port}"
-    # behind the Ingress, uvicorn takes the caller's address from X-Forwarded-For (the rate limits key on it)
-    assert env_of(docs, "gateway")["FORWARDED_ALLOW_IPS"]["value"]
+    # behind the Ingress, the gateway takes the caller's address from X-Forwarded-For (the rate limits key on it)
+    assert env_of(docs, "gateway")["STVS_TRUSTED_PROXIES"]["value"]
 
 
 @value_sets

@@ -238,9 +238,13 @@ async def test_platform_end_to_end(platform: Platform) -> None:
 
 async def around_the_gateway(platform: Platform) -> None:
     """The services refuse a call that does not come through the gateway with a valid identity."""
-    forged = sign_identity(Identity(subject="x", role="province_admin"), "not-the-internal-token-of-this-platform")
+    province = Identity(subject="x", role="province_admin")
     async with httpx.AsyncClient(timeout=WAIT_S) as client:
         for service, path in (("registry", "/units"), ("activities", "/activities"), ("reporting", "/compliance")):
+            target = f"{path}?unit_id=u"
+            forged = sign_identity(
+                province, "not-the-internal-token-of-this-platform", service=service, method="GET", target=target
+            )
             for headers in ({}, {HEADER: forged}):
                 r = await client.get(platform.urls[service] + path, headers=headers, params={"unit_id": "u"})
                 assert r.status_code == 401, (service, r.status_code, r.text)

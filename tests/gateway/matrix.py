@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 READ = {"get", "head", "options"}
-OWN_ROUTES = ("/api/v1/auth", "/api/v1/accounts", "/api/v1/gateway/", "/api/v1/public/")
+OWN_ROUTES = ("/api/v1/auth", "/api/v1/accounts", "/api/v1/gateway/", "/api/v1/public/", "/api/v1/audit")
 
 
 @dataclass(frozen=True)

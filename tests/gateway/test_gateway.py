@@ -551,7 +551,13 @@ async def _vversion(tree: Any, volunteer_id: str, version: int) -> bool:
 
 
 async def test_the_identity_arrives_signed_and_credentials_do_not(env: Env, c1_admin: dict[str, str]) -> None:
-    forged = sign_identity(Identity(subject="x", role="province_admin"), "not-the-internal-secret-at-all-nor-near-it")
+    forged = sign_identity(
+        Identity(subject="x", role="province_admin"),
+        "not-the-internal-secret-at-all-nor-near-it",
+        service="registry",
+        method="GET",
+        target="/units/K1?fields=name",
+    )
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     r = await env.client.get(
         f"{API}/units/K1",
@@ -768,7 +774,7 @@ async def test_a_service_that_comes_up_later_joins_the_document_and_the_proxy(en
     before = (await env.client.get("/openapi.json")).json()
     assert f"{API}/notifier/admin/dlq" not in before["paths"]
     port = int(env.settings.notifier_url.rsplit(":", 1)[1])
-    async with serving(fake_service(env.settings.internal_token.get_secret_value(), Gate()), port=port):
+    async with serving(fake_service(env.settings.internal_token.get_secret_value(), Gate(), "notifier"), port=port):
         after = (await env.client.get("/openapi.json")).json()
         assert f"{API}/notifier/admin/dlq" in after["paths"]
         assert "x-missing-services" not in after["info"]

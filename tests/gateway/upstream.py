@@ -14,7 +14,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
-from shared.identity import HEADER, read_identity
+from services.gateway.proxy import RESOURCES
+from shared.identity import HEADER, read_identity, request_target
 from shared.problems import Problem, install_problem_handlers
 
 
@@ -32,14 +33,24 @@ class UnitIn(BaseModel):
     unit_id: str | None = None
 
 
-def fake_service(secret: str, gate: Gate) -> FastAPI:
+def fake_service(secret: str, gate: Gate, service: str | None = None) -> FastAPI:
+    """A stand-in for ``service`` (None: for the service that owns the path's resource)."""
     app = FastAPI(title="fake")
     install_problem_handlers(app)
 
-    def who(request: Request) -> dict[str, Any]:
+    def signed(request: Request) -> dict[str, Any] | None:
+        """The identity, checked as a real service checks it (this stand-in plays the service of the path)."""
         token = request.headers.get(HEADER)
+        if not token:
+            return None
+        played = service or RESOURCES.get(request.url.path.split("/")[1], "registry")
+        target = request_target(request.scope)
+        identity, _ = read_identity(token, secret, service=played, method=request.method, target=target)
+        return identity.model_dump()
+
+    def who(request: Request) -> dict[str, Any]:
         seen = {
-            "identity": read_identity(token, secret).model_dump() if token else None,
+            "identity": signed(request),
             "traceparent": request.headers.get("traceparent"),
             "authorization": request.headers.get("authorization"),
             "path": request.url.path,
@@ -155,7 +166,9 @@ async def serving(app: Any, *, lifespan: str = "off", port: int = 0) -> AsyncIte
     """Serve ``app`` with uvicorn on 127.0.0.1 (a free port unless given) in this event loop; yields its base URL."""
     sock = free_socket(port)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan=lifespan, access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_config=None, lifespan=lifespan, access_log=False, proxy_headers=False)
+    )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         for _ in range(600):

@@ -24,7 +24,7 @@ from services.notifier.app import Notifier
 from services.notifier.settings import NotifierSettings
 from shared.contracts import events as ev
 from shared.contracts.envelope import Envelope
-from shared.identity import Identity, sign_identity
+from shared.identity import Identity, acting_as
 from shared.messaging.broker import make_broker
 from shared.messaging.topics import ensure_topics
 
@@ -113,9 +113,7 @@ def unit_registered(
 
 def headers(role: str = "province_admin", **fields: Any) -> dict[str, str]:
     identity = Identity(subject="tester", role=role, **fields)  # type: ignore[arg-type]
-    from shared.settings import DEV_SECRET
-
-    return {"X-STVS-Identity": sign_identity(identity, DEV_SECRET)}
+    return acting_as(identity)
 
 
 # ---------------------------------------------------------------- SMTP
@@ -174,6 +172,10 @@ class Receiver:
         await asyncio.sleep(self.flaky_delay_s)
         return response
 
+    async def _moved(self, request: Request) -> Response:
+        await self._record(request, 307)
+        return Response(status_code=307, headers={"Location": "/ok"})
+
     async def _record(self, request: Request, status: int) -> Response:
         body = await request.body()
         hdrs = dict(request.headers)
@@ -187,6 +189,7 @@ class Receiver:
                 Route("/ok", self._ok, methods=["POST"]),
                 Route("/fail", self._fail, methods=["POST"]),
                 Route("/flaky", self._flaky, methods=["POST"]),
+                Route("/moved", self._moved, methods=["POST"]),
             ]
         )
         server = uvicorn.Server(

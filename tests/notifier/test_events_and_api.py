@@ -15,12 +15,14 @@ from services.notifier.consumers import Obligations
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import NOTIFICATIONS, UNITS
 from shared.contracts import events as ev
-from tests.fixtures import eventually
+from tests.fixtures import eventually, signing
 from tests.notifier.support import at, envelope, headers, notifier_settings, publish, running, unit_registered
 
 
 def client(notifier: Notifier) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(notifier.app), base_url="http://notifier")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(notifier.app), auth=signing(notifier.app), base_url="http://notifier"
+    )
 
 
 async def test_obligations_follow_events_and_duplicates_change_nothing(infra: Any) -> None:
@@ -147,26 +149,26 @@ async def test_subscriptions_api_refuses_bad_input_in_chinese(infra: Any) -> Non
     production = NotifierSettings(**prod_values)
     prod = Notifier(production)
     async with client(prod) as http:
-        from shared.identity import Identity, sign_identity
+        from shared.identity import Identity, acting_as
 
-        token = sign_identity(Identity(subject="t", role="province_admin"), "prod-secret-for-tests-0123456789abcdef")
+        province = acting_as(Identity(subject="t", role="province_admin"))
         r = await http.post(
             "/subscriptions",
             json={"url": "http://127.0.0.1:9/x", "event_types": ["stvs.unit.registered.v1"]},
-            headers={"X-STVS-Identity": token},
+            headers=province,
         )
         assert r.status_code == 422 and "生产环境" in r.json()["detail"]
         for url, message in (("http://10.1.2.3/x", "内网"), ("http://localhost/x", "本机"), ("ftp://x.org/x", "http")):
             r = await http.post(
                 "/subscriptions",
                 json={"url": url, "event_types": ["stvs.unit.registered.v1"]},
-                headers={"X-STVS-Identity": token},
+                headers=province,
             )
             assert r.status_code == 422 and message in r.json()["detail"], (url, r.text)
         r = await http.post(
             "/subscriptions",
             json={"url": "https://hooks.example.org/x", "event_types": ["stvs.unit.registered.v1"]},
-            headers={"X-STVS-Identity": token},
+            headers=province,
         )
         assert r.status_code == 201, "a public https address is accepted in production"
 

@@ -16,7 +16,7 @@ from services.notifier.app import Notifier
 from services.notifier.crypto import SecretCipher
 from services.notifier.store import NOTIFICATIONS, SUBSCRIPTIONS
 from shared.contracts.envelope import parse_envelope
-from tests.fixtures import eventually
+from tests.fixtures import eventually, signing
 from tests.notifier.support import (
     Receiver,
     free_port,
@@ -40,7 +40,9 @@ async def test_signed_delivery_once_and_a_failing_subscriber_is_retried_then_pau
     receiver = Receiver()
     with smtp_server(smtp_port) as mail:
         async with receiver.serving(), running(notifier):
-            http = httpx.AsyncClient(transport=httpx.ASGITransport(notifier.app), base_url="http://notifier")
+            http = httpx.AsyncClient(
+                transport=httpx.ASGITransport(notifier.app), auth=signing(notifier.app), base_url="http://notifier"
+            )
             async with http:
                 r = await http.post(
                     "/subscriptions",
@@ -127,7 +129,9 @@ async def test_a_timing_out_subscriber_is_paused_and_once_resumed_gets_what_it_m
     notifier = Notifier(settings)
     receiver = Receiver()
     async with receiver.serving(), running(notifier):
-        http = httpx.AsyncClient(transport=httpx.ASGITransport(notifier.app), base_url="http://notifier")
+        http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(notifier.app), auth=signing(notifier.app), base_url="http://notifier"
+        )
         async with http:
             r = await http.post(
                 "/subscriptions",
@@ -189,7 +193,9 @@ async def test_subscriber_secrets_are_encrypted_at_rest_and_plain_ones_keep_work
         legacy = {"_id": "sub_legacy", "url": receiver.url("/ok"), "event_types": wanted, "status": "active"}
         await subs.insert_one({**legacy, "secret": legacy_secret})
         async with running(notifier):
-            http = httpx.AsyncClient(transport=httpx.ASGITransport(notifier.app), base_url="http://notifier")
+            http = httpx.AsyncClient(
+                transport=httpx.ASGITransport(notifier.app), auth=signing(notifier.app), base_url="http://notifier"
+            )
             async with http:
                 r = await http.post(
                     "/subscriptions", json={"url": receiver.url("/ok"), "event_types": wanted}, headers=headers()

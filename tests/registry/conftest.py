@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.registry.app import create_app
 from services.registry.settings import RegistrySettings
 from shared.settings import ServiceSettings
+from tests.fixtures import signing
 
 
 @pytest.fixture(scope="module")
@@ -27,5 +28,7 @@ async def app(registry_settings: RegistrySettings) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture(scope="module")
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://registry") as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), auth=signing(app), base_url="http://registry"
+    ) as c:
         yield c

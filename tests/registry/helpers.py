@@ -6,13 +6,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from services.registry.validation import id_check_char
-from shared.identity import HEADER, Identity, sign_identity
+from shared.identity import Identity, acting_as
 from shared.settings import ServiceSettings
 
 
 def headers(settings: ServiceSettings, role: str, *, unit_id: str | None = None, **extra: Any) -> dict[str, str]:
     identity = Identity(subject=extra.pop("subject", f"{role}:{unit_id or 'x'}"), role=role, unit_id=unit_id, **extra)
-    return {HEADER: sign_identity(identity, settings.internal_token.get_secret_value())}
+    return acting_as(identity)
 
 
 def id_number(seq: int, *, male: bool = True, area: str = "130102") -> str:

@@ -14,8 +14,9 @@ from services.registry.app import create_app
 from services.registry.domain import CORPS_NAME
 from services.registry.settings import RegistrySettings
 from shared.contracts.events import UNITS, VOLUNTEERS
+from shared.identity import HEADER, Identity, acting_as, sign_identity
 from shared.settings import ServiceSettings
-from tests.fixtures import read_topic
+from tests.fixtures import read_topic, signing
 from tests.registry.helpers import CITY_LEADERS, CONTACT, headers, id_number, volunteer_body
 
 
@@ -429,7 +430,7 @@ async def test_every_listing_is_the_collections_own_answer(
     fresh = create_app(RegistrySettings(**settings.model_dump()))
     async with fresh.router.lifespan_context(fresh):
         transport = httpx.ASGITransport(fresh)
-        async with httpx.AsyncClient(transport=transport, base_url="http://registry") as again:
+        async with httpx.AsyncClient(transport=transport, auth=signing(fresh), base_url="http://registry") as again:
             for (params, asker), expected in zip(asks, answers, strict=True):
                 who = province if asker is None else headers(settings, "unit_admin", unit_id=asker)
                 r = await again.get("/volunteers", params=params, headers=who)
@@ -487,7 +488,9 @@ async def test_volunteers_stored_before_the_indexed_fields_are_found_after_a_sta
     fresh = create_app(RegistrySettings(**settings.model_dump()))
     async with fresh.router.lifespan_context(fresh):
         await fresh.state.registry.backfill()  # the start's own runs in the background: this one waits (idempotent)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(fresh), base_url="http://registry") as again:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(fresh), auth=signing(fresh), base_url="http://registry"
+        ) as again:
             by_name = await again.get("/volunteers", params={"name": "老档"}, headers=province)
             assert [v["id"] for v in by_name.json()["items"]] == sorted(old)
             by_title = await again.get("/volunteers", params={"title": "职称", "unit_id": W.county}, headers=province)
@@ -496,3 +499,36 @@ async def test_volunteers_stored_before_the_indexed_fields_are_found_after_a_sta
             assert twice.status_code == 409 and twice.json()["code"] == "duplicate_person"
     assert await db["volunteers"].count_documents({"id_hash": {"$exists": False}}) == 0
     assert "volunteer_cards" not in await db.list_collection_names(), "the retired cards are dropped"
+
+
+async def test_a_captured_identity_header_works_only_for_its_own_request(
+    client: httpx.AsyncClient, settings: ServiceSettings
+) -> None:
+    """Someone who sees a signed identity on the internal network cannot reuse it for another route, another
+    service or another body: the registry answers 401."""
+    secret = settings.internal_token.get_secret_value()
+    province = Identity(subject="province", role="province_admin")
+
+    def captured(method: str, target: str, *, service: str = "registry", body: bytes | None = None) -> dict[str, str]:
+        return {HEADER: sign_identity(province, secret, service=service, method=method, target=target, body=body)}
+
+    listing = captured("GET", "/units?limit=1")
+    assert (await client.get("/units", params={"limit": 1}, headers=listing)).status_code == 200
+    for method, url, params in (("GET", "/units", {"limit": 2}), ("GET", "/volunteers", {"limit": 1})):
+        replayed = await client.request(method, url, params=params, headers=listing)
+        assert replayed.status_code == 401, (url, replayed.text)
+        assert replayed.json()["code"] == "bad_identity"
+    for_activities = await client.get(
+        "/units", params={"limit": 1}, headers=captured("GET", "/units?limit=1", service="activities")
+    )
+    assert for_activities.status_code == 401 and "其他服务" in for_activities.json()["detail"]
+    signed_body = json.dumps({"kind": "city_detachment", "base": "张家口"}).encode()
+    other_body = json.dumps({"kind": "city_detachment", "base": "承德"}).encode()
+    swapped = await client.post(
+        "/units",
+        content=other_body,
+        headers={**captured("POST", "/units", body=signed_body), "content-type": "application/json"},
+    )
+    assert swapped.status_code == 401 and "其他请求" in swapped.json()["detail"]
+    chengde = await client.get("/units", params={"city": "承德"}, headers=acting_as(province))
+    assert chengde.json()["items"] == []

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from services.registry.app import create_app
 from services.registry.settings import RegistrySettings
 from shared.contracts.events import VOLUNTEERS
-from tests.fixtures import read_topic
+from tests.fixtures import read_topic, signing
 from tests.registry.helpers import headers, volunteer_body
 
 EDITS = 1_000
@@ -50,7 +50,9 @@ async def test_concurrent_edits_on_two_replicas_lose_nothing(
     second = create_app(registry_settings)  # another replica: its own Service, clients and relay
     async with (
         second.router.lifespan_context(second),
-        httpx.AsyncClient(transport=httpx.ASGITransport(second), base_url="http://registry-2") as other,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(second), auth=signing(second), base_url="http://registry-2"
+        ) as other,
     ):
         replicas = [client, other]
         gate = asyncio.Semaphore(IN_FLIGHT)

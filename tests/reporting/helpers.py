@@ -30,8 +30,9 @@ from shared.contracts.events import (
     VolunteerRegistered,
     VolunteerUpdated,
 )
-from shared.identity import Identity, sign_identity
+from shared.identity import Identity, acting_as
 from shared.settings import ServiceSettings
+from tests.fixtures import signing
 
 PROVINCE_ADMIN = Identity(subject="admin-1", role="province_admin", display_name="省科协管理员")
 
@@ -178,7 +179,7 @@ async def publish(settings: ServiceSettings, envelopes: Sequence[Envelope[Any]])
 
 
 def headers(settings: ServiceSettings, identity: Identity = PROVINCE_ADMIN) -> dict[str, str]:
-    return {"X-STVS-Identity": sign_identity(identity, settings.internal_token.get_secret_value())}
+    return acting_as(identity)
 
 
 async def get_json(client: httpx.AsyncClient, url: str, settings: ServiceSettings, **params: Any) -> Any:
@@ -231,5 +232,5 @@ async def running(settings: ServiceSettings) -> AsyncIterator[Harness]:
     app = create_app(rsettings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://reporting") as client:
+        async with httpx.AsyncClient(transport=transport, auth=signing(app), base_url="http://reporting") as client:
             yield Harness(app, client, rsettings)

@@ -19,7 +19,7 @@ from services.registry.settings import RegistrySettings
 from services.reporting import certificates
 from shared.identity import Identity
 from shared.settings import ServiceSettings
-from tests.fixtures import eventually
+from tests.fixtures import eventually, signing
 from tests.registry.helpers import headers as registry_headers
 from tests.registry.helpers import id_number, volunteer_body
 from tests.reporting.helpers import Harness, at, completed, headers, publish, running, when
@@ -42,7 +42,7 @@ async def registry(settings: ServiceSettings) -> AsyncIterator[httpx.AsyncClient
     app = create_registry(RegistrySettings(**settings.model_dump()))
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://registry") as client,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app), auth=signing(app), base_url="http://registry") as client,
     ):
         client.app = app  # type: ignore[attr-defined]
         yield client

@@ -18,7 +18,7 @@ from services.reporting.app import create_app
 from services.reporting.settings import ReportingSettings
 from shared.contracts.envelope import Envelope
 from shared.settings import ServiceSettings
-from tests.fixtures import eventually
+from tests.fixtures import eventually, signing
 from tests.reporting.helpers import (
     Harness,
     at,
@@ -43,7 +43,7 @@ async def instance(settings: ServiceSettings) -> AsyncIterator[Harness]:
     app = create_app(rsettings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://reporting") as client:
+        async with httpx.AsyncClient(transport=transport, auth=signing(app), base_url="http://reporting") as client:
             yield Harness(app, client, rsettings)
 
 

@@ -11,10 +11,10 @@ from aiokafka import AIOKafkaProducer
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import VOLUNTEERS, VolunteerJoinedUnit
-from shared.identity import HEADER, Identity, sign_identity
+from shared.identity import Identity, acting_as
 from shared.service import Service
 from shared.settings import ServiceSettings
-from tests.fixtures import eventually
+from tests.fixtures import eventually, signing
 
 
 def joined(volunteer: str) -> Envelope[Any]:
@@ -90,7 +90,10 @@ async def test_health_and_readiness_report_kafka_mongodb_and_the_outbox(settings
     service = Service("health", settings, outbox_collections=["things"])
     app = service.create_app(title="test")
     transport = httpx.ASGITransport(app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://s") as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, auth=signing(app), base_url="http://s") as client,
+    ):
         assert (await client.get("/healthz")).json() == {"status": "ok", "service": "health"}
         ready = await client.get("/readyz")
         assert ready.status_code == 200
@@ -101,11 +104,7 @@ async def test_health_and_readiness_report_kafka_mongodb_and_the_outbox(settings
         assert unauthorised.status_code == 401
         assert unauthorised.headers["content-type"] == "application/problem+json"
         assert "网关" in unauthorised.json()["detail"]
-        admin = {
-            HEADER: sign_identity(
-                Identity(subject="p", role="province_admin"), settings.internal_token.get_secret_value()
-            )
-        }
+        admin = acting_as(Identity(subject="p", role="province_admin"))
         empty = await client.get("/admin/dlq", params={"stream": VOLUNTEERS}, headers=admin)
         assert empty.status_code == 404, "this service consumes no stream"
         huge = await client.get("/admin/dlq", params={"stream": VOLUNTEERS, "limit": 10**9}, headers=admin)
