@@ -26,7 +26,7 @@ from services.gateway.api import (
 from services.gateway.auth import RateLimiter, rate_limit_indexes
 from services.gateway.console import mount_console
 from services.gateway.openapi import OpenApiDocs
-from services.gateway.proxy import Upstreams
+from services.gateway.proxy import UPLOAD_TYPES, Upstreams
 from services.gateway.scope import UnitTree, attach_consumers
 from services.gateway.settings import GatewaySettings
 from shared.problems import Problem, problem_response
@@ -49,22 +49,12 @@ class Gateway:
         self.service = Service("gateway", settings, indexes=indexes)
         attach_consumers(self.service)
         self.accounts = AccountStore(self.service.db)
-        self.tree = UnitTree(self.service.db)
         self.upstreams = Upstreams(settings)
+        self.tree = UnitTree(self.service.db, self.upstreams.lookup_unit)
         self.docs = OpenApiDocs(self.upstreams)
         # In the database: every gateway replica counts against the same limits.
         self.signin_limiter = RateLimiter(self.service.db, "signin", settings.signin_rate_per_min)
         self.verify_limiter = RateLimiter(self.service.db, "verify", settings.verify_rate_per_min)
-
-
-# Bodies that are files (the collective forms): the upload limit applies instead of the body limit.
-UPLOAD_TYPES = (
-    "multipart/form-data",
-    "application/octet-stream",
-    "application/vnd.openxmlformats-officedocument.",
-    "application/vnd.ms-excel",
-    "text/csv",
-)
 
 
 class _TooLarge(Exception):
