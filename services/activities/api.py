@@ -820,7 +820,8 @@ async def cancel_sign_up(
     await store.finish(committed, changes)
     if committed.count(WAITLISTED) and committed.count(CONFIRMED) < int(committed.doc["capacity"]):
         promoted += await fill(store, activity_id)
-    return {**signup_view({**claim.doc, "status": cancelled_status.value}), "promoted": promoted}
+    (view,) = await masked_outside(store, reach, [signup_view({**claim.doc, "status": cancelled_status.value})])
+    return {**view, "promoted": promoted}
 
 
 async def review(store: Store, activity_id: str, volunteer_id: str, identity: Identity, approve: bool) -> Doc:
@@ -871,14 +872,16 @@ async def review(store: Store, activity_id: str, volunteer_id: str, identity: Id
 async def approve(
     store: StoreDep, activity_id: ActivityId, volunteer_id: VolunteerId, identity: Identity = ADMINS
 ) -> dict[str, Any]:
-    return signup_view(await review(store, activity_id, volunteer_id, identity, approve=True))
+    view = signup_view(await review(store, activity_id, volunteer_id, identity, approve=True))
+    return (await masked_outside(store, await reach_of(store, identity), [view]))[0]
 
 
 @router.post("/activities/{activity_id}/signups/{volunteer_id}/reject", tags=["报名"], summary="审核不通过")
 async def reject(
     store: StoreDep, activity_id: ActivityId, volunteer_id: VolunteerId, identity: Identity = ADMINS
 ) -> dict[str, Any]:
-    return signup_view(await review(store, activity_id, volunteer_id, identity, approve=False))
+    view = signup_view(await review(store, activity_id, volunteer_id, identity, approve=False))
+    return (await masked_outside(store, await reach_of(store, identity), [view]))[0]
 
 
 @router.get("/activities/{activity_id}/signups", tags=["报名"], summary="报名名单（按报名顺序）")

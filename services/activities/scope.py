@@ -44,11 +44,13 @@ def can_see(reach: Reach, doc: Mapping[str, Any]) -> bool:
 
 async def acting_reach(store: Store, identity: Identity, volunteer_id: str, by: Literal["volunteer", "admin"]) -> Reach:
     """The caller's reach; an admin acting for a volunteer must have the volunteer in it (403 otherwise — the
-    volunteer signs up or checks in by themself)."""
+    volunteer signs up or checks in by themself). A volunteer the service's copy does not know yet passes here: the
+    sign-up itself refuses an unknown volunteer (422 ``volunteer_unknown``, try again), and nothing is revealed."""
     found = await reach_of(store, identity)
     if by == "admin" and found.units is not None:
-        volunteer = await store.get(VOLUNTEERS, volunteer_id, {"unit_ids": 1})
-        if not found.volunteer(volunteer_id, (volunteer or {}).get("unit_ids") or []):
+        volunteer = await store.get(VOLUNTEERS, volunteer_id, {"unit_ids": 1, "status": 1})
+        known = volunteer is not None and "status" in volunteer
+        if known and not found.volunteer(volunteer_id, (volunteer or {}).get("unit_ids") or []):
             raise Problem(
                 403, "volunteer_out_of_scope", "该志愿者不在本账号的管理范围内：只能为本队伍及下级队伍的志愿者代为操作"
             )

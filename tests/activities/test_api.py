@@ -867,6 +867,12 @@ async def test_scope_reaches_down_the_tree_never_across(running: Running) -> Non
     problem(
         await c.post(f"/activities/{activity_id}/checkin", json=checkin, headers=city), 403, "volunteer_out_of_scope"
     )
+    # the organiser may cancel a sign-up to its activity; the answer names only whom it may know
+    cancelled = await c.delete(f"/activities/{activity_id}/signups/far", headers=city)
+    assert cancelled.status_code == 200 and cancelled.json()["display_name"] == "志****r", cancelled.text
+    # a volunteer the service has not heard of yet: refused as unknown (try again), not as out of scope
+    unknown = await c.post(f"/activities/{activity_id}/signups", json={"volunteer_id": "not-yet"}, headers=city)
+    problem(unknown, 422, "volunteer_unknown")
 
 
 async def test_demands_reach_the_units_that_can_serve_them(running: Running) -> None:
