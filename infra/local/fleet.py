@@ -178,6 +178,8 @@ class Fleet:
             STVS_OUTBOX_SWEEP_INTERVAL_S="5",
             STVS_OUTBOX_SWEEP_GRACE_S="10",  # shorter races the relay under load: needless re-publishing
             STVS_SIGNIN_RATE_PER_MIN="1000",
+            STVS_SIGNIN_ADDRESS_RATE_PER_MIN="100000",  # every account signs in from 127.0.0.1 here
+            STVS_SIGNIN_TOTAL_RATE_PER_MIN="100000",
             PYTHONUNBUFFERED="1",
         )
         for service in SERVICES:

@@ -91,6 +91,15 @@ from .domain import (
     violations_from_validation_error,
     waitlist_order,
 )
+from .scope import (
+    acting_reach,
+    can_see,
+    demand_units,
+    drafts_filter,
+    masked_outside,
+    reach_of,
+    require_admin_of,
+)
 from .store import (
     ACTIVITIES,
     ATTEMPTS,
@@ -185,19 +194,6 @@ def envelope(data: Event, subject: str) -> Envelope[Any]:
     return Envelope.new(data, source=SOURCE, subject=subject)
 
 
-def is_admin_of(identity: Identity, unit_id: str) -> bool:
-    return identity.is_province or (identity.role == "unit_admin" and identity.unit_id == unit_id)
-
-
-def require_admin_of(identity: Identity, unit_id: str) -> None:
-    if not is_admin_of(identity, unit_id):
-        raise Problem(403, "not_unit_admin", "只有组织单位的管理员或省级管理员可以执行此操作")
-
-
-def can_see(identity: Identity, doc: Mapping[str, Any]) -> bool:
-    return doc["status"] != ActivityStatus.DRAFT.value or is_admin_of(identity, doc["unit_id"])
-
-
 def no_counts() -> dict[str, int]:
     return {s.value: 0 for s in SignUpStatus}
 
@@ -290,7 +286,7 @@ async def create(
     store: StoreDep, body: Annotated[dict[str, Any], Body()], identity: Identity = ADMINS
 ) -> dict[str, Any]:
     draft = parse_draft(body)
-    require_admin_of(identity, draft.unit_id)
+    require_admin_of(await reach_of(store, identity), draft.unit_id)
     await check_demands(store, draft.demand_ids)
     activity = create_activity(draft, activity_id=str(uuid.uuid4()))
     now = clock.now()
@@ -320,11 +316,12 @@ async def change_activity(
 ) -> Doc:
     """Read, decide and write one activity conditionally on the version it was read at (and on whatever else the
     decision names: the roster's version when it read the sign-ups); decided again after a concurrent change."""
+    reach = await reach_of(store, identity)
     for attempt in range(ATTEMPTS):
         doc = await store.get(ACTIVITIES, activity_id, DECISION)
         if doc is None:
             raise not_found_activity()
-        require_admin_of(identity, doc["unit_id"])
+        require_admin_of(reach, doc["unit_id"])
         update, events, condition = await decide(doc, to_activity(doc))
         update.setdefault("$set", {})["updated_at"] = clock.now()
         filter_ = {"_id": activity_id, VERSION: doc.get(VERSION), **condition}
@@ -501,7 +498,7 @@ async def publish_publicity(
 @router.get("/activities/{activity_id}", tags=["活动"], summary="活动详情")
 async def get_activity(store: StoreDep, activity_id: ActivityId, identity: IdentityDep) -> dict[str, Any]:
     doc = await store.get(ACTIVITIES, activity_id, DECISION)
-    if doc is None or not can_see(identity, doc):
+    if doc is None or not can_see(await reach_of(store, identity), doc):
         raise not_found_activity()
     mine = await store.signup(doc, identity.volunteer_id) if identity.volunteer_id else None
     return activity_view(doc, mine)
@@ -538,20 +535,12 @@ async def list_activities(
         window["$lt"] = to
     if window:
         filter_["starts_at"] = window
-    # Drafts only for the organising unit's administrators and the province.
-    if not identity.is_province:
-        own = identity.unit_id if identity.role == "unit_admin" else None
-        if status is ActivityStatus.DRAFT and (own is None or unit_id not in (None, own)):
-            return {"items": [], "total": 0, "offset": offset, "limit": limit}
-        if status is ActivityStatus.DRAFT:
-            filter_["unit_id"] = own
-        elif status is None and "status" not in filter_:
-            if own is not None and unit_id == own:
-                pass
-            elif own is not None and unit_id is None:
-                filter_["$or"] = [{"unit_id": own}, {"status": {"$ne": ActivityStatus.DRAFT.value}}]
-            else:
-                filter_["status"] = {"$ne": ActivityStatus.DRAFT.value}
+    # Drafts only for the administrators of the organising unit (or of a unit above it) and the province.
+    reach = await reach_of(store, identity)
+    drafts = drafts_filter(reach, unit_id, status)
+    if drafts is None:
+        return {"items": [], "total": 0, "offset": offset, "limit": limit}
+    filter_.update(drafts)
     total, docs = await store.find(
         ACTIVITIES, filter_, sort="starts_at", offset=offset, limit=limit, projection=LISTING_EXCLUDE
     )
@@ -650,13 +639,14 @@ async def sign_up(
     body: Annotated[SignUpBody | None, Body()] = None,
 ) -> dict[str, Any]:
     volunteer_id, by = acting_volunteer(identity, body.volunteer_id if body else None)
+    reach = await acting_reach(store, identity, volunteer_id, by)
     claim = await store.claim(activity_id, volunteer_id)
     prior = claim.status
 
     def decide(doc: Mapping[str, Any], volunteer: Doc | None) -> tuple[Change, SignUpStatus | None, SignUpStatus]:
         if by == "admin":
-            require_admin_of(identity, doc["unit_id"])
-        elif not can_see(identity, doc):
+            require_admin_of(reach, doc["unit_id"])
+        elif not can_see(reach, doc):
             raise not_found_activity()
         known = volunteer is not None and "status" in volunteer
         active = volunteer is not None and volunteer.get("status") == "active" and bool(volunteer.get("unit_ids"))
@@ -778,13 +768,14 @@ async def cancel_sign_up(
     store: StoreDep, activity_id: ActivityId, volunteer_id: VolunteerId, identity: IdentityDep
 ) -> dict[str, Any]:
     _, by = acting_volunteer(identity, volunteer_id)
+    reach = await reach_of(store, identity)
     claim, activity, _ = await claimed_for(store, activity_id, volunteer_id)
     cancelled_status = SignUpStatus.CANCELLED
     promoted: list[str] = []
 
     async def decide(doc: Doc) -> tuple[list[Change], dict[str, Any]]:
         if by == "admin":
-            require_admin_of(identity, doc["unit_id"])
+            require_admin_of(reach, doc["unit_id"])
         require_running(doc, "取消报名")
         if claim.status is None:
             raise signup_not_found()
@@ -820,15 +811,17 @@ async def cancel_sign_up(
     await store.finish(committed, changes)
     if committed.count(WAITLISTED) and committed.count(CONFIRMED) < int(committed.doc["capacity"]):
         promoted += await fill(store, activity_id)
-    return {**signup_view({**claim.doc, "status": cancelled_status.value}), "promoted": promoted}
+    (view,) = await masked_outside(store, reach, [signup_view({**claim.doc, "status": cancelled_status.value})])
+    return {**view, "promoted": promoted}
 
 
 async def review(store: Store, activity_id: str, volunteer_id: str, identity: Identity, approve: bool) -> Doc:
+    reach = await reach_of(store, identity)
     claim, activity, _ = await claimed_for(store, activity_id, volunteer_id)
     fields: dict[str, Any] = {}
 
     def decide(doc: Doc) -> tuple[list[Change], dict[str, Any]]:
-        require_admin_of(identity, doc["unit_id"])
+        require_admin_of(reach, doc["unit_id"])
         require_running(doc, "审核报名")
         if claim.status is None:
             raise signup_not_found()
@@ -870,14 +863,16 @@ async def review(store: Store, activity_id: str, volunteer_id: str, identity: Id
 async def approve(
     store: StoreDep, activity_id: ActivityId, volunteer_id: VolunteerId, identity: Identity = ADMINS
 ) -> dict[str, Any]:
-    return signup_view(await review(store, activity_id, volunteer_id, identity, approve=True))
+    view = signup_view(await review(store, activity_id, volunteer_id, identity, approve=True))
+    return (await masked_outside(store, await reach_of(store, identity), [view]))[0]
 
 
 @router.post("/activities/{activity_id}/signups/{volunteer_id}/reject", tags=["报名"], summary="审核不通过")
 async def reject(
     store: StoreDep, activity_id: ActivityId, volunteer_id: VolunteerId, identity: Identity = ADMINS
 ) -> dict[str, Any]:
-    return signup_view(await review(store, activity_id, volunteer_id, identity, approve=False))
+    view = signup_view(await review(store, activity_id, volunteer_id, identity, approve=False))
+    return (await masked_outside(store, await reach_of(store, identity), [view]))[0]
 
 
 @router.get("/activities/{activity_id}/signups", tags=["报名"], summary="报名名单（按报名顺序）")
@@ -890,12 +885,15 @@ async def list_sign_ups(
     doc = await store.get(ACTIVITIES, activity_id, DECISION)
     if doc is None:
         raise not_found_activity()
-    require_admin_of(identity, doc["unit_id"])
+    reach = await reach_of(store, identity)
+    require_admin_of(reach, doc["unit_id"], read=True)
     roster = await store.roster(doc)
     waiting = {s.volunteer_id: i for i, s in enumerate(waitlist_order(to_signup(d) for d in roster), start=1)}
-    items = [
-        signup_view(d, waiting.get(d["volunteer_id"])) for d in roster if status is None or d["status"] == status.value
-    ]
+    items = await masked_outside(
+        store,
+        reach,
+        (signup_view(d, waiting.get(d["volunteer_id"])) for d in roster if status in (None, d["status"])),
+    )
     return {"items": items, "total": len(items), "counts": {**no_counts(), **(doc.get("counts") or {})}}
 
 
@@ -950,13 +948,14 @@ async def attend(
     at = body.at or now
     if at > now + CLOCK_SKEW:
         raise Problem(422, "time_in_future", "签到签退时刻不能晚于当前时间", errors=[{"field": "at"}])
+    reach = await acting_reach(store, identity, volunteer_id, by)
     claim, doc, _ = await claimed_for(store, activity_id, volunteer_id)
     decided: dict[str, Any] = {}
 
     def decide(doc: Doc) -> tuple[list[Change], dict[str, Any]]:
         activity = to_activity(doc)
         if by == "admin":
-            require_admin_of(identity, doc["unit_id"])
+            require_admin_of(reach, doc["unit_id"])
             opens, closes = checkin_window(activity.starts_at, activity.ends_at)
             if not opens <= at <= closes:
                 raise OutsideCheckInWindow(CHECKIN_GRACE)
@@ -1030,7 +1029,7 @@ async def get_checkin_code(
     doc = await store.get(ACTIVITIES, activity_id, LISTING_EXCLUDE)
     if doc is None:
         raise not_found_activity()
-    require_admin_of(identity, doc["unit_id"])
+    require_admin_of(await reach_of(store, identity), doc["unit_id"], read=True)
     opens, closes = checkin_window(doc["starts_at"], doc["ends_at"])
     return {
         "activity_id": activity_id,
@@ -1057,11 +1056,12 @@ async def correct(
     body: CorrectionBody,
     identity: Identity = ADMINS,
 ) -> dict[str, Any]:
+    reach = await acting_reach(store, identity, volunteer_id, "admin")
     claim, doc, _ = await claimed_for(store, activity_id, volunteer_id)
     decided: dict[str, Any] = {}
 
     def decide(doc: Doc) -> tuple[list[Change], dict[str, Any]]:
-        require_admin_of(identity, doc["unit_id"])
+        require_admin_of(reach, doc["unit_id"])
         activity = to_activity(doc)
         if activity.status not in (ActivityStatus.ONGOING, ActivityStatus.COMPLETED):
             raise Problem(409, "activity_not_open", f"活动状态为“{activity.status.label}”，不能补录服务时长")
@@ -1123,7 +1123,7 @@ async def list_attendance(store: StoreDep, activity_id: ActivityId, identity: Id
     doc = await store.get(ACTIVITIES, activity_id, DECISION)
     if doc is None:
         raise not_found_activity()
-    require_admin_of(identity, doc["unit_id"])
+    require_admin_of(await reach_of(store, identity), doc["unit_id"], read=True)
     activity = to_activity(doc)
     items = [
         attendance_view(activity, attendance_of(d, activity_id, d["volunteer_id"]))
@@ -1173,7 +1173,7 @@ def demand_event(demand: Demand, recorded_at: datetime) -> Envelope[Any]:
 
 @router.post("/demands", status_code=201, tags=["需求库"], summary="登记企业创新难题需求")
 async def create_demand(store: StoreDep, body: DemandBody, identity: Identity = ADMINS) -> dict[str, Any]:
-    require_admin_of(identity, body.unit_id)
+    require_admin_of(await reach_of(store, identity), body.unit_id)
     try:
         demand = Demand(id=str(uuid.uuid4()), **body.model_dump())
     except ValidationError as exc:
@@ -1194,8 +1194,11 @@ async def list_demands(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     filter_: dict[str, Any] = {}
+    visible = await demand_units(store, await reach_of(store, identity))
+    if visible is not None:
+        filter_["unit_id"] = {"$in": sorted(visible)}
     if unit_id is not None:
-        filter_["unit_id"] = unit_id
+        filter_["unit_id"] = unit_id if visible is None or unit_id in visible else "#none"
     if status is not None:
         filter_["status"] = status.value
     total, docs = await store.find(
@@ -1207,7 +1210,8 @@ async def list_demands(
 @router.get("/demands/{demand_id}", tags=["需求库"], summary="需求详情")
 async def get_demand(store: StoreDep, demand_id: str, identity: IdentityDep) -> dict[str, Any]:
     doc = await store.get(DEMANDS, demand_id)
-    if doc is None:
+    visible = await demand_units(store, await reach_of(store, identity))
+    if doc is None or (visible is not None and doc["unit_id"] not in visible):
         raise Problem(404, "demand_not_found", "未找到该需求")
     return demand_view(doc)
 
@@ -1216,10 +1220,12 @@ async def get_demand(store: StoreDep, demand_id: str, identity: IdentityDep) -> 
 async def change_demand(
     store: StoreDep, demand_id: str, body: DemandStatusBody, identity: Identity = ADMINS
 ) -> dict[str, Any]:
+    reach = await reach_of(store, identity)
+
     def decide(doc: Doc | None) -> Write[None]:
         if doc is None:
             raise Problem(404, "demand_not_found", "未找到该需求")
-        require_admin_of(identity, doc["unit_id"])
+        require_admin_of(reach, doc["unit_id"])
         changed, now = change_demand_status(to_demand(doc), body.status), clock.now()
         return Write({"$set": {"status": changed.status.value, "updated_at": now}}, [demand_event(changed, now)])
 

@@ -17,6 +17,7 @@ from shared.contracts.events import (
     VolunteerSnapshot,
     VolunteerUpdated,
 )
+from shared.scope import attach_unit_paths
 from shared.service import Service
 
 from .api import install_activity_errors, repair_loop, router
@@ -56,6 +57,7 @@ def create_app(settings: ActivitiesSettings | None = None) -> FastAPI:
     service = Service("activities", settings, indexes=indexes(), outbox_collections=[ACTIVITIES, SIGNUPS, DEMANDS])
     store = Store(service)
     register_consumers(service, store)
+    attach_unit_paths(service)  # the unit tree the scope rule needs (shared.scope)
     service.background.append(lambda: repair_loop(store, REPAIR_INTERVAL_S))
     app = service.create_app(
         router,

@@ -51,6 +51,7 @@ from shared.aggregates import Contended, backoff
 from shared.contracts.envelope import Envelope, parse_envelope
 from shared.lease import Lease
 from shared.messaging.outbox import OUTBOX, OUTBOX_N
+from shared.scope import SCOPE_UNITS
 from shared.service import Service
 from shared.storage import Doc, Indexes, utcnow
 
@@ -79,6 +80,7 @@ def indexes() -> Indexes:
     found.add(ACTIVITIES, "starts_at")
     found.add(ACTIVITIES, "status")
     found.add(DEMANDS, "unit_id")
+    found.add(SCOPE_UNITS, "ancestors")
     found.add(SIGNUPS, "activity_id", "sequence")
     found.add(SIGNUPS, "activity_id", "status", "sequence")
     found.add(SIGNUPS, "claim.at", partial={CLAIM: {"$exists": True}}, name="claims")

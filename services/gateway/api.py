@@ -12,7 +12,15 @@ from pydantic import BaseModel, Field
 
 from services.gateway.accounts import Account, AccountPatch, NewAccount, verify_password
 from services.gateway.auth import CallerDep, RateLimiter, client_ip, issue_access_token
-from services.gateway.proxy import READS, authorize, check_body_units, check_body_volunteer, forward, target
+from services.gateway.proxy import (
+    READS,
+    authorize,
+    check_body_units,
+    check_body_volunteer,
+    forward,
+    is_upload,
+    target,
+)
 from shared.identity import Identity
 from shared.messaging.dlq import DeadLetter, list_dead_letters, replay_dead_letters
 from shared.problems import Problem
@@ -240,8 +248,8 @@ def proxy_router() -> APIRouter:
         query = list(request.query_params.multi_items())
         await authorize(gw.tree, identity, request.method, segments, query, dlq)
         body = None
-        json_body = request.headers.get("content-type", "").split(";")[0].strip() == "application/json"
-        if identity.role == "unit_admin" and request.method not in READS and json_body:
+        upload = is_upload(request.headers.get("content-type", ""))
+        if identity.role == "unit_admin" and request.method not in READS and not upload:
             body = await request.body()  # small: bounded by max_body_bytes
             await check_body_units(gw.tree, identity, body)
         elif identity.role == "volunteer" and request.method not in READS:

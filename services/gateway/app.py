@@ -27,7 +27,7 @@ from services.gateway.audit import AuditLog, AuditMiddleware, audit_indexes, aud
 from services.gateway.auth import RateLimiter, rate_limit_indexes
 from services.gateway.console import mount_console
 from services.gateway.openapi import OpenApiDocs
-from services.gateway.proxy import Upstreams
+from services.gateway.proxy import UPLOAD_TYPES, Upstreams
 from services.gateway.scope import UnitTree, attach_consumers
 from services.gateway.settings import GatewaySettings
 from shared.problems import Problem, problem_response
@@ -51,8 +51,8 @@ class Gateway:
         self.service = Service("gateway", settings, indexes=indexes)
         attach_consumers(self.service)
         self.accounts = AccountStore(self.service.db)
-        self.tree = UnitTree(self.service.db)
         self.upstreams = Upstreams(settings)
+        self.tree = UnitTree(self.service.db, self.upstreams.lookup_unit)
         self.docs = OpenApiDocs(self.upstreams)
         # In the database: every gateway replica counts against the same limits.
         self.signin_limiter = RateLimiter(self.service.db, "signin", settings.signin_rate_per_min)
@@ -64,16 +64,6 @@ class Gateway:
         self.trusted_proxies = settings.proxy_networks()
         self.audit = AuditLog(self.service.db, settings.audit_retention_days, settings.audit_queue_size)
         self.service.background.append(self.audit.run)
-
-
-# Bodies that are files (the collective forms): the upload limit applies instead of the body limit.
-UPLOAD_TYPES = (
-    "multipart/form-data",
-    "application/octet-stream",
-    "application/vnd.openxmlformats-officedocument.",
-    "application/vnd.ms-excel",
-    "text/csv",
-)
 
 
 class _TooLarge(Exception):

@@ -32,6 +32,7 @@ from services.gateway.scope import UnitTree
 from services.gateway.settings import SERVICES, GatewaySettings
 from shared.identity import HEADER, Identity, sign_identity
 from shared.problems import Problem
+from shared.scope import out_of_scope, system_may_read
 
 log = logging.getLogger("stvs.gateway.proxy")
 
@@ -79,6 +80,15 @@ DROP_REQUEST = HOP_BY_HOP | {
     "tracestate",
 }
 UNIT_FIELDS = ("unit_id", "parent_id")
+UNIT_QUERY = frozenset({"unit_id", "parent_id", "parent", "unit"})  # query parameters naming a unit
+# Bodies that are files (the collective forms): streamed on, never parsed by the gateway.
+UPLOAD_TYPES = (
+    "multipart/form-data",
+    "application/octet-stream",
+    "application/vnd.openxmlformats-officedocument.",
+    "application/vnd.ms-excel",
+    "text/csv",
+)
 # Marks a refusal decided by the gateway's scope rules (not by a service), for logs and the scope matrix test.
 DENIED = {"X-STVS-Denied-By": "gateway"}
 
@@ -243,6 +253,33 @@ class Upstreams:
         found: dict[str, Any] = r.json()
         return found
 
+    async def lookup_unit(self, unit_id: str) -> dict[str, Any] | None:
+        """The registry's record of a unit (its id, parent, ancestors, status, name, version), None when there is
+        none. Asked as the gateway itself (a read-only system identity) when the unit-tree copy does not know an id
+        yet: the copy lags the registry's events, a caller must still reach the unit it has just registered."""
+        if not unit_id or len(unit_id) > 64 or unit_id in NOT_IDS:
+            return None
+        path = f"{self.settings.upstream_prefix}/units/{quote(unit_id, safe='')}"
+        me = Identity(subject="gateway", role="system")
+        secret = self.settings.internal_token.get_secret_value()
+
+        def build(client: httpx.AsyncClient) -> httpx.Request:
+            built = client.build_request("GET", path, headers={"accept": "application/json"}, timeout=3.0)
+            target = built.url.raw_path.decode("latin-1")
+            built.headers[HEADER] = sign_identity(me, secret, service="registry", method="GET", target=target)
+            return built
+
+        try:
+            r = await self.send_once("registry", build, stream=False)
+        except (NotConnected, httpx.HTTPError):
+            return None  # the registry is away: the copy's answer (unknown) stands
+        if r.status_code != 200:
+            return None
+        found: dict[str, Any] = r.json()
+        if not isinstance(found, dict) or found.get("id") != unit_id:
+            return None
+        return {"_id": unit_id, **{k: found.get(k) for k in ("parent_id", "ancestors", "status", "name", "version")}}
+
     async def fetch_json(self, service: str, path: str) -> Any:
         r = await self.send_once(service, lambda client: client.build_request("GET", path, timeout=3.0), stream=False)
         r.raise_for_status()
@@ -273,10 +310,8 @@ def target(segments: list[str]) -> tuple[str, list[str], bool]:
 
 
 def denial(method: str) -> Problem:
-    """Out of scope: 404 for reads (nothing is revealed), 403 for writes."""
-    if method in READS:
-        return Problem(404, "not_found", "未找到该资源，或不在本账号的范围内", headers=DENIED)
-    return Problem(403, "out_of_scope", "超出本账号的管理范围，无权执行此操作", headers=DENIED)
+    """Out of scope: 404 for reads (nothing is revealed), 403 for writes (the shared rule's answer)."""
+    return out_of_scope(method in READS, DENIED)
 
 
 async def authorize(
@@ -294,8 +329,10 @@ async def authorize(
     if dlq:
         raise Problem(403, "forbidden_role", "仅省级管理员可管理死信", headers=DENIED)
     if identity.role == "system":
-        if not read:
+        if not read or segments[0] == "certificates":  # issuing a certificate is a GET, but a write
             raise Problem(403, "read_only", "系统账号只能读取数据", headers=DENIED)
+        if not system_may_read(segments):
+            raise Problem(403, "forbidden_role", "系统账号只能读取组织与统计数据，不能读取个人信息", headers=DENIED)
         return
     if identity.role == "volunteer":
         if not volunteer_may(identity, method, segments, query):
@@ -309,7 +346,7 @@ async def authorize(
         return
     if identity.role != "unit_admin":
         raise denial(method)
-    unit_ids = [v for k, v in query if k == "unit_id"] + units_named(segments)
+    unit_ids = [v for k, v in query if k in UNIT_QUERY] + units_named(segments)
     if not await tree.all_in_scope(identity, unit_ids):
         raise denial(method)
     for volunteer_id in volunteers_named(segments):
@@ -390,29 +427,42 @@ def volunteer_may(identity: Identity, method: str, s: list[str], query: list[tup
 
 def check_body_volunteer(identity: Identity, body: bytes) -> None:
     """A volunteer's write naming a volunteer (``volunteer_id``) must name itself."""
-    if not body.strip():
-        return
-    try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return  # the service answers with its own validation problem (and acts for the caller only)
-    if isinstance(doc, dict) and doc.get("volunteer_id") not in (None, identity.volunteer_id):
+    doc = json_body(body) if body.strip() else None
+    if doc is not None and doc.get("volunteer_id") not in (None, identity.volunteer_id):
         raise Problem(403, "not_yourself", "志愿者只能为本人报名、取消报名或签到签退", headers=DENIED)
 
 
-async def check_body_units(tree: UnitTree, identity: Identity, body: bytes) -> None:
-    """A unit admin's JSON write naming units (``unit_id``, ``parent_id``, ``unit_ids``) must stay inside its scope."""
+def json_body(body: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object, None when it is none (the service answers with its own validation problem)."""
     try:
         doc = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return  # the service answers with its own validation problem
-    if not isinstance(doc, dict):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def is_upload(content_type: str) -> bool:
+    """A file upload (streamed on, never parsed here): the services read these bodies as files, not as JSON."""
+    return content_type.split(";")[0].strip().lower().startswith(UPLOAD_TYPES)
+
+
+async def check_body_units(tree: UnitTree, identity: Identity, body: bytes) -> None:
+    """A unit admin's write naming units (``unit_id``, ``parent_id``, ``unit_ids``) must stay inside its scope, and
+    a volunteer it acts for (``volunteer_id``) must not be one the copy knows outside it. Any body that is not a
+    file upload is looked at, whatever its media type says (``Application/JSON``, ``…+json``, none at all)."""
+    doc = json_body(body)
+    if doc is None:
         return
     named = [doc[f] for f in UNIT_FIELDS if isinstance(doc.get(f), str)]
     if isinstance(doc.get("unit_ids"), list):
         named += [u for u in doc["unit_ids"] if isinstance(u, str)]
     if not await tree.all_in_scope(identity, named):
         raise Problem(403, "out_of_scope", "超出本账号的管理范围，无权执行此操作", headers=DENIED)
+    volunteer_id = doc.get("volunteer_id")
+    if isinstance(volunteer_id, str):
+        known = await tree.volunteers.find_one({"_id": volunteer_id}, {"_id": 1})
+        if known is not None and not await tree.volunteer_in_scope(identity, volunteer_id):
+            raise Problem(403, "out_of_scope", "超出本账号的管理范围，无权执行此操作", headers=DENIED)
 
 
 def forward_headers(request: Request) -> dict[str, str]:

@@ -9,7 +9,7 @@ and every unit below it; nothing beside or above.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -27,6 +27,7 @@ from shared.contracts.events import (
     VolunteerUpdated,
 )
 from shared.identity import Identity
+from shared.scope import covers as covers_path
 from shared.service import Service
 from shared.storage import Doc, utcnow
 
@@ -35,25 +36,36 @@ VOLUNTEERS_COL = "volunteers"
 
 
 def covers(identity: Identity, unit_id: str, unit: Doc | None) -> bool:
-    """Pure rule: may ``identity`` reach unit ``unit_id`` (whose copy is ``unit``, None when unknown)?"""
-    if identity.role == "province_admin":
-        return True
-    if identity.role != "unit_admin" or not identity.unit_id:
-        return False
-    if unit_id == identity.unit_id:
-        return True
-    return unit is not None and identity.unit_id in (unit.get("ancestors") or [])
+    """May ``identity`` reach unit ``unit_id`` (whose copy is ``unit``, None when unknown)? The shared rule
+    (:func:`shared.scope.covers`) on the unit's path; an unknown unit is only a unit admin's own."""
+    path = [*((unit or {}).get("ancestors") or []), unit_id]
+    return covers_path(identity, path)
+
+
+Lookup = Callable[[str], Awaitable[Doc | None]]
 
 
 class UnitTree:
-    """Read side of the copy (scope checks)."""
+    """Read side of the copy (scope checks). ``lookup`` asks the registry for a unit the copy does not know yet
+    (registered a moment ago: its event is still on its way), so a caller always reaches what it just created."""
 
-    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+    def __init__(self, db: AsyncDatabase[Doc], lookup: Lookup | None = None) -> None:
         self.units = db[UNITS_COL]
         self.volunteers = db[VOLUNTEERS_COL]
+        self.lookup = lookup
 
     async def unit(self, unit_id: str) -> Doc | None:
-        return await self.units.find_one({"_id": unit_id})
+        doc = await self.units.find_one({"_id": unit_id})
+        if doc is None and self.lookup is not None:
+            doc = await self.lookup(unit_id)
+            if doc is not None:
+                await self.learn(doc)
+        return doc
+
+    async def learn(self, unit: Doc) -> None:
+        """Put a unit the registry answered with into the copy (an event of the same version changes nothing)."""
+        fields = {k: unit.get(k) for k in ("parent_id", "ancestors", "status", "name")}
+        await _apply_versioned(self.units, str(unit["_id"]), int(unit.get("version") or 0), {"$set": fields})
 
     async def in_scope(self, identity: Identity, unit_id: str) -> bool:
         if identity.role == "province_admin":

@@ -14,6 +14,8 @@ from shared import clock
 from shared.contracts.events import EVENT_TYPES
 from shared.identity import Identity, require_roles
 from shared.problems import Problem
+from shared.scope import SCOPE_UNITS, out_of_scope
+from shared.scope import reach as scope_reach
 from shared.storage import MAX_PAGE_OFFSET
 
 from . import domain
@@ -213,16 +215,20 @@ def router(notifier: Notifier) -> APIRouter:
     ) -> dict[str, Any]:
         assert channel is None or channel in CHANNELS
         assert outcome is None or outcome in OUTCOMES
+        reach = await scope_reach(identity, notifier.service.db[SCOPE_UNITS])
+        query: dict[str, Any] = {}
+        if identity.role == "system":
+            raise Problem(403, "forbidden_role", "系统账号不能读取通知记录（含个人信息）")
         if identity.role == "unit_admin":
-            if unit is not None and unit != identity.unit_id:
-                raise Problem(403, "other_unit", "只能查看本单位的通知")
-            unit = identity.unit_id or "-"
+            if unit is not None and not reach.unit(unit):
+                raise out_of_scope(read=True)
+            if unit is None:
+                query["unit_id"] = {"$in": sorted(reach.units or ())}  # its unit's and those below it
         elif identity.role == "volunteer":
             own = f"volunteer:{identity.volunteer_id}"
             if recipient is not None and recipient != own:
-                raise Problem(403, "other_volunteer", "只能查看自己的通知")
+                raise out_of_scope(read=True)
             recipient = own
-        query: dict[str, Any] = {}
         for field, value in (("unit_id", unit), ("channel", channel), ("outcome", outcome), ("recipient", recipient)):
             if value is not None:
                 query[field] = value
@@ -257,8 +263,9 @@ def router(notifier: Notifier) -> APIRouter:
         identity: Identity = ANYONE,
         year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     ) -> dict[str, Any]:
-        if identity.role == "volunteer" or (identity.role == "unit_admin" and identity.unit_id != unit_id):
-            raise Problem(403, "other_unit", "只能查看本单位的报送义务")
+        reach = await scope_reach(identity, notifier.service.db[SCOPE_UNITS], system_reads=True)
+        if identity.role == "volunteer" or not reach.unit(unit_id):
+            raise out_of_scope(read=True)  # its unit's and those below it (shared.scope); nothing else, not even 403
         doc = await notifier.service.db[UNITS].find_one({"_id": unit_id})
         if doc is None or doc.get("registered_at") is None:
             raise Problem(404, "unit_not_found", "未找到该单位（尚未收到其注册信息）")

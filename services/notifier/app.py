@@ -6,6 +6,7 @@ import logging
 
 from fastapi import FastAPI
 
+from shared.scope import attach_unit_paths
 from shared.service import Service
 from shared.settings import decode_key
 
@@ -30,6 +31,7 @@ class Notifier:
         self.cipher = SecretCipher(decode_key(self.settings.webhook_secret_key.get_secret_value()))
         self.subscriptions = SubscriptionCache(self.service.db, self.settings.subscription_cache_s)
         register(self.service, self.settings, self.subscriptions)
+        attach_unit_paths(self.service)  # the unit tree the scope rule needs (shared.scope)
         self.notices = Notices(self.service.db, self.settings)
         self.scheduler = Scheduler(self.service, self.settings, self.notices, holder=holder)
         self.delivery = DeliveryWorker(

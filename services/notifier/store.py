@@ -36,6 +36,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared import clock
 from shared.calendar import to_shanghai
+from shared.scope import SCOPE_UNITS
 from shared.storage import Doc, Indexes
 
 from .domain import SlotKey, UnitObligations
@@ -83,6 +84,7 @@ def indexes() -> Indexes:
     found.add(PARKED, "subscription_id")
     found.add(ACTIVITIES, "status")
     found.add(SUBSCRIPTIONS, "event_types")
+    found.add(SCOPE_UNITS, "ancestors")
     return found
 
 

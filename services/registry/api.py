@@ -33,10 +33,13 @@ from services.registry.domain import (
 from services.registry.store import ForbiddenError, Page, Registry, Scope, compliance, profile_fields, unit_profile
 from shared.identity import Identity, IdentityDep, require_roles
 from shared.problems import Problem, problem_response
+from shared.scope import out_of_scope
 from shared.storage import MAX_PAGE_OFFSET
 
 ADMINS = require_roles("province_admin", "unit_admin")
 ANYONE = require_roles("province_admin", "unit_admin", "volunteer")
+# The unit reads a system key may make too (shared.scope.SYSTEM_READS: the organisation, no person's record).
+READERS = require_roles("province_admin", "unit_admin", "system")
 
 
 def get_registry(request: Request) -> Registry:
@@ -72,6 +75,9 @@ def to_problem(exc: RegistryError) -> Problem:
 
 async def registry_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RegistryError)
+    if isinstance(exc, ForbiddenError) and request.method in ("GET", "HEAD"):
+        # a read out of scope reveals nothing, not even that the record exists (shared.scope)
+        return problem_response(out_of_scope(read=True), request.url.path)
     return problem_response(to_problem(exc), request.url.path)
 
 
@@ -369,7 +375,7 @@ async def suggest_unit_name(
     kind: str,
     base: str,
     parent_id: str | None = None,
-    identity: Identity = ADMINS,
+    identity: Identity = READERS,
 ) -> NameSuggestion:
     member = UnitKind.lookup(kind)
     if member is None:
@@ -389,7 +395,7 @@ async def list_units(
     name: str | None = Query(None, description="组织全称（精确匹配）"),
     skip: int = Query(0, ge=0, le=MAX_PAGE_OFFSET),
     limit: int = Query(50, ge=1, le=200),
-    identity: Identity = ADMINS,
+    identity: Identity = READERS,
 ) -> UnitPage:
     kind_code = None
     if kind is not None:
@@ -488,7 +494,7 @@ async def subtree(
     registry: RegistryDep,
     skip: int = Query(0, ge=0, le=MAX_PAGE_OFFSET),
     limit: int = Query(50, ge=1, le=200),
-    identity: Identity = ADMINS,
+    identity: Identity = READERS,
 ) -> UnitPage:
     scope = Scope(identity)
     root = await registry.unit(unit_id)
@@ -497,10 +503,24 @@ async def subtree(
     return unit_page(await registry.list_units(scope, below=unit_id, skip=skip, limit=limit))
 
 
-@units.get("/{unit_id}/path", summary="查询队伍到总队的上级路径（自总队而下）", response_model=list[UnitOut])
-async def unit_path(unit_id: str, registry: RegistryDep, identity: Identity = ADMINS) -> list[UnitOut]:
+class UnitRef(BaseModel):
+    """A unit on a path: who it is, nothing about its people (leaders, contacts, phones, addresses)."""
+
+    id: str
+    name: str
+    kind: str
+    kind_label: str
+
+
+@units.get(
+    "/{unit_id}/path",
+    summary="查询队伍到总队的上级路径（自总队而下，仅编号、名称与类型）",
+    response_model=list[UnitRef],
+)
+async def unit_path(unit_id: str, registry: RegistryDep, identity: Identity = READERS) -> list[UnitRef]:
     scope = Scope(identity)
-    return [unit_out(d) for d in await registry.path(unit_id, scope)]
+    docs = await registry.path(unit_id, scope)
+    return [UnitRef(id=d["_id"], name=d["name"], kind=d["kind"], kind_label=UnitKind(d["kind"]).label) for d in docs]
 
 
 # ----------------------------------------------------------------------------------------------------------

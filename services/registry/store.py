@@ -77,6 +77,7 @@ from shared.contracts.events import (
 )
 from shared.identity import Identity
 from shared.messaging.outbox import Outbox, Transaction
+from shared.scope import covers, unit_path
 from shared.storage import Doc, Indexes
 
 log = logging.getLogger("stvs.registry.store")
@@ -146,14 +147,8 @@ class Scope:
         return self.province or self.identity.role == "unit_admin"
 
     def sees_unit(self, unit: Mapping[str, Any]) -> bool:
-        if self.province:
-            return True
-        own = self.identity.unit_id
-        return (
-            self.identity.role == "unit_admin"
-            and own is not None
-            and (unit["_id"] == own or own in unit.get("ancestors", []))
-        )
+        """The shared rule (:mod:`shared.scope`): its own unit and every unit below it."""
+        return self.province or covers(self.identity, unit_path(unit))
 
     def manages_unit(self, unit: Mapping[str, Any]) -> bool:
         """May change this unit (its own unit or one below)."""
@@ -163,7 +158,8 @@ class Scope:
         if self.province:
             return True
         if self.identity.role == "unit_admin":
-            return self.identity.unit_id is not None and self.identity.unit_id in volunteer.get("scope_units", [])
+            # scope_units: every unit on the paths of the volunteer's memberships
+            return covers(self.identity, volunteer.get("scope_units", []))
         if self.identity.role == "volunteer":
             return volunteer["_id"] == self.identity.volunteer_id or (
                 volunteer.get("account") is not None and volunteer.get("account") == self.identity.subject
@@ -835,8 +831,10 @@ class Registry:
             if doc is None:
                 raise NotFoundError("未找到该志愿者")
             if scope.admin:
-                if not scope.manages_unit(unit):
-                    raise refuse()
+                # an admin adds only a person already in its scope (a member of its unit or of one below): anyone
+                # else asks to join as themselves, so nobody gains a stranger's record by adding them
+                if not scope.manages_unit(unit) or not scope.sees_volunteer(doc):
+                    raise refuse("该志愿者")
             elif not scope.sees_volunteer(doc):
                 raise ForbiddenError("只能为本人申请加入队伍")
             now = clock.now()

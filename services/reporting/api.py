@@ -17,6 +17,7 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.events import ActionPlanSubmitted, MonthlyReportSubmitted
 from shared.identity import Identity, IdentityDep, require_roles
 from shared.problems import Problem
+from shared.scope import covers, unit_path
 from shared.service import ServiceDep
 from shared.storage import Doc
 
@@ -95,12 +96,21 @@ async def get_unit_stats(
 
 @router.get("/stats/volunteers/{volunteer_id}", summary="志愿者服务时长、活动次数与星级")
 async def get_volunteer_stats(service: ServiceDep, identity: IdentityDep, volunteer_id: str) -> Doc:
-    if identity.role == "volunteer" and identity.volunteer_id != volunteer_id:
-        raise Problem(403, "forbidden_volunteer", "只能查看本人的服务记录")
     found = await views.volunteer_stats(service.db, volunteer_id)
-    if found is None:
+    if found is None or not await _reaches_volunteer(service, identity, volunteer_id, found):
         raise Problem(404, "volunteer_not_found", f"未找到志愿者 {volunteer_id} 的服务记录")
     return found
+
+
+async def _reaches_volunteer(service: Any, identity: Identity, volunteer_id: str, record: Doc) -> bool:
+    """The shared rule (shared.scope): the province, the volunteer itself, an admin of one of its units or above."""
+    if identity.role == "province_admin":
+        return True
+    if identity.role == "volunteer":
+        return identity.volunteer_id == volunteer_id
+    if identity.role != "unit_admin":
+        return False  # a system key reads no person's record
+    return views.covers_volunteer_units(identity, await all_units(service.db), record.get("unit_ids") or [])
 
 
 # ---------------------------------------------------------------- reports (信息报送)
@@ -116,9 +126,10 @@ class ActionPlanIn(BaseModel):
 
 
 async def _submittable_unit(service: Any, identity: Identity, unit_id: str) -> Doc:
-    if identity.role == "unit_admin" and identity.unit_id != unit_id:
-        raise Problem(403, "forbidden_unit", "只能报送本队伍的材料")
+    """The unit a submission is for: the caller's own or one below it (the shared rule, shared.scope)."""
     unit: Doc | None = await service.db[UNITS].find_one({"_id": unit_id})
+    if identity.role == "unit_admin" and not covers(identity, unit_path(unit) if unit else [unit_id]):
+        raise Problem(403, "forbidden_unit", "只能报送本队伍及下级队伍的材料")
     if unit is None or not unit.get("kind"):
         raise Problem(404, "unit_not_found", f"未找到队伍 {unit_id}（或其注册事件尚未到达）")
     return unit
@@ -262,23 +273,20 @@ def _secret(request: Request) -> str:
 async def issue_certificate(
     request: Request, service: ServiceDep, identity: IdentityDep, volunteer_id: str, unit_id: str | None = None
 ) -> Response:
+    if identity.role == "system":  # issuing writes a certificate: a read-only key may not
+        raise Problem(403, "read_only", "系统账号只能读取数据，不能出具证明")
     record = await views.volunteer_stats(service.db, volunteer_id)
-    if record is None:
+    if record is None or not await _reaches_volunteer(service, identity, volunteer_id, record):
         raise Problem(404, "volunteer_not_found", f"未找到志愿者 {volunteer_id} 的服务记录")
     units = await all_units(service.db)
     member_of = [u for u in record["unit_ids"] if u in units]
-    if identity.role == "volunteer":
-        if identity.volunteer_id != volunteer_id:
-            raise Problem(403, "forbidden_volunteer", "只能为本人出具证明")
-    elif identity.role == "unit_admin":
-        scope = {a for u in member_of for a in [u, *(units[u].get("ancestors") or [])]}
-        if identity.unit_id not in scope:
-            raise Problem(403, "forbidden_unit", "该志愿者不属于本队伍或下级队伍")
     province = next((u for u, d in units.items() if d["kind"] == "province_corps"), None)
     issuer_id = unit_id or (identity.unit_id if identity.role == "unit_admin" else None)
     issuer_id = issuer_id or (member_of[0] if member_of else province)
     if issuer_id is None or issuer_id not in units:
         raise Problem(422, "no_issuing_unit", "无法确定出具单位，请指定 unit_id")
+    if not _may_issue_for(identity, units, issuer_id, member_of):
+        raise Problem(403, "forbidden_unit", "只能以本队伍、下级队伍或本人所在队伍的名义出具证明")
     masked = await registry.masked_id_number(
         settings_of(request), identity, volunteer_id, getattr(request.app.state, "registry_transport", None)
     )
@@ -306,6 +314,15 @@ async def issue_certificate(
             "X-Certificate-Number": str(cert["_id"]),
         },
     )
+
+
+def _may_issue_for(identity: Identity, units: dict[str, Doc], issuer_id: str, member_of: list[str]) -> bool:
+    """An admin issues in the name of a unit in its scope, a volunteer in the name of one of its own units."""
+    if identity.role == "province_admin":
+        return True
+    if identity.role == "volunteer":
+        return issuer_id in member_of or (not member_of and units[issuer_id].get("kind") == "province_corps")
+    return covers(identity, unit_path(units[issuer_id]))
 
 
 @router.get("/certificates/{number}", summary="查验志愿服务记录证明（凭证明编号，无需登录）")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ from shared.calendar import monthly_report_due
 from shared.identity import Identity
 from shared.problems import Problem
 from shared.programme import city_name
+from shared.scope import covers, unit_path
 from shared.storage import Doc
 
 from .domain import (
@@ -124,16 +125,18 @@ async def load_tree(db: AsyncDatabase[Doc], root_id: str | None, identity: Ident
 
 
 def check_can_read(identity: Identity, unit: Mapping[str, Any]) -> None:
-    """Province admins and the system read everything; a unit admin reads its own unit and what is below it."""
+    """Province admins and the system read everything; a unit admin reads its own unit and what is below it (the
+    shared rule, :mod:`shared.scope`). Out of scope is 404: nothing is revealed, not even that the unit exists."""
     if identity.role in ("province_admin", "system"):
         return
-    if (
-        identity.role == "unit_admin"
-        and identity.unit_id
-        and (identity.unit_id == unit["_id"] or identity.unit_id in (unit.get("ancestors") or []))
-    ):
+    if covers(identity, unit_path(unit)):
         return
-    raise Problem(403, "forbidden_unit", "无权查看该队伍的数据")
+    raise Problem(404, "unit_not_found", "未找到该队伍，或不在本账号的范围内")
+
+
+def covers_volunteer_units(identity: Identity, units: Mapping[str, Doc], unit_ids: Iterable[str]) -> bool:
+    """A unit admin reaches a volunteer when one of the volunteer's units (known to ``units``) is in its scope."""
+    return any(u in units and covers(identity, unit_path(units[u])) for u in unit_ids)
 
 
 def unit_facts(

@@ -14,6 +14,7 @@ from services.activities.api import repair
 from services.activities.domain import checkin_code
 from services.activities.store import SIGNUPS, signup_id
 from shared.contracts.events import ACTIVITIES, DEMANDS
+from shared.scope import SCOPE_UNITS
 from tests.activities.conftest import CHECKIN_SECRET, Running, draft
 
 
@@ -284,7 +285,7 @@ async def test_sign_up_refusals(running: Running) -> None:
             f"/activities/{activity_id}/signups", json={"volunteer_id": "r-ok"}, headers=running.admin("unit-2")
         ),
         403,
-        "not_unit_admin",
+        "volunteer_out_of_scope",  # r-ok is unit-1's: unit-2's admin may not act for them (issue 14)
     )
 
     now = datetime.now(UTC)
@@ -744,10 +745,12 @@ async def test_demand_library(running: Running) -> None:
         await c.patch(f"/demands/{demand_id}", json={"status": "open"}, headers=admin), 409, "invalid_demand_transition"
     )
     problem(await c.patch("/demands/none", json={"status": "open"}, headers=admin), 404, "demand_not_found")
-    listed = (
-        await c.get("/demands", params={"unit_id": "unit-1", "status": "solved"}, headers=running.volunteer("d-v"))
-    ).json()
+    listed = (await c.get("/demands", params={"unit_id": "unit-1", "status": "solved"}, headers=admin)).json()
     assert demand_id in [d["id"] for d in listed["items"]]
+    # the library is the admins' (issue 14): another unit's admin and a volunteer see nothing of it
+    for other in (running.admin("unit-2"), running.volunteer("d-v")):
+        assert (await c.get("/demands", params={"unit_id": "unit-1"}, headers=other)).json()["total"] == 0
+        problem(await c.get(f"/demands/{demand_id}", headers=other), 404, "demand_not_found")
 
     # An activity names the demands it addresses.
     activity_id = await new_activity(running, publish=False, line_of_work="enterprise_park", demand_ids=[demand_id])
@@ -821,3 +824,82 @@ async def test_a_sign_up_a_dead_process_never_decided_is_forgotten(
     assert (signed.json()["status"], signed.json()["sequence"]) == ("confirmed", 1)
     counts = (await running.client.get(f"/activities/{activity_id}", headers=running.admin())).json()["signup_counts"]
     assert counts["confirmed"] == 1
+
+
+# ---------------------------------------------------------------- scope (issue 14): the shared rule
+
+
+async def test_scope_reaches_down_the_tree_never_across(running: Running) -> None:
+    """An admin manages the activities of its unit and of every unit below it (the service's copy of the tree,
+    ``scope_units``, is what the consumer keeps); another unit's sign-ups, attendance and code are 404; an admin
+    acts only for volunteers of its scope, and a roster names in full only those."""
+    c = running.client
+    copy = running.store.db[SCOPE_UNITS]
+    for unit_id, ancestors in (("unit-1", ["top"]), ("sub-1", ["top", "unit-1"]), ("unit-2", ["top"])):
+        await copy.update_one({"_id": unit_id}, {"$set": {"ancestors": ancestors, "version": 1}}, upsert=True)
+    city, beside, below = running.admin("unit-1"), running.admin("unit-2"), running.admin("sub-1")
+    activity_id = await new_activity(running, unit_id="sub-1")  # created and published by unit-1's admin
+    for reader in (city, below):
+        assert (await c.get(f"/activities/{activity_id}/signups", headers=reader)).status_code == 200
+    for path in ("signups", "attendance", "checkin-code"):
+        problem(await c.get(f"/activities/{activity_id}/{path}", headers=beside), 404, "activity_not_found")
+    problem(await c.post(f"/activities/{activity_id}/start", headers=beside), 403, "not_unit_admin")
+    problem(await c.post(f"/activities/{activity_id}/publish", headers=below), 409, "invalid_transition")
+
+    await running.add_volunteer("near", units=("sub-1",))
+    await running.add_volunteer("far", units=("unit-2",))
+    problem(
+        await c.post(f"/activities/{activity_id}/signups", json={"volunteer_id": "far"}, headers=city),
+        403,
+        "volunteer_out_of_scope",
+    )
+    r = await c.post(f"/activities/{activity_id}/signups", json={"volunteer_id": "near"}, headers=city)
+    assert r.status_code == 201 and r.json()["display_name"] == "志愿者near", r.text
+    assert (await sign_up(running, activity_id, "far")).status_code == 201  # by themself: welcome
+    roster = (await c.get(f"/activities/{activity_id}/signups", headers=city)).json()["items"]
+    assert {i["volunteer_id"]: i["display_name"] for i in roster} == {"near": "志愿者near", "far": "志****r"}
+    full = (await c.get(f"/activities/{activity_id}/signups", headers=running.province())).json()["items"]
+    assert {i["display_name"] for i in full} == {"志愿者near", "志愿者far"}
+    correction = {"hours": "1", "reason": "补录"}
+    problem(
+        await c.post(f"/activities/{activity_id}/attendance/far/correction", json=correction, headers=city),
+        403,
+        "volunteer_out_of_scope",
+    )
+    checkin = {"volunteer_id": "far"}
+    problem(
+        await c.post(f"/activities/{activity_id}/checkin", json=checkin, headers=city), 403, "volunteer_out_of_scope"
+    )
+    # the organiser may cancel a sign-up to its activity; the answer names only whom it may know
+    cancelled = await c.delete(f"/activities/{activity_id}/signups/far", headers=city)
+    assert cancelled.status_code == 200 and cancelled.json()["display_name"] == "志****r", cancelled.text
+    # a volunteer the service has not heard of yet: refused as unknown (try again), not as out of scope
+    unknown = await c.post(f"/activities/{activity_id}/signups", json={"volunteer_id": "not-yet"}, headers=city)
+    problem(unknown, 422, "volunteer_unknown")
+
+
+async def test_demands_reach_the_units_that_can_serve_them(running: Running) -> None:
+    """A demand is seen by the admins of its unit and of every unit above it, and by those of the units below it
+    (a city's demands reach its county teams); never beside."""
+    c = running.client
+    copy = running.store.db[SCOPE_UNITS]
+    for unit_id, ancestors in (("d-city", ["top"]), ("d-county", ["top", "d-city"]), ("d-beside", ["top"])):
+        await copy.update_one({"_id": unit_id}, {"$set": {"ancestors": ancestors, "version": 1}}, upsert=True)
+    body = {"enterprise": "某企业", "title": "难题", "description": "说明"}
+    made = {}
+    for unit_id in ("d-city", "d-county", "d-beside"):
+        r = await c.post("/demands", json={**body, "unit_id": unit_id}, headers=running.admin(unit_id))
+        assert r.status_code == 201, r.text
+        made[unit_id] = r.json()["id"]
+
+    async def seen(unit_id: str) -> set[str]:
+        items = (await c.get("/demands", params={"limit": 100}, headers=running.admin(unit_id))).json()["items"]
+        return {d["unit_id"] for d in items} & set(made)
+
+    assert await seen("d-city") == {"d-city", "d-county"}
+    assert await seen("d-county") == {"d-city", "d-county"}
+    assert await seen("d-beside") == {"d-beside"}
+    assert (await c.get(f"/demands/{made['d-city']}", headers=running.admin("d-county"))).status_code == 200
+    problem(await c.get(f"/demands/{made['d-beside']}", headers=running.admin("d-city")), 404, "demand_not_found")
+    listed = await c.get("/demands", params={"unit_id": "d-beside"}, headers=running.admin("d-city"))
+    assert listed.json()["total"] == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -19,7 +20,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from services.gateway.app import create_app
 from services.gateway.create_admin import create_admin
-from services.gateway.openapi import merge
 from services.gateway.proxy import Replica
 from services.gateway.settings import GatewaySettings
 from shared.contracts.envelope import Envelope
@@ -35,7 +35,6 @@ from shared.identity import HEADER, Identity, sign_identity
 from shared.settings import ServiceSettings
 from shared.telemetry import setup_telemetry
 from tests.fixtures import eventually
-from tests.gateway.matrix import Case, Scope, cases
 from tests.gateway.upstream import Gate, closed_port, fake_service, serving
 
 API = "/api/v1"
@@ -403,6 +402,48 @@ async def test_unit_admins_reach_volunteers_records_only_in_scope(env: Env, c1_a
     assert await status("DELETE", "/activities/a1/signups/V2") == 200
 
 
+async def test_a_unit_just_registered_is_reached_at_once(env: Env, c1_admin: dict[str, str]) -> None:
+    """Issue 14: the gateway's copy of the tree lags the registry's events; for an id it does not know it asks the
+    registry, so an admin reads and changes the unit it has just registered (and still nothing beside it)."""
+    assert await env.gw.tree.units.find_one({"_id": "NEW-K9"}) is None
+    r = await env.client.get(f"{API}/units/NEW-K9", headers=c1_admin)
+    assert r.status_code == 200, r.text
+    r = await env.client.patch(f"{API}/units/NEW-K9", json={"phone": "0311-1"}, headers=c1_admin)
+    assert r.status_code == 200, r.text
+    assert (await env.gw.tree.units.find_one({"_id": "NEW-K9"}) or {}).get("ancestors") == ["P", "C1"]  # learned
+    beside = await env.client.get(f"{API}/units/NEW-ELSEWHERE", headers=c1_admin)
+    assert beside.status_code == 404 and beside.headers["x-stvs-denied-by"] == "gateway"
+    unknown = await env.client.get(f"{API}/units/NO-SUCH-UNIT", headers=c1_admin)
+    assert unknown.status_code == 404 and unknown.headers["x-stvs-denied-by"] == "gateway"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "Application/JSON",
+        "application/merge-patch+json",
+        "application/json; charset=utf-8",
+        "application/vnd.stvs.unit+json",
+        "text/plain",
+        None,  # no media type at all: the services read such a body as JSON
+    ],
+)
+async def test_the_body_scope_check_reads_every_json_body(
+    env: Env, c1_admin: dict[str, str], content_type: str | None
+) -> None:
+    """Issue 14: a unit admin's body naming a unit outside its scope is refused by the gateway whatever media type
+    the request claims (it used to be checked for exactly ``application/json`` only)."""
+    headers = dict(c1_admin)
+    if content_type is not None:
+        headers["content-type"] = content_type
+    body = json.dumps({"name": "某县科技志愿者队", "parent_id": "C2"}).encode()
+    r = await env.client.post(f"{API}/units", content=body, headers=headers)
+    assert r.status_code == 403, r.text
+    assert r.headers["x-stvs-denied-by"] == "gateway"
+    inside = json.dumps({"name": "某县科技志愿者队", "parent_id": "K1"}).encode()
+    assert (await env.client.post(f"{API}/units/K1/leaders", content=inside, headers=headers)).status_code == 200
+
+
 async def test_certificates_verify_without_signing_in(env: Env) -> None:
     url = f"{API}/public/certificates"
     r = await env.client.get(f"{url}/ZM20260501-0a1b2c3d4e-good")
@@ -451,55 +492,6 @@ def real_service_documents(settings: ServiceSettings) -> dict[str, dict[str, Any
         "notifier": notifier_app(NotifierSettings(**values)),
     }
     return {name: app.openapi() for name, app in apps.items()}
-
-
-async def test_scope_matrix_from_the_openapi_document(
-    env: Env, admin: dict[str, str], c1_admin: dict[str, str], volunteer: dict[str, str]
-) -> None:
-    """Every operation of the four real services, under /api/v1 as the gateway merges them, x every role x in / out
-    of scope. The requests go through the gateway to a stand-in that answers anything: what is checked is whether
-    the gateway itself let the call through (the services' own refusals are theirs)."""
-    r = await env.account(admin, username="matrix-robot", role="system")
-    auth = {
-        "province_admin": admin,
-        "unit_admin": c1_admin,
-        "volunteer": volunteer,
-        "system": {"X-API-Key": r.json()["api_key"]},
-    }
-    scopes = {
-        "province_admin": Scope("K1", "C2", "V1", "V2"),
-        "unit_admin": Scope("K1", "C2", "V1", "V2"),  # C1's admin: K1 below, C2 beside; V1 in K1, V2 in C2
-        "volunteer": Scope("K1", "C2", "V1", "V2"),  # volunteer V1
-        "system": Scope("K1", "C2", "V1", "V2"),
-    }
-    own = (await env.client.get("/openapi.json")).json()
-    doc = merge(own, real_service_documents(env.settings))
-    matrix = cases(doc, scopes)
-    templates = {c.template for c in matrix}
-    assert len(templates) >= 50, sorted(templates)
-    for template in (
-        f"{API}/activities/{{activity_id}}/signups/{{volunteer_id}}",
-        f"{API}/certificates/volunteers/{{volunteer_id}}.pdf",
-        f"{API}/notifications",
-        f"{API}/obligations/{{unit_id}}",
-    ):
-        assert template in templates
-    assert sum(c.allowed for c in matrix if c.role == "volunteer") >= 13
-    assert sum(not c.allowed for c in matrix) > 100
-    wrong = []
-    limit = asyncio.Semaphore(8)
-
-    async def check(case: Case) -> None:
-        async with limit:
-            resp = await env.client.request(
-                case.method.upper(), case.path, params=case.params, headers=auth[case.role], json={"name": "n"}
-            )
-        denied = resp.headers.get("x-stvs-denied-by") == "gateway"
-        if case.allowed == denied or (denied and resp.status_code != case.expected_denial):
-            wrong.append(f"{case}: {resp.status_code} {resp.text[:80]}")
-
-    await asyncio.gather(*(check(c) for c in matrix))
-    assert not wrong, "\n".join(sorted(wrong))
 
 
 async def test_system_accounts_are_read_only(env: Env, admin: dict[str, str]) -> None:

@@ -33,6 +33,10 @@ class UnitIn(BaseModel):
     unit_id: str | None = None
 
 
+# Units the stand-in registry knows but no event has announced yet: id -> parent (a city below the province P).
+JUST_REGISTERED = {"NEW-K9": "C1", "NEW-ELSEWHERE": "C2"}
+
+
 def fake_service(secret: str, gate: Gate, service: str | None = None) -> FastAPI:
     """A stand-in for ``service`` (None: for the service that owns the path's resource)."""
     app = FastAPI(title="fake")
@@ -65,6 +69,10 @@ def fake_service(secret: str, gate: Gate, service: str | None = None) -> FastAPI
 
     @app.get("/units/{unit_id}", summary="one unit")
     async def get_unit(unit_id: str, request: Request) -> dict[str, Any]:
+        if unit_id in JUST_REGISTERED:  # registered a moment ago: the gateway's copy has not heard of it yet
+            parent = JUST_REGISTERED[unit_id]
+            return {"id": unit_id, "parent_id": parent, "ancestors": ["P", parent], "status": "active",
+                    "name": unit_id, "version": 1, **who(request)}  # fmt: skip
         return {"unit_id": unit_id, **who(request)}
 
     @app.post("/units/{unit_id}/leaders")

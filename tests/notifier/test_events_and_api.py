@@ -97,7 +97,7 @@ async def test_obligations_follow_events_and_duplicates_change_nothing(infra: An
             assert state[("monthly-2026-05", "monthly_report")]["open"]
 
             r = await http.get("/obligations/u1", headers=headers("unit_admin", unit_id="u2"))
-            assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
+            assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
             r = await http.get("/obligations/nope", headers=headers())
             assert r.status_code == 404
 
@@ -272,7 +272,7 @@ async def test_volunteers_get_inbox_notices_for_cancellation_and_the_day_before(
             r = await http.get(
                 "/notifications", params={"recipient": "volunteer:v2"}, headers=headers("volunteer", volunteer_id="v1")
             )
-            assert r.status_code == 403
+            assert r.status_code == 404
             r = await http.get(
                 "/notifications", params={"channel": "inbox", "limit": 1, "offset": 1}, headers=headers()
             )

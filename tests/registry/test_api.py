@@ -191,6 +191,15 @@ async def test_tree_queries_and_scope(client: httpx.AsyncClient, settings: Servi
     province = headers(settings, "province_admin")
     path = await client.get(f"/units/{W.county}/path", headers=province)
     assert [u["id"] for u in path.json()] == [W.corps, W.shijiazhuang, W.county]
+    # a path says who the units are, nothing about their people (issue 14: leaders' mobiles, contacts, addresses)
+    county_admin = headers(settings, "unit_admin", unit_id=W.county)
+    mine = await client.get(f"/units/{W.county}/path", headers=county_admin)
+    assert mine.status_code == 200, mine.text
+    for unit in mine.json():
+        assert set(unit) == {"id", "name", "kind", "kind_label"}, unit
+    assert "139" not in mine.text and CONTACT["name"] not in mine.text
+    robot = await client.get(f"/units/{W.county}/path", headers=headers(settings, "system"))
+    assert robot.status_code == 200  # a system key reads the organisation (shared.scope.SYSTEM_READS)
     sub = await client.get(f"/units/{W.shijiazhuang}/subtree", headers=province)
     names = [u["name"] for u in sub.json()["items"]]
     assert names[0] == "石家庄市科技志愿者支队" and "正定县科技志愿者队" in names
@@ -208,8 +217,9 @@ async def test_tree_queries_and_scope(client: httpx.AsyncClient, settings: Servi
     county_admin = headers(settings, "unit_admin", unit_id=W.county)
     mine = await client.get("/units", headers=county_admin)
     assert [u["id"] for u in mine.json()["items"]] == [W.county]
-    assert (await client.get(f"/units/{W.shijiazhuang}", headers=county_admin)).status_code == 403
-    assert (await client.get(f"/units/{W.tangshan}/subtree", headers=county_admin)).status_code == 403
+    # out of scope: a read answers 404 (nothing revealed), a write 403
+    assert (await client.get(f"/units/{W.shijiazhuang}", headers=county_admin)).status_code == 404
+    assert (await client.get(f"/units/{W.tangshan}/subtree", headers=county_admin)).status_code == 404
     patch = await client.patch(f"/units/{W.tangshan}", json={"phone": "0315-2222222"}, headers=county_admin)
     assert patch.status_code == 403
     assert (await client.get(f"/units/{W.county}")).status_code == 401
@@ -304,14 +314,14 @@ async def test_self_registration_membership_approval_and_leaving(
     vid = V.self_registered = r.json()["id"]
     # the volunteer sees only itself
     assert (await client.get(f"/volunteers/{vid}", headers=me)).status_code == 200
-    assert (await client.get(f"/volunteers/{V.first}", headers=me)).status_code == 403
+    assert (await client.get(f"/volunteers/{V.first}", headers=me)).status_code == 404
     assert (await client.get("/volunteers", headers=me)).status_code == 403
     # the unit's admin sees the pending request and approves it
     tangshan = headers(settings, "unit_admin", unit_id=W.tangshan)
     assert (await client.get(f"/volunteers/{vid}", headers=tangshan)).status_code == 200
     assert (
         await client.get(f"/volunteers/{vid}", headers=headers(settings, "unit_admin", unit_id=W.county))
-    ).status_code == 403
+    ).status_code == 404
     ok = await client.post(f"/volunteers/{vid}/units/{W.tangshan}/approve", headers=tangshan)
     assert ok.status_code == 200 and ok.json()["unit_ids"] == [W.tangshan]
     # joins a second unit (no approval needed there), then leaves it
@@ -328,6 +338,12 @@ async def test_self_registration_membership_approval_and_leaving(
         f"/volunteers/{vid}/units/{W.shijiazhuang}", headers=headers(settings, "unit_admin", unit_id=W.county)
     )
     assert outside.status_code == 403
+    # nor take into its own unit a person outside its scope (issue 14): the person asks to join as themself (the
+    # unit approves), and the admin gains no access to them by trying
+    county = headers(settings, "unit_admin", unit_id=W.county)
+    taken = await client.post(f"/volunteers/{vid}/units/{W.county}", headers=county)
+    assert taken.status_code == 403 and taken.json()["code"] == "forbidden_scope", taken.text
+    assert (await client.get(f"/volunteers/{vid}", headers=county)).status_code == 404
 
 
 async def test_update_and_search_volunteers(client: httpx.AsyncClient, settings: ServiceSettings) -> None:

@@ -138,8 +138,10 @@ async def test_who_may_have_a_certificate_issued(harness: Harness) -> None:
     async def status(identity: Identity) -> Any:
         return (await harness.client.get(url, headers=headers(harness.settings, identity))).status_code
 
-    assert await status(Identity(subject="x", role="volunteer", volunteer_id="someone-else")) == 403
-    assert await status(Identity(subject="y", role="unit_admin", unit_id=W.other_county)) == 403
+    # out of scope: 404, the person's record is not revealed (issue 14)
+    assert await status(Identity(subject="x", role="volunteer", volunteer_id="someone-else")) == 404
+    assert await status(Identity(subject="y", role="unit_admin", unit_id=W.other_county)) == 404
+    assert await status(Identity(subject="s", role="system")) == 403  # issuing is a write: not for a read-only key
     assert await status(Identity(subject="z", role="unit_admin", unit_id=W.city)) == 200  # the county's city
 
 

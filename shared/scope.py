@@ -1,0 +1,128 @@
+"""Who may reach what — the one scope rule of the platform, used by the gateway and by every service.
+
+- A province admin reaches everything.
+- A unit admin reaches its own unit and every unit below it (never beside or above), and a volunteer when one of
+  the volunteer's units is in that subtree.
+- A volunteer reaches itself (and the public listings, which are no one's scope).
+- A system key (read-only) reads the organisational and statistical data listed in :data:`SYSTEM_READS`
+  province-wide; it writes nothing and reads no person's record.
+
+A unit is known by its *path*: its ancestors from the top down, then itself. :func:`covers` is the pure rule;
+:class:`Reach` is the rule applied to one caller with the subtree read once from a unit copy that has ``_id`` and
+``ancestors`` (the registry's own units, the gateway's and reporting's event-fed copies, the copy kept by
+:func:`attach_unit_paths` in activities and notifier).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from shared.contracts.envelope import Envelope
+from shared.contracts.events import UNITS, UnitRegistered, UnitUpdated
+from shared.identity import Identity
+from shared.problems import Problem
+from shared.service import Service
+
+# What a system key may read (paths below /api/v1, ``*`` one segment): the organisation, activities and demands,
+# statistics, reports and deadlines — no person's record (volunteers, a volunteer's hours or certificate, sign-ups,
+# attendance, check-in codes, notifications, the 附件 exports are not listed).
+SYSTEM_READS: tuple[tuple[str, ...], ...] = (
+    ("units",), ("units", "*"), ("units", "*", "subtree"), ("units", "*", "path"),
+    ("activities",), ("activities", "*"), ("demands",), ("demands", "*"),
+    ("compliance",), ("stats", "units", "*"), ("monthly-reports", "*", "*"),
+    ("exports", "compliance.xlsx"), ("exports", "monthly", "*", "*"), ("charts", "*"),
+    ("deadlines",), ("obligations", "*"), ("subscriptions",),
+)  # fmt: skip
+SCOPE_UNITS = "scope_units"  # the copy kept by attach_unit_paths
+
+
+def unit_path(unit: Mapping[str, Any]) -> list[str]:
+    """The path of a unit document (``_id`` and ``ancestors``): top down, the unit last."""
+    return [*(unit.get("ancestors") or []), str(unit["_id"])]
+
+
+def covers(identity: Identity, path: Sequence[str]) -> bool:
+    """Pure rule: may ``identity`` act on the unit whose path is ``path`` (empty: an unknown unit)?"""
+    if identity.role == "province_admin":
+        return True
+    if identity.role != "unit_admin" or not identity.unit_id:
+        return False
+    return identity.unit_id in path
+
+
+def covers_volunteer(identity: Identity, volunteer_id: str, paths: Iterable[Sequence[str]]) -> bool:
+    """Pure rule: may ``identity`` reach the volunteer whose units have ``paths``?"""
+    if identity.role == "volunteer":
+        return bool(identity.volunteer_id) and identity.volunteer_id == volunteer_id
+    return any(covers(identity, p) for p in paths) or identity.role == "province_admin"
+
+
+def system_may_read(segments: Sequence[str]) -> bool:
+    """May a system key read the resource at these path segments (below /api/v1)? Issuing a certificate is a GET
+    but a write: not listed."""
+    return any(
+        len(p) == len(segments) and all(x in ("*", s) for x, s in zip(p, segments, strict=True)) for p in SYSTEM_READS
+    )
+
+
+def out_of_scope(read: bool, headers: Mapping[str, str] | None = None) -> Problem:
+    """Out of scope: 404 for reads (nothing is revealed), 403 for writes."""
+    if read:
+        return Problem(404, "not_found", "未找到该资源，或不在本账号的范围内", headers=dict(headers or {}))
+    return Problem(403, "out_of_scope", "超出本账号的管理范围，无权执行此操作", headers=dict(headers or {}))
+
+
+@dataclass(frozen=True)
+class Reach:
+    """The rule applied to one caller: ``units`` is the caller's subtree (None: every unit; empty: none)."""
+
+    identity: Identity
+    units: frozenset[str] | None
+
+    def unit(self, unit_id: str | None) -> bool:
+        if self.units is None:
+            return True
+        return unit_id is not None and unit_id in self.units
+
+    def volunteer(self, volunteer_id: str, unit_ids: Iterable[str]) -> bool:
+        """A volunteer (whose units are ``unit_ids``) in reach: itself, or one of its units in the subtree."""
+        if self.identity.role == "volunteer":
+            return bool(self.identity.volunteer_id) and self.identity.volunteer_id == volunteer_id
+        return any(self.unit(u) for u in unit_ids)
+
+    @property
+    def admin(self) -> bool:
+        return self.identity.role in ("province_admin", "unit_admin")
+
+
+async def reach(identity: Identity, units: Any, *, system_reads: bool = False) -> Reach:
+    """The caller's :class:`Reach`, its subtree read from ``units`` (a collection with ``_id`` / ``ancestors``;
+    one indexed query). A unit admin's own unit is in it even before the copy knows it."""
+    if identity.role == "province_admin" or (system_reads and identity.role == "system"):
+        return Reach(identity, None)
+    if identity.role != "unit_admin" or not identity.unit_id:
+        return Reach(identity, frozenset())
+    own = identity.unit_id
+    found = {str(d["_id"]) async for d in units.find({"$or": [{"_id": own}, {"ancestors": own}]}, {"_id": 1})}
+    return Reach(identity, frozenset(found | {own}))
+
+
+def attach_unit_paths(service: Service) -> None:
+    """A consumer ``scope-units`` keeping ``scope_units`` (``_id``, ``ancestors``, ``version``) from the registry's
+    unit events, newest version wins (one conditional upsert per event), for :func:`reach`."""
+    consumer = service.consumer("scope-units", [UNITS])
+    collection = service.db[SCOPE_UNITS]
+
+    @consumer.on(UnitRegistered, UnitUpdated)
+    async def on_unit(env: Envelope[Any]) -> None:
+        d = env.data
+        older = {"$or": [{"version": {"$lt": d.version}}, {"version": {"$exists": False}}]}
+        fields = {"ancestors": list(d.ancestors), "version": d.version}
+        try:
+            await collection.update_one({"_id": d.unit_id, **older}, {"$set": fields}, upsert=True)
+        except DuplicateKeyError:
+            return  # the copy is as new or newer
