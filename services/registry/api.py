@@ -31,6 +31,7 @@ from services.registry.domain import (
     validate_volunteer,
 )
 from services.registry.store import ForbiddenError, Page, Registry, Scope, compliance, profile_fields, unit_profile
+from services.registry.validation import mask_id_number
 from shared.identity import Identity, IdentityDep, require_roles
 from shared.problems import Problem, problem_response
 from shared.storage import MAX_PAGE_OFFSET
@@ -285,7 +286,7 @@ def volunteer_out(doc: dict[str, Any]) -> VolunteerOut:
         platform_number=doc["platform_number"],
         name=doc["name"],
         gender=doc["gender"],
-        id_number_masked=doc["id_masked"],
+        id_number_masked=mask_id_number(doc["id_masked"]),  # documents stored with the former mask too
         mobile=doc["mobile"],
         email=doc.get("email"),
         employer=doc["employer"],
