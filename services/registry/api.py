@@ -30,6 +30,7 @@ from services.registry.domain import (
     validate_unit,
     validate_volunteer,
 )
+from services.registry.lookups import IdLookups
 from services.registry.store import ForbiddenError, Page, Registry, Scope, compliance, profile_fields, unit_profile
 from services.registry.validation import mask_id_number
 from shared.identity import Identity, IdentityDep, require_roles
@@ -517,10 +518,18 @@ volunteers = APIRouter(prefix="/volunteers", tags=["志愿者"])
     summary="注册志愿者（单位管理员为本单位注册，或志愿者本人注册并申请加入队伍）",
     response_model=VolunteerOut,
 )
-async def register_volunteer(body: VolunteerIn, registry: RegistryDep, identity: Identity = ANYONE) -> VolunteerOut:
+async def register_volunteer(
+    body: VolunteerIn, request: Request, registry: RegistryDep, identity: Identity = ANYONE
+) -> VolunteerOut:
     draft = VolunteerDraft.model_validate(body.model_dump(exclude={"unit_id"}))
     profile = validate_volunteer(draft)
-    doc = await registry.register_volunteer(profile, unit_id=body.unit_id, scope=Scope(identity))
+    try:
+        doc = await registry.register_volunteer(profile, unit_id=body.unit_id, scope=Scope(identity))
+    except DuplicatePersonError as refused:
+        if refused.elsewhere:  # an answer about a number outside the caller's scope: counted and recorded
+            lookups: IdLookups = request.app.state.id_lookups
+            await lookups.charge(identity, 1, purpose="register", unit_id=body.unit_id)
+        raise
     return volunteer_out(doc)
 
 

@@ -7,7 +7,7 @@ import logging
 
 from fastapi import FastAPI
 
-from services.registry import store
+from services.registry import lookups, store
 from services.registry.api import registry_error_handler, units, volunteers
 from services.registry.crypto import IdNumberCipher
 from services.registry.domain import RegistryError
@@ -24,10 +24,12 @@ DESCRIPTION = (
 
 def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     settings = settings or RegistrySettings()
+    indexes = store.indexes()
+    lookups.indexes(indexes)
     service = Service(
         "registry",
         settings,
-        indexes=store.indexes(),
+        indexes=indexes,
         outbox_collections=[store.UNITS, store.VOLUNTEERS],
     )
     from services.registry.imports import forms
@@ -37,6 +39,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         service.db, service.outbox, IdNumberCipher.from_settings(settings), year=settings.campaign_year
     )
     app.state.registry = registry
+    app.state.id_lookups = lookups.IdLookups(service.db, settings.id_lookup_daily_limit)
 
     async def backfill() -> None:
         """Documents written before the indexed fields existed get them (once; idempotent on every start)."""

@@ -24,6 +24,7 @@ from services.registry.domain import (
     CORPS_NAME,
     CorpsExistsError,
     DuplicateNameError,
+    DuplicatePersonError,
     InvalidParentError,
     Membership,
     MembershipStatus,
@@ -50,6 +51,7 @@ from services.registry.forms import (
     find_form,
     parse_upload,
 )
+from services.registry.lookups import IdLookups
 from services.registry.store import (
     CORPS_KEY,
     UNITS,
@@ -80,6 +82,8 @@ RELEASE_CHUNK = 5_000  # ids per delete_many when taking an import back
 DUPLICATE_KEY = 11000
 INSERT_CHUNK = 2_000  # volunteer documents per insert: each command well inside the socket timeout
 
+ELSEWHERE = DuplicatePersonError(elsewhere=True)
+
 forms = APIRouter(prefix="/forms", tags=["集体注册"])
 
 
@@ -106,6 +110,7 @@ class Plan:
 
     errors: list[RowError] = field(default_factory=list)
     unchanged: int = 0
+    elsewhere: int = 0  # rows whose ID number is registered outside the caller's scope (counted, recorded)
     created: list[Any] = field(default_factory=list)
     updated: list[Any] = field(default_factory=list)
 
@@ -178,7 +183,12 @@ _UPLOAD_BODY = {
     summary="上传集体注册信息表：逐行校验，全部无误才导入（可只演练）",
     response_model=ImportReport,
     openapi_extra=_UPLOAD_BODY,
-    responses={413: {"description": "文件过大或行数过多"}, 415: {"description": "不是 xlsx"}},
+    responses={
+        413: {"description": "文件过大、解压后过大或行数过多"},
+        415: {"description": "不是 xlsx"},
+        422: {"description": "列数过多、表头不符或行有错误"},
+        429: {"description": "今日查到在其他单位注册的身份证号码次数已达上限"},
+    },
 )
 async def import_form(
     form: FormKind,
@@ -212,6 +222,9 @@ async def import_form(
         plan = await importer.plan_volunteers(parsed, unit_id)
     else:
         plan = await importer.plan_contacts(parsed)
+    lookups: IdLookups = request.app.state.id_lookups
+    purpose = "import_dry_run" if dry_run else "import"
+    await lookups.charge(identity, plan.elsewhere, purpose=purpose, unit_id=unit_id)
     errors = sorted([*parsed.errors, *plan.errors], key=lambda e: (e.row, e.column or ""))
     report = ImportReport(
         form=form.value,
@@ -479,6 +492,9 @@ class Importer:
                 fields = volunteer_fields(row.profile)
                 if member and all(holder.get(k) == v for k, v in fields.items()):
                     plan.unchanged += 1
+                elif not self.scope.sees_volunteer(holder):  # that it exists, nothing more: no number, no unit
+                    plan.elsewhere += 1
+                    plan.errors.append(RowError(sheet, number, header("id_number"), ELSEWHERE.message))
                 else:
                     refusal = await self.registry.duplicate_person(holder["_id"], self.scope)
                     plan.errors.append(RowError(sheet, number, header("id_number"), refusal.message))

@@ -663,18 +663,21 @@ class Registry:
         return None if doc is None else str(doc["_id"])
 
     async def duplicate_person(self, existing_id: str, scope: Scope) -> DuplicatePersonError:
-        """The refusal for a second registration, naming the units the caller may see."""
-        doc = await self.db[VOLUNTEERS].find_one({"_id": existing_id}, {"memberships": 1, "platform_number": 1})
+        """The refusal for a second registration: its platform number and the units the caller may see when the
+        caller may see the person, else only that it is registered in another unit (no number, no unit)."""
+        doc = await self.db[VOLUNTEERS].find_one(
+            {"_id": existing_id}, {"memberships": 1, "platform_number": 1, "scope_units": 1, "account": 1}
+        )
+        if doc is None or not scope.admin or not scope.sees_volunteer(doc):
+            return DuplicatePersonError(elsewhere=True)
         names: list[str] = []
-        if doc is not None and scope.admin:
-            for uid, m in (doc.get("memberships") or {}).items():
-                if m["status"] not in (MembershipStatus.ACTIVE.value, MembershipStatus.PENDING.value):
-                    continue
-                unit = await self.db[UNITS].find_one({"_id": uid}, {"name": 1, "ancestors": 1})
-                if unit is not None and scope.sees_unit(unit):
-                    names.append(unit["name"])
-        number = doc.get("platform_number") if doc is not None and scope.admin else None
-        return DuplicatePersonError(platform_number=number, unit_names=names)
+        for uid, m in (doc.get("memberships") or {}).items():
+            if m["status"] not in (MembershipStatus.ACTIVE.value, MembershipStatus.PENDING.value):
+                continue
+            unit = await self.db[UNITS].find_one({"_id": uid}, {"name": 1, "ancestors": 1})
+            if unit is not None and scope.sees_unit(unit):
+                names.append(unit["name"])
+        return DuplicatePersonError(platform_number=doc.get("platform_number"), unit_names=names)
 
     async def _target_unit(self, unit_id: str | None, scope: Scope) -> Doc:
         if unit_id is None:
