@@ -68,6 +68,7 @@ from services.registry.store import (
 from services.registry.store import (
     VOLUNTEERS as VOLUNTEER_COLLECTION,
 )
+from services.registry.validation import mask_id_number
 from shared import clock
 from shared.aggregates import in_transaction
 from shared.contracts.events import UnitRegistered
@@ -250,17 +251,27 @@ async def import_form(
 
 @forms.get(
     "/{form}/export",
-    summary="导出队伍及下级的集体注册信息表（可原样重新导入）",
+    summary="导出队伍及下级的集体注册信息表（附件2的身份证号码默认脱敏；省科协可填写事由导出完整号码）",
     response_class=Response,
     responses={200: {"content": {XLSX: {}}, "description": "xlsx"}},
 )
 async def export(
     form: FormKind,
     registry: RegistryDep,
+    request: Request,
     unit_id: str | None = Query(None, description="队伍（含全部下级）；省科协不填时导出全省"),
+    full_ids: bool = Query(False, description="附件2：导出完整身份证号码（仅省科协，须填写事由 reason；默认脱敏）"),
+    reason: str | None = Query(None, max_length=200, description="导出完整身份证号码的事由（记录备查）"),
     identity: Identity = ADMINS,
 ) -> Response:
     scope = Scope(identity)
+    reason = (reason or "").strip() or None
+    if full_ids and identity.role != "province_admin":
+        raise Problem(403, "full_ids_forbidden", "只有省科协管理员可以导出完整身份证号码，其他导出中的号码均已脱敏")
+    if full_ids and (reason is None or len(reason) < 4):
+        raise Problem(
+            422, "full_ids_reason_required", "导出完整身份证号码须填写事由（reason，至少4个字），事由将记录备查"
+        )
     if unit_id is None and not scope.province:
         unit_id = identity.unit_id
     units = await _subtree_units(registry, scope, unit_id)
@@ -268,7 +279,11 @@ async def export(
     if form is FormKind.ORGANISATIONS:
         rows: list[Any] = await _organisation_rows(registry, units)
     elif form is FormKind.VOLUNTEERS:
-        rows = await _volunteer_rows(registry, units, unit_id)
+        rows = await _volunteer_rows(registry, units, unit_id, full_ids=full_ids)
+        lookups: IdLookups = request.app.state.id_lookups  # recorded before the file leaves
+        await lookups.record_export(
+            identity, form=form.value, unit_id=unit_id, full_ids=full_ids, reason=reason, rows=len(rows)
+        )
     else:
         rows = [
             ContactRow.model_validate({"unit_name": u["name"], "contact": u["contact"]})
@@ -311,7 +326,11 @@ async def _organisation_rows(registry: Registry, units: Sequence[Doc]) -> list[O
     return rows
 
 
-async def _volunteer_rows(registry: Registry, units: Sequence[Doc], unit_id: str | None) -> list[VolunteerRow]:
+async def _volunteer_rows(
+    registry: Registry, units: Sequence[Doc], unit_id: str | None, *, full_ids: bool
+) -> list[VolunteerRow]:
+    """The volunteers (members and applicants) of these units; their ID numbers masked unless ``full_ids`` (a
+    province admin who gave a reason): then decrypted, and only then."""
     names = {u["_id"]: u["name"] for u in units}
     query: dict[str, Any] = {"scope_units": unit_id} if unit_id is not None else {}
     rows = []
@@ -326,7 +345,9 @@ async def _volunteer_rows(registry: Registry, units: Sequence[Doc], unit_id: str
         profile = VolunteerProfile.model_validate(
             {
                 **{k: doc.get(k) for k in VOLUNTEER_PROFILE_FIELDS},
-                "id_number": registry.cipher.decrypt(doc["id_cipher"]),
+                "id_number": registry.cipher.decrypt(doc["id_cipher"])
+                if full_ids
+                else mask_id_number(doc["id_masked"]),
             }
         )
         rows.append(VolunteerRow(profile=profile, unit_name=names[open_units[0]]))

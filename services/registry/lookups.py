@@ -22,6 +22,7 @@ from shared.storage import Indexes
 
 ID_LOOKUPS = "id_lookups"  # one record per answer given (TTL 200 days)
 ID_LOOKUP_QUOTA = "id_lookup_quota"  # one counter per account and day
+EXPORTS = "exports"  # one record per export of personal data (附件2), full numbers or masked (TTL 200 days)
 RECORD_DAYS = 200
 QUOTA_CODE = "id_lookup_quota_exceeded"
 
@@ -30,6 +31,8 @@ def indexes(ix: Indexes) -> None:
     ix.add(ID_LOOKUPS, "at", expire_after_s=RECORD_DAYS * 24 * 3600)
     ix.add(ID_LOOKUPS, "subject", "at")
     ix.add(ID_LOOKUP_QUOTA, "expires_at", expire_after_s=0)
+    ix.add(EXPORTS, "at", expire_after_s=RECORD_DAYS * 24 * 3600)
+    ix.add(EXPORTS, "subject", "at")
 
 
 def quota_problem(limit: int) -> Problem:
@@ -76,3 +79,21 @@ class IdLookups:
         )
         if not allowed:
             raise quota_problem(self.daily_limit)
+
+    async def record_export(
+        self, identity: Identity, *, form: str, unit_id: str | None, full_ids: bool, reason: str | None, rows: int
+    ) -> None:
+        """An export of personal data, recorded before the file leaves (no record, no file)."""
+        await self.db[EXPORTS].insert_one(
+            {
+                "subject": identity.subject,
+                "role": identity.role,
+                "unit_id": identity.unit_id,
+                "form": form,
+                "target_unit_id": unit_id,
+                "full_ids": full_ids,
+                "reason": reason,
+                "rows": rows,
+                "at": clock.now(),
+            }
+        )
