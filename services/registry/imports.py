@@ -51,6 +51,7 @@ from services.registry.forms import (
     find_form,
     parse_upload,
 )
+from services.registry.import_log import HIDE_PENDING, ImportLog, pending
 from services.registry.lookups import IdLookups
 from services.registry.store import (
     CORPS_KEY,
@@ -79,7 +80,7 @@ from shared.storage import Doc
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ADMINS = require_roles("province_admin", "unit_admin")
 LOOKUP_CHUNK = 2_000  # keyed hashes per indexed lookup ({id_hash: {$in: [...]}})
-RELEASE_CHUNK = 5_000  # ids per delete_many when taking an import back
+DEFAULT_IMPORT_LEASE_S = 60.0
 DUPLICATE_KEY = 11000
 INSERT_CHUNK = 2_000  # volunteer documents per insert: each command well inside the socket timeout
 
@@ -216,7 +217,7 @@ async def import_form(
     except FormError as error:
         raise _form_problem(error) from None
     scope = Scope(identity)
-    importer = Importer(registry, scope)
+    importer = Importer(registry, scope, request.app.state.import_log)
     if form is FormKind.ORGANISATIONS:
         plan = await importer.plan_organisations(parsed)
     elif form is FormKind.VOLUNTEERS:
@@ -332,7 +333,7 @@ async def _volunteer_rows(
     """The volunteers (members and applicants) of these units; their ID numbers masked unless ``full_ids`` (a
     province admin who gave a reason): then decrypted, and only then."""
     names = {u["_id"]: u["name"] for u in units}
-    query: dict[str, Any] = {"scope_units": unit_id} if unit_id is not None else {}
+    query: dict[str, Any] = {"scope_units": unit_id, **HIDE_PENDING} if unit_id is not None else dict(HIDE_PENDING)
     rows = []
     async for doc in registry.db[VOLUNTEER_COLLECTION].find(query, {"_outbox": 0, "_outbox_n": 0}).sort("_id", 1):
         open_units = [
@@ -360,9 +361,12 @@ async def _volunteer_rows(
 
 
 class Importer:
-    def __init__(self, registry: Registry, scope: Scope) -> None:
+    def __init__(self, registry: Registry, scope: Scope, journal: ImportLog | None = None) -> None:
         self.registry = registry
         self.scope = scope
+        self.journal = journal or ImportLog(
+            registry.db, registry.outbox, VOLUNTEER_COLLECTION, lease_s=DEFAULT_IMPORT_LEASE_S
+        )
         self._units_by_name: dict[str, Doc | None] = {}
 
     async def stored_unit(self, name: str) -> Doc | None:
@@ -588,8 +592,10 @@ class Importer:
             ) from None
 
     async def _commit_volunteers(self, created: Sequence[Any]) -> None:
-        """One document and one ``VolunteerRegistered`` per person; the events go to the relay only once every
-        document is stored, and a failure takes back every document this import wrote (all or nothing).
+        """One document and one ``VolunteerRegistered`` per person, all or nothing, across a crash as well: the
+        documents are written as pending (with the import's id, their events kept aside, left out of every read),
+        one conditional write of the import's record commits them, and only then are they flipped to visible and
+        their events handed to the relay (see :mod:`services.registry.import_log`).
 
         Documents are inserted in chunks, and each next chunk is built and staged (documents, event payloads
         serialised, in a thread) while the current one is written, so Python's CPU work overlaps the server's. The
@@ -597,7 +603,7 @@ class Importer:
         by another request or replica."""
         if not created:
             return
-        registry, scope = self.registry, self.scope
+        registry, scope, journal = self.registry, self.scope, self.journal
         now = clock.now()
         numbers = await registry.next_platform_numbers(len(created))
         await registry.remember_vocabulary([volunteer_fields(c[0]) for c in created])
@@ -606,8 +612,9 @@ class Importer:
         jobs = list(zip(created, numbers, strict=True))
         chunks = [jobs[start : start + INSERT_CHUNK] for start in range(0, len(jobs), INSERT_CHUNK)]
         entries: dict[str, dict[str, Doc]] = {}  # one stored membership entry per unit, shared (never mutated)
+        import_id = await journal.begin(scope.identity.subject, len(created))
 
-        def stage(chunk: Sequence[tuple[Any, str]]) -> list[Doc]:
+        def stage(chunk: Sequence[tuple[Any, str]]) -> list[tuple[Doc, Doc]]:
             staged = []
             for (profile, membership, unit, id_hash), number in chunk:
                 unit_entries = entries.get(unit["_id"])
@@ -615,57 +622,50 @@ class Importer:
                     path = [*unit.get("ancestors", []), unit["_id"]]
                     unit_entries = entries.setdefault(unit["_id"], {unit["_id"]: membership_entry(membership, path)})
                 doc = registry.volunteer_doc(number, profile, now, scope, unit_entries, id_hash=id_hash)
-                staged.append(outbox.stage_insert(doc, [registry.import_event(doc)]))
+                ready = outbox.stage_insert(doc, [registry.import_event(doc)])
+                staged.append((ready, pending(ready, import_id)))
             return staged
 
         staged: list[Doc] = []
-        held: list[str] = []
-        written: list[str] = []  # ids of the documents this import wrote (taken back if it fails)
-        next_chunk: asyncio.Task[list[Doc]] | None = asyncio.create_task(asyncio.to_thread(stage, chunks[0]))
+        next_chunk: asyncio.Task[list[tuple[Doc, Doc]]] | None = None
+        committed = False
         try:
-            for index in range(len(chunks)):
-                assert next_chunk is not None
-                current = await next_chunk
-                next_chunk = None
-                if index + 1 < len(chunks):
-                    next_chunk = asyncio.create_task(asyncio.to_thread(stage, chunks[index + 1]))
-                # the sweeper must not publish events of documents that may yet be taken back
-                held.extend(outbox.hold(current))
-                staged.extend(current)
-                # what Outbox.insert_many does, in chunks: one insert of 50,000 documents would outlast the socket
-                # timeout, and chunked outbox inserts would publish the first chunks' events before the rest is
-                # stored. The relay gets the events only once every document is written.
-                try:
-                    await collection.insert_many(current, ordered=True)
-                except BulkWriteError as exc:
-                    # an ordered insert stops at its first error: the documents before it were written. The
-                    # error itself (it quotes the document) is not passed on: it would put personal data in logs.
-                    written.extend(doc["_id"] for doc in current[: exc.details.get("nInserted", len(current))])
-                    if not _duplicate_key(exc):
-                        raise Problem(
-                            503, "form_store_failed", "保存时数据库出错，整个文件未导入，请稍后重新上传"
-                        ) from None
-                    raise Problem(
-                        409,
-                        "form_conflict",
-                        "有志愿者在导入过程中已由其他操作注册，整个文件未导入，请重新上传"
-                        if _collided_on_person(exc)
-                        else "有志愿者的平台编号在导入过程中被其他操作占用，整个文件未导入，请重新上传",
-                    ) from None
-                except BaseException:
-                    written.extend(doc["_id"] for doc in current)  # may be written in part: take back them all
-                    raise
-                written.extend(doc["_id"] for doc in current)
+            async with journal.heartbeat(import_id):
+                next_chunk = asyncio.create_task(asyncio.to_thread(stage, chunks[0]))
+                for index in range(len(chunks)):
+                    assert next_chunk is not None
+                    current = await next_chunk
+                    next_chunk = None
+                    if index + 1 < len(chunks):
+                        next_chunk = asyncio.create_task(asyncio.to_thread(stage, chunks[index + 1]))
+                    staged.extend(ready for ready, _ in current)
+                    await _insert_pending(collection, [doc for _, doc in current])
+                committed = await journal.commit(import_id)
+            if not committed:
+                raise Problem(503, "form_import_expired", "导入耗时过长已被中止，整个文件未导入，请重新上传")
         except BaseException:
             if next_chunk is not None:
                 with contextlib.suppress(BaseException):
                     await next_chunk
-            # an insert that stopped part-way: take back the documents this import wrote (their events were never
-            # handed to the relay and are held from the sweeper; removing the documents removes them), and only
-            # those: a document that collided belongs to another writer
-            for start in range(0, len(written), RELEASE_CHUNK):
-                await collection.delete_many({"_id": {"$in": written[start : start + RELEASE_CHUNK]}})
-            outbox.release(held)
+            if not committed:
+                with contextlib.suppress(Exception):  # failing here, the recovery takes them back later
+                    await journal.abort(import_id)
             raise
-        for doc in staged:
-            outbox.written(VOLUNTEER_COLLECTION, doc["_id"], doc)
+        await journal.publish(import_id, staged)
+
+
+async def _insert_pending(collection: Any, docs: Sequence[Doc]) -> None:
+    """One chunk of pending documents; a refusal becomes the problem the uploader reads."""
+    try:
+        await collection.insert_many(docs, ordered=True)
+    except BulkWriteError as exc:
+        # The error itself (it quotes the document) is not passed on: it would put personal data in logs.
+        if not _duplicate_key(exc):
+            raise Problem(503, "form_store_failed", "保存时数据库出错，整个文件未导入，请稍后重新上传") from None
+        raise Problem(
+            409,
+            "form_conflict",
+            "有志愿者在导入过程中已由其他操作注册，整个文件未导入，请重新上传"
+            if _collided_on_person(exc)
+            else "有志愿者的平台编号在导入过程中被其他操作占用，整个文件未导入，请重新上传",
+        ) from None
