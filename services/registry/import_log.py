@@ -31,6 +31,7 @@ IMPORTS = "imports"
 PENDING = "_import"  # on a volunteer written by an import not yet committed: the import's id
 PENDING_OUTBOX = "_import_outbox"  # its event, out of the relay's and the sweeper's sight until the commit
 HIDE_PENDING: Mapping[str, Any] = {PENDING: {"$exists": False}}
+FLIP_CHUNK = 5_000
 KEEP_FINISHED = timedelta(days=1)  # an aborted record stays this long: each pass deletes what a late writer added
 
 
@@ -100,7 +101,7 @@ class ImportLog:
         recovery finishes the flip and the sweeper publishes."""
         held = self.outbox.hold(staged)
         try:
-            await self._flip(import_id)
+            await self._flip(import_id, [doc["_id"] for doc in staged])
         except BaseException:
             self.outbox.release(held)
             raise
@@ -142,16 +143,31 @@ class ImportLog:
         return touched
 
     async def _delete(self, import_id: str) -> int:
-        result = await self.db[self.collection].delete_many({PENDING: import_id})
-        return int(result.deleted_count)
+        volunteers = self.db[self.collection]
+        deleted = 0
+        while part := [d["_id"] async for d in volunteers.find({PENDING: import_id}, {"_id": 1}).limit(FLIP_CHUNK)]:
+            deleted += (await volunteers.delete_many({"_id": {"$in": part}, PENDING: import_id})).deleted_count
+        return int(deleted)
 
-    async def _flip(self, import_id: str) -> int:
-        result = await self.db[self.collection].update_many(
-            {PENDING: import_id},
-            {"$rename": {PENDING_OUTBOX: OUTBOX}, "$set": {OUTBOX_N: 1}, "$unset": {PENDING: ""}},
-        )
+    async def _flip(self, import_id: str, ids: Sequence[Any] | None = None) -> int:
+        """Pending → visible, a few thousand documents per command (one command over 50,000 would outlast the
+        socket timeout); by the ids written, or (recovery) by the marker until none is left."""
+        volunteers = self.db[self.collection]
+        update = {"$rename": {PENDING_OUTBOX: OUTBOX}, "$set": {OUTBOX_N: 1}, "$unset": {PENDING: ""}}
+        flipped = 0
+        if ids is not None:
+            for start in range(0, len(ids), FLIP_CHUNK):
+                part = list(ids[start : start + FLIP_CHUNK])
+                flipped += (
+                    await volunteers.update_many({"_id": {"$in": part}, PENDING: import_id}, update)
+                ).modified_count
+        else:
+            while part := [d["_id"] async for d in volunteers.find({PENDING: import_id}, {"_id": 1}).limit(FLIP_CHUNK)]:
+                flipped += (
+                    await volunteers.update_many({"_id": {"$in": part}, PENDING: import_id}, update)
+                ).modified_count
         await self.db[IMPORTS].update_one(
             {"_id": import_id, "state": "committed"},
             {"$set": {"state": "done", "expires_at": utcnow() + KEEP_FINISHED}},
         )
-        return int(result.modified_count)
+        return int(flipped)

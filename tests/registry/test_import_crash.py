@@ -22,7 +22,7 @@ from fastapi import FastAPI
 
 from services.registry.app import create_app
 from services.registry.forms import VOLUNTEERS
-from services.registry.import_log import IMPORTS, PENDING
+from services.registry.import_log import IMPORTS, PENDING, PENDING_OUTBOX, ImportLog
 from services.registry.settings import RegistrySettings
 from services.registry.store import VOLUNTEERS as VOLUNTEER_COLLECTION
 from shared.contracts.events import VOLUNTEERS as VOLUNTEER_STREAM
@@ -143,3 +143,25 @@ async def test_kill9_mid_import_leaves_nothing_and_publishes_nothing(
 
 async def _none_left(db: Any) -> bool:
     return await db[VOLUNTEER_COLLECTION].count_documents({}) == 0
+
+
+async def test_recovery_finishes_a_committed_import_and_takes_back_orphans(settings: ServiceSettings) -> None:
+    """A crash between the commit and the flip: the recovery makes the documents visible with their events in the
+    outbox (the sweeper publishes them); pending documents whose record is gone are deleted."""
+    from shared.messaging.outbox import OUTBOX, OUTBOX_N, Outbox
+
+    db = mongo_client(settings.mongo_url, app_name="crash-test")[settings.database("registry") + "_recovery"]
+    journal = ImportLog(db, Outbox(db, None), VOLUNTEER_COLLECTION, lease_s=60)
+    committed = await journal.begin("province", 3)
+    assert await journal.commit(committed)
+    event = {"e1": {"seq": 1, "stream": "s", "key": "k", "payload": "{}", "staged_at": None}}
+    await db[VOLUNTEER_COLLECTION].insert_many(
+        [{"_id": f"HB{i}", PENDING: committed, PENDING_OUTBOX: event} for i in range(3)]
+        + [{"_id": "HB9", PENDING: "lost-import", PENDING_OUTBOX: event}]
+    )
+    assert await journal.recover() == 4
+    docs = await db[VOLUNTEER_COLLECTION].find().sort("_id", 1).to_list()
+    assert [d["_id"] for d in docs] == ["HB0", "HB1", "HB2"]
+    assert all(PENDING not in d and PENDING_OUTBOX not in d and d[OUTBOX] == event and d[OUTBOX_N] == 1 for d in docs)
+    assert (await db[IMPORTS].find_one({"_id": committed}))["state"] == "done"
+    await db.client.drop_database(db.name)
