@@ -517,6 +517,7 @@ volunteers = APIRouter(prefix="/volunteers", tags=["志愿者"])
     status_code=201,
     summary="注册志愿者（单位管理员为本单位注册，或志愿者本人注册并申请加入队伍）",
     response_model=VolunteerOut,
+    responses={429: {"description": "今日查到在其他单位注册的身份证号码次数已达上限"}},
 )
 async def register_volunteer(
     body: VolunteerIn, request: Request, registry: RegistryDep, identity: Identity = ANYONE
