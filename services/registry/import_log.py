@@ -7,9 +7,13 @@ commit; then the documents are flipped (the event moved to ``_outbox``, the mark
 relay. A crash before the commit leaves a running record whose lease (renewed by its owner while it writes) runs
 out: the recovery, run at start and periodically by any replica, marks it aborted and deletes its documents (with
 their keyed ID hashes and platform numbers: nothing else holds them), so no event of it is ever published and
-the same file can be imported again. A crash after the commit leaves a committed record: the recovery finishes
-the flip. A delete that fails leaves the record aborted and is tried again on the next pass, so a person whose
-document stays stored never loses the hash that keeps them unique.
+the same file can be imported again (a chunk the server was still writing when its client died may land after
+that: the aborted record is kept a day and every pass deletes what still carries its id, and an import that
+meets such a row in the meantime is refused as a conflict, to be uploaded again).
+
+A crash after the commit leaves a committed record: the recovery finishes the flip. A delete that fails leaves the
+record aborted and is tried again on the next pass, so a person whose document stays stored never loses the hash
+that keeps them unique.
 """
 
 from __future__ import annotations
@@ -134,9 +138,10 @@ class ImportLog:
             touched += await self._delete(record["_id"])
         async for record in imports.find({"state": "committed"}, {"_id": 1}):
             touched += await self._flip(record["_id"])
-        known = {r["_id"] async for r in imports.find({}, {"_id": 1})}
         for orphan in await self.db[self.collection].distinct(PENDING):
-            if orphan not in known:  # its record expired: nothing will ever commit it
+            # an import's record is written before any of its documents: none means it expired (KEEP_FINISHED
+            # after the abort), and nothing will ever commit these; read now, so an import begun meanwhile is safe
+            if await imports.find_one({"_id": orphan}, {"_id": 1}) is None:
                 touched += await self._delete(orphan)
         if touched:
             log.info("import recovery: %d documents of unfinished imports settled", touched)
