@@ -30,7 +30,9 @@ from services.registry.domain import (
     validate_unit,
     validate_volunteer,
 )
+from services.registry.lookups import IdLookups
 from services.registry.store import ForbiddenError, Page, Registry, Scope, compliance, profile_fields, unit_profile
+from services.registry.validation import mask_id_number
 from shared.identity import Identity, IdentityDep, require_roles
 from shared.problems import Problem, problem_response
 from shared.scope import out_of_scope
@@ -291,7 +293,7 @@ def volunteer_out(doc: dict[str, Any]) -> VolunteerOut:
         platform_number=doc["platform_number"],
         name=doc["name"],
         gender=doc["gender"],
-        id_number_masked=doc["id_masked"],
+        id_number_masked=mask_id_number(doc["id_masked"]),  # documents stored with the former mask too
         mobile=doc["mobile"],
         email=doc.get("email"),
         employer=doc["employer"],
@@ -535,11 +537,20 @@ volunteers = APIRouter(prefix="/volunteers", tags=["志愿者"])
     status_code=201,
     summary="注册志愿者（单位管理员为本单位注册，或志愿者本人注册并申请加入队伍）",
     response_model=VolunteerOut,
+    responses={429: {"description": "今日查到在其他单位注册的身份证号码次数已达上限"}},
 )
-async def register_volunteer(body: VolunteerIn, registry: RegistryDep, identity: Identity = ANYONE) -> VolunteerOut:
+async def register_volunteer(
+    body: VolunteerIn, request: Request, registry: RegistryDep, identity: Identity = ANYONE
+) -> VolunteerOut:
     draft = VolunteerDraft.model_validate(body.model_dump(exclude={"unit_id"}))
     profile = validate_volunteer(draft)
-    doc = await registry.register_volunteer(profile, unit_id=body.unit_id, scope=Scope(identity))
+    try:
+        doc = await registry.register_volunteer(profile, unit_id=body.unit_id, scope=Scope(identity))
+    except DuplicatePersonError as refused:
+        if refused.elsewhere:  # an answer about a number outside the caller's scope: counted and recorded
+            lookups: IdLookups = request.app.state.id_lookups
+            await lookups.charge(identity, 1, purpose="register", unit_id=body.unit_id)
+        raise
     return volunteer_out(doc)
 
 

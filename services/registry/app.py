@@ -7,7 +7,7 @@ import logging
 
 from fastapi import FastAPI
 
-from services.registry import store
+from services.registry import import_log, lookups, store
 from services.registry.api import registry_error_handler, units, volunteers
 from services.registry.crypto import IdNumberCipher
 from services.registry.domain import RegistryError
@@ -24,10 +24,13 @@ DESCRIPTION = (
 
 def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     settings = settings or RegistrySettings()
+    indexes = store.indexes()
+    lookups.indexes(indexes)
+    import_log.indexes(indexes, store.VOLUNTEERS)
     service = Service(
         "registry",
         settings,
-        indexes=store.indexes(),
+        indexes=indexes,
         outbox_collections=[store.UNITS, store.VOLUNTEERS],
     )
     from services.registry.imports import forms
@@ -37,6 +40,18 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         service.db, service.outbox, IdNumberCipher.from_settings(settings), year=settings.campaign_year
     )
     app.state.registry = registry
+    app.state.id_lookups = lookups.IdLookups(service.db, settings.id_lookup_daily_limit)
+    journal = import_log.ImportLog(service.db, service.outbox, store.VOLUNTEERS, lease_s=settings.import_lease_s)
+    app.state.import_log = journal
+
+    async def recover_imports() -> None:
+        """At start and then periodically: take back imports whose process died, finish committed ones."""
+        while True:
+            try:
+                await journal.recover()
+            except Exception:
+                log.warning("import recovery failed; trying again", exc_info=True)
+            await asyncio.sleep(settings.import_recovery_interval_s)
 
     async def backfill() -> None:
         """Documents written before the indexed fields existed get them (once; idempotent on every start)."""
@@ -53,5 +68,6 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
                 delay = min(delay * 2, 30.0)
 
     service.background.append(backfill)
+    service.background.append(recover_imports)
     app.add_exception_handler(RegistryError, registry_error_handler)
     return app

@@ -70,15 +70,19 @@ class DuplicatePersonError(ConflictError):
 
     code = "duplicate_person"
 
-    def __init__(self, *, platform_number: str | None = None, unit_names: Sequence[str] = ()) -> None:
-        text = "该身份证号码已注册，不能重复注册"
+    def __init__(
+        self, *, platform_number: str | None = None, unit_names: Sequence[str] = (), elsewhere: bool = False
+    ) -> None:
+        # outside the caller's scope: that it is registered, and nothing more (not where, not under which number)
+        text = "该身份证号码已在其他单位注册，不能重复注册" if elsewhere else "该身份证号码已注册，不能重复注册"
         if platform_number:
             text += f"（平台编号 {platform_number}）"
         if unit_names:
             text += f"，所在队伍：{'、'.join(unit_names)}"
         super().__init__(text)
-        self.platform_number = platform_number
-        self.unit_names = tuple(unit_names)
+        self.platform_number = None if elsewhere else platform_number
+        self.unit_names = () if elsewhere else tuple(unit_names)
+        self.elsewhere = elsewhere
 
 
 class CorpsExistsError(ConflictError):

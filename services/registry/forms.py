@@ -20,7 +20,7 @@ from typing import Any, Final, Generic, Literal, TypeVar
 
 import xlsxwriter
 from pydantic import BaseModel, ConfigDict
-from python_calamine import CalamineError, CalamineWorkbook, PasswordError
+from python_calamine import CalamineWorkbook, PasswordError
 
 from services.registry.domain import (
     CORPS_NAME,
@@ -47,11 +47,15 @@ from services.registry.domain import (
     validate_unit,
     validate_volunteer,
 )
+from services.registry.xlsx_guard import Limits, XlsxRefused, check_xlsx
 from shared import clock
 from shared.programme import CITY_LEVEL_AREAS
 
 MAX_ROWS: Final = 100_000
 MAX_UPLOAD_BYTES: Final = 20 * 1024 * 1024
+MAX_COLUMNS: Final = 64  # the widest form has 14 columns
+MAX_XML_BYTES: Final = 400 * 1024 * 1024  # decompressed; a full 20 MB upload of the widest form is about 150 MB
+BLANK_ROWS_ALLOWED: Final = 1_000  # blank rows between the data rows, on top of the data rows and a title
 INSTRUCTIONS_SHEET: Final = "说明"
 
 Cell = str | float | int | bool | date | datetime | time | timedelta | None
@@ -68,7 +72,9 @@ class FormKind(StrEnum):
     CONTACTS = "contacts"  # 附件3
 
 
-FormErrorKind = Literal["not_xlsx", "empty", "protected", "wrong_header", "too_many_rows", "too_large"]
+FormErrorKind = Literal[
+    "not_xlsx", "empty", "protected", "wrong_header", "too_many_rows", "too_many_columns", "too_large"
+]
 
 
 class FormError(Exception):
@@ -745,13 +751,21 @@ _ENCRYPTION_STREAM: Final = "EncryptionInfo".encode("utf-16-le")
 _HEADER_SEARCH_ROWS: Final = 10
 
 
+def _reader_failed(exc: BaseException) -> bool:
+    """Whether the reader failed on the file: any error, and also a panic in its Rust code (pyo3's PanicException
+    derives from BaseException), so a file the guard let through still cannot take the worker down."""
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
+
+
 def _header_key(value: Cell) -> str:
     text = unicodedata.normalize("NFKC", _text(value) or "")
     text = "".join(text.split()).replace("*", "")
     return text.removesuffix("(必填)").removesuffix("(选填)")
 
 
-def _open_sheet(data: bytes, form: FormSpec[R], max_bytes: int) -> tuple[str, Sequence[Sequence[Cell]]]:
+def _open_sheet(
+    data: bytes, form: FormSpec[R], max_bytes: int, max_rows: int = MAX_ROWS
+) -> tuple[str, Sequence[Sequence[Cell]]]:
     if len(data) > max_bytes:
         raise FormError("too_large", f"文件超过{max_bytes // (1024 * 1024)}MB，请拆分后分批上传")
     if not data:
@@ -762,11 +776,18 @@ def _open_sheet(data: bytes, form: FormSpec[R], max_bytes: int) -> tuple[str, Se
         raise FormError("not_xlsx", "这是旧版 Excel（.xls）或其他 Office 文件，请另存为 .xlsx 格式后上传")
     if not data.startswith(_ZIP_MAGIC):
         raise FormError("not_xlsx", "文件不是 Excel（.xlsx）格式，请使用下载的模板填写")
+    limits = Limits(max_rows + _HEADER_SEARCH_ROWS + BLANK_ROWS_ALLOWED, MAX_COLUMNS, MAX_XML_BYTES)
+    try:
+        check_xlsx(data, limits)  # before the reader: it allocates whatever rectangle the sheet claims
+    except XlsxRefused as refused:
+        raise FormError(refused.kind, refused.message) from None
     try:
         workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
     except PasswordError:
         raise FormError("protected", "文件设置了密码保护，请取消密码后重新上传") from None
-    except CalamineError:
+    except BaseException as exc:
+        if not _reader_failed(exc):
+            raise
         raise FormError("not_xlsx", "文件不是有效的 Excel（.xlsx）文件，请使用下载的模板填写") from None
     names = list(workbook.sheet_names)
     name = form.sheet_name if form.sheet_name in names else next((n for n in names if n != INSTRUCTIONS_SHEET), None)
@@ -776,7 +797,9 @@ def _open_sheet(data: bytes, form: FormSpec[R], max_bytes: int) -> tuple[str, Se
         rows: Sequence[Sequence[Cell]] = workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)
     except PasswordError:
         raise FormError("protected", "工作表设置了密码保护，请取消密码后重新上传") from None
-    except CalamineError:
+    except BaseException as exc:
+        if not _reader_failed(exc):
+            raise
         raise FormError("not_xlsx", f"无法读取工作表“{name}”，请使用下载的模板填写") from None
     if not any(_filled(row) for row in rows):
         raise FormError("empty", f"工作表“{name}”中没有内容")
@@ -862,7 +885,7 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _parse(form: FormSpec[R], data: bytes, *, max_rows: int, max_bytes: int, today: date) -> ParsedForm[R]:
-    sheet, rows = _open_sheet(data, form, max_bytes)
+    sheet, rows = _open_sheet(data, form, max_bytes, max_rows)
     header_index, positions = _read_header(form, sheet, rows)
     data_rows = [(index + 1, row) for index, row in enumerate(rows) if index > header_index and _filled(row)]
     if not data_rows:

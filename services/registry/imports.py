@@ -24,6 +24,7 @@ from services.registry.domain import (
     CORPS_NAME,
     CorpsExistsError,
     DuplicateNameError,
+    DuplicatePersonError,
     InvalidParentError,
     Membership,
     MembershipStatus,
@@ -50,6 +51,8 @@ from services.registry.forms import (
     find_form,
     parse_upload,
 )
+from services.registry.import_log import HIDE_PENDING, ImportLog, pending
+from services.registry.lookups import IdLookups
 from services.registry.store import (
     CORPS_KEY,
     UNITS,
@@ -66,6 +69,7 @@ from services.registry.store import (
 from services.registry.store import (
     VOLUNTEERS as VOLUNTEER_COLLECTION,
 )
+from services.registry.validation import mask_id_number
 from shared import clock
 from shared.aggregates import in_transaction
 from shared.contracts.events import UnitRegistered
@@ -76,9 +80,11 @@ from shared.storage import Doc
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ADMINS = require_roles("province_admin", "unit_admin")
 LOOKUP_CHUNK = 2_000  # keyed hashes per indexed lookup ({id_hash: {$in: [...]}})
-RELEASE_CHUNK = 5_000  # ids per delete_many when taking an import back
+DEFAULT_IMPORT_LEASE_S = 60.0
 DUPLICATE_KEY = 11000
 INSERT_CHUNK = 2_000  # volunteer documents per insert: each command well inside the socket timeout
+
+ELSEWHERE = DuplicatePersonError(elsewhere=True)
 
 forms = APIRouter(prefix="/forms", tags=["集体注册"])
 
@@ -106,6 +112,7 @@ class Plan:
 
     errors: list[RowError] = field(default_factory=list)
     unchanged: int = 0
+    elsewhere: int = 0  # rows whose ID number is registered outside the caller's scope (counted, recorded)
     created: list[Any] = field(default_factory=list)
     updated: list[Any] = field(default_factory=list)
 
@@ -178,7 +185,12 @@ _UPLOAD_BODY = {
     summary="上传集体注册信息表：逐行校验，全部无误才导入（可只演练）",
     response_model=ImportReport,
     openapi_extra=_UPLOAD_BODY,
-    responses={413: {"description": "文件过大或行数过多"}, 415: {"description": "不是 xlsx"}},
+    responses={
+        413: {"description": "文件过大、解压后过大或行数过多"},
+        415: {"description": "不是 xlsx"},
+        422: {"description": "列数过多、表头不符或行有错误"},
+        429: {"description": "今日查到在其他单位注册的身份证号码次数已达上限"},
+    },
 )
 async def import_form(
     form: FormKind,
@@ -205,13 +217,16 @@ async def import_form(
     except FormError as error:
         raise _form_problem(error) from None
     scope = Scope(identity)
-    importer = Importer(registry, scope)
+    importer = Importer(registry, scope, request.app.state.import_log)
     if form is FormKind.ORGANISATIONS:
         plan = await importer.plan_organisations(parsed)
     elif form is FormKind.VOLUNTEERS:
         plan = await importer.plan_volunteers(parsed, unit_id)
     else:
         plan = await importer.plan_contacts(parsed)
+    lookups: IdLookups = request.app.state.id_lookups
+    purpose = "import_dry_run" if dry_run else "import"
+    await lookups.charge(identity, plan.elsewhere, purpose=purpose, unit_id=unit_id)
     errors = sorted([*parsed.errors, *plan.errors], key=lambda e: (e.row, e.column or ""))
     report = ImportReport(
         form=form.value,
@@ -237,17 +252,27 @@ async def import_form(
 
 @forms.get(
     "/{form}/export",
-    summary="导出队伍及下级的集体注册信息表（可原样重新导入）",
+    summary="导出队伍及下级的集体注册信息表（附件2的身份证号码默认脱敏；省科协可填写事由导出完整号码）",
     response_class=Response,
     responses={200: {"content": {XLSX: {}}, "description": "xlsx"}},
 )
 async def export(
     form: FormKind,
     registry: RegistryDep,
+    request: Request,
     unit_id: str | None = Query(None, description="队伍（含全部下级）；省科协不填时导出全省"),
+    full_ids: bool = Query(False, description="附件2：导出完整身份证号码（仅省科协，须填写事由 reason；默认脱敏）"),
+    reason: str | None = Query(None, max_length=200, description="导出完整身份证号码的事由（记录备查）"),
     identity: Identity = ADMINS,
 ) -> Response:
     scope = Scope(identity)
+    reason = (reason or "").strip() or None
+    if full_ids and identity.role != "province_admin":
+        raise Problem(403, "full_ids_forbidden", "只有省科协管理员可以导出完整身份证号码，其他导出中的号码均已脱敏")
+    if full_ids and (reason is None or len(reason) < 4):
+        raise Problem(
+            422, "full_ids_reason_required", "导出完整身份证号码须填写事由（reason，至少4个字），事由将记录备查"
+        )
     if unit_id is None and not scope.province:
         unit_id = identity.unit_id
     units = await _subtree_units(registry, scope, unit_id)
@@ -255,7 +280,11 @@ async def export(
     if form is FormKind.ORGANISATIONS:
         rows: list[Any] = await _organisation_rows(registry, units)
     elif form is FormKind.VOLUNTEERS:
-        rows = await _volunteer_rows(registry, units, unit_id)
+        rows = await _volunteer_rows(registry, units, unit_id, full_ids=full_ids)
+        lookups: IdLookups = request.app.state.id_lookups  # recorded before the file leaves
+        await lookups.record_export(
+            identity, form=form.value, unit_id=unit_id, full_ids=full_ids, reason=reason, rows=len(rows)
+        )
     else:
         rows = [
             ContactRow.model_validate({"unit_name": u["name"], "contact": u["contact"]})
@@ -298,9 +327,13 @@ async def _organisation_rows(registry: Registry, units: Sequence[Doc]) -> list[O
     return rows
 
 
-async def _volunteer_rows(registry: Registry, units: Sequence[Doc], unit_id: str | None) -> list[VolunteerRow]:
+async def _volunteer_rows(
+    registry: Registry, units: Sequence[Doc], unit_id: str | None, *, full_ids: bool
+) -> list[VolunteerRow]:
+    """The volunteers (members and applicants) of these units; their ID numbers masked unless ``full_ids`` (a
+    province admin who gave a reason): then decrypted, and only then."""
     names = {u["_id"]: u["name"] for u in units}
-    query: dict[str, Any] = {"scope_units": unit_id} if unit_id is not None else {}
+    query: dict[str, Any] = {"scope_units": unit_id, **HIDE_PENDING} if unit_id is not None else dict(HIDE_PENDING)
     rows = []
     async for doc in registry.db[VOLUNTEER_COLLECTION].find(query, {"_outbox": 0, "_outbox_n": 0}).sort("_id", 1):
         open_units = [
@@ -313,7 +346,9 @@ async def _volunteer_rows(registry: Registry, units: Sequence[Doc], unit_id: str
         profile = VolunteerProfile.model_validate(
             {
                 **{k: doc.get(k) for k in VOLUNTEER_PROFILE_FIELDS},
-                "id_number": registry.cipher.decrypt(doc["id_cipher"]),
+                "id_number": registry.cipher.decrypt(doc["id_cipher"])
+                if full_ids
+                else mask_id_number(doc["id_masked"]),
             }
         )
         rows.append(VolunteerRow(profile=profile, unit_name=names[open_units[0]]))
@@ -326,9 +361,12 @@ async def _volunteer_rows(registry: Registry, units: Sequence[Doc], unit_id: str
 
 
 class Importer:
-    def __init__(self, registry: Registry, scope: Scope) -> None:
+    def __init__(self, registry: Registry, scope: Scope, journal: ImportLog | None = None) -> None:
         self.registry = registry
         self.scope = scope
+        self.journal = journal or ImportLog(
+            registry.db, registry.outbox, VOLUNTEER_COLLECTION, lease_s=DEFAULT_IMPORT_LEASE_S
+        )
         self._units_by_name: dict[str, Doc | None] = {}
 
     async def stored_unit(self, name: str) -> Doc | None:
@@ -479,6 +517,9 @@ class Importer:
                 fields = volunteer_fields(row.profile)
                 if member and all(holder.get(k) == v for k, v in fields.items()):
                     plan.unchanged += 1
+                elif not self.scope.sees_volunteer(holder):  # that it exists, nothing more: no number, no unit
+                    plan.elsewhere += 1
+                    plan.errors.append(RowError(sheet, number, header("id_number"), ELSEWHERE.message))
                 else:
                     refusal = await self.registry.duplicate_person(holder["_id"], self.scope)
                     plan.errors.append(RowError(sheet, number, header("id_number"), refusal.message))
@@ -551,8 +592,10 @@ class Importer:
             ) from None
 
     async def _commit_volunteers(self, created: Sequence[Any]) -> None:
-        """One document and one ``VolunteerRegistered`` per person; the events go to the relay only once every
-        document is stored, and a failure takes back every document this import wrote (all or nothing).
+        """One document and one ``VolunteerRegistered`` per person, all or nothing, across a crash as well: the
+        documents are written as pending (with the import's id, their events kept aside, left out of every read),
+        one conditional write of the import's record commits them, and only then are they flipped to visible and
+        their events handed to the relay (see :mod:`services.registry.import_log`).
 
         Documents are inserted in chunks, and each next chunk is built and staged (documents, event payloads
         serialised, in a thread) while the current one is written, so Python's CPU work overlaps the server's. The
@@ -560,7 +603,7 @@ class Importer:
         by another request or replica."""
         if not created:
             return
-        registry, scope = self.registry, self.scope
+        registry, scope, journal = self.registry, self.scope, self.journal
         now = clock.now()
         numbers = await registry.next_platform_numbers(len(created))
         await registry.remember_vocabulary([volunteer_fields(c[0]) for c in created])
@@ -569,8 +612,9 @@ class Importer:
         jobs = list(zip(created, numbers, strict=True))
         chunks = [jobs[start : start + INSERT_CHUNK] for start in range(0, len(jobs), INSERT_CHUNK)]
         entries: dict[str, dict[str, Doc]] = {}  # one stored membership entry per unit, shared (never mutated)
+        import_id = await journal.begin(scope.identity.subject, len(created))
 
-        def stage(chunk: Sequence[tuple[Any, str]]) -> list[Doc]:
+        def stage(chunk: Sequence[tuple[Any, str]]) -> list[tuple[Doc, Doc]]:
             staged = []
             for (profile, membership, unit, id_hash), number in chunk:
                 unit_entries = entries.get(unit["_id"])
@@ -578,57 +622,50 @@ class Importer:
                     path = [*unit.get("ancestors", []), unit["_id"]]
                     unit_entries = entries.setdefault(unit["_id"], {unit["_id"]: membership_entry(membership, path)})
                 doc = registry.volunteer_doc(number, profile, now, scope, unit_entries, id_hash=id_hash)
-                staged.append(outbox.stage_insert(doc, [registry.import_event(doc)]))
+                ready = outbox.stage_insert(doc, [registry.import_event(doc)])
+                staged.append((ready, pending(ready, import_id)))
             return staged
 
         staged: list[Doc] = []
-        held: list[str] = []
-        written: list[str] = []  # ids of the documents this import wrote (taken back if it fails)
-        next_chunk: asyncio.Task[list[Doc]] | None = asyncio.create_task(asyncio.to_thread(stage, chunks[0]))
+        next_chunk: asyncio.Task[list[tuple[Doc, Doc]]] | None = None
+        committed = False
         try:
-            for index in range(len(chunks)):
-                assert next_chunk is not None
-                current = await next_chunk
-                next_chunk = None
-                if index + 1 < len(chunks):
-                    next_chunk = asyncio.create_task(asyncio.to_thread(stage, chunks[index + 1]))
-                # the sweeper must not publish events of documents that may yet be taken back
-                held.extend(outbox.hold(current))
-                staged.extend(current)
-                # what Outbox.insert_many does, in chunks: one insert of 50,000 documents would outlast the socket
-                # timeout, and chunked outbox inserts would publish the first chunks' events before the rest is
-                # stored. The relay gets the events only once every document is written.
-                try:
-                    await collection.insert_many(current, ordered=True)
-                except BulkWriteError as exc:
-                    # an ordered insert stops at its first error: the documents before it were written. The
-                    # error itself (it quotes the document) is not passed on: it would put personal data in logs.
-                    written.extend(doc["_id"] for doc in current[: exc.details.get("nInserted", len(current))])
-                    if not _duplicate_key(exc):
-                        raise Problem(
-                            503, "form_store_failed", "保存时数据库出错，整个文件未导入，请稍后重新上传"
-                        ) from None
-                    raise Problem(
-                        409,
-                        "form_conflict",
-                        "有志愿者在导入过程中已由其他操作注册，整个文件未导入，请重新上传"
-                        if _collided_on_person(exc)
-                        else "有志愿者的平台编号在导入过程中被其他操作占用，整个文件未导入，请重新上传",
-                    ) from None
-                except BaseException:
-                    written.extend(doc["_id"] for doc in current)  # may be written in part: take back them all
-                    raise
-                written.extend(doc["_id"] for doc in current)
+            async with journal.heartbeat(import_id):
+                next_chunk = asyncio.create_task(asyncio.to_thread(stage, chunks[0]))
+                for index in range(len(chunks)):
+                    assert next_chunk is not None
+                    current = await next_chunk
+                    next_chunk = None
+                    if index + 1 < len(chunks):
+                        next_chunk = asyncio.create_task(asyncio.to_thread(stage, chunks[index + 1]))
+                    staged.extend(ready for ready, _ in current)
+                    await _insert_pending(collection, [doc for _, doc in current])
+                committed = await journal.commit(import_id)
+            if not committed:
+                raise Problem(503, "form_import_expired", "导入耗时过长已被中止，整个文件未导入，请重新上传")
         except BaseException:
             if next_chunk is not None:
                 with contextlib.suppress(BaseException):
                     await next_chunk
-            # an insert that stopped part-way: take back the documents this import wrote (their events were never
-            # handed to the relay and are held from the sweeper; removing the documents removes them), and only
-            # those: a document that collided belongs to another writer
-            for start in range(0, len(written), RELEASE_CHUNK):
-                await collection.delete_many({"_id": {"$in": written[start : start + RELEASE_CHUNK]}})
-            outbox.release(held)
+            if not committed:
+                with contextlib.suppress(Exception):  # failing here, the recovery takes them back later
+                    await journal.abort(import_id)
             raise
-        for doc in staged:
-            outbox.written(VOLUNTEER_COLLECTION, doc["_id"], doc)
+        await journal.publish(import_id, staged)
+
+
+async def _insert_pending(collection: Any, docs: Sequence[Doc]) -> None:
+    """One chunk of pending documents; a refusal becomes the problem the uploader reads."""
+    try:
+        await collection.insert_many(docs, ordered=True)
+    except BulkWriteError as exc:
+        # The error itself (it quotes the document) is not passed on: it would put personal data in logs.
+        if not _duplicate_key(exc):
+            raise Problem(503, "form_store_failed", "保存时数据库出错，整个文件未导入，请稍后重新上传") from None
+        raise Problem(
+            409,
+            "form_conflict",
+            "有志愿者在导入过程中已由其他操作注册，整个文件未导入，请重新上传"
+            if _collided_on_person(exc)
+            else "有志愿者的平台编号在导入过程中被其他操作占用，整个文件未导入，请重新上传",
+        ) from None

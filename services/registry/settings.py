@@ -24,6 +24,21 @@ class RegistrySettings(ServiceSettings):
         SecretStr(DEV_ID_HASH_KEY),
         description="HMAC-SHA256 key of the keyed hash that finds an ID-card number without decrypting",
     )
+    id_lookup_daily_limit: int = Field(
+        50,
+        ge=0,
+        description="How many answers 'this ID number is registered in another unit' an account gets per day "
+        "(registrations and 附件2 uploads, dry runs included); beyond it 429",
+    )
+    import_lease_s: float = Field(
+        60.0,
+        gt=0,
+        description="A 附件2 import whose process has not renewed its lease for this long is taken as dead: its "
+        "pending volunteers are deleted and nothing of it is published",
+    )
+    import_recovery_interval_s: float = Field(
+        30.0, gt=0, description="How often each replica looks for imports to take back or finish"
+    )
     campaign_year: int = Field(2026, ge=2000, le=9999, description="Campaign year; also in platform numbers")
 
     @field_validator("id_encryption_key")

@@ -64,7 +64,18 @@ THEME_SHORT_ZH = {
 
 def _workbook() -> tuple[io.BytesIO, Any, Any]:
     buffer = io.BytesIO()
-    book = xlsxwriter.Workbook(buffer, {"in_memory": True, "remove_timezone": True})
+    # user text (unit names, activity titles) is written as text: with the defaults a title beginning with `=`
+    # would become a live formula (and `http…` a link, `1e5` a number) in the province office's Excel
+    book = xlsxwriter.Workbook(
+        buffer,
+        {
+            "in_memory": True,
+            "remove_timezone": True,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+        },
+    )
     header = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
     return buffer, book, header
 
@@ -73,7 +84,11 @@ def _sheet(book: Any, header: Any, name: str, headers: Sequence[str], rows: Sequ
     sheet = book.add_worksheet(name)
     sheet.write_row(0, 0, headers, header)
     for i, row in enumerate(rows, start=1):
-        sheet.write_row(i, 0, ["" if v is None else v for v in row])
+        for j, value in enumerate(row):
+            if isinstance(value, str):
+                sheet.write_string(i, j, value)  # a string cell whatever it begins with, never a formula
+            elif value is not None:
+                sheet.write(i, j, value)
     sheet.freeze_panes(1, 0)
     sheet.set_column(0, len(headers) - 1, 16)
 

@@ -344,7 +344,7 @@ def test_valid_registration_is_normalised() -> None:
     assert profile.title_level is TitleLevel.NONE
     assert profile.skills == ["小麦栽培", "病虫害防治"]
     assert profile.service_areas == [ServiceArea.COMMUNITIES_SCHOOLS, ServiceArea.RURAL_REVITALISATION]
-    assert profile.masked_id_number == "1301**********1230"
+    assert profile.masked_id_number == "13****************"
     assert profile.birth_date == date(1985, 6, 15)
 
 

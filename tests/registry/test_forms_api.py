@@ -181,7 +181,8 @@ async def test_volunteer_import_then_reupload_and_export_round_trip(
     assert again.status_code == 200 and again.json()["created"] == 0 and again.json()["unchanged"] == 25
     assert await count_volunteers(client, province) == before + 25
 
-    exported = await client.get("/forms/volunteers/export", params={"unit_id": W.city}, headers=province)
+    full = {"unit_id": W.city, "full_ids": "true", "reason": "省级核查：年度名册报送"}
+    exported = await client.get("/forms/volunteers/export", params=full, headers=province)
     assert exported.status_code == 200
     rows = CalamineWorkbook.from_filelike(io.BytesIO(exported.content)).get_sheet_by_name(VOLUNTEERS.sheet_name)
     assert len(rows.to_python()) == 1 + before + 25
@@ -193,6 +194,45 @@ async def test_volunteer_import_then_reupload_and_export_round_trip(
     assert (
         await client.get("/forms/volunteers/export", params={"unit_id": W.county}, headers=other)
     ).status_code == 404  # a read out of scope: nothing revealed
+
+
+async def test_volunteer_export_masks_id_numbers_unless_a_province_admin_gives_a_reason(
+    app: FastAPI, client: httpx.AsyncClient, settings: ServiceSettings
+) -> None:
+    """Members and applicants alike: masked for a unit admin and by default; in full only to a province admin who
+    asks with a reason; every 附件2 export recorded (who, full or not, why, how many rows)."""
+    admin = headers(settings, "unit_admin", unit_id=W.county, subject="county-admin")
+    province = headers(settings, "province_admin", subject="province-auditor")
+    full_number = id_number(10_020)  # imported by the previous test
+
+    def id_column(content: bytes) -> list[str]:
+        sheet = CalamineWorkbook.from_filelike(io.BytesIO(content)).get_sheet_by_name(VOLUNTEERS.sheet_name)
+        rows = sheet.to_python()
+        return [str(row[list(rows[0]).index("身份证号码")]) for row in rows[1:]]
+
+    for who, params in ((admin, {}), (province, {"unit_id": W.county})):
+        masked = await client.get("/forms/volunteers/export", params=params, headers=who)
+        assert masked.status_code == 200, masked.text
+        ids = id_column(masked.content)
+        assert ids and all(i.endswith("*" * 16) for i in ids)
+        assert full_number[:2] + "*" * 16 in ids
+    refused = await client.get(
+        "/forms/volunteers/export", params={"full_ids": "true", "reason": "核查名册"}, headers=admin
+    )
+    assert refused.status_code == 403 and refused.json()["code"] == "full_ids_forbidden"
+    no_reason = await client.get("/forms/volunteers/export", params={"full_ids": "true"}, headers=province)
+    assert no_reason.status_code == 422 and no_reason.json()["code"] == "full_ids_reason_required"
+    params = {"unit_id": W.county, "full_ids": "true", "reason": "省级核查：重复注册"}
+    full = await client.get("/forms/volunteers/export", params=params, headers=province)
+    assert full.status_code == 200 and full_number in id_column(full.content)
+    records = await app.state.registry.db["exports"].find({"form": "volunteers"}).sort("_id", 1).to_list()
+    mine = [(r["subject"], r["full_ids"], r["reason"]) for r in records if r["subject"] != "province_admin:x"]
+    assert mine == [
+        ("county-admin", False, None),
+        ("province-auditor", False, None),
+        ("province-auditor", True, "省级核查：重复注册"),
+    ]
+    assert all(r["rows"] >= 25 and r["at"] for r in records)
 
 
 async def test_organisation_and_contact_import_and_round_trip(

@@ -94,24 +94,49 @@ def test_gender_digit_must_agree_with_stated_gender(number: str) -> None:
 
 
 @given(id_numbers())
-def test_mask_shows_first_four_and_last_four_only(number: str) -> None:
+def test_mask_shows_only_the_province(number: str) -> None:
     masked = mask_id_number(number)
-    assert masked == number[:4] + "**********" + number[-4:]
+    assert masked == number[:2] + "*" * 16
+    assert mask_id_number(masked) == masked  # a masked number (also one stored with the former mask) stays put
 
 
 @given(st.text(max_size=40))
-def test_mask_never_reveals_more_than_eight_characters(text: str) -> None:
+def test_mask_never_reveals_more_than_two_characters_nor_the_length(text: str) -> None:
     masked = mask_id_number(text)
-    kept = (len(masked) - 10) // 2  # characters shown at each end
-    assert masked[kept : kept + 10] == "*" * 10  # ten stars whatever the length: the length is not disclosed
-    assert 2 * kept <= 8
-    assert 2 * kept <= len(text) // 2
+    assert masked.endswith("*" * 16) and len(masked) in (16, 18)
+    kept = len(masked) - 16
     assert masked[:kept] == text[:kept]
-    assert masked[len(masked) - kept :] == text[len(text) - kept :]
+    assert kept <= len(text) // 4
+
+
+def candidates(masked: str, region: str, birth: date) -> list[str]:
+    """Every valid number consistent with a masked display and a region and birth date known from elsewhere."""
+    found = []
+    for sequence in range(1000):
+        first17 = f"{region}{birth:%Y%m%d}{sequence:03d}"
+        number = first17 + id_check_char(first17)
+        shown = [(i, c) for i, c in enumerate(masked) if c != "*"]
+        if all(number[i] == c for i, c in shown):
+            found.append(number)
+    return found
+
+
+@given(id_numbers())
+def test_masked_number_with_region_and_birth_date_known_leaves_a_thousand_candidates(number: str) -> None:
+    found = candidates(mask_id_number(number), number[:6], id_birth_date(number))
+    assert number in found
+    assert len(found) >= 1_000
+
+
+def test_the_former_mask_left_one_or_two_candidates() -> None:
+    number = "13010219900307123X"
+    former = number[:4] + "*" * 10 + number[-4:]
+    assert len(candidates(former, number[:6], id_birth_date(number))) <= 2
+    assert len(candidates(mask_id_number(number), number[:6], id_birth_date(number))) == 1_000
 
 
 def test_mask_example_from_the_design() -> None:
-    assert mask_id_number("13010219900307123X") == "1301**********123X"
+    assert mask_id_number("13010219900307123X") == "13****************"
 
 
 def test_birth_date_and_gender_helpers() -> None:

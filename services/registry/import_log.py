@@ -1,0 +1,178 @@
+"""A 附件2 import is all or nothing, across a crash as well.
+
+Its volunteers are written in chunks as *pending*: each document carries the import's id (``_import``) and keeps
+its event aside (``_import_outbox``, which neither the relay nor the sweeper reads), and every read of the
+registry leaves pending documents out. One conditional write of the import's record (running → committed) is the
+commit; then the documents are flipped (the event moved to ``_outbox``, the marker removed) and handed to the
+relay. A crash before the commit leaves a running record whose lease (renewed by its owner while it writes) runs
+out: the recovery, run at start and periodically by any replica, marks it aborted and deletes its documents (with
+their keyed ID hashes and platform numbers: nothing else holds them), so no event of it is ever published and
+the same file can be imported again (a chunk the server was still writing when its client died may land after
+that: the aborted record is kept a day and every pass deletes what still carries its id, and an import that
+meets such a row in the meantime is refused as a conflict, to be uploaded again).
+
+A crash after the commit leaves a committed record: the recovery finishes the flip. A delete that fails leaves the
+record aborted and is tried again on the next pass, so a person whose document stays stored never loses the hash
+that keeps them unique.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from shared.messaging.outbox import OUTBOX, OUTBOX_N, Outbox
+from shared.storage import Doc, Indexes, utcnow
+
+log = logging.getLogger("stvs.registry.imports")
+
+IMPORTS = "imports"
+PENDING = "_import"  # on a volunteer written by an import not yet committed: the import's id
+PENDING_OUTBOX = "_import_outbox"  # its event, out of the relay's and the sweeper's sight until the commit
+HIDE_PENDING: Mapping[str, Any] = {PENDING: {"$exists": False}}
+FLIP_CHUNK = 5_000
+KEEP_FINISHED = timedelta(days=1)  # an aborted record stays this long: each pass deletes what a late writer added
+
+
+def indexes(ix: Indexes, volunteers: str) -> None:
+    ix.add(volunteers, PENDING, partial={PENDING: {"$exists": True}})
+    ix.add(IMPORTS, "state", "lease_until")
+    ix.add(IMPORTS, "expires_at", expire_after_s=0)
+
+
+def pending(staged: Doc, import_id: str) -> Doc:
+    """A staged insert (document plus its one event) as written before the commit."""
+    doc = {k: v for k, v in staged.items() if k not in (OUTBOX, OUTBOX_N)}
+    assert len(staged.get(OUTBOX, {})) == 1, "an imported volunteer carries exactly one event"
+    return {**doc, PENDING: import_id, PENDING_OUTBOX: staged[OUTBOX]}
+
+
+class ImportLog:
+    def __init__(self, db: Any, outbox: Outbox, collection: str, *, lease_s: float) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.collection = collection
+        self.lease = timedelta(seconds=lease_s)
+
+    async def begin(self, owner: str, rows: int) -> str:
+        import_id = uuid.uuid4().hex
+        now = utcnow()
+        await self.db[IMPORTS].insert_one(
+            {"_id": import_id, "state": "running", "owner": owner, "rows": rows, "started_at": now}
+            | {"lease_until": now + self.lease}
+        )
+        return import_id
+
+    async def renew(self, import_id: str) -> bool:
+        """Extend the lease; False when the import was taken as dead (aborted) meanwhile."""
+        result = await self.db[IMPORTS].update_one(
+            {"_id": import_id, "state": "running"}, {"$set": {"lease_until": utcnow() + self.lease}}
+        )
+        return bool(result.matched_count)
+
+    @contextlib.asynccontextmanager
+    async def heartbeat(self, import_id: str) -> AsyncIterator[None]:
+        """Renew the lease every third of it while the block runs (a chunk may take longer than one renewal)."""
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(self.lease.total_seconds() / 3)
+                with contextlib.suppress(Exception):
+                    await self.renew(import_id)
+
+        task = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def commit(self, import_id: str) -> bool:
+        """The one step that makes the import happen; False when it was taken as dead (aborted) meanwhile."""
+        done = await self.db[IMPORTS].find_one_and_update(
+            {"_id": import_id, "state": "running"}, {"$set": {"state": "committed", "committed_at": utcnow()}}
+        )
+        return done is not None
+
+    async def publish(self, import_id: str, staged: Sequence[Doc]) -> None:
+        """After the commit: the documents become visible and their events go to the relay. Should this fail, the
+        recovery finishes the flip and the sweeper publishes."""
+        held = self.outbox.hold(staged)
+        try:
+            await self._flip(import_id, [doc["_id"] for doc in staged])
+        except BaseException:
+            self.outbox.release(held)
+            raise
+        for doc in staged:
+            self.outbox.written(self.collection, doc["_id"], doc)
+
+    async def abort(self, import_id: str) -> None:
+        """Take back an import that failed in this process before its commit (the recovery does it again if this
+        fails); a committed import is never taken back."""
+        await self.db[IMPORTS].update_one(
+            {"_id": import_id, "state": "running"},
+            {"$set": {"state": "aborted", "expires_at": utcnow() + KEEP_FINISHED}},
+        )
+        record = await self.db[IMPORTS].find_one({"_id": import_id}, {"state": 1})
+        if record is not None and record["state"] == "aborted":
+            await self._delete(import_id)
+
+    async def recover(self) -> int:
+        """Abort the imports whose owner died, delete what aborted imports wrote, finish committed ones; returns
+        how many documents were deleted or published."""
+        now = utcnow()
+        imports = self.db[IMPORTS]
+        async for record in imports.find({"state": "running", "lease_until": {"$lt": now}}, {"_id": 1}):
+            await imports.update_one(
+                {"_id": record["_id"], "state": "running", "lease_until": {"$lt": now}},
+                {"$set": {"state": "aborted", "expires_at": now + KEEP_FINISHED}},
+            )
+        touched = 0
+        async for record in imports.find({"state": "aborted"}, {"_id": 1}):
+            touched += await self._delete(record["_id"])
+        async for record in imports.find({"state": "committed"}, {"_id": 1}):
+            touched += await self._flip(record["_id"])
+        for orphan in await self.db[self.collection].distinct(PENDING):
+            # an import's record is written before any of its documents: none means it expired (KEEP_FINISHED
+            # after the abort), and nothing will ever commit these; read now, so an import begun meanwhile is safe
+            if await imports.find_one({"_id": orphan}, {"_id": 1}) is None:
+                touched += await self._delete(orphan)
+        if touched:
+            log.info("import recovery: %d documents of unfinished imports settled", touched)
+        return touched
+
+    async def _delete(self, import_id: str) -> int:
+        volunteers = self.db[self.collection]
+        deleted = 0
+        while part := [d["_id"] async for d in volunteers.find({PENDING: import_id}, {"_id": 1}).limit(FLIP_CHUNK)]:
+            deleted += (await volunteers.delete_many({"_id": {"$in": part}, PENDING: import_id})).deleted_count
+        return int(deleted)
+
+    async def _flip(self, import_id: str, ids: Sequence[Any] | None = None) -> int:
+        """Pending → visible, a few thousand documents per command (one command over 50,000 would outlast the
+        socket timeout); by the ids written, or (recovery) by the marker until none is left."""
+        volunteers = self.db[self.collection]
+        update = {"$rename": {PENDING_OUTBOX: OUTBOX}, "$set": {OUTBOX_N: 1}, "$unset": {PENDING: ""}}
+        flipped = 0
+        if ids is not None:
+            for start in range(0, len(ids), FLIP_CHUNK):
+                part = list(ids[start : start + FLIP_CHUNK])
+                flipped += (
+                    await volunteers.update_many({"_id": {"$in": part}, PENDING: import_id}, update)
+                ).modified_count
+        else:
+            while part := [d["_id"] async for d in volunteers.find({PENDING: import_id}, {"_id": 1}).limit(FLIP_CHUNK)]:
+                flipped += (
+                    await volunteers.update_many({"_id": {"$in": part}, PENDING: import_id}, update)
+                ).modified_count
+        await self.db[IMPORTS].update_one(
+            {"_id": import_id, "state": "committed"},
+            {"$set": {"state": "done", "expires_at": utcnow() + KEEP_FINISHED}},
+        )
+        return int(flipped)
