@@ -26,9 +26,10 @@ from services.registry.import_log import IMPORTS, PENDING, PENDING_OUTBOX, Impor
 from services.registry.settings import RegistrySettings
 from services.registry.store import VOLUNTEERS as VOLUNTEER_COLLECTION
 from shared.contracts.events import VOLUNTEERS as VOLUNTEER_STREAM
+from shared.identity import SignedIdentity
 from shared.settings import ServiceSettings
 from shared.storage import mongo_client
-from tests.fixtures import eventually, read_topic
+from tests.fixtures import eventually, read_topic, signing
 from tests.registry.helpers import CITY_LEADERS, headers
 from tests.registry.test_forms_api import upload, volunteer_row, workbook
 
@@ -90,12 +91,13 @@ async def test_kill9_mid_import_leaves_nothing_and_publishes_nothing(
 ) -> None:
     proc, base = doomed
 
-    def admin() -> dict[str, str]:  # signed anew for each request: a signed identity lives 60 s
+    def admin() -> dict[str, str]:  # who each request acts as (the client's auth signs it)
         return headers(settings, "province_admin", subject="province")
 
     province = admin()
     await wait_ready(base)
-    async with httpx.AsyncClient(base_url=base, timeout=300) as first:
+    signed = SignedIdentity(settings.internal_token.get_secret_value(), "registry")
+    async with httpx.AsyncClient(base_url=base, timeout=300, auth=signed) as first:
         r = await first.post(
             "/units", json={"kind": "总队", "leaders": [{"name": "张总", "role": "总队长"}]}, headers=province
         )
@@ -127,7 +129,9 @@ async def test_kill9_mid_import_leaves_nothing_and_publishes_nothing(
 
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://registry", timeout=300) as client,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url="http://registry", timeout=300, auth=signing(app)
+        ) as client,
     ):
         listed = await client.get("/volunteers", params={"unit_id": city}, headers=admin())
         assert listed.status_code == 200 and listed.json()["total"] == 0  # pending: never visible
