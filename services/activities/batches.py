@@ -198,7 +198,8 @@ class SignUpBatches:
     @staticmethod
     def _refuse(refused: list[tuple[_Request, Exception]]) -> None:
         for request, refusal in refused:
-            request.future.set_exception(refusal)
+            if not request.future.done():  # failed meanwhile (the service stopping)
+                request.future.set_exception(refusal)
 
     async def _volunteers(self, batch: list[_Request]) -> dict[str, Doc]:
         ids = [request.claim.volunteer_id for request in batch]
@@ -248,7 +249,8 @@ class SignUpBatches:
             if d.after is WAITLISTED:
                 position = count_of(committed.doc, WAITLISTED) - behind + 1
                 behind -= 1
-            d.request.future.set_result(Outcome(committed, d.change, position))
+            if not d.request.future.done():  # failed meanwhile (the service stopping)
+                d.request.future.set_result(Outcome(committed, d.change, position))
 
 
 def moves(before: SignUpStatus | None, after: SignUpStatus) -> dict[str, int]:
