@@ -22,6 +22,14 @@ MIN_SECRET_CHARS = 32
 MIN_DISTINCT_CHARS = 16
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def networks(text: str) -> list[Network]:
+    """A comma-separated list of addresses or CIDRs (a ValueError names a bad one)."""
+    return [ipaddress.ip_network(p.strip(), strict=False) for p in text.split(",") if p.strip()]
+
+
 def require_secret(name: str, secret: SecretStr, development_value: str) -> None:
     """Refuse, in production, a secret that is the development default, short, or made of few characters (a word
     repeated, a keyboard run): ``make keys`` writes ones that pass."""
@@ -130,13 +138,11 @@ class ServiceSettings(BaseSettings):
     @field_validator("ops_allow")
     @classmethod
     def _networks(cls, value: str) -> str:
-        for part in value.split(","):
-            if part.strip():
-                ipaddress.ip_network(part.strip(), strict=False)  # a ValueError names the bad one
+        networks(value)
         return value
 
-    def operator_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        return [ipaddress.ip_network(p.strip(), strict=False) for p in self.ops_allow.split(",") if p.strip()]
+    def operator_networks(self) -> list[Network]:
+        return networks(self.ops_allow)
 
     @field_validator("kafka_bootstrap")
     @classmethod

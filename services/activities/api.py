@@ -115,6 +115,7 @@ from .store import (
     attendance_doc,
     attendance_of,
     bson,
+    bump,
     confirmed_count,
     count_of,
     to_activity,
@@ -196,16 +197,6 @@ def envelope(data: Event, subject: str) -> Envelope[Any]:
 
 def no_counts() -> dict[str, int]:
     return {s.value: 0 for s in SignUpStatus}
-
-
-def bump(*moves: tuple[str | None, SignUpStatus]) -> dict[str, int]:
-    """``$inc`` of the sign-up counters for status moves (old status or None for a new sign-up → new status)."""
-    inc: dict[str, int] = {}
-    for old, new in moves:
-        if old is not None:
-            inc[f"counts.{old}"] = inc.get(f"counts.{old}", 0) - 1
-        inc[f"counts.{new.value}"] = inc.get(f"counts.{new.value}", 0) + 1
-    return inc
 
 
 def activity_view(doc: Mapping[str, Any], mine: Mapping[str, Any] | None = None) -> dict[str, Any]:

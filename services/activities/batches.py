@@ -26,7 +26,7 @@ from shared.problems import Problem
 from shared.storage import Doc
 
 from .domain import ActivityError, SignUpStatus
-from .store import ACTIVITIES, ATTEMPTS, VOLUNTEERS, Change, Claim, Committed, Store, count_of
+from .store import ACTIVITIES, ATTEMPTS, VOLUNTEERS, Change, Claim, Committed, Store, bump, count_of
 
 CONFIRMED, WAITLISTED = SignUpStatus.CONFIRMED, SignUpStatus.WAITLISTED
 DECISION = {OUTBOX: 0, OUTBOX_N: 0}  # what a decision reads of an activity (its pending sign-up changes included)
@@ -220,17 +220,14 @@ class SignUpBatches:
             except REFUSALS as refusal:
                 refused.append((request, refusal))
                 continue
-            for path, delta in moves(before, after).items():
+            for path, delta in bump((before.value if before else None, after)).items():
                 key = path.removeprefix("counts.")
                 working["counts"][key] = int(working["counts"].get(key, 0)) + delta
             decided.append(_Decided(request, change, before, after))
         return decided, refused
 
     async def _commit(self, activity_id: str, activity: Doc, decided: list[_Decided]) -> Committed | None:
-        inc: dict[str, int] = {}
-        for d in decided:
-            for path, delta in moves(d.before, d.after).items():
-                inc[path] = inc.get(path, 0) + delta
+        inc = bump(*((d.before.value if d.before else None, d.after) for d in decided))
         confirmed = sum(1 for d in decided if d.after is CONFIRMED)
         waitlisted = sum(1 for d in decided if d.after is WAITLISTED)
         return await self.store.commit(
@@ -251,11 +248,3 @@ class SignUpBatches:
                 behind -= 1
             if not d.request.future.done():  # failed meanwhile (the service stopping)
                 d.request.future.set_result(Outcome(committed, d.change, position))
-
-
-def moves(before: SignUpStatus | None, after: SignUpStatus) -> dict[str, int]:
-    """``$inc`` of the sign-up counters for one status move (None: a new sign-up)."""
-    inc = {f"counts.{after.value}": 1}
-    if before is not None:
-        inc[f"counts.{before.value}"] = inc.get(f"counts.{before.value}", 0) - 1
-    return inc

@@ -160,6 +160,16 @@ def count_of(doc: Mapping[str, Any], status: SignUpStatus) -> int:
     return int((doc.get("counts") or {}).get(status.value, 0))
 
 
+def bump(*moves: tuple[str | None, SignUpStatus]) -> dict[str, int]:
+    """``$inc`` of the sign-up counters for status moves (old status or None for a new sign-up → new status)."""
+    inc: dict[str, int] = {}
+    for old, new in moves:
+        if old is not None:
+            inc[f"counts.{old}"] = inc.get(f"counts.{old}", 0) - 1
+        inc[f"counts.{new.value}"] = inc.get(f"counts.{new.value}", 0) + 1
+    return inc
+
+
 def add(path: str, delta: int) -> dict[str, Any]:
     """Pipeline expression: the numeric field ``path`` (0 when absent) plus ``delta``."""
     return {"$add": [{"$ifNull": [f"${path}", 0]}, delta]}

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from pydantic import Field, SecretStr, field_validator
 
-from shared.settings import ServiceSettings, require_secret
+from shared.settings import Network, ServiceSettings, networks, require_secret
 
 DEV_JWT_SECRET = "dev-only-gateway-jwt-secret-change-me"  # noqa: S105 - explicit development default
 
@@ -84,13 +82,11 @@ class GatewaySettings(ServiceSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _proxy_networks(cls, value: str) -> str:
-        for part in value.split(","):
-            if part.strip():
-                ipaddress.ip_network(part.strip(), strict=False)  # a ValueError names the bad one
+        networks(value)
         return value
 
-    def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        return [ipaddress.ip_network(p.strip(), strict=False) for p in self.trusted_proxies.split(",") if p.strip()]
+    def proxy_networks(self) -> list[Network]:
+        return networks(self.trusted_proxies)
 
     @field_validator("jwt_secret")
     @classmethod

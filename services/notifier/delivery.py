@@ -162,7 +162,7 @@ class DeliveryWorker:
                 max_keepalive_connections=self.settings.delivery_concurrency * 2,
             )
             if self.settings.production:  # every address the name resolves to is checked, redirects not followed
-                allowed = self.settings.networks_of(self.settings.webhook_allowed_networks)
+                allowed = self.settings.allowed_networks()
                 self._http = checked_client(self.settings.webhook_timeout_s, limits, allowed, self.resolver)
             else:
                 self._http = httpx.AsyncClient(

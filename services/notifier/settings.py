@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import base64
-import ipaddress
 
 from pydantic import Field, SecretStr, field_validator
 
 from shared.calendar import DEFAULT_MONTHLY_REPORT_DAY
-from shared.settings import ServiceSettings, decode_key, require_secret
+from shared.settings import Network, ServiceSettings, decode_key, networks, require_secret
 
 from .domain import DEFAULT_REMINDER_HOUR, CampaignCalendar
 
@@ -72,12 +71,11 @@ class NotifierSettings(ServiceSettings):
     @field_validator("webhook_allowed_networks")
     @classmethod
     def _networks_parse(cls, value: str) -> str:
-        cls.networks_of(value)  # a ValueError names the bad one
+        networks(value)
         return value
 
-    @staticmethod
-    def networks_of(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        return [ipaddress.ip_network(p.strip(), strict=False) for p in value.split(",") if p.strip()]
+    def allowed_networks(self) -> list[Network]:
+        return networks(self.webhook_allowed_networks)
 
     @field_validator("webhook_secret_key")
     @classmethod
