@@ -231,12 +231,18 @@ class Notices:
             "starts_at": data.starts_at,
             "county": data.county,
         }
-        await self._update_activity(data.activity_id, {"$set": fields})
-        # A copy of the publication delivered again after the completion or the cancellation (a redelivery, a
-        # replay) must not bring the activity back: the status only moves forward.
-        await self.db[ACTIVITIES].update_one(
-            {"_id": data.activity_id, "status": {"$nin": ["completed", "cancelled"]}}, {"$set": {"status": "published"}}
-        )
+        # One write, so a reader never sees the copy without its status. A copy of the publication delivered again
+        # after the completion or the cancellation (a redelivery, a replay) must not bring the activity back: the
+        # status only moves forward, so a finished copy matches nothing, its insert collides, and only the fields
+        # are set.
+        try:
+            await self.db[ACTIVITIES].update_one(
+                {"_id": data.activity_id, "status": {"$nin": ["completed", "cancelled"]}},
+                {"$set": {**fields, "status": "published"}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            await self._update_activity(data.activity_id, {"$set": fields})
 
     async def on_signed_up(self, env: Envelope[Any]) -> None:
         data: ev.VolunteerSignedUp = env.data
