@@ -1,0 +1,50 @@
+"""Issue 15's rooms, asserted for every service that has moved into them (see `rooms.py` for the rules)."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from tests.architecture.rooms import ROOT, _circles, bare_bodies, check_service
+
+# Services that follow the layout; a service joins the list in the change that moves it into its rooms.
+ROOMED: tuple[str, ...] = ()
+
+
+@pytest.mark.parametrize("service", ROOMED)
+def test_service_follows_the_rooms(service: str) -> None:
+    findings = check_service(ROOT / "services" / service)
+    assert not findings, "\n".join(map(str, findings))
+
+
+@pytest.mark.parametrize("service", ROOMED)
+def test_every_body_has_a_model(service: str) -> None:
+    app = importlib.import_module(f"services.{service}.app").create_app()
+    assert not bare_bodies(app.openapi())
+
+
+def _answer(schema: dict[str, object]) -> dict[str, object]:
+    ok = {"200": {"content": {"application/json": {"schema": schema}}}}
+    return {"paths": {"/x": {"get": {"responses": ok}}}}
+
+
+def test_a_bare_answer_is_found_and_a_model_is_not() -> None:
+    assert bare_bodies(_answer({})) == ["GET /x: 200 answer without a response model"]
+    assert bare_bodies(_answer({"type": "object", "additionalProperties": True}))
+    assert bare_bodies(_answer({"type": "array", "items": {}}))
+    assert not bare_bodies(_answer({"$ref": "#/components/schemas/Unit"}))
+    assert not bare_bodies(_answer({"type": "object", "additionalProperties": {"type": "integer"}}))
+
+
+def test_an_import_circle_is_found_once_with_its_members() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    names = {n: ROOT / f"{n}.py" for n in graph}
+    found = _circles(graph, names)
+    assert [f.rule for f in found] == ["import circle: a ↔ b ↔ c"]
+
+
+def test_the_services_not_yet_moved_are_told_what_they_lack() -> None:
+    for service in sorted(p.name for p in (ROOT / "services").iterdir() if (p / "app.py").exists()):
+        if service not in ROOMED:
+            assert check_service(ROOT / "services" / service), f"{service} follows the rooms: add it to ROOMED"
