@@ -72,7 +72,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -181,8 +181,11 @@ def _workbook(rows: list[dict[str, str]]) -> bytes:
     return buffer.getvalue()
 
 
-def _activity(city: str, title: str, *, starts_in: timedelta, lasts: timedelta, capacity: int) -> dict[str, Any]:
-    now = datetime.now(UTC).replace(microsecond=0)
+def _activity(
+    city: str, title: str, *, now: datetime, starts_in: timedelta, lasts: timedelta, capacity: int
+) -> dict[str, Any]:
+    """An activity relative to the fleet's programme clock (`now`), which is not the wall clock."""
+    now = now.replace(microsecond=0)
     starts = now + starts_in
     return {
         "title": title,
@@ -429,7 +432,7 @@ class Load:
         self.cities: list[City] = []
         self.province: dict[str, str] = {}
         self.next_seq = 0
-        self.year = datetime.now(SHANGHAI).year
+        self.year = fleet.clock.now().astimezone(SHANGHAI).year
         self.secret = fleet.env["STVS_INTERNAL_TOKEN"]
         self.in_flight: set[asyncio.Task[None]] = set()
         self.probes: set[asyncio.Task[None]] = set()
@@ -513,13 +516,19 @@ class Load:
                 draft = _activity(
                     city.id,
                     f"{city.name}科普讲座{i + 1}",
+                    now=self.fleet.clock.now(),
                     starts_in=timedelta(days=7 + i),
                     lasts=timedelta(hours=3),
                     capacity=5000,
                 )
                 city.open_activities.append(await self.publish(client, city, draft))
             draft = _activity(
-                city.id, f"{city.name}社区义诊", starts_in=-timedelta(hours=1), lasts=timedelta(hours=4), capacity=5000
+                city.id,
+                f"{city.name}社区义诊",
+                now=self.fleet.clock.now(),
+                starts_in=-timedelta(hours=1),
+                lasts=timedelta(hours=4),
+                capacity=5000,
             )
             city.ongoing = await self.publish(client, city, draft)
             for aid in [*city.open_activities, city.ongoing]:
