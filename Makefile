@@ -17,11 +17,10 @@ include web/console.mk
 help:
 	@echo "make install | run [REPLICAS=n] | admin | test | lint | fmt | bench [ONLY=name] | docs | keys | demo | chaos | fuzz | clean"
 
-# uv: already there, else pip into the user's ~/.local (Debian and Ubuntu Pythons refuse a plain `pip install --user`
-# (PEP 668, externally managed): uv is a self-contained binary, so the override touches nothing of the system's).
+# uv: already there, else into ~/.local/bin from a private virtual environment (Debian's and Ubuntu's Pythons refuse
+# `pip install --user`, PEP 668): infra/bootstrap/uv.sh, checked on the machine's Debian Python by tests/infra.
 install:
-	@command -v uv >/dev/null 2>&1 || test -x $$HOME/.local/bin/uv || \
-		$(PYTHON) -m pip install --user uv || $(PYTHON) -m pip install --user --break-system-packages uv
+	@infra/bootstrap/uv.sh $(PYTHON)
 	$(UV) sync --frozen
 	$(UV) run python -m infra.local install
 	$(UV) run python -m infra.tools install
