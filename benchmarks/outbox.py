@@ -165,7 +165,9 @@ async def _paths(ctx: BenchContext, db: Any, settings: ServiceSettings) -> None:
 
 async def _follow(collection: Any, relay: OutboxRelay) -> None:
     """A change-stream relay: every inserted document's staged events, published as its change arrives."""
-    async with await collection.watch([{"$match": {"operationType": "insert"}}]) as stream:
+    # A short await: after a change, whatever else is already there joins its batch without a second's wait.
+    watching = collection.watch([{"$match": {"operationType": "insert"}}], max_await_time_ms=5)
+    async with await watching as stream:
         while True:
             changes: list[Doc] = [await stream.next()]
             while (more := await stream.try_next()) is not None and len(changes) < relay.batch:
