@@ -17,6 +17,7 @@ staged events published as each change arrives): p50/p99 of one event written at
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import time
 import uuid
@@ -123,10 +124,14 @@ class _TimedRelay(OutboxRelay):
             self.acked[ev.event_id] = now
         self.arrived.set()
 
-    async def until(self, count: int) -> None:
+    async def until(self, count: int, follower: asyncio.Task[None] | None = None) -> None:
         while len(self.acked) < count:
+            if follower is not None and follower.done():
+                follower.result()  # the change-stream relay failed: say why
+                raise RuntimeError("the change-stream relay stopped")
             self.arrived.clear()
-            await asyncio.wait_for(self.arrived.wait(), 60)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), 1.0)
 
 
 async def _paths(ctx: BenchContext, db: Any, settings: ServiceSettings) -> None:
@@ -144,7 +149,7 @@ async def _paths(ctx: BenchContext, db: Any, settings: ServiceSettings) -> None:
             for doc, evs in _events(PATH_SINGLES, f"{path}-one"):
                 started = time.perf_counter()
                 await outbox.insert_one(collection, doc, evs)
-                await relay.until(len(relay.acked) + 1)
+                await relay.until(len(relay.acked) + 1, follower)
                 latencies.append((relay.acked[str(evs[0].id)] - started) * 1000)
             ctx.report(f"{path}_p50_ms", statistics.median(latencies))
             ctx.report(f"{path}_p99_ms", statistics.quantiles(latencies, n=100)[98])
@@ -153,7 +158,7 @@ async def _paths(ctx: BenchContext, db: Any, settings: ServiceSettings) -> None:
             started = time.perf_counter()
             for start in range(0, PATH_EVENTS, CHUNK):
                 await outbox.insert_many(collection, fresh[start : start + CHUNK])
-            await relay.until(done)
+            await relay.until(done, follower)
             ctx.report(f"{path}_events_per_s", PATH_EVENTS / (time.perf_counter() - started))
         finally:
             if follower is not None:
@@ -170,7 +175,7 @@ async def _follow(collection: Any, relay: OutboxRelay) -> None:
     async with await watching as stream:
         while True:
             changes: list[Doc] = [await stream.next()]
-            while (more := await stream.try_next()) is not None and len(changes) < relay.batch:
+            while len(changes) < relay.batch and (more := await stream.try_next()) is not None:
                 changes.append(more)
             pending = [
                 _pending(collection.name, c["fullDocument"]["_id"], eid, entry)
