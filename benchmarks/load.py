@@ -41,7 +41,10 @@ Per step (figures prefixed ``r<rate>_``): ``achieved_per_s`` (answers in the ste
 ``p99_ms``, ``p999_ms``, ``errors``, ``event_lag_p50_ms`` / ``event_lag_max_ms`` (sampled registrations, at most
 two a second: from the gateway's 201 until reporting's projection serves ``/stats/volunteers/{id}``, polled every
 50 ms on the reporting service directly) and ``consumer_lag_max`` (largest total lag of the namespace's consumer
-groups, end offsets minus committed, read from Kafka every 2 s). At the end: ``max_sustained_per_s`` (the last step
+groups, end offsets minus committed, read from Kafka every 2 s) and ``cpu_ms_per_request_<process>`` (each process's
+CPU time in the step over the requests answered — gateway, each service, Kafka, SecantusDB, this client — and their
+``total``: what one request of the mix costs the machine, a figure that holds on a busy machine where the latencies
+do not). At the end: ``max_sustained_per_s`` (the last step
 with p99 ≤ 250 ms and no error, 0 if none) and its ratios to the ceiling's ``mongo_insert_docs_per_s`` and
 ``kafka_produce_events_per_s``; the peak memory (VmHWM) of each process ``rss_<name>_mb`` (and of Kafka and SecantusDB
 when their pids are readable by port: on shared infrastructure they include other work); ``accepted_writes``,
@@ -240,6 +243,7 @@ class Step:
     lag_probes_failed: int = 0
     consumer_lag_max: int = 0
     duration_s: float = 0.0
+    cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds each process spent during the step
 
     def percentile(self, q: float, kind: str | None = None) -> float:
         values = self.latencies_ms if kind is None else self.by_kind.get(kind, [])
@@ -252,6 +256,16 @@ class Step:
         ms = (time.monotonic() - started) * 1000
         self.latencies_ms.append(ms)
         self.by_kind.setdefault(kind, []).append(ms)
+
+    def cpu_ms_per_request(self) -> dict[str, float]:
+        """Each process's CPU time in the step over the requests answered: what a request costs, whatever the
+        machine's other load (the latencies are not)."""
+        answered = max(1, self.answered)
+        per = {name: seconds * 1000 / answered for name, seconds in self.cpu_s.items()}
+        return {**per, "total": sum(per.values())} if per else {}
+
+    def cpu_per_request(self) -> str:
+        return ", ".join(f"{name} {ms:.1f}" for name, ms in sorted(self.cpu_ms_per_request().items()))
 
     def kinds(self) -> str:
         return ", ".join(
@@ -316,6 +330,28 @@ def _vm_hwm_mb(pid: int) -> float | None:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return None
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (``/proc/<pid>/stat``)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return None
+
+
+def _cpu_by_process(fleet: Fleet, endpoints: Endpoints) -> dict[str, float]:
+    """CPU seconds so far of every process of the run: the services, Kafka, SecantusDB and this client."""
+    pids: dict[str, list[int]] = {"client": [os.getpid()]}
+    for name in fleet.instances:
+        pid = fleet.pid(name)
+        if pid is not None:
+            pids.setdefault(name.split("-")[0], []).append(pid)
+    for name, url in (("kafka", endpoints.kafka_bootstrap), ("secantus", endpoints.mongo_url)):
+        port = _port_of(url)
+        if port is not None:
+            pids[name] = sorted(_pids_listening(port))
+    return {name: sum(_cpu_seconds(pid) or 0.0 for pid in group) for name, group in pids.items()}
 
 
 def _port_of(url: str) -> int | None:
@@ -652,6 +688,7 @@ class Load:
                 flush=True,
             )
             print(f"load:   by request (ms): {step.kinds()}", flush=True)
+            print(f"load:   CPU per request (ms): {step.cpu_per_request()}", flush=True)
             for sample in step.error_samples:
                 print(f"load:   error: {sample}", flush=True)
             if p99 > P99_LIMIT_MS or step.errors:
@@ -664,6 +701,7 @@ class Load:
         step = Step(rate)
         count = int(rate * seconds)
         watcher = asyncio.create_task(self.watch_consumer_lag(step))
+        cpu_before = _cpu_by_process(self.fleet, self.endpoints)
         t0 = time.monotonic() + 0.05
         try:
             for i in range(count):
@@ -681,6 +719,8 @@ class Load:
             step.duration_s = max(time.monotonic() - t0, seconds)
             if self.probes:
                 await asyncio.wait(set(self.probes), timeout=LAG_PROBE_TIMEOUT_S)
+            cpu_after = _cpu_by_process(self.fleet, self.endpoints)
+            step.cpu_s = {name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after}
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -903,6 +943,8 @@ class Load:
             ctx.report(tag + "event_lag_p50_ms", _median(s.event_lags_ms))
             ctx.report(tag + "event_lag_max_ms", max(s.event_lags_ms, default=0.0))
             ctx.report(tag + "consumer_lag_max", s.consumer_lag_max)
+            for name, ms in s.cpu_ms_per_request().items():
+                ctx.report(tag + f"cpu_ms_per_request_{name}", ms)
             if s.lag_probes_failed:
                 ctx.report(tag + "event_lag_probes_timed_out", s.lag_probes_failed)
             if s.percentile(0.99) <= P99_LIMIT_MS and not s.errors:
