@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from services.reporting.projections import Projections
+from services.reporting.adapters.mongo import PROJECTIONS, MongoProjectionStore
 from services.reporting.replay import replay
-from services.reporting.store import PROJECTIONS
+from services.reporting.usecases.projection import ProjectEvents
 from shared.contracts.events import REPORTS
 from shared.identity import Identity
 from shared.settings import ServiceSettings
@@ -125,7 +125,7 @@ async def test_a_duplicate_delivery_counts_once(harness: Harness) -> None:
     await publish(harness.settings, [twice, twice])  # the same event id delivered twice
     await eventually(lambda: when(harness.stats("K2"), lambda b: b["own"].get("activities") == 1))
     # bypass the consumer's own de-duplication: the projection itself must not count an event twice
-    projections = Projections(harness.db)
+    projections = ProjectEvents(MongoProjectionStore(harness.db))
     direct = completed("a4", "K2", at(2026, 5, 12), [("v7", 1)])
     await projections.handle(direct)
     await projections.handle(direct)
