@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from services.reporting.adapters.mongo import PROJECTIONS, MongoProjectionStore
+from services.reporting.api.schemas import ComplianceTable, MonthlyReport
 from services.reporting.replay import replay
 from services.reporting.usecases.projection import ProjectEvents
 from shared.contracts.events import REPORTS
@@ -342,3 +343,15 @@ async def test_replay_rebuilds_identical_projections(harness: Harness) -> None:
     after = await snapshot()
     for name in PROJECTIONS:
         assert after[name] == before[name], name
+
+
+async def test_the_answers_written_by_orjson_are_what_their_response_models_say(harness: Harness) -> None:
+    """The compliance table and the monthly report skip FastAPI's validation (their size): their models, which
+    forbid any key they do not declare, must still describe them exactly."""
+    await caught_up(harness)
+    for unit in ("P", "C1", "K1"):
+        table = await get_json(harness.client, "/compliance", harness.settings, unit_id=unit, year=2026)
+        assert table["units"] and ComplianceTable.model_validate(table)
+        for month in ("2026-04", "2026-05", "2026-09"):
+            report = await get_json(harness.client, f"/monthly-reports/{unit}/{month}", harness.settings)
+            assert MonthlyReport.model_validate(report)
