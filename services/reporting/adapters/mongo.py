@@ -42,6 +42,7 @@ from services.reporting.domain.projection import (
     Update,
     field_key,
 )
+from services.reporting.domain.vocabulary import UnitKind
 from services.reporting.usecases.ports import AlreadyRecorded, ProjectionWrite
 from shared.aggregates import backoff, in_transaction
 from shared.contracts.envelope import Envelope
@@ -193,7 +194,7 @@ class MongoReadModels:
         self.db = db
 
     async def province_id(self) -> str | None:
-        province = await self.db[UNITS].find_one({"kind": "province_corps"}, {"_id": 1})
+        province = await self.db[UNITS].find_one({"kind": UnitKind.PROVINCE_CORPS.value}, {"_id": 1})
         return None if province is None else str(province["_id"])
 
     async def unit(self, unit_id: str) -> Doc | None:

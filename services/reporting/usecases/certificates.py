@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from services.reporting.domain.certificates import SHOWN, new_number, number_is_authentic
 from services.reporting.domain.errors import Forbidden, Invalid, NotFound
 from services.reporting.domain.projection import Record
+from services.reporting.domain.vocabulary import UnitKind
 from shared.identity import Identity
 from shared.scope import covers, unit_path
 
@@ -48,7 +49,7 @@ class Certificates:
         record = await self.queries.volunteer_record(identity, volunteer_id)
         units = await self.read.all_units()
         member_of = [u for u in record["unit_ids"] if u in units]
-        province = next((u for u, d in units.items() if d["kind"] == "province_corps"), None)
+        province = next((u for u, d in units.items() if d["kind"] == UnitKind.PROVINCE_CORPS), None)
         issuer_id = unit_id or (identity.unit_id if identity.role == "unit_admin" else None)
         issuer_id = issuer_id or (member_of[0] if member_of else province)
         if issuer_id is None or issuer_id not in units:
@@ -96,5 +97,5 @@ def may_issue_for(identity: Identity, units: dict[str, Record], issuer_id: str, 
     if identity.role == "province_admin":
         return True
     if identity.role == "volunteer":
-        return issuer_id in member_of or (not member_of and units[issuer_id].get("kind") == "province_corps")
+        return issuer_id in member_of or (not member_of and units[issuer_id].get("kind") == UnitKind.PROVINCE_CORPS)
     return covers(identity, unit_path(units[issuer_id]))
