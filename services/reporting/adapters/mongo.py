@@ -108,11 +108,17 @@ def _bucketed(batch: Batch) -> list[tuple[str, Update]]:
     """The volunteers' hours records merged into their buckets' updates (paths ``v.<id>.<field>``)."""
     buckets: dict[str, Update] = {}
     for volunteer_id, update in batch.updates(VOLUNTEER_HOURS):
-        merged = buckets.setdefault(hours_bucket(volunteer_id), Update())
+        bucket = hours_bucket(volunteer_id)
+        merged = buckets.get(bucket)
+        if merged is None:
+            merged = buckets[bucket] = Update()
         prefix = hours_field(volunteer_id)
-        merged.inc.update((f"{prefix}.{k}", v) for k, v in update.inc.items())
-        merged.set.update((f"{prefix}.{k}", v) for k, v in update.set.items())
-        merged.min.update((f"{prefix}.{k}", v) for k, v in update.min.items())
+        for path, number in update.inc.items():
+            merged.inc[f"{prefix}.{path}"] = number
+        for path, value in update.set.items():
+            merged.set[f"{prefix}.{path}"] = value
+        for path, value in update.min.items():
+            merged.min[f"{prefix}.{path}"] = value
     return list(buckets.items())
 
 

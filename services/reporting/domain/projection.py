@@ -114,9 +114,13 @@ class Batch:
     def __init__(self) -> None:
         self.docs: dict[tuple[str, str], Update] = {}
         self.inserts: dict[str, list[Record]] = {}
+        self._of: dict[str, dict[str, Update]] = {}  # the same updates by collection, then id
 
     def update(self, collection: str, doc_id: str) -> Update:
-        return self.docs.setdefault((collection, doc_id), Update())
+        found = self.docs.get((collection, doc_id))
+        if found is None:
+            found = self.docs[(collection, doc_id)] = self._of.setdefault(collection, {})[doc_id] = Update()
+        return found
 
     def inc(self, collection: str, doc_id: str, inc: Mapping[str, int], sets: Mapping[str, Any] = {}) -> None:
         update = self.update(collection, doc_id)
@@ -126,11 +130,7 @@ class Batch:
 
     def updates(self, collection: str) -> list[tuple[str, Update]]:
         """The non-empty updates of one collection's records, by record id."""
-        return [
-            (doc_id, update)
-            for (name, doc_id), update in self.docs.items()
-            if name == collection and update.operators()
-        ]
+        return [(doc_id, u) for doc_id, u in self._of.get(collection, {}).items() if u.inc or u.set or u.min]
 
 
 # ---------------------------------------------------------------- volunteer membership
