@@ -32,7 +32,7 @@ POLL_WAIT_MS = 20
 
 
 class BatchConsumer(EventConsumer):
-    """The shared consumer, handing a whole poll to :meth:`Projections.apply`.
+    """The shared consumer, handing a whole poll to the projection use case (:meth:`ProjectEvents.apply`).
 
     Poison messages go to the dead-letter topic as usual; if applying the poll fails for another reason than an
     infrastructure outage, it is handled event by event through the shared path (retries, dead letters), which the

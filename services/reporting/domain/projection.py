@@ -70,8 +70,9 @@ HANDLED = (
     MonthlyReportSubmitted,
 )
 # Bound of one transaction, counted before merging (an activity counts one per participant): a full poll of
-# 5,000 activities (~65,000 participations) fits, so that its bucket writes merge into ~1,000; a bigger poll is
-# split, so that a transaction stays well inside MongoDB's transaction lifetime (60 s by default).
+# 5,000 activities (~65,000 participations) fits, so that its hours records merge into ~1,000 bucket writes
+# (adapters/mongo.py); a bigger poll is split, so that a transaction stays well inside MongoDB's transaction
+# lifetime (60 s by default).
 CHUNK_WRITES = 100_000
 
 
