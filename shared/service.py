@@ -241,6 +241,15 @@ def operators_only(request: Request) -> None:
 OperatorsOnly = Depends(operators_only)
 
 
+class Readiness(BaseModel):
+    """The answer of ``/readyz`` (200 when ready, 503 when not)."""
+
+    status: str
+    mongodb: str
+    kafka: str
+    outbox_backlog: int
+
+
 def health_router() -> APIRouter:
     router = APIRouter(tags=["运维"])
 
@@ -248,7 +257,13 @@ def health_router() -> APIRouter:
     async def healthz(service: ServiceDep) -> dict[str, str]:
         return {"status": "ok", "service": service.name}
 
-    @router.get("/readyz", summary="依赖就绪（Kafka、MongoDB、发件箱积压）", dependencies=[OperatorsOnly])
+    @router.get(
+        "/readyz",
+        summary="依赖就绪（Kafka、MongoDB、发件箱积压）",
+        dependencies=[OperatorsOnly],
+        response_model=Readiness,
+        responses={503: {"model": Readiness}},
+    )
     async def readyz(service: ServiceDep) -> JSONResponse:
         ok, checks = await service.readiness()
         return JSONResponse({"status": "ready" if ok else "not_ready", **checks}, status_code=200 if ok else 503)

@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr
 from shared.calendar import DEFAULT_MONTHLY_REPORT_DAY, SHANGHAI
 from shared.settings import ServiceSettings, require_secret
 
-from .domain import DEFAULT_CAMPAIGN_START_MONTH
+from .domain.periods import DEFAULT_CAMPAIGN_START_MONTH
 
 DEV_CERTIFICATE_SECRET = "dev-only-certificate-secret-change-me"  # noqa: S105 - development default, refused in production
 

@@ -16,7 +16,7 @@ import pytest
 
 from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
-from services.reporting import certificates
+from services.reporting.domain import certificates
 from shared.identity import Identity
 from shared.settings import ServiceSettings
 from tests.fixtures import eventually, signing

@@ -145,8 +145,8 @@ def test_the_fast_json_of_large_reports_is_what_fastapi_would_send() -> None:
     from fastapi.encoders import jsonable_encoder
     from fastapi.responses import JSONResponse
 
-    from services.reporting.api import json_response
-    from services.reporting.domain import RuleStatus
+    from services.reporting.api.responses import json_response
+    from services.reporting.domain.compliance import RuleStatus
     from shared.calendar import SHANGHAI
 
     body = {

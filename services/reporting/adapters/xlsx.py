@@ -9,9 +9,9 @@ from typing import Any
 
 import xlsxwriter
 
+from services.reporting.domain.hierarchy import by_level
+from services.reporting.domain.vocabulary import LINE_ZH, THEME_SHORT_ZH
 from shared.calendar import zh_datetime
-
-from .views import by_level
 
 COMPLIANCE_HEADERS = (
     "单位编号",
@@ -49,17 +49,6 @@ ACTIVITY_HEADERS = (
     "服务时长（小时）",
     "服务人数",
 )
-LINE_ZH = {
-    "community_school": "进社区进学校",
-    "enterprise_park": "进企业进园区",
-    "rural_revitalization": "助力乡村振兴",
-}
-THEME_SHORT_ZH = {
-    "national_key_event": "重点活动",
-    "poverty_health": "精准扶贫和卫生健康",
-    "women_youth": "农村妇女和青少年",
-    "enterprise_innovation": "企业创新发展",
-}
 
 
 def _workbook() -> tuple[io.BytesIO, Any, Any]:

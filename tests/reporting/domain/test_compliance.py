@@ -8,17 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.reporting.domain import (
-    LeaderRole,
-    RuleResult,
-    RuleStatus,
-    UnitFacts,
-    UnitKind,
-    evaluate_unit,
-    first_batch_units,
-    hours_to_next_star,
-    star_level,
-)
+from services.reporting.domain.compliance import RuleResult, RuleStatus, UnitFacts, evaluate_unit, first_batch_units
+from services.reporting.domain.stars import hours_to_next_star, star_level
+from services.reporting.domain.vocabulary import LeaderRole, UnitKind
 from shared.calendar import (
     SHANGHAI,
     is_late,

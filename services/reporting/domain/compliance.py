@@ -1,4 +1,4 @@
-"""Compliance rules of the reporting service (DOMAIN.md §2, §4, §5, §7): pure functions over plain data.
+"""Compliance of a unit with the notice's rules (DOMAIN.md §2, §4, §5, §7): pure functions over plain data.
 
 Every calendar computation runs in Asia/Shanghai. A deadline "April 20" means 23:59:59 Shanghai time that day,
 and deadlines are stated to the second: anything within that last second is still on time.
@@ -7,7 +7,6 @@ and deadlines are stated to the second: anything within that last second is stil
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -29,74 +28,16 @@ from shared.calendar import (
 )
 from shared.programme import Theme
 
-# The notice came out in spring: campaign months and quarters start in April unless configured otherwise.
-DEFAULT_CAMPAIGN_START_MONTH = 4
-
-
-class UnitKind(StrEnum):
-    """Kinds of unit in the three-level hierarchy (队伍建设)."""
-
-    PROVINCE_CORPS = "province_corps"  # 总队
-    CITY_DETACHMENT = "city_detachment"  # 市级支队
-    SOCIETY_DETACHMENT = "society_detachment"  # 省级学会支队
-    UNIVERSITY_DETACHMENT = "university_detachment"  # 高校支队
-    ENTERPRISE_DETACHMENT = "enterprise_detachment"  # 企业（园区）支队
-    COUNTY_TEAM = "county_team"  # 县（市、区）队
-    SUB_TEAM = "sub_team"  # 分队
-
-
-UNIT_KIND_ZH: Mapping[UnitKind, str] = {
-    UnitKind.PROVINCE_CORPS: "省科技志愿者总队",
-    UnitKind.CITY_DETACHMENT: "市级科技志愿者支队",
-    UnitKind.SOCIETY_DETACHMENT: "省级学会科技志愿者支队",
-    UnitKind.UNIVERSITY_DETACHMENT: "高校科技志愿者支队",
-    UnitKind.ENTERPRISE_DETACHMENT: "企业（园区）科技志愿者支队",
-    UnitKind.COUNTY_TEAM: "县（市、区）科技志愿者队",
-    UnitKind.SUB_TEAM: "科技志愿服务分队",
-}
-
-
-class LeaderRole(StrEnum):
-    """Leadership posts named by the notice (the registry's role codes)."""
-
-    CORPS_CHIEF = "corps_chief"  # 总队长
-    CORPS_DEPUTY = "corps_deputy"  # 副总队长
-    DETACHMENT_CHIEF = "detachment_chief"  # 支队长
-    DETACHMENT_DEPUTY = "detachment_deputy"  # 副支队长
-    SECRETARY_GENERAL = "secretary_general"  # 秘书长
-    DEPUTY_SECRETARY_GENERAL = "deputy_secretary_general"  # 副秘书长
-    TEAM_CHIEF = "team_chief"  # 队长
-    TEAM_DEPUTY = "team_deputy"  # 副队长
-    SUB_TEAM_HEAD = "sub_team_head"  # 分队负责人
-
-
-LEADER_ROLE_ZH: Mapping[LeaderRole, str] = {
-    LeaderRole.CORPS_CHIEF: "总队长",
-    LeaderRole.CORPS_DEPUTY: "副总队长",
-    LeaderRole.DETACHMENT_CHIEF: "支队长",
-    LeaderRole.DETACHMENT_DEPUTY: "副支队长",
-    LeaderRole.SECRETARY_GENERAL: "秘书长",
-    LeaderRole.DEPUTY_SECRETARY_GENERAL: "副秘书长",
-    LeaderRole.TEAM_CHIEF: "队长",
-    LeaderRole.TEAM_DEPUTY: "副队长",
-    LeaderRole.SUB_TEAM_HEAD: "分队负责人",
-}
-
-
-THEME_ZH: Mapping[Theme, str] = {
-    Theme.NATIONAL_KEY_EVENT: "结合全国科普日、科技周等重点活动",
-    Theme.POVERTY_HEALTH: "科技助力精准扶贫和卫生健康",
-    Theme.WOMEN_YOUTH: "服务农村妇女和青少年等重点人群",
-    Theme.ENTERPRISE_INNOVATION: "助力企业创新发展",
-}
-
-FIRST_BATCH_MINIMUM: Mapping[UnitKind, int] = {
-    UnitKind.CITY_DETACHMENT: 300,
-    UnitKind.SOCIETY_DETACHMENT: 30,
-    UnitKind.UNIVERSITY_DETACHMENT: 100,
-    UnitKind.COUNTY_TEAM: 50,
-}
-FIRST_BATCH_RULE = "含加入本队伍的学会、高校、企业等队伍及分队的志愿者；县级队自有首批人数要求，另行计算"
+from .periods import DEFAULT_CAMPAIGN_START_MONTH, campaign_quarters
+from .vocabulary import (
+    FIRST_BATCH_MINIMUM,
+    FIRST_BATCH_RULE,
+    LEADER_ROLE_ZH,
+    REQUIRED_LEADERS,
+    THEME_ZH,
+    LeaderRequirement,
+    UnitKind,
+)
 
 
 def first_batch_units(unit_id: str, kinds: Mapping[str, UnitKind], children: Mapping[str, Sequence[str]]) -> list[str]:
@@ -116,36 +57,6 @@ def first_batch_units(unit_id: str, kinds: Mapping[str, UnitKind], children: Map
         found.append(child)
         stack.extend(children.get(child, ()))
     return found
-
-
-@dataclass(frozen=True, slots=True)
-class LeaderRequirement:
-    """How many holders of a post a unit needs; `maximum` is the notice's usual ceiling ("一般3—5名")."""
-
-    role: LeaderRole
-    minimum: int
-    maximum: int | None = None
-
-
-REQUIRED_LEADERS: Mapping[UnitKind, tuple[LeaderRequirement, ...]] = {
-    UnitKind.PROVINCE_CORPS: (LeaderRequirement(LeaderRole.CORPS_CHIEF, 1, 1),),
-    UnitKind.CITY_DETACHMENT: (
-        LeaderRequirement(LeaderRole.DETACHMENT_CHIEF, 1, 1),
-        LeaderRequirement(LeaderRole.DETACHMENT_DEPUTY, 3, 5),
-        LeaderRequirement(LeaderRole.SECRETARY_GENERAL, 1, 1),
-    ),
-    UnitKind.SOCIETY_DETACHMENT: (LeaderRequirement(LeaderRole.DETACHMENT_CHIEF, 1, 1),),
-    UnitKind.UNIVERSITY_DETACHMENT: (LeaderRequirement(LeaderRole.DETACHMENT_CHIEF, 1, 1),),
-    UnitKind.ENTERPRISE_DETACHMENT: (LeaderRequirement(LeaderRole.DETACHMENT_CHIEF, 1, 1),),
-    UnitKind.COUNTY_TEAM: (
-        LeaderRequirement(LeaderRole.TEAM_CHIEF, 1, 1),
-        LeaderRequirement(LeaderRole.TEAM_DEPUTY, 2, 3),
-    ),
-    UnitKind.SUB_TEAM: (LeaderRequirement(LeaderRole.SUB_TEAM_HEAD, 1, 1),),
-}
-
-# Cumulative service hours needed for 1★ … 5★.
-STAR_THRESHOLDS: tuple[int, ...] = (100, 300, 600, 1000, 1500)
 
 
 class RuleStatus(StrEnum):
@@ -193,38 +104,6 @@ class UnitFacts:
         for quarter in self.activities_per_quarter:
             if quarter not in (1, 2, 3, 4):
                 raise ValueError(f"unknown quarter {quarter!r}")
-
-
-# ---- calendar helpers (Asia/Shanghai) ----
-
-
-def campaign_quarters(start_month: int = DEFAULT_CAMPAIGN_START_MONTH) -> range:
-    """Quarters that overlap the campaign months start_month..12."""
-    if not 1 <= start_month <= 12:
-        raise ValueError("the campaign start month must be 1-12")
-    return range((start_month - 1) // 3 + 1, 5)
-
-
-# ---- service hours ----
-
-
-def star_level(hours: float) -> int:
-    """Star level 0-5 from cumulative service hours (1★ 100 h … 5★ 1,500 h)."""
-    _check_hours(hours)
-    return sum(1 for threshold in STAR_THRESHOLDS if hours >= threshold)
-
-
-def hours_to_next_star(hours: float) -> float | None:
-    """Hours still needed for the next star, rounded to 0.01 h; None at 5★."""
-    level = star_level(hours)
-    if level == len(STAR_THRESHOLDS):
-        return None
-    return round(STAR_THRESHOLDS[level] - hours, 2)
-
-
-def _check_hours(hours: float) -> None:
-    if not math.isfinite(hours) or hours < 0:
-        raise ValueError("service hours must be a finite, non-negative number")
 
 
 # ---- compliance ----
@@ -402,3 +281,15 @@ def _deadline_rule(rule: str, label: str, done_at: datetime | None, due: datetim
     if is_late(now, due):
         return RuleResult(rule, RuleStatus.MISSED, 1, label, f"截止时间{zh_datetime(due)}已过，尚未完成", due)
     return RuleResult(rule, RuleStatus.NOT_YET, 1, label, f"尚未完成，截止时间{zh_datetime(due)}", due)
+
+
+STATUS_ZH: Mapping[str, str] = {RuleStatus.MET: "已达标", RuleStatus.NOT_YET: "未完成", RuleStatus.MISSED: "已逾期"}
+
+
+def in_quarter(rule: str, quarter: int) -> bool:
+    """Whether a rule belongs to a quarter's view (its quarter's activity, its months' reports, every yearly rule)."""
+    if rule.startswith("activity-Q"):
+        return rule == f"activity-Q{quarter}"
+    if rule.startswith("monthly-"):
+        return (int(rule[-2:]) - 1) // 3 + 1 == quarter
+    return True

@@ -12,10 +12,24 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.reporting import views
-from services.reporting.projections import Batch, Projections, Update, chunks
-from services.reporting.store import APPLIED, APPLIED_RETENTION, UNIT_STATS, UNITS, VOLUNTEER_STATS, indexes
-from shared.messaging.outbox import Transaction
+from services.reporting.adapters.mongo import (
+    APPLIED,
+    APPLIED_RETENTION,
+    UNIT_STATS,
+    UNITS,
+    VOLUNTEER_STATS,
+    MongoProjectionStore,
+    MongoReadModels,
+    MongoSubmissions,
+    indexes,
+)
+from services.reporting.domain.hierarchy import Tree
+from services.reporting.domain.projection import Record
+from services.reporting.domain.rollup import monthly_rollup, volunteer_record
+from services.reporting.usecases.ports import ProjectionWrite
+from services.reporting.usecases.projection import ProjectEvents
+from shared.calendar import monthly_report_due
+from shared.messaging.outbox import Outbox
 from shared.settings import ServiceSettings
 from shared.storage import Doc, mongo_client, utcnow
 from tests.reporting.helpers import (
@@ -47,15 +61,20 @@ class Crash(Exception):
     pass
 
 
-class CrashingOnce(Projections):
+def Projections(db: AsyncDatabase[Doc], *, chunk_writes: int = 100_000) -> ProjectEvents:
+    """The projection use case on MongoDB, as the service composes it."""
+    return ProjectEvents(MongoProjectionStore(db), chunk_writes=chunk_writes)
+
+
+class CrashingOnce(ProjectEvents):
     """Fails once after every write of a chunk was sent, before its transaction commits (a process dying there)."""
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
-        super().__init__(db)
+        super().__init__(MongoProjectionStore(db))
         self.crashed = False
 
-    async def _apply(self, envs: Sequence[Any], tx: Transaction) -> None:
-        await super()._apply(envs, tx)
+    async def decide_and_save(self, envs: Sequence[Any], tx: ProjectionWrite) -> None:
+        await super().decide_and_save(envs, tx)
         if not self.crashed:
             self.crashed = True
             raise Crash
@@ -69,8 +88,19 @@ async def year_stats(db: AsyncDatabase[Doc], uid: str) -> Doc:
     return await db[UNIT_STATS].find_one({"_id": f"{uid}:2026"}) or {}
 
 
+async def volunteer_stats(db: AsyncDatabase[Doc], vid: str) -> Record | None:
+    return volunteer_record(vid, *await MongoReadModels(db).volunteer(vid))
+
+
+async def monthly_report(db: AsyncDatabase[Doc], tree: Tree, month: str, day: int) -> Record:
+    docs = await MongoReadModels(db).month_figures(month, tree.member_ids())
+    submission = await MongoSubmissions(db, Outbox(db, None)).get(f"monthly:{tree.root['_id']}:{month}")
+    due = monthly_report_due(int(month[:4]), int(month[5:]), day)
+    return monthly_rollup(tree, tree.only_members(docs), month, due, submission)
+
+
 async def hours_of(db: AsyncDatabase[Doc], vid: str) -> tuple[float, int]:
-    found = await views.volunteer_stats(db, vid)
+    found = await volunteer_stats(db, vid)
     return (float(found["hours"]), int(found["activities"])) if found else (0.0, 0)
 
 
@@ -103,7 +133,7 @@ async def test_a_failure_inside_a_poll_leaves_nothing_and_the_redelivery_applies
     assert (await unit(db, "K1"))["volunteers"] == 5
     assert (await year_stats(db, "K1"))["hours_c"] == 700
     assert await hours_of(db, "v2") == (5.0, 1)
-    found = await views.volunteer_stats(db, "v3")
+    found = await volunteer_stats(db, "v3")
     assert found is not None and found["unit_ids"] == ["K1"]
 
 
@@ -159,7 +189,7 @@ async def test_membership_moves_and_stale_events_in_one_poll(db: AsyncDatabase[D
     assert ((await unit(db, "K1"))["volunteers"], (await unit(db, "K2"))["volunteers"]) == (1, 1)
     await projections.apply([volunteer_inactive("v1", ["K2"], 4)])
     assert (await unit(db, "K2"))["volunteers"] == 0
-    found = await views.volunteer_stats(db, "v1")
+    found = await volunteer_stats(db, "v1")
     assert found is not None and (found["status"], found["unit_ids"]) == ("inactive", ["K2"])
 
 
@@ -171,7 +201,7 @@ async def test_corrections_are_idempotent_in_any_order(db: AsyncDatabase[Doc]) -
     assert await hours_of(db, "v1") == (3.25, 1)
     assert (await year_stats(db, "K1"))["hours_c"] == 325
     k1 = {"_id": "K1", "kind": "county_team"}
-    report = await views.monthly_report(db, views.Tree({"K1": k1}, k1, [k1], {"K1": ["K1"]}), "2026-06", 5)
+    report = await monthly_report(db, Tree({"K1": k1}, k1, [k1], {"K1": ["K1"]}), "2026-06", 5)
     assert report["own"]["hours"] == 3.25
     assert [(a["activity_id"], a["hours"]) for a in report["activities_carried_out"]] == [("a1", 3.25)]
 
@@ -182,29 +212,3 @@ async def test_a_poll_larger_than_one_transaction_is_applied_in_chunks(db: Async
     await projections.apply(poll)
     await projections.apply(poll[4:])
     assert ((await year_stats(db, "K1"))["activities"], await hours_of(db, "v9")) == (10, (5.0, 10))
-
-
-def test_updates_of_a_poll_are_merged_per_document() -> None:
-    batch = Batch()
-    batch.inc(UNITS, "K1", {"volunteers": 1, "new_volunteers.2026-04": 1})
-    batch.inc(UNITS, "K1", {"volunteers": -1}, {"name": "甲"})
-    batch.inc(UNITS, "K1", {}, {"name": "乙"})
-    batch.update(VOLUNTEER_STATS, "v1").least("activity_name", "参与者乙")
-    batch.update(VOLUNTEER_STATS, "v1").least("activity_name", "参与者甲")
-    assert batch.docs[(UNITS, "K1")].operators() == {
-        "$inc": {"volunteers": 0, "new_volunteers.2026-04": 1},
-        "$set": {"name": "乙"},
-    }
-    assert batch.docs[(VOLUNTEER_STATS, "v1")].operators() == {"$min": {"activity_name": "参与者乙"}}
-    assert len(batch.writes(VOLUNTEER_STATS)) == 1
-    assert Update(set={"a": 1}, min={"a": 2, "b": 3}).operators() == {"$set": {"a": 1}, "$min": {"b": 3}}
-
-
-def test_chunks_keep_the_order_and_bound_the_writes() -> None:
-    four = [(f"v{n}", 1.0) for n in range(4)]
-    poll = [completed(f"a{i}", "K1", at(2026, 8, 1), four) for i in range(5)]  # 5 writes each
-    poll.insert(2, unit_event("K1", "county_team", ["P"]))  # 1 write
-    parts = chunks(poll, most_writes=11)
-    assert [len(p) for p in parts] == [3, 2, 1]
-    assert [e for p in parts for e in p] == poll
-    assert chunks(poll[:1], most_writes=1) == [poll[:1]]  # one event larger than the bound still goes alone

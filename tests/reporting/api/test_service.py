@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from services.reporting.projections import Projections
+from services.reporting.adapters.mongo import PROJECTIONS, MongoProjectionStore
+from services.reporting.api.schemas import ComplianceTable, MonthlyReport
 from services.reporting.replay import replay
-from services.reporting.store import PROJECTIONS
+from services.reporting.usecases.projection import ProjectEvents
 from shared.contracts.events import REPORTS
 from shared.identity import Identity
 from shared.settings import ServiceSettings
@@ -125,7 +126,7 @@ async def test_a_duplicate_delivery_counts_once(harness: Harness) -> None:
     await publish(harness.settings, [twice, twice])  # the same event id delivered twice
     await eventually(lambda: when(harness.stats("K2"), lambda b: b["own"].get("activities") == 1))
     # bypass the consumer's own de-duplication: the projection itself must not count an event twice
-    projections = Projections(harness.db)
+    projections = ProjectEvents(MongoProjectionStore(harness.db))
     direct = completed("a4", "K2", at(2026, 5, 12), [("v7", 1)])
     await projections.handle(direct)
     await projections.handle(direct)
@@ -342,3 +343,15 @@ async def test_replay_rebuilds_identical_projections(harness: Harness) -> None:
     after = await snapshot()
     for name in PROJECTIONS:
         assert after[name] == before[name], name
+
+
+async def test_the_answers_written_by_orjson_are_what_their_response_models_say(harness: Harness) -> None:
+    """The compliance table and the monthly report skip FastAPI's validation (their size): their models, which
+    forbid any key they do not declare, must still describe them exactly."""
+    await caught_up(harness)
+    for unit in ("P", "C1", "K1"):
+        table = await get_json(harness.client, "/compliance", harness.settings, unit_id=unit, year=2026)
+        assert table["units"] and ComplianceTable.model_validate(table)
+        for month in ("2026-04", "2026-05", "2026-09"):
+            report = await get_json(harness.client, f"/monthly-reports/{unit}/{month}", harness.settings)
+            assert MonthlyReport.model_validate(report)

@@ -1,19 +1,9 @@
-"""Service-record certificates (志愿服务记录证明): a signed number, a stored record, and the PDF.
-
-The number is ``ZM<yyyymmdd>-<random>-<HMAC>``: the HMAC (keyed by ``STVS_CERTIFICATE_SECRET``) makes a typed or
-altered number fail verification before any lookup; the stored record (``certificates``, _id = number) is what
-verification shows, so a certificate states the figures as of the day it was issued.
-"""
+"""The service-record certificate (志愿服务记录证明) as an A4 PDF page in Chinese (reportlab)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
-import re
-import secrets
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from reportlab.lib.pagesizes import A4
@@ -21,10 +11,9 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
-from shared.calendar import to_shanghai, zh_date
+from shared.calendar import zh_date
 
 FONT = "STSong-Light"
-NUMBER = re.compile(r"^ZM(\d{8})-([0-9a-f]{10})-([0-9a-f]{16})$")
 
 _font_registered = False
 
@@ -35,23 +24,6 @@ def _font() -> str:
         pdfmetrics.registerFont(UnicodeCIDFont(FONT))
         _font_registered = True
     return FONT
-
-
-def _mac(secret: str, body: str) -> str:
-    return hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()[:16]
-
-
-def new_number(secret: str, issued_at: datetime) -> str:
-    body = f"ZM{to_shanghai(issued_at).strftime('%Y%m%d')}-{secrets.token_hex(5)}"
-    return f"{body}-{_mac(secret, body)}"
-
-
-def number_is_authentic(secret: str, number: str) -> bool:
-    found = NUMBER.match(number)
-    if not found:
-        return False
-    body = number.rsplit("-", 1)[0]
-    return hmac.compare_digest(_mac(secret, body), found.group(3))
 
 
 def render_pdf(cert: Mapping[str, Any]) -> bytes:

@@ -1,0 +1,12 @@
+"""HTTP API of the reporting service, one module per resource: compliance, statistics, reports (with their events),
+exports, certificates, charts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from . import certificates, charts, compliance, exports, reports, stats
+
+router = APIRouter()
+for _module in (compliance, stats, reports, exports, certificates, charts):
+    router.include_router(_module.router)
