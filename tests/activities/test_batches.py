@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from services.activities.batches import batch_premise
+from services.activities.adapters.expressions import batch_premise
 from tests.activities.conftest import Running
 
 # (capacity, confirmed, waitlisted) as read → what a batch decided on them: (newcomers confirmed, waitlisted)
