@@ -241,14 +241,26 @@ def operators_only(request: Request) -> None:
 OperatorsOnly = Depends(operators_only)
 
 
+class Readiness(BaseModel):
+    """The answer of ``/readyz`` (200 ready, 503 not ready)."""
+
+    status: str
+    mongodb: str
+    kafka: str
+    outbox_backlog: int
+
+
 def health_router() -> APIRouter:
     router = APIRouter(tags=["运维"])
+    readiness: dict[int | str, dict[str, Any]] = {200: {"model": Readiness}, 503: {"model": Readiness}}
 
     @router.get("/healthz", summary="进程存活")
     async def healthz(service: ServiceDep) -> dict[str, str]:
         return {"status": "ok", "service": service.name}
 
-    @router.get("/readyz", summary="依赖就绪（Kafka、MongoDB、发件箱积压）", dependencies=[OperatorsOnly])
+    @router.get(
+        "/readyz", summary="依赖就绪（Kafka、MongoDB、发件箱积压）", dependencies=[OperatorsOnly], responses=readiness
+    )
     async def readyz(service: ServiceDep) -> JSONResponse:
         ok, checks = await service.readiness()
         return JSONResponse({"status": "ready" if ok else "not_ready", **checks}, status_code=200 if ok else 503)

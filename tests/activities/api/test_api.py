@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from services.activities.usecases.repair import repair
-from services.activities.domain import checkin_code
 from services.activities.adapters.mongo import SIGNUPS, signup_id
+from services.activities.domain import checkin_code
+from services.activities.usecases.repair import repair
 from shared.contracts.events import ACTIVITIES, DEMANDS
 from shared.scope import SCOPE_UNITS
 from tests.activities.conftest import CHECKIN_SECRET, Running, draft
