@@ -1,11 +1,8 @@
 """Sign-ups on MongoDB's guarantees (the claim → commit → finish steps of the storage port): no lock, no memory of
 this process decides anything.
 
-- ``activities``: details, life-cycle state, the sign-up counters (``counts``), ``next_seq`` (order of arrival),
-  ``version`` (bumped by every change of the details or the state, :mod:`shared.aggregates`) and ``roster_v`` (bumped
-  by every change of a sign-up). It stays small: sign-ups live in their own documents.
-- ``signups``: one document per (activity, volunteer), ``_id = "<activity id>|<volunteer id>"``: status, order of
-  arrival, attendance.
+The activity document holds the counters, ``next_seq`` and ``roster_v``; each sign-up is its own document
+(``_id = "<activity id>|<volunteer id>"``, see :mod:`.mongo`).
 
 A change of sign-ups is taken in three steps, each one atomic write, so that any number of replicas may run:
 

@@ -4,6 +4,7 @@
 - `signup`: the sign-up decision, reviews, cancellation and the waitlist's order;
 - `attendance`: check-in codes and windows, service hours and their corrections;
 - `demand`: the enterprise innovation-demand library;
+- `places`: what must still hold of an activity's places when a decision on its sign-ups is written;
 - `errors`: every refusal (stable `code`, Chinese `message`); `values`: statuses and constrained texts.
 """
 

@@ -36,7 +36,7 @@ from .common import (
     require_running,
     reread,
 )
-from .ports import Change, Claim, Premise, Record, Storage
+from .ports import Change, Claim, Decide, Premise, Record, Storage
 from .records import VERSION, bump, count_of, envelope, to_activity, to_signup
 from .scope import Acting, acting_reach, acting_volunteer, can_see, masked_outside, require_admin_of
 
@@ -60,7 +60,7 @@ class SignedUp:
     waitlist_position: int | None
 
 
-def signup_decision(claim: Claim, reach: Reach, by: Acting) -> Any:
+def signup_decision(claim: Claim, reach: Reach, by: Acting) -> Decide:
     """The decision of one sign-up on the activity as counted so far (see :data:`ports.Decide`)."""
     prior = claim.status
     activity_id, volunteer_id = claim.activity_id, claim.volunteer_id
