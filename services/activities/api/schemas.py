@@ -1,6 +1,6 @@
 """The typed requests and answers of the activities API, exactly the JSON the routes have always taken and given.
 
-Times are written as Python's ``isoformat`` (``+00:00``, not ``Z``), as the answers always were. Keys an answer
+Times are written as Pydantic writes them (UTC as ``Z``), as the answers always were. Keys an answer
 only sometimes carries (an activity's timestamps and totals, the caller's own sign-up, a waitlist position) are left
 out when absent: the routes answer with ``response_model_exclude_unset``, and the builders here set every key that
 is always there.
@@ -11,16 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Self
+from typing import Any, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from services.activities.domain import HOURS_STEP, ActivityStatus, DemandStatus, SignUpStatus
 from services.activities.usecases.attendance import Attended
 from services.activities.usecases.records import no_counts, to_demand
 from shared.programme import LineOfWork, Theme
 
-Stamp = Annotated[datetime, PlainSerializer(lambda d: d.isoformat(), return_type=str, when_used="json")]
 VOLUNTEER_ID = r"^[^.$\s]{1,64}$"
 TIMESTAMPS = ("created_at", "published_at", "started_at", "completed_at", "cancelled_at")
 
@@ -33,10 +33,26 @@ def _raw(description: str, **schema: Any) -> Any:
 # ---------------------------------------------------------------- requests
 
 
-class ActivityBody(BaseModel):
-    """An activity's details (all of them to create one, any of them to revise one)."""
+class RawBody(BaseModel):
+    """A JSON object whose fields the domain checks itself; anything but an object is refused as before (a
+    ``dict_type`` validation problem)."""
 
     model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def an_object(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise PydanticCustomError("dict_type", "Input should be a valid dictionary")
+        return data
+
+    def given(self) -> dict[str, Any]:
+        """The keys the caller sent (the domain tells a missing key from a null one)."""
+        return self.model_dump(exclude_unset=True)
+
+
+class ActivityBody(RawBody):
+    """An activity's details (all of them to create one, any of them to revise one)."""
 
     title: Any = _raw("活动名称", type="string")
     description: Any = _raw("活动内容", type="string")
@@ -55,23 +71,14 @@ class ActivityBody(BaseModel):
     requires_approval: Any = _raw("报名是否需审核", type="boolean")
     demand_ids: Any = _raw("对接的需求 ID", type="array", items={"type": "string"})
 
-    def given(self) -> dict[str, Any]:
-        """The keys the caller sent (the domain tells a missing key from a null one)."""
-        return self.model_dump(exclude_unset=True)
 
-
-class PublicityBody(BaseModel):
+class PublicityBody(RawBody):
     """What the unit publishes after the activity (宣传)."""
-
-    model_config = ConfigDict(extra="allow")
 
     summary: Any = _raw("活动总结", type="string")
     people_served: Any = _raw("服务人数", type="integer", minimum=0)
     links: Any = _raw("宣传链接", type="array", items={"type": "string", "format": "uri"})
     photo_urls: Any = _raw("图片链接", type="array", items={"type": "string", "format": "uri"})
-
-    def given(self) -> dict[str, Any]:
-        return self.model_dump(exclude_unset=True)
 
 
 class CancelBody(BaseModel):
@@ -119,7 +126,7 @@ class SignUpOut(BaseModel):
     sequence: int
     status: str
     status_label: str
-    signed_up_at: Stamp
+    signed_up_at: datetime
     by: str | None
     waitlist_position: int | None = None
 
@@ -171,12 +178,12 @@ class ActivityOut(BaseModel):
     target_groups: list[str]
     place: str
     county: str
-    starts_at: Stamp
-    ends_at: Stamp
+    starts_at: datetime
+    ends_at: datetime
     capacity: int
     skills_wanted: list[str]
-    signup_opens_at: Stamp
-    signup_closes_at: Stamp
+    signup_opens_at: datetime
+    signup_closes_at: datetime
     requires_approval: bool
     demand_ids: list[str]
     status: str
@@ -186,11 +193,11 @@ class ActivityOut(BaseModel):
     line_of_work_label: str
     theme_labels: list[str]
     signup_counts: dict[str, int]
-    created_at: Stamp | None = None
-    published_at: Stamp | None = None
-    started_at: Stamp | None = None
-    completed_at: Stamp | None = None
-    cancelled_at: Stamp | None = None
+    created_at: datetime | None = None
+    published_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    cancelled_at: datetime | None = None
     total_hours: str | None = Field(None, description="服务时长合计（活动结束后）")
     participants: int | None = Field(None, description="参与人数（活动结束后）")
     my_signup: SignUpOut | None = Field(None, description="当前志愿者本人的报名")
@@ -249,14 +256,14 @@ class CorrectionOut(BaseModel):
     hours: str
     reason: str
     by: str
-    at: Stamp
+    at: datetime
 
 
 class AttendanceOut(BaseModel):
     activity_id: str
     volunteer_id: str
-    check_in: Stamp | None
-    check_out: Stamp | None
+    check_in: datetime | None
+    check_out: datetime | None
     computed_hours: str
     hours: str
     corrections: list[CorrectionOut]
@@ -285,8 +292,8 @@ class AttendancePage(BaseModel):
 class CheckInCodeOut(BaseModel):
     activity_id: str
     code: str = Field(description="签到码（二维码内容）")
-    valid_from: Stamp
-    valid_until: Stamp
+    valid_from: datetime
+    valid_until: datetime
 
 
 class DemandOut(BaseModel):
@@ -297,8 +304,8 @@ class DemandOut(BaseModel):
     description: str
     status: str
     status_label: str
-    recorded_at: Stamp | None
-    updated_at: Stamp | None
+    recorded_at: datetime | None
+    updated_at: datetime | None
 
     @classmethod
     def of(cls, doc: Mapping[str, Any]) -> DemandOut:
