@@ -64,8 +64,8 @@ async def publicity(
 
 @router.get("/activities/{activity_id}", summary="活动详情", response_model_exclude_unset=True)
 async def get_activity(storage: StorageDep, activity_id: ActivityId, identity: IdentityDep) -> ActivityOut:
-    doc, mine = await activities.get(storage, activity_id, identity)
-    return ActivityOut.of(doc, mine)
+    record, mine = await activities.get(storage, activity_id, identity)
+    return ActivityOut.of(record, mine)
 
 
 @router.get("/activities", summary="活动列表（志愿者看到已发布的活动）", response_model_exclude_unset=True)
@@ -89,5 +89,5 @@ async def list_activities(
         starts_from=from_,
         starts_before=to,
     )
-    total, docs = await activities.find(storage, listing, identity, offset, limit)
-    return ActivityPage(items=[ActivityOut.of(d) for d in docs], total=total, offset=offset, limit=limit)
+    total, records = await activities.find(storage, listing, identity, offset, limit)
+    return ActivityPage(items=[ActivityOut.of(r) for r in records], total=total, offset=offset, limit=limit)

@@ -32,8 +32,8 @@ async def list_demands(
     offset: Annotated[int, Query(ge=0, le=MAX_PAGE_OFFSET, description="跳过的条数")] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> DemandPage:
-    total, docs = await demands.find(storage, unit_id, status, identity, offset, limit)
-    return DemandPage(items=[DemandOut.of(d) for d in docs], total=total, offset=offset, limit=limit)
+    total, records = await demands.find(storage, unit_id, status, identity, offset, limit)
+    return DemandPage(items=[DemandOut.of(r) for r in records], total=total, offset=offset, limit=limit)
 
 
 @router.get("/demands/{demand_id}", summary="需求详情")

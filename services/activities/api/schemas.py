@@ -8,7 +8,6 @@ is always there.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Self
@@ -16,13 +15,12 @@ from typing import Any, Self
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from services.activities.domain import HOURS_STEP, ActivityStatus, DemandStatus, SignUpStatus
+from services.activities.domain import DemandStatus
 from services.activities.usecases.attendance import Attended
-from services.activities.usecases.records import no_counts, to_demand
+from services.activities.usecases.records import ActivityRecord, DemandRecord, SignUpEntry, plain
 from shared.programme import LineOfWork, Theme
 
 VOLUNTEER_ID = r"^[^.$\s]{1,64}$"
-TIMESTAMPS = ("created_at", "published_at", "started_at", "completed_at", "cancelled_at")
 
 
 def _raw(description: str, **schema: Any) -> Any:
@@ -131,17 +129,17 @@ class SignUpOut(BaseModel):
     waitlist_position: int | None = None
 
     @classmethod
-    def of(cls, entry: Mapping[str, Any], waitlist_position: int | None = None, **more: Any) -> Self:
-        status = SignUpStatus(entry["status"])
+    def of(cls, entry: SignUpEntry, waitlist_position: int | None = None, **more: Any) -> Self:
+        signup = entry.signup
         fields: dict[str, Any] = {
-            "activity_id": entry["activity_id"],
-            "volunteer_id": entry["volunteer_id"],
-            "display_name": entry.get("display_name"),
-            "sequence": entry["sequence"],
-            "status": status.value,
-            "status_label": status.label,
-            "signed_up_at": entry["signed_up_at"],
-            "by": entry.get("by"),
+            "activity_id": signup.activity_id,
+            "volunteer_id": signup.volunteer_id,
+            "display_name": entry.display_name,
+            "sequence": signup.sequence,
+            "status": signup.status.value,
+            "status_label": signup.status.label,
+            "signed_up_at": signup.signed_up_at,
+            "by": entry.by,
             **more,
         }
         if waitlist_position is not None:
@@ -203,46 +201,22 @@ class ActivityOut(BaseModel):
     my_signup: SignUpOut | None = Field(None, description="当前志愿者本人的报名")
 
     @classmethod
-    def of(cls, doc: Mapping[str, Any], mine: Mapping[str, Any] | None = None) -> ActivityOut:
-        fields: dict[str, Any] = {k: doc.get(k) for k in cls.model_fields if k in _DETAILS}
-        fields["id"] = doc["_id"]
-        fields["status_label"] = ActivityStatus(doc["status"]).label
-        fields["line_of_work_label"] = LineOfWork(doc["line_of_work"]).label
-        fields["theme_labels"] = [Theme(t).label for t in doc.get("themes", [])]
-        fields["signup_counts"] = {**no_counts(), **(doc.get("counts") or {})}
-        fields.update({k: doc[k] for k in TIMESTAMPS if doc.get(k) is not None})
-        if doc["status"] == ActivityStatus.COMPLETED.value:
+    def of(cls, record: ActivityRecord, mine: SignUpEntry | None = None) -> ActivityOut:
+        activity = record.activity
+        fields: dict[str, Any] = plain(activity.model_dump(exclude={"id"}))
+        fields["id"] = activity.id
+        fields["status_label"] = activity.status.label
+        fields["line_of_work_label"] = activity.line_of_work.label
+        fields["theme_labels"] = [Theme(t).label for t in fields["themes"]]
+        fields["signup_counts"] = record.counts
+        fields.update(record.changed_at)
+        if record.total_hours is not None:
             # As ActivityCompleted carried them, with every later correction (ServiceHoursCorrected) applied.
-            fields["total_hours"] = str(Decimal(str(doc.get("total_hours") or "0")).quantize(HOURS_STEP))
-            fields["participants"] = int(doc.get("participants") or 0)
+            fields["total_hours"] = str(record.total_hours)
+            fields["participants"] = record.participants
         if mine is not None:
             fields["my_signup"] = SignUpOut.of(mine)
         return cls(**fields)
-
-
-_DETAILS = frozenset(
-    [
-        "title",
-        "description",
-        "unit_id",
-        "line_of_work",
-        "themes",
-        "target_groups",
-        "place",
-        "county",
-        "starts_at",
-        "ends_at",
-        "capacity",
-        "skills_wanted",
-        "signup_opens_at",
-        "signup_closes_at",
-        "requires_approval",
-        "demand_ids",
-        "status",
-        "cancel_reason",
-        "publicity",
-    ]
-)
 
 
 class ActivityPage(BaseModel):
@@ -308,13 +282,13 @@ class DemandOut(BaseModel):
     updated_at: datetime | None
 
     @classmethod
-    def of(cls, doc: Mapping[str, Any]) -> DemandOut:
-        demand = to_demand(doc)
+    def of(cls, record: DemandRecord) -> DemandOut:
+        demand = record.demand
         return cls(
             **demand.model_dump(mode="json"),
             status_label=demand.status.label,
-            recorded_at=doc.get("recorded_at"),
-            updated_at=doc.get("updated_at"),
+            recorded_at=record.recorded_at,
+            updated_at=record.updated_at,
         )
 
 

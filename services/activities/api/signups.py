@@ -8,7 +8,6 @@ from fastapi import APIRouter, Body
 
 from services.activities.domain import SignUpStatus
 from services.activities.usecases import signups
-from services.activities.usecases.records import no_counts
 from shared.identity import Identity, IdentityDep
 
 from .deps import ADMINS, ActivityId, BatchesDep, StorageDep, VolunteerId
@@ -31,7 +30,7 @@ async def sign_up(
     body: Annotated[SignUpBody | None, Body()] = None,
 ) -> SignUpOut:
     signed = await signups.sign_up(storage, batches, activity_id, identity, body.volunteer_id if body else None)
-    return SignUpOut.of(signed.record, signed.waitlist_position)
+    return SignUpOut.of(signed.entry, signed.waitlist_position)
 
 
 @router.delete(
@@ -43,7 +42,7 @@ async def cancel_sign_up(
     storage: StorageDep, activity_id: ActivityId, volunteer_id: VolunteerId, identity: IdentityDep
 ) -> CancelledSignUpOut:
     cancelled = await signups.cancel(storage, activity_id, volunteer_id, identity)
-    return CancelledSignUpOut.of(cancelled.record, promoted=cancelled.promoted)
+    return CancelledSignUpOut.of(cancelled.entry, promoted=cancelled.promoted)
 
 
 @router.post(
@@ -71,6 +70,5 @@ async def list_sign_ups(
     storage: StorageDep, activity_id: ActivityId, status: SignUpStatus | None = None, identity: Identity = ADMINS
 ) -> RosterOut:
     roster = await signups.roster(storage, activity_id, None if status is None else status.value, identity)
-    items = [SignUpOut.of(d, roster.waitlist_positions.get(d["volunteer_id"])) for d in roster.items]
-    counts = {**no_counts(), **(roster.activity.get("counts") or {})}
-    return RosterOut(items=items, total=len(items), counts=counts)
+    items = [SignUpOut.of(e, roster.waitlist_positions.get(e.signup.volunteer_id)) for e in roster.items]
+    return RosterOut(items=items, total=len(items), counts=roster.counts)

@@ -36,12 +36,16 @@ from .ports import ActivityQuery, Record, Storage
 from .records import (
     ROSTER_V,
     VERSION,
+    ActivityRecord,
+    SignUpEntry,
     activity_fields,
+    activity_record,
     attendance_of,
     confirmed_count,
     envelope,
     no_counts,
     plain,
+    signup_entry,
 )
 from .scope import can_see, drafts_visible, require_admin_of
 from .signups import fill
@@ -53,7 +57,7 @@ async def check_demands(storage: Storage, demand_ids: tuple[str, ...]) -> None:
         raise ActivityValidationError([Violation(field="demand_ids", message=f"对接需求不存在：{'、'.join(missing)}")])
 
 
-async def create(storage: Storage, body: Mapping[str, Any], identity: Identity) -> Record:
+async def create(storage: Storage, body: Mapping[str, Any], identity: Identity) -> ActivityRecord:
     """A new activity in draft state, for a unit the caller manages."""
     draft = domain.parse_draft(body)
     require_admin_of(await storage.reach(identity), draft.unit_id)
@@ -72,10 +76,10 @@ async def create(storage: Storage, body: Mapping[str, Any], identity: Identity) 
         ROSTER_V: 0,
     }
     await storage.insert_activity(record)
-    return record
+    return activity_record(record)
 
 
-async def revise(storage: Storage, activity_id: str, body: Mapping[str, Any], identity: Identity) -> Record:
+async def revise(storage: Storage, activity_id: str, body: Mapping[str, Any], identity: Identity) -> ActivityRecord:
     """New details; new places go to the waitlist first, earliest first."""
     if "demand_ids" in body and isinstance(body["demand_ids"], list):
         await check_demands(storage, tuple(str(d) for d in body["demand_ids"]))
@@ -96,10 +100,10 @@ async def revise(storage: Storage, activity_id: str, body: Mapping[str, Any], id
     if grew:
         await fill(storage, activity_id)
         doc = await storage.activity(activity_id, pending=False) or doc
-    return doc
+    return activity_record(doc)
 
 
-async def publish(storage: Storage, activity_id: str, identity: Identity) -> Record:
+async def publish(storage: Storage, activity_id: str, identity: Identity) -> ActivityRecord:
     async def decide(doc: Record, activity: Activity) -> Decision:
         published, now = domain.publish(activity), clock.now()
         data = ActivityPublished(
@@ -117,14 +121,14 @@ async def publish(storage: Storage, activity_id: str, identity: Identity) -> Rec
         )
         return Decision({"status": published.status.value, "published_at": now}, [envelope(data, activity.id)])
 
-    return await change_activity(storage, activity_id, identity, decide)
+    return activity_record(await change_activity(storage, activity_id, identity, decide))
 
 
-async def start(storage: Storage, activity_id: str, identity: Identity) -> Record:
+async def start(storage: Storage, activity_id: str, identity: Identity) -> ActivityRecord:
     async def decide(doc: Record, activity: Activity) -> Decision:
         return Decision({"status": domain.start(activity).status.value, "started_at": clock.now()})
 
-    return await change_activity(storage, activity_id, identity, decide)
+    return activity_record(await change_activity(storage, activity_id, identity, decide))
 
 
 def participants(roster: list[Record], activity: Activity) -> list[Participation]:
@@ -139,7 +143,7 @@ def participants(roster: list[Record], activity: Activity) -> list[Participation
     return out
 
 
-async def complete(storage: Storage, activity_id: str, identity: Identity) -> Record:
+async def complete(storage: Storage, activity_id: str, identity: Identity) -> ActivityRecord:
     """Completed, with everyone's service hours in ``ActivityCompleted`` (decided on the roster as read)."""
 
     async def decide(doc: Record, activity: Activity) -> Decision:
@@ -167,10 +171,10 @@ async def complete(storage: Storage, activity_id: str, identity: Identity) -> Re
         }
         return Decision(sets, [envelope(data, activity.id)], roster_unchanged(doc))
 
-    return await change_activity(storage, activity_id, identity, decide)
+    return activity_record(await change_activity(storage, activity_id, identity, decide))
 
 
-async def cancel(storage: Storage, activity_id: str, reason: str, identity: Identity) -> Record:
+async def cancel(storage: Storage, activity_id: str, reason: str, identity: Identity) -> ActivityRecord:
     """Cancelled with a reason; everyone holding or waiting for a place is named in ``ActivityCancelled``."""
 
     async def decide(doc: Record, activity: Activity) -> Decision:
@@ -188,10 +192,10 @@ async def cancel(storage: Storage, activity_id: str, reason: str, identity: Iden
         sets = {"status": cancelled.status.value, "cancel_reason": cancelled.cancel_reason, "cancelled_at": now}
         return Decision(sets, [envelope(data, activity.id)], roster_unchanged(doc))
 
-    return await change_activity(storage, activity_id, identity, decide)
+    return activity_record(await change_activity(storage, activity_id, identity, decide))
 
 
-async def publicise(storage: Storage, activity_id: str, body: Mapping[str, Any], identity: Identity) -> Record:
+async def publicise(storage: Storage, activity_id: str, body: Mapping[str, Any], identity: Identity) -> ActivityRecord:
     """The publicity record of a completed activity (replacing an earlier one)."""
     record = domain.parse_publicity(body)
 
@@ -210,16 +214,16 @@ async def publicise(storage: Storage, activity_id: str, body: Mapping[str, Any],
         sets = {"publicity": plain(publicised.publicity), "publicity_published_at": now}
         return Decision(sets, [envelope(data, activity.id)])
 
-    return await change_activity(storage, activity_id, identity, decide)
+    return activity_record(await change_activity(storage, activity_id, identity, decide))
 
 
-async def get(storage: Storage, activity_id: str, identity: Identity) -> tuple[Record, Record | None]:
+async def get(storage: Storage, activity_id: str, identity: Identity) -> tuple[ActivityRecord, SignUpEntry | None]:
     """The activity as the caller may see it, and the caller's own sign-up to it (a volunteer's)."""
     doc = await storage.activity(activity_id)
     if doc is None or not can_see(await storage.reach(identity), doc):
         raise ActivityNotFound()
     mine = await storage.signup(doc, identity.volunteer_id) if identity.volunteer_id else None
-    return doc, mine
+    return activity_record(doc), None if mine is None else signup_entry(mine)
 
 
 @dataclass(frozen=True)
@@ -236,7 +240,7 @@ class Listing:
 
 async def find(
     storage: Storage, listing: Listing, identity: Identity, offset: int, limit: int
-) -> tuple[int, list[Record]]:
+) -> tuple[int, list[ActivityRecord]]:
     """Activities by start; a volunteer's listing without a status is the public one (open for sign-up); drafts only
     for the administrators of the organising unit (or of a unit above it) and the province."""
     status = listing.status
@@ -254,4 +258,5 @@ async def find(
         starts_before=listing.starts_before,
         drafts_of=drafts,
     )
-    return await storage.find_activities(query, offset, limit)
+    total, docs = await storage.find_activities(query, offset, limit)
+    return total, [activity_record(d) for d in docs]

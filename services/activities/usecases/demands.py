@@ -18,7 +18,7 @@ from shared.contracts.events import DemandRecorded
 from shared.identity import Identity
 
 from .ports import DemandQuery, Record, Storage
-from .records import envelope, plain, to_demand
+from .records import DemandRecord, demand_record, envelope, plain, to_demand
 from .scope import demand_units, require_admin_of
 
 
@@ -42,7 +42,7 @@ class NewDemand:
     description: str
 
 
-async def record(storage: Storage, new: NewDemand, identity: Identity) -> Record:
+async def record(storage: Storage, new: NewDemand, identity: Identity) -> DemandRecord:
     """A demand recorded by a unit the caller manages."""
     require_admin_of(await storage.reach(identity), new.unit_id)
     try:
@@ -58,30 +58,31 @@ async def record(storage: Storage, new: NewDemand, identity: Identity) -> Record
     now = clock.now()
     doc: Record = {"_id": demand.id, **plain(demand.model_dump(exclude={"id"})), "recorded_at": now, "updated_at": now}
     await storage.insert_demand(doc, [demand_event(demand, now)])
-    return doc
+    return demand_record(doc)
 
 
 async def find(
     storage: Storage, unit_id: str | None, status: DemandStatus | None, identity: Identity, offset: int, limit: int
-) -> tuple[int, list[Record]]:
+) -> tuple[int, list[DemandRecord]]:
     """The demands the caller sees, in the order they were recorded."""
     visible = await demand_units(storage, await storage.reach(identity))
     units = visible
     if unit_id is not None:
         units = frozenset({unit_id}) if visible is None or unit_id in visible else frozenset()
     query = DemandQuery(unit_ids=units, status=None if status is None else status.value)
-    return await storage.find_demands(query, offset, limit)
+    total, docs = await storage.find_demands(query, offset, limit)
+    return total, [demand_record(d) for d in docs]
 
 
-async def get(storage: Storage, demand_id: str, identity: Identity) -> Record:
+async def get(storage: Storage, demand_id: str, identity: Identity) -> DemandRecord:
     doc = await storage.demand(demand_id)
     visible = await demand_units(storage, await storage.reach(identity))
     if doc is None or (visible is not None and doc["unit_id"] not in visible):
         raise DemandNotFound()
-    return doc
+    return demand_record(doc)
 
 
-async def change_status(storage: Storage, demand_id: str, status: DemandStatus, identity: Identity) -> Record:
+async def change_status(storage: Storage, demand_id: str, status: DemandStatus, identity: Identity) -> DemandRecord:
     """Open → matched → solved (or back to open), by an admin of the demand's unit."""
     reach = await storage.reach(identity)
 
@@ -95,4 +96,4 @@ async def change_status(storage: Storage, demand_id: str, status: DemandStatus, 
     await storage.change_demand(demand_id, decide)
     doc = await storage.demand(demand_id)
     assert doc is not None
-    return doc
+    return demand_record(doc)

@@ -10,6 +10,7 @@ activity and volunteer ids, ``sequence`` (order of arrival), ``status``, ``signe
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -17,7 +18,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from services.activities.domain import Activity, Attendance, Correction, Demand, SignUp, SignUpStatus
+from services.activities.domain import (
+    HOURS_STEP,
+    Activity,
+    ActivityStatus,
+    Attendance,
+    Correction,
+    Demand,
+    SignUp,
+    SignUpStatus,
+)
 from shared.aggregates import VERSION
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import Event
@@ -113,3 +123,56 @@ def bump(*moves: tuple[str | None, SignUpStatus]) -> dict[str, int]:
             inc[f"counts.{old}"] = inc.get(f"counts.{old}", 0) - 1
         inc[f"counts.{new.value}"] = inc.get(f"counts.{new.value}", 0) + 1
     return inc
+
+
+# ---- what the use cases answer: domain objects with the bookkeeping their callers show
+
+STATE_TIMES = ("created_at", "published_at", "started_at", "completed_at", "cancelled_at")
+
+
+@dataclass(frozen=True)
+class ActivityRecord:
+    """An activity as the use cases answer it: the domain object, its sign-up counters (every status), when its state
+    changed (the moments set so far), and once completed its participants and hours (later corrections included)."""
+
+    activity: Activity
+    counts: dict[str, int]
+    changed_at: dict[str, datetime]
+    total_hours: Decimal | None = None
+    participants: int | None = None
+
+
+def activity_record(doc: Mapping[str, Any]) -> ActivityRecord:
+    activity = to_activity(doc)
+    completed = activity.status is ActivityStatus.COMPLETED
+    return ActivityRecord(
+        activity=activity,
+        counts={**no_counts(), **(doc.get("counts") or {})},
+        changed_at={k: doc[k] for k in STATE_TIMES if doc.get(k) is not None},
+        total_hours=Decimal(str(doc.get("total_hours") or "0")).quantize(HOURS_STEP) if completed else None,
+        participants=int(doc.get("participants") or 0) if completed else None,
+    )
+
+
+@dataclass(frozen=True)
+class SignUpEntry:
+    """A sign-up with the volunteer's name as the caller may see it and who made it (the volunteer or an admin)."""
+
+    signup: SignUp
+    display_name: str | None
+    by: str | None
+
+
+def signup_entry(doc: Mapping[str, Any]) -> SignUpEntry:
+    return SignUpEntry(to_signup(doc), doc.get("display_name"), doc.get("by"))
+
+
+@dataclass(frozen=True)
+class DemandRecord:
+    demand: Demand
+    recorded_at: datetime | None
+    updated_at: datetime | None
+
+
+def demand_record(doc: Mapping[str, Any]) -> DemandRecord:
+    return DemandRecord(to_demand(doc), doc.get("recorded_at"), doc.get("updated_at"))

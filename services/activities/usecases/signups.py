@@ -37,7 +37,17 @@ from .common import (
     reread,
 )
 from .ports import Change, Claim, Decide, Premise, Record, Storage
-from .records import VERSION, bump, count_of, envelope, to_activity, to_signup
+from .records import (
+    VERSION,
+    SignUpEntry,
+    bump,
+    count_of,
+    envelope,
+    no_counts,
+    signup_entry,
+    to_activity,
+    to_signup,
+)
 from .scope import Acting, acting_reach, acting_volunteer, can_see, masked_outside, require_admin_of
 
 CONFIRMED, WAITLISTED = SignUpStatus.CONFIRMED, SignUpStatus.WAITLISTED
@@ -56,7 +66,7 @@ def premise_of(status: SignUpStatus) -> Places | None:
 class SignedUp:
     """A sign-up as committed, and its place on the waitlist (None: not waitlisted)."""
 
-    record: Record
+    entry: SignUpEntry
     waitlist_position: int | None
 
 
@@ -112,10 +122,10 @@ async def sign_up(
         await storage.release(claim)
         raise
     committed = outcome.committed
-    record = {**outcome.change.fields, **committed.fields[volunteer_id]}
+    entry = signup_entry({**outcome.change.fields, **committed.fields[volunteer_id]})
     if outcome.waitlist_position is not None and committed.count(CONFIRMED) < int(committed.doc["capacity"]):
         await fill(storage, activity_id)  # a place is owed to the waitlist (a promotion left unfinished)
-    return SignedUp(record, outcome.waitlist_position)
+    return SignedUp(entry, outcome.waitlist_position)
 
 
 def promotion(head: Claim, activity_id: str, now: datetime) -> Change:
@@ -186,7 +196,7 @@ async def _head_for(storage: Storage, doc: Record, unchanged: dict[str, Any]) ->
 class Cancelled:
     """A cancelled sign-up (masked as the caller may see it) and who moved up into its place."""
 
-    record: Record
+    entry: SignUpEntry
     promoted: list[str]
 
 
@@ -228,7 +238,7 @@ async def cancel(storage: Storage, activity_id: str, volunteer_id: str, identity
     if committed.count(WAITLISTED) and committed.count(CONFIRMED) < int(committed.doc["capacity"]):
         promoted += await fill(storage, activity_id)
     (record,) = await masked_outside(storage, reach, [{**claim.doc, "status": SignUpStatus.CANCELLED.value}])
-    return Cancelled(record, promoted)
+    return Cancelled(signup_entry(record), promoted)
 
 
 def review_decision(claim: Claim, doc: Record, approve: bool, now: datetime) -> tuple[domain.SignUp, list[Event]]:
@@ -251,7 +261,9 @@ def review_decision(claim: Claim, doc: Record, approve: bool, now: datetime) -> 
     ]
 
 
-async def review(storage: Storage, activity_id: str, volunteer_id: str, identity: Identity, approve: bool) -> Record:
+async def review(
+    storage: Storage, activity_id: str, volunteer_id: str, identity: Identity, approve: bool
+) -> SignUpEntry:
     """A sign-up waiting for approval, approved or rejected by an organiser (the answer masked for the caller)."""
     reach = await storage.reach(identity)
     claim, activity = await claimed_for(storage, activity_id, volunteer_id)
@@ -274,15 +286,16 @@ async def review(storage: Storage, activity_id: str, volunteer_id: str, identity
     committed, changes = await commit_or_refuse(storage, claim, activity, decide)
     await storage.finish(committed, changes)
     (record,) = await masked_outside(storage, reach, [{**claim.doc, **fields}])
-    return record
+    return signup_entry(record)
 
 
 @dataclass
 class Roster:
-    """An activity's sign-ups in order of arrival (names masked for the caller), with places on the waitlist."""
+    """An activity's sign-ups in order of arrival (names masked for the caller), with places on the waitlist, and
+    the activity's counters."""
 
-    activity: Record
-    items: list[Record]
+    counts: dict[str, int]
+    items: list[SignUpEntry]
     waitlist_positions: dict[str, int]
 
 
@@ -296,4 +309,5 @@ async def roster(storage: Storage, activity_id: str, status: str | None, identit
     waiting = domain.waitlist_order(to_signup(d) for d in entries)
     positions = {s.volunteer_id: i for i, s in enumerate(waiting, start=1)}
     items = await masked_outside(storage, reach, (d for d in entries if status in (None, d["status"])))
-    return Roster(doc, items, positions)
+    counts = {**no_counts(), **(doc.get("counts") or {})}
+    return Roster(counts, [signup_entry(i) for i in items], positions)

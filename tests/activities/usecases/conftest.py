@@ -69,8 +69,8 @@ def details(**overrides: Any) -> dict[str, Any]:
 
 async def published(storage: MemoryStorage, **overrides: Any) -> str:
     record = await activities.create(storage, details(**overrides), ADMIN)
-    await activities.publish(storage, record["_id"], ADMIN)
-    return str(record["_id"])
+    await activities.publish(storage, record.activity.id, ADMIN)
+    return record.activity.id
 
 
 async def volunteers(storage: MemoryStorage, *ids: str, unit: str = "unit-1") -> None:

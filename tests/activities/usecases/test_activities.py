@@ -49,7 +49,7 @@ async def test_life_cycle_with_its_events(storage: MemoryStorage, batches: SignU
     at(STARTS + timedelta(hours=2))
     await attendance.attend(storage, activity_id, volunteer("a"), attendance.Presence("out", code=code), SECRET)
     done = await activities.complete(storage, activity_id, ADMIN)
-    assert done["status"] == "completed"
+    assert done.activity.status.value == "completed"
     assert kinds(storage) == [
         "activity.published",
         "activity.volunteer_signed_up",
@@ -82,7 +82,7 @@ async def test_cancellation_needs_a_reason_and_tells_those_holding_or_waiting(
     with pytest.raises(CancelReasonRequired):
         await activities.cancel(storage, activity_id, " ", ADMIN)
     cancelled = await activities.cancel(storage, activity_id, "天气原因", ADMIN)
-    assert (cancelled["status"], cancelled["cancel_reason"]) == ("cancelled", "天气原因")
+    assert (cancelled.activity.status.value, cancelled.activity.cancel_reason) == ("cancelled", "天气原因")
     told = storage.events[-1].data.model_dump()["signed_up_volunteer_ids"]
     assert told == ["a", "b"]
 
@@ -91,11 +91,11 @@ async def test_only_the_organisers_manage_and_drafts_stay_theirs(storage: Memory
     storage.units = {"unit-1": ["top"], "sub-1": ["top", "unit-1"], "unit-2": ["top"]}
     draft = await activities.create(storage, details(unit_id="sub-1"), ADMIN)
     with pytest.raises(NotUnitAdmin):
-        await activities.publish(storage, draft["_id"], OTHER)
+        await activities.publish(storage, draft.activity.id, OTHER)
     with pytest.raises(NotUnitAdmin):
         await activities.create(storage, details(), OTHER)
     with pytest.raises(ActivityNotFound):
-        await activities.get(storage, draft["_id"], volunteer("a"))
+        await activities.get(storage, draft.activity.id, volunteer("a"))
     assert (await activities.find(storage, activities.Listing(), ADMIN, 0, 10))[0] == 1
     assert (await activities.find(storage, activities.Listing(), OTHER, 0, 10))[0] == 0
     assert (await activities.find(storage, activities.Listing(status="draft"), OTHER, 0, 10))[0] == 0
@@ -115,10 +115,10 @@ async def test_demands_reach_the_units_that_can_serve_them(storage: MemoryStorag
     new = demands.NewDemand("unit-1", "某机械厂", "焊接变形", "说明")
     recorded = await demands.record(storage, new, ADMIN)
     below = Identity(subject="admin-sub-1", role="unit_admin", unit_id="sub-1")
-    assert (await demands.get(storage, recorded["_id"], below))["title"] == "焊接变形"
+    assert (await demands.get(storage, recorded.demand.id, below)).demand.title == "焊接变形"
     with pytest.raises(DemandNotFound):
-        await demands.get(storage, recorded["_id"], OTHER)
-    changed = await demands.change_status(storage, recorded["_id"], DemandStatus.MATCHED, ADMIN)
-    assert changed["status"] == "matched"
+        await demands.get(storage, recorded.demand.id, OTHER)
+    changed = await demands.change_status(storage, recorded.demand.id, DemandStatus.MATCHED, ADMIN)
+    assert changed.demand.status == "matched"
     assert (await demands.find(storage, None, None, OTHER, 0, 10))[0] == 0
     assert kinds(storage) == ["demand.recorded", "demand.recorded"]

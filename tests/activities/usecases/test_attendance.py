@@ -118,7 +118,7 @@ async def test_a_correction_after_completion_moves_the_totals_and_tells_reportin
     at(ENDS)
     await attendance.attend(storage, activity_id, volunteer("a"), by_code(activity_id, "out"), SECRET)
     completed = await activities.complete(storage, activity_id, ADMIN)
-    assert (completed["total_hours"], completed["participants"]) == ("3.0", 1)
+    assert (completed.total_hours, completed.participants) == (Decimal("3.0"), 1)
     await attendance.correct(storage, activity_id, "b", Decimal("1"), "未签到但全程参与", ADMIN)
     record = storage.activities[activity_id]
     assert (record["total_hours"], record["participants"]) == ("4.0", 2)

@@ -20,7 +20,7 @@ async def sign_up(storage: MemoryStorage, batches: SignUpBatches, activity_id: s
 
 async def statuses(storage: MemoryStorage, activity_id: str) -> list[tuple[str, str, int]]:
     roster = await signups.roster(storage, activity_id, None, ADMIN)
-    return [(r["volunteer_id"], r["status"], r["sequence"]) for r in roster.items]
+    return [(e.signup.volunteer_id, e.signup.status.value, e.signup.sequence) for e in roster.items]
 
 
 async def test_places_are_taken_first_come_then_the_waitlist_in_order(
@@ -29,7 +29,7 @@ async def test_places_are_taken_first_come_then_the_waitlist_in_order(
     activity_id = await published(storage, capacity=2)
     await volunteers(storage, "a", "b", "c", "d")
     answers = [await sign_up(storage, batches, activity_id, v) for v in "abcd"]
-    assert [(a.record["status"], a.waitlist_position) for a in answers] == [
+    assert [(a.entry.signup.status, a.waitlist_position) for a in answers] == [
         ("confirmed", None),
         ("confirmed", None),
         ("waitlisted", 1),
@@ -52,11 +52,13 @@ async def test_a_burst_never_oversells_and_keeps_the_order_of_arrival(
     ids = [f"v{i:02d}" for i in range(12)]
     await volunteers(storage, *ids)
     answers = await asyncio.gather(*(sign_up(storage, batches, activity_id, v) for v in ids))
-    confirmed = [a for a in answers if a.record["status"] == "confirmed"]
-    waitlisted = sorted((a for a in answers if a.record["status"] == "waitlisted"), key=lambda a: a.record["sequence"])
+    confirmed = [a for a in answers if a.entry.signup.status is SignUpStatus.CONFIRMED]
+    waitlisted = sorted(
+        (a for a in answers if a.entry.signup.status is SignUpStatus.WAITLISTED), key=lambda a: a.entry.signup.sequence
+    )
     assert len(confirmed) == 3
     assert [a.waitlist_position for a in waitlisted] == list(range(1, 10))
-    assert max(a.record["sequence"] for a in confirmed) < min(a.record["sequence"] for a in waitlisted)
+    assert max(a.entry.signup.sequence for a in confirmed) < min(a.entry.signup.sequence for a in waitlisted)
     assert storage.commits < len(ids), "arrivals waiting together are committed together"
     counts = storage.activities[activity_id]["counts"]
     assert (counts["confirmed"], counts["waitlisted"]) == (3, 9)
@@ -73,7 +75,7 @@ async def test_a_decision_whose_places_moved_before_its_commit_is_taken_again(
 
     storage.before_commit = another_replica_took_the_place
     answer = await sign_up(storage, batches, activity_id, "late")
-    assert (answer.record["status"], answer.waitlist_position) == ("waitlisted", 1)
+    assert (answer.entry.signup.status, answer.waitlist_position) == (SignUpStatus.WAITLISTED, 1)
 
 
 async def test_cancelling_a_confirmed_place_promotes_the_first_waitlisted(
@@ -84,7 +86,7 @@ async def test_cancelling_a_confirmed_place_promotes_the_first_waitlisted(
     for v in "abc":
         await sign_up(storage, batches, activity_id, v)
     cancelled = await signups.cancel(storage, activity_id, "a", volunteer("a"))
-    assert (cancelled.record["status"], cancelled.promoted) == ("cancelled", ["b"])
+    assert (cancelled.entry.signup.status, cancelled.promoted) == (SignUpStatus.CANCELLED, ["b"])
     assert await statuses(storage, activity_id) == [
         ("a", "cancelled", 1),
         ("b", "confirmed", 2),
@@ -114,10 +116,10 @@ async def test_approval_takes_a_free_place_or_joins_the_waitlist(
     activity_id = await published(storage, capacity=1, requires_approval=True)
     await volunteers(storage, "a", "b", "c")
     for v in "abc":
-        assert (await sign_up(storage, batches, activity_id, v)).record["status"] == "pending_approval"
-    assert (await signups.review(storage, activity_id, "a", ADMIN, approve=True))["status"] == "confirmed"
-    assert (await signups.review(storage, activity_id, "b", ADMIN, approve=True))["status"] == "waitlisted"
-    assert (await signups.review(storage, activity_id, "c", ADMIN, approve=False))["status"] == "rejected"
+        assert (await sign_up(storage, batches, activity_id, v)).entry.signup.status is SignUpStatus.PENDING_APPROVAL
+    assert (await signups.review(storage, activity_id, "a", ADMIN, approve=True)).signup.status == "confirmed"
+    assert (await signups.review(storage, activity_id, "b", ADMIN, approve=True)).signup.status == "waitlisted"
+    assert (await signups.review(storage, activity_id, "c", ADMIN, approve=False)).signup.status == "rejected"
 
 
 async def test_refusals_give_the_claim_back(storage: MemoryStorage, batches: SignUpBatches) -> None:
