@@ -24,9 +24,9 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from benchmarks.harness import BenchContext, drop_namespace
+from services.activities.adapters.mongo import Store
 from services.activities.app import create_app
 from services.activities.settings import ActivitiesSettings
-from services.activities.store import Store
 from shared.contracts.envelope import parse_envelope
 from shared.contracts.events import ACTIVITIES
 from shared.identity import Identity, SignedIdentity, acting_as

@@ -12,9 +12,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 
+from services.activities.adapters.mongo import Store
 from services.activities.app import create_app
 from services.activities.settings import ActivitiesSettings
-from services.activities.store import Store
 from shared.contracts.envelope import Envelope, parse_envelope
 from shared.contracts.events import Event
 from shared.identity import Identity, acting_as

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from services.activities.adapters.mongo import VOLUNTEERS
 from services.activities.settings import DEV_CHECKIN_SECRET, ActivitiesSettings
-from services.activities.store import VOLUNTEERS
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
     VOLUNTEERS as VOLUNTEER_STREAM,

@@ -1,10 +1,8 @@
-"""Storage of the activities service on MongoDB's guarantees: no lock, no memory of this process decides anything.
+"""Sign-ups on MongoDB's guarantees (the claim → commit → finish steps of the storage port): no lock, no memory of
+this process decides anything.
 
-- ``activities``: details, life-cycle state, the sign-up counters (``counts``), ``next_seq`` (order of arrival),
-  ``version`` (bumped by every change of the details or the state, :mod:`shared.aggregates`) and ``roster_v`` (bumped
-  by every change of a sign-up). It stays small: sign-ups live in their own documents.
-- ``signups``: one document per (activity, volunteer), ``_id = "<activity id>|<volunteer id>"``: status, order of
-  arrival, attendance.
+The activity document holds the counters, ``next_seq`` and ``roster_v``; each sign-up is its own document
+(``_id = "<activity id>|<volunteer id>"``, see :mod:`.mongo`).
 
 A change of sign-ups is taken in three steps, each one atomic write, so that any number of replicas may run:
 
@@ -34,140 +32,34 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from decimal import Decimal
-from enum import Enum
-from typing import Any
+from datetime import timedelta
+from typing import Any, Literal
 
 from bson import decode as decode_bson
 from bson import encode as encode_bson
 from bson.codec_options import CodecOptions
-from pydantic import BaseModel
 from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from services.activities.domain import SignUpStatus
+from services.activities.usecases.ports import Change, Claim, Committed, Premise
 from shared.aggregates import Contended, backoff
 from shared.contracts.envelope import Envelope, parse_envelope
-from shared.lease import Lease
-from shared.messaging.outbox import OUTBOX, OUTBOX_N
-from shared.scope import SCOPE_UNITS
-from shared.service import Service
-from shared.storage import Doc, Indexes, utcnow
+from shared.messaging.outbox import OUTBOX, OUTBOX_N, Outbox
+from shared.storage import Doc, utcnow
 
-from .domain import Activity, Attendance, Correction, Demand, SignUp, SignUpStatus
+from .expressions import CLAIM, PENDING, SIGNUP_EXCLUDE, premise_filter
 
 ACTIVITIES = "activities"
 SIGNUPS = "signups"
-VOLUNTEERS = "volunteers"
-DEMANDS = "demands"
-SOURCE = "/stvs/activities"
-
-PENDING = "pending"
-CLAIM = "claim"
 ROSTER_V = "roster_v"
-# Heavy or internal parts left out of listings.
-LISTING_EXCLUDE = {PENDING: 0, OUTBOX: 0, OUTBOX_N: 0}
-SIGNUP_EXCLUDE = {OUTBOX: 0, OUTBOX_N: 0}
 CLAIM_TTL = timedelta(seconds=120)  # a claim this old was left by a dead process (a request gives up long before)
-ATTEMPTS = 32
 CLAIM_WAIT_S = 20.0  # how long a request waits for another request's claim on the same sign-up
-
-
-def indexes() -> Indexes:
-    found = Indexes()
-    found.add(ACTIVITIES, "unit_id")
-    found.add(ACTIVITIES, "starts_at")
-    found.add(ACTIVITIES, "status")
-    found.add(DEMANDS, "unit_id")
-    found.add(SCOPE_UNITS, "ancestors")
-    found.add(SIGNUPS, "activity_id", "sequence")
-    found.add(SIGNUPS, "activity_id", "status", "sequence")
-    found.add(SIGNUPS, "claim.at", partial={CLAIM: {"$exists": True}}, name="claims")
-    return found
-
-
-def bson(value: Any) -> Any:
-    """Domain values → what MongoDB stores (enums as values, sets as sorted lists, Decimals and URLs as text)."""
-    if isinstance(value, BaseModel):
-        return bson(value.model_dump())
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, frozenset | set):
-        return sorted(bson(v) for v in value)
-    if isinstance(value, list | tuple):
-        return [bson(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): bson(v) for k, v in value.items()}
-    if isinstance(value, Decimal):
-        return str(value)
-    if value is None or isinstance(value, str | int | float | bool | datetime):
-        return value
-    return str(value)
-
-
-def activity_fields(activity: Activity) -> Doc:
-    """The stored fields of an activity's details and state (without id, sign-ups, attendance)."""
-    out: Doc = bson(activity.model_dump(exclude={"id"}))
-    return out
-
-
-def to_activity(doc: Mapping[str, Any]) -> Activity:
-    data = {k: doc[k] for k in Activity.model_fields if k != "id" and k in doc}
-    return Activity.model_validate({**data, "id": doc["_id"]})
 
 
 def signup_id(activity_id: str, volunteer_id: str) -> str:
     return f"{activity_id}|{volunteer_id}"
-
-
-def to_signup(doc: Mapping[str, Any]) -> SignUp:
-    return SignUp(
-        activity_id=doc["activity_id"],
-        volunteer_id=doc["volunteer_id"],
-        sequence=doc["sequence"],
-        status=doc["status"],
-        signed_up_at=doc["signed_up_at"],
-    )
-
-
-def confirmed_count(doc: Mapping[str, Any]) -> int:
-    return count_of(doc, SignUpStatus.CONFIRMED)
-
-
-def attendance_of(signup: Mapping[str, Any] | None, activity_id: str, volunteer_id: str) -> Attendance:
-    raw = ((signup or {}).get("attendance")) or {}
-    return Attendance(
-        activity_id=activity_id,
-        volunteer_id=volunteer_id,
-        check_in=raw.get("check_in"),
-        check_out=raw.get("check_out"),
-        corrections=tuple(Correction.model_validate(c) for c in raw.get("corrections", ())),
-    )
-
-
-def attendance_doc(attendance: Attendance) -> Doc:
-    out: Doc = bson(attendance.model_dump(exclude={"activity_id", "volunteer_id"}))
-    return out
-
-
-def to_demand(doc: Mapping[str, Any]) -> Demand:
-    data = {k: doc[k] for k in Demand.model_fields if k != "id" and k in doc}
-    return Demand.model_validate({**data, "id": doc["_id"]})
-
-
-def count_of(doc: Mapping[str, Any], status: SignUpStatus) -> int:
-    return int((doc.get("counts") or {}).get(status.value, 0))
-
-
-def bump(*moves: tuple[str | None, SignUpStatus]) -> dict[str, int]:
-    """``$inc`` of the sign-up counters for status moves (old status or None for a new sign-up → new status)."""
-    inc: dict[str, int] = {}
-    for old, new in moves:
-        if old is not None:
-            inc[f"counts.{old}"] = inc.get(f"counts.{old}", 0) - 1
-        inc[f"counts.{new.value}"] = inc.get(f"counts.{new.value}", 0) + 1
-    return inc
 
 
 def add(path: str, delta: int) -> dict[str, Any]:
@@ -177,33 +69,6 @@ def add(path: str, delta: int) -> dict[str, Any]:
 
 def literal(value: Any) -> dict[str, Any]:
     return {"$literal": value}
-
-
-@dataclass
-class Claim:
-    """A sign-up document held by this operation: nobody else changes it until the claim is applied or released."""
-
-    activity_id: str
-    volunteer_id: str
-    token: str
-    at: datetime
-    doc: Doc  # the document as claimed: its state is stable while the claim is held (no ``status``: no sign-up yet)
-
-    @property
-    def status(self) -> SignUpStatus | None:
-        raw = self.doc.get("status")
-        return None if raw is None else SignUpStatus(raw)
-
-
-@dataclass
-class Change:
-    """What a decision writes into one claimed sign-up document, with the events that announce it (``sequence``: it
-    takes the next order of arrival)."""
-
-    claim: Claim
-    fields: Doc
-    events: Sequence[Envelope[Any]] = ()
-    sequence: bool = False
 
 
 def pack(fields: Mapping[str, Any], events: Sequence[Envelope[Any]]) -> bytes:
@@ -220,47 +85,16 @@ def unpack(entry: Mapping[str, Any]) -> tuple[Doc, list[Envelope[Any]]]:
     return fields, [parse_envelope(str(e).encode()) for e in raw["events"]]
 
 
-@dataclass
-class Committed:
-    """The activity's counters right after a commit, and each changed sign-up's fields as committed."""
+class ClaimedSignUps:
+    """The sign-up documents of the activities, changed by claim → commit → apply."""
 
-    doc: Doc
-    fields: dict[str, Doc] = field(default_factory=dict)
-
-    def count(self, status: SignUpStatus) -> int:
-        return count_of(self.doc, status)
-
-
-class Store:
-    """The service's documents: activities, sign-ups (claim → commit → apply), the local copy of volunteers, demands."""
-
-    def __init__(self, service: Service, *, claim_ttl: timedelta = CLAIM_TTL) -> None:
-        self.service = service
-        self.db = service.db
-        self.outbox = service.outbox
+    def __init__(self, db: AsyncDatabase[Doc], outbox: Outbox, *, claim_ttl: timedelta = CLAIM_TTL) -> None:
+        self.db = db
+        self.outbox = outbox
         self.claim_ttl = claim_ttl
-        self.repair_lease = Lease(self.db, "activities-repair", ttl_s=60)
 
     async def get(self, collection: str, doc_id: str, projection: Mapping[str, Any] | None = None) -> Doc | None:
         return await self.db[collection].find_one({"_id": doc_id}, projection)
-
-    async def insert(self, collection: str, doc: Doc, events: Sequence[Envelope[Any]]) -> None:
-        await self.outbox.insert_one(collection, doc, events)
-
-    async def find(
-        self,
-        collection: str,
-        filter_: Mapping[str, Any],
-        *,
-        sort: str,
-        offset: int,
-        limit: int,
-        projection: Mapping[str, Any] | None = None,
-    ) -> tuple[int, list[Doc]]:
-        col = self.db[collection]
-        total = await col.count_documents(dict(filter_))
-        cursor = col.find(dict(filter_), projection).sort([(sort, 1), ("_id", 1)]).skip(offset).limit(limit)
-        return total, [doc async for doc in cursor]
 
     # -- step 1: claims
     async def try_claim(self, activity_id: str, volunteer_id: str) -> Claim | Doc:
@@ -325,24 +159,21 @@ class Store:
         activity_id: str,
         changes: Sequence[Change],
         *,
-        guard: Mapping[str, Any],
-        expr: Mapping[str, Any] | None = None,
+        premise: Premise,
         inc: Mapping[str, int] | None = None,
         sets: Mapping[str, Any] | None = None,
     ) -> Committed | None:
-        """Commit a decision on the activity in one conditional write; None when a premise no longer holds
-        (``guard``: equalities, ``expr``: an aggregation condition on the activity), so the caller decides again.
+        """Commit a decision on the activity in one conditional write; None when its premise no longer holds, so the
+        caller decides again.
 
         Each change (its fields and its events) is recorded in the activity as one packed value: the activity stays
         a few dozen fields whatever the traffic, and every write of it stays cheap."""
         for change in changes:
             if change.claim.at < utcnow() - self.claim_ttl / 2:  # fencing: a settler may take an older claim over
                 raise Contended(SIGNUPS, signup_id(activity_id, change.claim.volunteer_id), 1)
-        filter_: dict[str, Any] = {"_id": activity_id, **guard}
+        filter_ = premise_filter(activity_id, premise)
         for change in changes:
             filter_[f"{PENDING}.{change.claim.volunteer_id}.token"] = {"$ne": change.claim.token}
-        if expr is not None:
-            filter_["$expr"] = dict(expr)
         first: dict[str, Any] = {ROSTER_V: add(ROSTER_V, 1)}
         sequenced = sum(1 for c in changes if c.sequence)
         if sequenced:
@@ -502,21 +333,33 @@ class Store:
         cursor = self.db[SIGNUPS].find({"claim.at": {"$lt": cutoff}}, {"activity_id": 1, "volunteer_id": 1, CLAIM: 1})
         return [d async for d in cursor.limit(limit)]
 
-    # -- local copy of volunteers (built from the registry's events)
-    async def apply_volunteer(self, volunteer_id: str, version: int, change: Mapping[str, Any]) -> bool:
-        """Apply a volunteer event only when its version is newer than the copy's (one conditional upsert); True when
-        applied. ``change`` holds the fields to set, or ``join``/``leave`` naming a unit."""
-        sets: dict[str, Any] = {k: v for k, v in change.items() if k not in {"join", "leave"}}
-        sets["version"] = version
-        update: dict[str, Any] = {"$set": sets}
-        if "join" in change:
-            update["$addToSet"] = {"unit_ids": change["join"]}
-        if "leave" in change:
-            update["$pull"] = {"unit_ids": change["leave"]}
-        try:
-            await self.db[VOLUNTEERS].update_one(
-                {"_id": volunteer_id, "version": {"$lt": version}}, update, upsert=True
-            )
-        except DuplicateKeyError:  # the copy is at this version or newer already
-            return False
-        return True
+    async def claim_waitlist_head(self, activity: Doc) -> Claim | Literal["none", "retry"]:
+        """Claim the earliest waitlisted sign-up of ``activity`` (as read): the next one a free place goes to."""
+        if int((activity.get("counts") or {}).get(SignUpStatus.WAITLISTED.value, 0)) == 0:
+            return "none"
+        head = await self.waitlist_head(activity)
+        if head is None:  # counted, but its document not visible yet: read again
+            return "retry"
+        volunteer_id = head["volunteer_id"]
+        got = await self.try_claim(activity["_id"], volunteer_id)
+        if not isinstance(got, Claim):
+            # Held: by its own sign-up, committed and being applied (help it along), by a dead process (settled), or
+            # by another change under way (wait for it).
+            entry = (activity.get(PENDING) or {}).get(volunteer_id)
+            token = (got.get(CLAIM) or {}).get("token")
+            if entry and not entry.get("void") and entry["token"] == token:
+                await self.apply_entry(activity["_id"], volunteer_id, entry)
+            else:
+                await self.settle_if_stale(activity["_id"], volunteer_id, got)
+            return "retry"
+        if got.status is not SignUpStatus.WAITLISTED or got.doc.get("sequence") != head["sequence"]:
+            await self.release(got)  # changed since it was read
+            return "retry"
+        return got
+
+    async def settle_stale_claims(self) -> int:
+        """Settle every claim left by a dead process; returns how many."""
+        stale = await self.stale_claims()
+        for doc in stale:
+            await self.settle(doc["activity_id"], doc["volunteer_id"], doc[CLAIM]["token"])
+        return len(stale)

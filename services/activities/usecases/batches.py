@@ -8,7 +8,7 @@ a few writes per batch instead of five per sign-up, and the activity document, w
 written once per batch.
 
 Nothing here decides alone: the commit is the same conditional ``findAndModify`` as for one sign-up
-(:meth:`Store.commit`), its premise covering the whole batch (see :func:`batch_premise`), so replicas batching at the
+(:meth:`Storage.commit`), its premise covering the whole batch (:class:`BatchFits`), so replicas batching at the
 same time never confirm more than the places; a premise that moved meanwhile makes the batch be decided again on a
 fresh read. A process that dies mid-batch leaves claims and pending entries that are settled as for one sign-up.
 """
@@ -16,52 +16,19 @@ fresh read. A process that dies mid-batch leaves claims and pending entries that
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from services.activities.domain import ActivityError, ActivityNotFound, BatchFits, SignUpStatus
 from shared.aggregates import VERSION, Contended, backoff
-from shared.messaging.outbox import OUTBOX, OUTBOX_N
-from shared.problems import Problem
-from shared.storage import Doc
 
-from .domain import ActivityError, SignUpStatus
-from .store import ACTIVITIES, ATTEMPTS, VOLUNTEERS, Change, Claim, Committed, Store, bump, count_of
+from .ports import Change, Claim, Committed, Decide, Premise, Record, Storage
+from .records import bump, count_of
 
 CONFIRMED, WAITLISTED = SignUpStatus.CONFIRMED, SignUpStatus.WAITLISTED
-DECISION = {OUTBOX: 0, OUTBOX_N: 0}  # what a decision reads of an activity (its pending sign-up changes included)
+ATTEMPTS = 32  # decisions of one batch on a fresh read before giving up (contended)
 IN_FLIGHT = 4  # batches being applied while the next is committed
-BATCH_LIMIT = 200  # sign-ups committed in one write at most (the activity document holds their pending entries)
-REFUSALS = (ActivityError, Problem)
-
-
-def counted(status: SignUpStatus) -> dict[str, Any]:
-    """Aggregation expression: the activity's counter of sign-ups in ``status``."""
-    return {"$ifNull": [f"$counts.{status.value}", 0]}
-
-
-def batch_premise(confirmed: int, waitlisted: int) -> dict[str, Any] | None:
-    """What must hold of the activity when ``confirmed`` newcomers take places and then ``waitlisted`` join the
-    waitlist (decided in that order, first come first served): the same answers as on the counters read.
-
-    - only places taken: as many places still free, and nobody waiting for one;
-    - only the waitlist joined: no place free for a newcomer (the house full, or people waiting);
-    - both: exactly the last free places taken, nobody waiting before.
-    """
-    places_left = {"$subtract": ["$capacity", counted(CONFIRMED)]}
-    nobody_waits = {"$eq": [counted(WAITLISTED), 0]}
-    if confirmed and waitlisted:
-        return {"$and": [{"$eq": [places_left, confirmed]}, nobody_waits]}
-    if confirmed:
-        return {"$and": [{"$gte": [places_left, confirmed]}, nobody_waits]}
-    if waitlisted:
-        return {"$not": [{"$and": [{"$gt": [places_left, 0]}, nobody_waits]}]}
-    return None
-
-
-Decide = Callable[[Mapping[str, Any], Doc | None], tuple[Change, SignUpStatus | None, SignUpStatus]]
-"""One sign-up's decision on the activity as counted so far and its volunteer's local copy: the change, its
-status before (None: a new sign-up) and after. Raises a refusal."""
+BATCH_LIMIT = 200  # sign-ups committed in one write at most (the activity record holds their pending entries)
 
 
 @dataclass
@@ -88,10 +55,6 @@ class _Decided:
     after: SignUpStatus
 
 
-def not_found_activity() -> Problem:
-    return Problem(404, "activity_not_found", "未找到该活动")
-
-
 async def _nothing() -> None:
     return None
 
@@ -99,8 +62,8 @@ async def _nothing() -> None:
 class SignUpBatches:
     """The sign-ups of this process, batched per activity."""
 
-    def __init__(self, store: Store, *, limit: int = BATCH_LIMIT) -> None:
-        self.store = store
+    def __init__(self, storage: Storage, *, limit: int = BATCH_LIMIT) -> None:
+        self.storage = storage
         self.limit = limit
         self._queues: dict[str, list[_Request]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -124,7 +87,7 @@ class SignUpBatches:
         applied while the next one is decided and committed (at most :data:`IN_FLIGHT` applying at once)."""
         applying: set[asyncio.Task[None]] = set()
         room = asyncio.Semaphore(IN_FLIGHT)
-        activity: Doc | None = None  # as the last commit left it: the next batch starts from it
+        activity: Record | None = None  # as the last commit left it: the next batch starts from it
         batch: list[_Request] = []
         try:
             while queue := self._queues[activity_id]:
@@ -163,8 +126,8 @@ class SignUpBatches:
                 request.future.set_exception(exc)
 
     async def _run(
-        self, activity_id: str, batch: list[_Request], activity: Doc | None
-    ) -> tuple[Doc | None, Awaitable[None]]:
+        self, activity_id: str, batch: list[_Request], activity: Record | None
+    ) -> tuple[Record | None, Awaitable[None]]:
         """Decide and commit a batch (on ``activity`` when given, else on a fresh read); returns the activity as
         the commit left it and what remains to do: apply the batch, then answer it."""
         volunteers = await self._volunteers(batch)
@@ -172,9 +135,9 @@ class SignUpBatches:
             if activity is None:
                 if attempt:
                     await backoff(attempt)
-                activity = await self.store.get(ACTIVITIES, activity_id, DECISION)
+                activity = await self.storage.activity(activity_id)
             if activity is None:
-                self._fail(batch, not_found_activity())
+                self._fail(batch, ActivityNotFound())
                 return None, _nothing()
             decided, refused = self._decide(activity, batch, volunteers)
             if not decided:
@@ -185,13 +148,13 @@ class SignUpBatches:
                 activity = None  # a premise moved: decided again, refusals too, on a fresh read
                 continue
             return committed.doc, self._finish(committed, decided, refused)
-        self._fail(batch, Contended(ACTIVITIES, activity_id, ATTEMPTS))
+        self._fail(batch, Contended("activities", activity_id, ATTEMPTS))
         return None, _nothing()
 
     async def _finish(
         self, committed: Committed, decided: list[_Decided], refused: list[tuple[_Request, Exception]]
     ) -> None:
-        await self.store.finish(committed, [d.change for d in decided])
+        await self.storage.finish(committed, [d.change for d in decided])
         self._answer(committed, decided)
         self._refuse(refused)
 
@@ -201,23 +164,21 @@ class SignUpBatches:
             if not request.future.done():  # failed meanwhile (the service stopping)
                 request.future.set_exception(refusal)
 
-    async def _volunteers(self, batch: list[_Request]) -> dict[str, Doc]:
-        ids = [request.claim.volunteer_id for request in batch]
-        cursor = self.store.db[VOLUNTEERS].find({"_id": {"$in": ids}})
-        return {doc["_id"]: doc async for doc in cursor}
+    async def _volunteers(self, batch: list[_Request]) -> dict[str, Record]:
+        return await self.storage.volunteers([request.claim.volunteer_id for request in batch])
 
     @staticmethod
     def _decide(
-        activity: Doc, batch: list[_Request], volunteers: Mapping[str, Doc]
+        activity: Record, batch: list[_Request], volunteers: Mapping[str, Record]
     ) -> tuple[list[_Decided], list[tuple[_Request, Exception]]]:
         """Each sign-up in order of arrival, on the counters as the ones before it left them."""
-        working: Doc = {**activity, "counts": dict(activity.get("counts") or {})}
+        working: Record = {**activity, "counts": dict(activity.get("counts") or {})}
         decided: list[_Decided] = []
         refused: list[tuple[_Request, Exception]] = []
         for request in batch:
             try:
                 change, before, after = request.decide(working, volunteers.get(request.claim.volunteer_id))
-            except REFUSALS as refusal:
+            except ActivityError as refusal:
                 refused.append((request, refusal))
                 continue
             for path, delta in bump((before.value if before else None, after)).items():
@@ -226,15 +187,15 @@ class SignUpBatches:
             decided.append(_Decided(request, change, before, after))
         return decided, refused
 
-    async def _commit(self, activity_id: str, activity: Doc, decided: list[_Decided]) -> Committed | None:
+    async def _commit(self, activity_id: str, activity: Record, decided: list[_Decided]) -> Committed | None:
         inc = bump(*((d.before.value if d.before else None, d.after) for d in decided))
         confirmed = sum(1 for d in decided if d.after is CONFIRMED)
         waitlisted = sum(1 for d in decided if d.after is WAITLISTED)
-        return await self.store.commit(
+        places = BatchFits(confirmed, waitlisted) if confirmed or waitlisted else None
+        return await self.storage.commit(
             activity_id,
             [d.change for d in decided],
-            guard={VERSION: activity.get(VERSION)},  # the terms (state, window, capacity, approval) as read
-            expr=batch_premise(confirmed, waitlisted),
+            premise=Premise({VERSION: activity.get(VERSION)}, places),  # the terms (state, window, capacity) as read
             inc=inc,
         )
 

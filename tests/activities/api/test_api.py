@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from services.activities.api import repair
+from services.activities.adapters.mongo import SIGNUPS, signup_id
 from services.activities.domain import checkin_code
-from services.activities.store import SIGNUPS, signup_id
+from services.activities.usecases.repair import repair
 from shared.contracts.events import ACTIVITIES, DEMANDS
 from shared.scope import SCOPE_UNITS
 from tests.activities.conftest import CHECKIN_SECRET, Running, draft
@@ -903,3 +903,18 @@ async def test_demands_reach_the_units_that_can_serve_them(running: Running) -> 
     problem(await c.get(f"/demands/{made['d-beside']}", headers=running.admin("d-city")), 404, "demand_not_found")
     listed = await c.get("/demands", params={"unit_id": "d-beside"}, headers=running.admin("d-city"))
     assert listed.json()["total"] == 0
+
+
+# ---------------------------------------------------------------- the typed answers write what the untyped ones did
+
+
+async def test_answers_keep_their_shape_times_in_utc_with_z_and_optional_keys_left_out(running: Running) -> None:
+    c, admin = running.client, running.admin()
+    created = await c.post("/activities", json=draft(), headers=admin)
+    body = created.json()
+    assert body["starts_at"].endswith("Z") and body["created_at"].endswith("Z"), body
+    assert body["cancel_reason"] is None and body["publicity"] is None  # always there, null when unset
+    assert not {"published_at", "total_hours", "participants", "my_signup"} & set(body)
+    not_an_object = await c.post("/activities", json=[1], headers=admin)
+    assert not_an_object.status_code == 422
+    assert not_an_object.json()["errors"] == [{"field": "", "message": "应为对象", "type": "dict_type"}]

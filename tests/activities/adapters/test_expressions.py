@@ -1,5 +1,6 @@
 """The premise under which a batch of sign-ups is committed, evaluated by the database itself: a batch decided on the
-counters read must be refused when the counters moved so that the same arrivals would be answered differently."""
+counters read must be refused when the counters moved so that the same arrivals would be answered differently; and
+every premise of the use cases means in the database what it means in plain terms (``domain.places``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import uuid
 
 import pytest
 
-from services.activities.batches import batch_premise
+from services.activities.adapters.expressions import batch_premise, places_expr
+from services.activities.domain import BatchFits, NoPlaceFree, PlaceFree, PlaceLeft, Places, WithinCapacity
 from tests.activities.conftest import Running
 
 # (capacity, confirmed, waitlisted) as read → what a batch decided on them: (newcomers confirmed, waitlisted)
@@ -49,3 +51,25 @@ async def test_a_batch_commits_only_while_its_answers_still_hold(
 
 def test_a_batch_of_approvals_to_wait_for_has_no_counter_premise() -> None:
     assert batch_premise(0, 0) is None
+
+
+PREMISES: list[Places] = [
+    PlaceFree(),
+    NoPlaceFree(),
+    PlaceLeft(),
+    WithinCapacity(9),
+    *(BatchFits(*d) for _, d in CASES),
+]
+
+
+async def test_the_database_reads_each_premise_as_the_domain_does(running: Running) -> None:
+    col = running.store.db[f"places-{uuid.uuid4().hex[:8]}"]
+    await col.insert_many(
+        [{"_id": f"{c}-{k}-{w}", "capacity": c, "counts": {"confirmed": k, "waitlisted": w}} for c, k, w in MOVED]
+    )
+    for places in PREMISES:
+        expr = places_expr(places)
+        assert expr is not None
+        passing = {d["_id"] async for d in col.find({"$expr": expr})}
+        assert passing == {f"{c}-{k}-{w}" for c, k, w in MOVED if places.holds(c, k, w)}, places
+    await col.drop()

@@ -1,0 +1,167 @@
+"""The storage port of the activities' use cases on MongoDB (:class:`Store`): documents, indexes, the local copies.
+
+- ``activities``: details, life-cycle state, the sign-up counters (``counts``), ``next_seq`` (order of arrival),
+  ``version`` (bumped by every change of the details or the state, :mod:`shared.aggregates`) and ``roster_v`` (bumped
+  by every change of a sign-up). It stays small: sign-ups live in their own documents (:mod:`.claims`).
+- ``signups``: one document per (activity, volunteer), ``_id = "<activity id>|<volunteer id>"``: status, order of
+  arrival, attendance.
+- ``volunteers``: the local copy of volunteers (status, units, name) from the registry's events; ``scope_units``: the
+  unit tree the scope rule needs (:func:`shared.scope.attach_unit_paths`).
+- ``demands``: the enterprise innovation-demand library.
+
+The documents are the records of :mod:`..usecases.records` as they are; every state change writes its events in the
+same document's outbox (one atomic write).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from services.activities.usecases.ports import ActivityQuery, DecideDemand, DemandQuery, Premise, Record
+from shared.aggregates import Aggregates, Write, versioned
+from shared.contracts.envelope import Envelope
+from shared.identity import Identity
+from shared.lease import Lease
+from shared.scope import SCOPE_UNITS, Reach, reach
+from shared.service import Service
+from shared.storage import Doc, Indexes
+
+from .claims import ACTIVITIES, CLAIM_TTL, SIGNUPS, ClaimedSignUps, signup_id
+from .expressions import (
+    CLAIM,
+    DECISION,
+    LISTING_EXCLUDE,
+    PLACE_LEFT,
+    activities_filter,
+    demands_filter,
+    premise_filter,
+)
+
+VOLUNTEERS = "volunteers"
+DEMANDS = "demands"
+RUNNING = ["published", "ongoing"]
+__all__ = ["ACTIVITIES", "DEMANDS", "SIGNUPS", "VOLUNTEERS", "Store", "indexes", "signup_id"]
+
+
+def indexes() -> Indexes:
+    found = Indexes()
+    found.add(ACTIVITIES, "unit_id")
+    found.add(ACTIVITIES, "starts_at")
+    found.add(ACTIVITIES, "status")
+    found.add(DEMANDS, "unit_id")
+    found.add(SCOPE_UNITS, "ancestors")
+    found.add(SIGNUPS, "activity_id", "sequence")
+    found.add(SIGNUPS, "activity_id", "status", "sequence")
+    found.add(SIGNUPS, "claim.at", partial={CLAIM: {"$exists": True}}, name="claims")
+    return found
+
+
+class Store(ClaimedSignUps):
+    """The service's documents: activities, sign-ups (claim → commit → apply), the local copies, demands."""
+
+    def __init__(self, service: Service, *, claim_ttl: timedelta = CLAIM_TTL) -> None:
+        super().__init__(service.db, service.outbox, claim_ttl=claim_ttl)
+        self.service = service
+        self.repair_lease = Lease(self.db, "activities-repair", ttl_s=60)
+
+    async def find(
+        self,
+        collection: str,
+        filter_: Mapping[str, Any],
+        *,
+        sort: str,
+        offset: int,
+        limit: int,
+        projection: Mapping[str, Any] | None = None,
+    ) -> tuple[int, list[Doc]]:
+        col = self.db[collection]
+        total = await col.count_documents(dict(filter_))
+        cursor = col.find(dict(filter_), projection).sort([(sort, 1), ("_id", 1)]).skip(offset).limit(limit)
+        return total, [doc async for doc in cursor]
+
+    # -- activities
+    async def activity(self, activity_id: str, *, pending: bool = True) -> Record | None:
+        return await self.get(ACTIVITIES, activity_id, DECISION if pending else LISTING_EXCLUDE)
+
+    async def insert_activity(self, record: Record) -> None:
+        await self.outbox.insert_one(ACTIVITIES, record, [])
+
+    async def save_activity(
+        self, activity_id: str, changes: Mapping[str, Any], events: Sequence[Envelope[Any]], premise: Premise
+    ) -> bool:
+        """Write the changed fields and their events only while the premise holds (the version read...)."""
+        update = versioned({"$set": dict(changes)})
+        written = await self.outbox.update_one(ACTIVITIES, premise_filter(activity_id, premise), update, events)
+        return bool(written.matched_count)
+
+    async def find_activities(self, query: ActivityQuery, offset: int, limit: int) -> tuple[int, list[Record]]:
+        filter_ = activities_filter(query)
+        return await self.find(
+            ACTIVITIES, filter_, sort="starts_at", offset=offset, limit=limit, projection=LISTING_EXCLUDE
+        )
+
+    # -- demands
+    async def demand(self, demand_id: str) -> Record | None:
+        return await self.get(DEMANDS, demand_id)
+
+    async def insert_demand(self, record: Record, events: Sequence[Envelope[Any]]) -> None:
+        await self.outbox.insert_one(DEMANDS, record, events)
+
+    async def change_demand(self, demand_id: str, decide: DecideDemand) -> None:
+        def write(doc: Doc | None) -> Write[None]:
+            changes, events = decide(doc)
+            return Write({"$set": dict(changes)}, list(events))
+
+        await Aggregates(self.outbox, DEMANDS).change(demand_id, write)
+
+    async def find_demands(self, query: DemandQuery, offset: int, limit: int) -> tuple[int, list[Record]]:
+        projection = {"_outbox": 0, "_outbox_n": 0}
+        return await self.find(
+            DEMANDS, demands_filter(query), sort="recorded_at", offset=offset, limit=limit, projection=projection
+        )
+
+    # -- the local copies
+    async def reach(self, identity: Identity) -> Reach:
+        """The caller's reach: a unit admin's subtree from the copy (one indexed query), everything for the province."""
+        return await reach(identity, self.db[SCOPE_UNITS], system_reads=True)
+
+    async def unit_ancestors(self, unit_id: str) -> list[str]:
+        unit = await self.db[SCOPE_UNITS].find_one({"_id": unit_id}, {"ancestors": 1})
+        return list((unit or {}).get("ancestors") or [])
+
+    async def volunteers(self, volunteer_ids: Sequence[str]) -> dict[str, Record]:
+        cursor = self.db[VOLUNTEERS].find({"_id": {"$in": list(volunteer_ids)}})
+        return {doc["_id"]: doc async for doc in cursor}
+
+    async def apply_volunteer(self, volunteer_id: str, version: int, change: Mapping[str, Any]) -> bool:
+        """Apply a volunteer event only when its version is newer than the copy's (one conditional upsert); True when
+        applied. ``change`` holds the fields to set, or ``join``/``leave`` naming a unit."""
+        sets: dict[str, Any] = {k: v for k, v in change.items() if k not in {"join", "leave"}}
+        sets["version"] = version
+        update: dict[str, Any] = {"$set": sets}
+        if "join" in change:
+            update["$addToSet"] = {"unit_ids": change["join"]}
+        if "leave" in change:
+            update["$pull"] = {"unit_ids": change["leave"]}
+        try:
+            await self.db[VOLUNTEERS].update_one(
+                {"_id": volunteer_id, "version": {"$lt": version}}, update, upsert=True
+            )
+        except DuplicateKeyError:  # the copy is at this version or newer already
+            return False
+        return True
+
+    # -- the repair sweep
+    async def repair_turn(self) -> bool:
+        """This replica's turn to sweep (a lease: one replica at a time)."""
+        return await self.repair_lease.acquire()
+
+    async def activities_owing_places(self) -> list[str]:
+        owed = self.db[ACTIVITIES].find(
+            {"status": {"$in": RUNNING}, "counts.waitlisted": {"$gt": 0}, "$expr": PLACE_LEFT}, {"_id": 1}
+        )
+        return [d["_id"] async for d in owed]

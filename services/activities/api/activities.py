@@ -1,0 +1,93 @@
+"""Routes of activities: create, revise, publish, start, complete, cancel, publicity, read, list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
+
+from services.activities.domain import ActivityStatus
+from services.activities.usecases import activities
+from shared.identity import Identity, IdentityDep
+from shared.programme import LineOfWork, Theme
+from shared.storage import MAX_PAGE_OFFSET
+
+from .deps import ADMINS, ActivityId, StorageDep
+from .schemas import ActivityBody, ActivityOut, ActivityPage, CancelBody, PublicityBody
+
+router = APIRouter(tags=["活动"])
+
+
+@router.post("/activities", status_code=201, summary="创建活动（草稿）", response_model_exclude_unset=True)
+async def create(storage: StorageDep, body: ActivityBody, identity: Identity = ADMINS) -> ActivityOut:
+    return ActivityOut.of(await activities.create(storage, body.given(), identity))
+
+
+@router.patch("/activities/{activity_id}", summary="修改活动信息", response_model_exclude_unset=True)
+async def revise(
+    storage: StorageDep, activity_id: ActivityId, body: ActivityBody, identity: Identity = ADMINS
+) -> ActivityOut:
+    return ActivityOut.of(await activities.revise(storage, activity_id, body.given(), identity))
+
+
+@router.post("/activities/{activity_id}/publish", summary="发布活动", response_model_exclude_unset=True)
+async def publish(storage: StorageDep, activity_id: ActivityId, identity: Identity = ADMINS) -> ActivityOut:
+    return ActivityOut.of(await activities.publish(storage, activity_id, identity))
+
+
+@router.post("/activities/{activity_id}/start", summary="活动开始（进行中）", response_model_exclude_unset=True)
+async def start(storage: StorageDep, activity_id: ActivityId, identity: Identity = ADMINS) -> ActivityOut:
+    return ActivityOut.of(await activities.start(storage, activity_id, identity))
+
+
+@router.post("/activities/{activity_id}/complete", summary="活动结束，汇总服务时长", response_model_exclude_unset=True)
+async def complete(storage: StorageDep, activity_id: ActivityId, identity: Identity = ADMINS) -> ActivityOut:
+    return ActivityOut.of(await activities.complete(storage, activity_id, identity))
+
+
+@router.post("/activities/{activity_id}/cancel", summary="取消活动（须填写原因）", response_model_exclude_unset=True)
+async def cancel(
+    storage: StorageDep, activity_id: ActivityId, body: CancelBody, identity: Identity = ADMINS
+) -> ActivityOut:
+    return ActivityOut.of(await activities.cancel(storage, activity_id, body.reason, identity))
+
+
+@router.post(
+    "/activities/{activity_id}/publicity", summary="发布活动宣传信息（活动结束后）", response_model_exclude_unset=True
+)
+async def publicity(
+    storage: StorageDep, activity_id: ActivityId, body: PublicityBody, identity: Identity = ADMINS
+) -> ActivityOut:
+    return ActivityOut.of(await activities.publicise(storage, activity_id, body.given(), identity))
+
+
+@router.get("/activities/{activity_id}", summary="活动详情", response_model_exclude_unset=True)
+async def get_activity(storage: StorageDep, activity_id: ActivityId, identity: IdentityDep) -> ActivityOut:
+    record, mine = await activities.get(storage, activity_id, identity)
+    return ActivityOut.of(record, mine)
+
+
+@router.get("/activities", summary="活动列表（志愿者看到已发布的活动）", response_model_exclude_unset=True)
+async def list_activities(
+    storage: StorageDep,
+    identity: IdentityDep,
+    unit_id: str | None = None,
+    status: ActivityStatus | None = None,
+    line_of_work: LineOfWork | None = None,
+    theme: Theme | None = None,
+    from_: Annotated[AwareDatetime | None, Query(alias="from", description="开始时间不早于")] = None,
+    to: Annotated[AwareDatetime | None, Query(description="开始时间早于")] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_PAGE_OFFSET, description="跳过的条数")] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> ActivityPage:
+    listing = activities.Listing(
+        unit_id=unit_id,
+        status=None if status is None else status.value,
+        line_of_work=None if line_of_work is None else line_of_work.value,
+        theme=None if theme is None else theme.value,
+        starts_from=from_,
+        starts_before=to,
+    )
+    total, records = await activities.find(storage, listing, identity, offset, limit)
+    return ActivityPage(items=[ActivityOut.of(r) for r in records], total=total, offset=offset, limit=limit)
