@@ -9,34 +9,30 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.registry.domain import (
+from services.registry.domain.codes import UnitStatus
+from services.registry.domain.contact import ContactDraft, ContactPerson, validate_contact
+from services.registry.domain.errors import (
     ConflictError,
-    ContactDraft,
-    ContactPerson,
     DuplicatePersonError,
     FieldError,
+    ForbiddenError,
     InvalidTransitionError,
-    LeaderDraft,
     NotFoundError,
     RegistryError,
-    UnitDraft,
-    UnitKind,
-    UnitStatus,
     ValidationFailedError,
-    VolunteerDraft,
-    find_city,
-    suggest_name,
-    validate_contact,
-    validate_unit,
-    validate_volunteer,
 )
+from services.registry.domain.fields import mask_id_number
+from services.registry.domain.leaders import LeaderDraft
+from services.registry.domain.scope import Scope
+from services.registry.domain.units import UnitDraft, find_city, suggest_name, validate_unit
+from services.registry.domain.volunteers import VolunteerDraft, validate_volunteer
 from services.registry.lookups import IdLookups
-from services.registry.store import ForbiddenError, Page, Registry, Scope, compliance, profile_fields, unit_profile
-from services.registry.validation import mask_id_number
+from services.registry.store import Page, Registry, compliance, profile_fields, unit_profile
 from shared.identity import Identity, IdentityDep, require_roles
 from shared.problems import Problem, problem_response
 from shared.scope import out_of_scope
 from shared.storage import MAX_PAGE_OFFSET
+from shared.vocabulary import LeaderRole, UnitKind
 
 ADMINS = require_roles("province_admin", "unit_admin")
 ANYONE = require_roles("province_admin", "unit_admin", "volunteer")
@@ -257,8 +253,6 @@ class VolunteerPage(BaseModel):
 
 
 def unit_out(doc: dict[str, Any]) -> UnitOut:
-    from services.registry.domain import LeaderRole
-
     return UnitOut(
         id=doc["_id"],
         name=doc["name"],

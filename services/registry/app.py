@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from services.registry import import_log, lookups, store
 from services.registry.api import registry_error_handler, units, volunteers
 from services.registry.crypto import IdNumberCipher
-from services.registry.domain import RegistryError
+from services.registry.domain.errors import RegistryError
 from services.registry.settings import RegistrySettings
 from shared.service import Service
 

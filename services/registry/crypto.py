@@ -14,8 +14,8 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from services.registry.domain.fields import mask_id_number
 from services.registry.settings import RegistrySettings
-from services.registry.validation import mask_id_number
 from shared.settings import decode_key
 
 _AAD = b"stvs-registry-id-number-v1"

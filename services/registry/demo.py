@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from services.registry.validation import id_check_char
+from services.registry.domain.fields import id_check_char
 from shared.identity import Identity, SignedIdentity, acting_as
 from shared.programme import CITY_LEVEL_AREAS
 from shared.settings import DEV_SECRET

@@ -22,34 +22,17 @@ import xlsxwriter
 from pydantic import BaseModel, ConfigDict
 from python_calamine import CalamineWorkbook, PasswordError
 
-from services.registry.domain import (
-    CORPS_NAME,
-    TEXT_MAX,
-    ContactDraft,
-    ContactPerson,
-    Education,
-    FieldError,
-    Gender,
-    Leader,
-    LeaderDraft,
-    LeaderRole,
-    PoliticalStatus,
-    ServiceArea,
-    TitleLevel,
-    UnitDraft,
-    UnitKind,
-    UnitProfile,
-    ValidationFailedError,
-    VolunteerDraft,
-    VolunteerProfile,
-    check_parent,
-    validate_contact,
-    validate_unit,
-    validate_volunteer,
-)
+from services.registry.domain.codes import Education, Gender, PoliticalStatus, ServiceArea, TitleLevel
+from services.registry.domain.contact import ContactDraft, ContactPerson, validate_contact
+from services.registry.domain.errors import FieldError, ValidationFailedError
+from services.registry.domain.fields import TEXT_MAX
+from services.registry.domain.leaders import Leader, LeaderDraft
+from services.registry.domain.units import CORPS_NAME, UnitDraft, UnitProfile, check_parent, validate_unit
+from services.registry.domain.volunteers import VolunteerDraft, VolunteerProfile, validate_volunteer
 from services.registry.xlsx_guard import Limits, XlsxRefused, check_xlsx
 from shared import clock
 from shared.programme import CITY_LEVEL_AREAS
+from shared.vocabulary import LeaderRole, UnitKind
 
 MAX_ROWS: Final = 100_000
 MAX_UPLOAD_BYTES: Final = 20 * 1024 * 1024

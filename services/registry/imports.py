@@ -20,20 +20,19 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from starlette.datastructures import UploadFile
 
 from services.registry.api import RegistryDep
-from services.registry.domain import (
-    CORPS_NAME,
+from services.registry.domain.codes import MembershipStatus, UnitStatus
+from services.registry.domain.errors import (
     CorpsExistsError,
     DuplicateNameError,
     DuplicatePersonError,
+    ForbiddenError,
     InvalidParentError,
-    Membership,
-    MembershipStatus,
-    UnitKind,
-    UnitStatus,
-    VolunteerProfile,
-    check_parent,
-    request_membership,
 )
+from services.registry.domain.fields import mask_id_number
+from services.registry.domain.memberships import Membership, request_membership
+from services.registry.domain.scope import Scope
+from services.registry.domain.units import CORPS_NAME, check_parent
+from services.registry.domain.volunteers import VolunteerProfile
 from services.registry.forms import (
     CONTACTS,
     MAX_UPLOAD_BYTES,
@@ -57,25 +56,21 @@ from services.registry.store import (
     CORPS_KEY,
     UNITS,
     VOLUNTEER_PROFILE_FIELDS,
-    ForbiddenError,
     Registry,
-    Scope,
     membership_entry,
     profile_fields,
     unit_event,
     unit_profile,
     volunteer_fields,
 )
-from services.registry.store import (
-    VOLUNTEERS as VOLUNTEER_COLLECTION,
-)
-from services.registry.validation import mask_id_number
+from services.registry.store import VOLUNTEERS as VOLUNTEER_COLLECTION
 from shared import clock
 from shared.aggregates import in_transaction
 from shared.contracts.events import UnitRegistered
 from shared.identity import Identity, require_roles
 from shared.problems import Problem
 from shared.storage import Doc
+from shared.vocabulary import UnitKind
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ADMINS = require_roles("province_admin", "unit_admin")

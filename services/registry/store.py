@@ -30,35 +30,40 @@ from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.registry.crypto import IdNumberCipher
-from services.registry.domain import (
-    CORPS_NAME,
-    ContactPerson,
+from services.registry.domain.codes import MembershipStatus, UnitStatus
+from services.registry.domain.contact import ContactPerson
+from services.registry.domain.errors import (
     CorpsExistsError,
     DuplicateNameError,
     DuplicatePersonError,
     FieldError,
+    ForbiddenError,
     InvalidParentError,
-    Leader,
-    Membership,
-    MembershipStatus,
     NotFoundError,
-    RegistryError,
-    UnitKind,
-    UnitProfile,
-    UnitStatus,
     ValidationFailedError,
-    VolunteerDraft,
-    VolunteerProfile,
+    refuse,
+)
+from services.registry.domain.leaders import Leader, check_leaders
+from services.registry.domain.memberships import (
+    Membership,
     approve_membership,
-    check_leaders,
-    check_parent,
-    format_platform_number,
-    initial_unit_status,
     leave_unit,
-    member_shortfall,
     reject_membership,
     request_membership,
+)
+from services.registry.domain.scope import Scope
+from services.registry.domain.units import (
+    CORPS_NAME,
+    UnitProfile,
+    check_parent,
+    initial_unit_status,
+    member_shortfall,
     transition_unit,
+)
+from services.registry.domain.volunteers import (
+    VolunteerDraft,
+    VolunteerProfile,
+    format_platform_number,
     validate_volunteer,
 )
 from services.registry.search import VOCABULARY, VolunteerQuery, search_fields, vocabulary_entries, vocabulary_filter
@@ -75,10 +80,9 @@ from shared.contracts.events import (
     VolunteerRegistered,
     VolunteerUpdated,
 )
-from shared.identity import Identity
 from shared.messaging.outbox import Outbox, Transaction
-from shared.scope import covers, unit_path
 from shared.storage import Doc, Indexes
+from shared.vocabulary import LeaderRole, UnitKind
 
 log = logging.getLogger("stvs.registry.store")
 
@@ -104,10 +108,6 @@ NOT_PENDING = {PENDING_IMPORT: {"$exists": False}}
 _PRESENT = {"$exists": True}  # partial unique index: old documents get their key from the backfill
 
 
-class ForbiddenError(RegistryError):
-    code = "forbidden_scope"
-
-
 class _Moved(Exception):
     """The unit changed between the transaction's read and its write: run it again."""
 
@@ -130,65 +130,21 @@ def indexes() -> Indexes:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Scope of the caller
-# ----------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What a caller may see and change: province everything; a unit admin its unit and below; a volunteer
-    itself."""
-
-    identity: Identity
-
-    @property
-    def province(self) -> bool:
-        return self.identity.role in ("province_admin", "system")
-
-    @property
-    def admin(self) -> bool:
-        return self.province or self.identity.role == "unit_admin"
-
-    def sees_unit(self, unit: Mapping[str, Any]) -> bool:
-        """The shared rule (:mod:`shared.scope`): its own unit and every unit below it."""
-        return self.province or covers(self.identity, unit_path(unit))
-
-    def manages_unit(self, unit: Mapping[str, Any]) -> bool:
-        """May change this unit (its own unit or one below)."""
-        return self.sees_unit(unit)
-
-    def sees_volunteer(self, volunteer: Mapping[str, Any]) -> bool:
-        if self.province:
-            return True
-        if self.identity.role == "unit_admin":
-            # scope_units: every unit on the paths of the volunteer's memberships
-            return covers(self.identity, volunteer.get("scope_units", []))
-        if self.identity.role == "volunteer":
-            return volunteer["_id"] == self.identity.volunteer_id or (
-                volunteer.get("account") is not None and volunteer.get("account") == self.identity.subject
-            )
-        return False
-
-    def unit_filter(self) -> dict[str, Any]:
-        if self.province:
-            return {}
-        own = self.identity.unit_id
-        if self.identity.role != "unit_admin" or own is None:
-            return {"_id": "#none"}
-        return {"$or": [{"_id": own}, {"ancestors": own}]}
-
-
-def refuse(what: str = "该队伍") -> ForbiddenError:
-    return ForbiddenError(f"无权访问{what}：只能管理本队伍及下级队伍的信息")
-
-
-# ----------------------------------------------------------------------------------------------------------
 # Documents <-> events
 # ----------------------------------------------------------------------------------------------------------
 
 
+def unit_filter(scope: Scope) -> dict[str, Any]:
+    """The units a caller may list: all for the province, a unit admin's own and those below, else none."""
+    if scope.province:
+        return {}
+    own = scope.own_unit
+    if own is None:
+        return {"_id": "#none"}
+    return {"$or": [{"_id": own}, {"ancestors": own}]}
+
+
 def leader_counts(leaders: Iterable[Mapping[str, Any]]) -> dict[str, int]:
-    from services.registry.domain import LeaderRole
 
     counts = Counter(LeaderRole(x["role"]).label for x in leaders)
     return dict(counts)
@@ -609,8 +565,8 @@ class Registry:
         limit: int = 50,
     ) -> Page:
         filters: list[dict[str, Any]] = []
-        if scope.unit_filter():
-            filters.append(scope.unit_filter())
+        if unit_filter(scope):
+            filters.append(unit_filter(scope))
         for key, value in (
             ("kind", kind),
             ("city", city),

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from services.registry.app import create_app
-from services.registry.domain import CORPS_NAME
+from services.registry.domain.units import CORPS_NAME
 from services.registry.settings import RegistrySettings
 from shared.contracts.events import UNITS, VOLUNTEERS
 from shared.identity import HEADER, Identity, acting_as, sign_identity

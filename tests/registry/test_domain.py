@@ -6,59 +6,59 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from services.registry.domain import (
-    ALLOWED_PARENTS,
-    CORPS_NAME,
-    FIRST_BATCH_MINIMUM,
-    MAX_UNITS_PER_VOLUNTEER,
+from services.registry.domain.codes import (
+    Education,
+    Gender,
+    MembershipStatus,
+    PoliticalStatus,
+    ServiceArea,
+    TitleLevel,
+    UnitStatus,
+)
+from services.registry.domain.contact import ContactDraft, validate_contact
+from services.registry.domain.errors import (
     AlreadyMemberError,
     ConflictError,
-    ContactDraft,
     CorpsExistsError,
     DuplicateNameError,
     DuplicatePersonError,
-    Education,
-    Gender,
     InvalidLeaderRoleError,
     InvalidParentError,
     InvalidTransitionError,
-    Leader,
-    LeaderDraft,
-    LeaderGap,
-    LeaderRole,
-    Membership,
     MembershipLimitError,
-    MembershipStatus,
     NotFoundError,
-    PoliticalStatus,
     RegistryError,
-    ServiceArea,
-    TitleLevel,
-    UnitDraft,
-    UnitKind,
-    UnitStatus,
     ValidationFailedError,
-    VolunteerDraft,
+)
+from services.registry.domain.leaders import Leader, LeaderDraft, LeaderGap, check_leaders
+from services.registry.domain.memberships import (
+    MAX_UNITS_PER_VOLUNTEER,
+    Membership,
     approve_membership,
-    check_leaders,
+    leave_unit,
+    reject_membership,
+    request_membership,
+)
+from services.registry.domain.units import (
+    CORPS_NAME,
+    UnitDraft,
     check_parent,
     find_city,
     follows_name_pattern,
-    format_platform_number,
     initial_unit_status,
-    leave_unit,
     member_shortfall,
-    parse_platform_number,
-    principal_role,
-    reject_membership,
-    request_membership,
     suggest_name,
     transition_unit,
-    validate_contact,
     validate_unit,
+)
+from services.registry.domain.volunteers import (
+    VolunteerDraft,
+    format_platform_number,
+    parse_platform_number,
     validate_volunteer,
 )
 from shared.programme import CITIES, CITY_LEVEL_AREAS, XIONGAN
+from shared.vocabulary import ALLOWED_PARENTS, FIRST_BATCH_MINIMUM, LeaderRole, UnitKind, principal_role
 
 TODAY = date(2026, 4, 1)
 AT = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)

@@ -13,19 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.registry.domain import (
-    CITY_LEVEL_AREAS,
-    ContactPerson,
-    Education,
-    Leader,
-    PoliticalStatus,
-    ServiceArea,
-    TitleLevel,
-    UnitKind,
-    UnitProfile,
-    VolunteerProfile,
-    roles_for,
-)
+from services.registry.domain.codes import Education, PoliticalStatus, ServiceArea, TitleLevel
+from services.registry.domain.contact import ContactPerson
+from services.registry.domain.fields import id_check_char, id_gender
+from services.registry.domain.leaders import Leader
+from services.registry.domain.units import UnitProfile
+from services.registry.domain.volunteers import VolunteerProfile
 from services.registry.forms import (
     CONTACTS,
     FORMS,
@@ -43,7 +36,8 @@ from services.registry.forms import (
     parse_upload,
 )
 from services.registry.store import VOLUNTEER_PROFILE_FIELDS, volunteer_fields
-from services.registry.validation import id_check_char, id_gender
+from shared.programme import CITY_LEVEL_AREAS
+from shared.vocabulary import UnitKind, roles_for
 from tests.registry.test_validation import credit_codes, id_numbers
 
 TODAY = date(2026, 4, 1)

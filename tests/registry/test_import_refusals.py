@@ -16,7 +16,7 @@ import xlsxwriter
 from fastapi import FastAPI
 
 from services.registry import imports
-from services.registry.domain import format_platform_number
+from services.registry.domain.volunteers import format_platform_number
 from services.registry.forms import MAX_ROWS, VOLUNTEERS
 from services.registry.store import COUNTERS
 from services.registry.store import VOLUNTEERS as VOLUNTEER_COLLECTION

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from services.registry.domain import FieldError, Gender
-from services.registry.validation import (
+from services.registry.domain.codes import Gender
+from services.registry.domain.errors import FieldError
+from services.registry.domain.fields import (
     CREDIT_CHARSET,
     PROVINCE_CODES,
     REGISTRATION_AUTHORITIES,

@@ -1,4 +1,5 @@
-"""Field validators for registration data: each returns the normalised value or raises FieldError (Chinese).
+"""Field validators for registration data: each returns the normalised value or raises FieldError (Chinese); and the
+collector that runs them over a whole form, so a form reports every problem at once.
 
 ID-card numbers (GB 11643-1999), unified social credit codes (GB 32100-2015), mainland mobile and office
 phone numbers, e-mail addresses, person names, dates and counts. Pure functions, no I/O.
@@ -8,15 +9,25 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from operator import mul
-from typing import Final
+from typing import Final, Protocol, TypeVar
 
 from email_validator import EmailNotValidError
 from email_validator import validate_email as _email_validator
 
-from services.registry.domain import NAME_MAX, FieldError, Gender
+from services.registry.domain.codes import Gender
+from services.registry.domain.errors import FieldError, ValidationFailedError, coded_error
 from shared import clock
+from shared.vocabulary import CodedEnum, lookup_key
+
+NAME_MAX = 50
+TEXT_MAX = 100
+ADDRESS_MAX = 200
+LIST_MAX = 20
+
+__all__ = ["lookup_key"]  # re-exported: the registry's domain matches free text with it
 
 # --------------------------------------------------------------------------------------------------
 # Chinese resident ID-card number (公民身份号码, GB 11643-1999)
@@ -328,3 +339,81 @@ def parse_count(value: int | float | str, *, field: str, what: str) -> int:
     if number < 0 or number > 10_000_000:
         raise FieldError(field, f"{what}应为0到10000000之间的整数")
     return number
+
+
+_E = TypeVar("_E", bound=CodedEnum)
+
+
+class Collector:
+    """Runs field checks and keeps every FieldError, so a form reports all its problems at once."""
+
+    def __init__(self) -> None:
+        self.errors: list[FieldError] = []
+
+    def add(self, error: FieldError) -> None:
+        self.errors.append(error)
+
+    def required(self, value: str | None, field: str, what: str, max_len: int = TEXT_MAX) -> str:
+        text = (value or "").strip()
+        if not text:
+            self.errors.append(FieldError(field, f"请填写{what}"))
+        elif len(text) > max_len:
+            self.errors.append(FieldError(field, f"{what}不能超过{max_len}个字"))
+        return text
+
+    def optional(self, value: str | None, field: str, what: str, max_len: int = TEXT_MAX) -> str | None:
+        text = (value or "").strip()
+        if len(text) > max_len:
+            self.errors.append(FieldError(field, f"{what}不能超过{max_len}个字"))
+        return text or None
+
+    def coded(self, cls: type[_E], value: str | None, field: str, what: str) -> _E | None:
+        text = (value or "").strip()
+        if not text:
+            self.errors.append(FieldError(field, f"请选择{what}"))
+            return None
+        member = cls.lookup(text)
+        if member is None:
+            self.errors.append(coded_error(cls, text, field=field, what=what))
+        return member
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise ValidationFailedError(self.errors)
+
+
+def checked(out: Collector, check: Validator, value: str | None, field: str, what: str) -> str:
+    text = (value or "").strip()
+    if not text:
+        out.add(FieldError(field, f"请填写{what}"))
+        return ""
+    try:
+        return check(text, field=field)
+    except FieldError as error:
+        out.add(error)
+        return ""
+
+
+class Validator(Protocol):
+    def __call__(self, value: str, *, field: str) -> str: ...
+
+
+def optional_checked(out: Collector, check: Validator, value: str | None, field: str) -> str | None:
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        return check(text, field=field)
+    except FieldError as error:
+        out.add(error)
+        return None
+
+
+def text_list(values: Iterable[str], field: str, what: str, out: Collector) -> list[str]:
+    items = list(dict.fromkeys(v.strip() for v in values if v and v.strip()))
+    if len(items) > LIST_MAX:
+        out.add(FieldError(field, f"{what}最多填写{LIST_MAX}项"))
+    for item in items:
+        if len(item) > NAME_MAX:
+            out.add(FieldError(field, f"{what}“{item[:10]}…”过长，每项不超过{NAME_MAX}个字"))
+    return items
