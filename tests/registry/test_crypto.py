@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from services.registry.crypto import IdNumberCipher
+from services.registry.adapters.crypto import IdNumberCipher
 from services.registry.settings import RegistrySettings
 
 ID = "130102198506151230"

@@ -13,29 +13,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.registry.adapters.spreadsheets.forms import CONTACTS, FORMS, ORGANISATIONS, VOLUNTEERS
+from services.registry.adapters.spreadsheets.layout import INSTRUCTIONS_SHEET, FormError, FormSpec
+from services.registry.adapters.spreadsheets.workbook import build_template, export_form, parse_upload
 from services.registry.domain.codes import Education, PoliticalStatus, ServiceArea, TitleLevel
 from services.registry.domain.contact import ContactPerson
 from services.registry.domain.fields import id_check_char, id_gender
+from services.registry.domain.imports import ContactRow, OrganisationRow, ParsedForm, VolunteerRow
 from services.registry.domain.leaders import Leader
+from services.registry.domain.records import VOLUNTEER_PROFILE_FIELDS, volunteer_fields
 from services.registry.domain.units import UnitProfile
 from services.registry.domain.volunteers import VolunteerProfile
-from services.registry.forms import (
-    CONTACTS,
-    FORMS,
-    INSTRUCTIONS_SHEET,
-    ORGANISATIONS,
-    VOLUNTEERS,
-    ContactRow,
-    FormError,
-    FormSpec,
-    OrganisationRow,
-    ParsedForm,
-    VolunteerRow,
-    build_template,
-    export_form,
-    parse_upload,
-)
-from services.registry.store import VOLUNTEER_PROFILE_FIELDS, volunteer_fields
 from shared.programme import CITY_LEVEL_AREAS
 from shared.vocabulary import UnitKind, roles_for
 from tests.registry.test_validation import credit_codes, id_numbers

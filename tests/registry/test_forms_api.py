@@ -13,7 +13,8 @@ import xlsxwriter
 from fastapi import FastAPI
 from python_calamine import CalamineWorkbook
 
-from services.registry.forms import CONTACTS, ORGANISATIONS, VOLUNTEERS, FormSpec
+from services.registry.adapters.spreadsheets.forms import CONTACTS, ORGANISATIONS, VOLUNTEERS
+from services.registry.adapters.spreadsheets.layout import FormSpec
 from shared.contracts.events import UNITS
 from shared.contracts.events import VOLUNTEERS as VOLUNTEER_STREAM
 from shared.settings import ServiceSettings

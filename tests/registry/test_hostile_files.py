@@ -11,8 +11,8 @@ import zipfile
 import httpx
 import pytest
 
-from services.registry.forms import VOLUNTEERS
-from services.registry.xlsx_guard import Limits, XlsxRefused, check_xlsx, column_number
+from services.registry.adapters.spreadsheets.forms import VOLUNTEERS
+from services.registry.adapters.spreadsheets.xlsx_guard import Limits, XlsxRefused, check_xlsx, column_number
 from shared.settings import ServiceSettings
 from tests.registry.helpers import headers
 from tests.registry.test_forms_api import upload, volunteer_row, workbook

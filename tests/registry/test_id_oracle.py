@@ -12,9 +12,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from services.registry.adapters.lookups import ID_LOOKUPS
+from services.registry.adapters.spreadsheets.forms import VOLUNTEERS
 from services.registry.app import create_app
-from services.registry.forms import VOLUNTEERS
-from services.registry.lookups import ID_LOOKUPS
 from services.registry.settings import RegistrySettings
 from shared.settings import ServiceSettings
 from tests.registry.helpers import CITY_LEADERS, headers, id_number, volunteer_body

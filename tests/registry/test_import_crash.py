@@ -20,11 +20,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from services.registry.adapters.import_log import IMPORTS, PENDING, PENDING_OUTBOX, ImportLog
+from services.registry.adapters.mongo import VOLUNTEERS as VOLUNTEER_COLLECTION
+from services.registry.adapters.spreadsheets.forms import VOLUNTEERS
 from services.registry.app import create_app
-from services.registry.forms import VOLUNTEERS
-from services.registry.import_log import IMPORTS, PENDING, PENDING_OUTBOX, ImportLog
 from services.registry.settings import RegistrySettings
-from services.registry.store import VOLUNTEERS as VOLUNTEER_COLLECTION
 from shared.contracts.events import VOLUNTEERS as VOLUNTEER_STREAM
 from shared.identity import SignedIdentity
 from shared.settings import ServiceSettings

@@ -15,11 +15,12 @@ import pytest
 import xlsxwriter
 from fastapi import FastAPI
 
-from services.registry import imports
+from services.registry.adapters import import_log
+from services.registry.adapters.mongo import COUNTERS
+from services.registry.adapters.mongo import VOLUNTEERS as VOLUNTEER_COLLECTION
+from services.registry.adapters.spreadsheets.forms import VOLUNTEERS
+from services.registry.adapters.spreadsheets.layout import MAX_ROWS
 from services.registry.domain.volunteers import format_platform_number
-from services.registry.forms import MAX_ROWS, VOLUNTEERS
-from services.registry.store import COUNTERS
-from services.registry.store import VOLUNTEERS as VOLUNTEER_COLLECTION
 from shared.contracts.events import VOLUNTEERS as VOLUNTEER_STREAM
 from shared.settings import ServiceSettings
 from tests.fixtures import read_topic
@@ -190,7 +191,7 @@ async def test_failure_while_storing_takes_back_everything(
     writer's document stays; the answer is a clear 409 and no personal data reaches the log."""
     registry = app.state.registry
     db = registry.db
-    monkeypatch.setattr(imports, "INSERT_CHUNK", 5)  # several chunks from a small file
+    monkeypatch.setattr(import_log, "INSERT_CHUNK", 5)  # several chunks from a small file
     counter = await db[COUNTERS].find_one({"_id": f"volunteer:{registry.year}"})
     taken = format_platform_number(registry.year, (counter["seq"] if counter else 0) + 16)
     await db[VOLUNTEER_COLLECTION].insert_one({"_id": taken, "platform_number": taken, "name": "别人"})

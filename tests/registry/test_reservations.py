@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.registry.store import UNIT_NAMES
+from services.registry.adapters.mongo import UNIT_NAMES
 from shared.settings import ServiceSettings
 from tests.registry.helpers import CITY_LEADERS, headers
 

@@ -9,14 +9,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.registry.search import (
-    TERM_CHARS,
-    VolunteerQuery,
-    name_terms,
-    search_fields,
-    vocabulary_entries,
-    vocabulary_filter,
-)
+from services.registry.adapters.search import VolunteerQuery, vocabulary_entries, vocabulary_filter
+from services.registry.domain.records import TERM_CHARS, name_terms, search_fields
 
 
 def holds(doc: dict[str, Any], condition: dict[str, Any]) -> bool:

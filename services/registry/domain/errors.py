@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from shared.vocabulary import CodedEnum, E, UnitKind
 
@@ -136,3 +137,38 @@ def parse_coded(cls: type[E], raw: str, *, field: str, what: str) -> E:
     if member is None:
         raise coded_error(cls, raw, field=field, what=what)
     return member
+
+
+class QuotaExceededError(RegistryError):
+    """An account asked about more ID numbers registered elsewhere than its day allows (answered 429)."""
+
+    code = "id_lookup_quota_exceeded"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"今日已有{limit}次查到身份证号码在其他单位注册，已达每日上限，请明天再试；如需核实请联系省科协"
+        )
+
+
+class ImportConflictError(ConflictError):
+    """Another request took a name, a person or a number while a file was being imported: nothing of it is kept."""
+
+    code = "form_conflict"
+
+
+class UnavailableError(RegistryError):
+    """The store could not finish the work; nothing of it is kept, the caller may try again (answered 503)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class RowsInvalidError(RegistryError):
+    """An uploaded file has row errors: it is imported whole or not at all. `errors` are the rows' problems."""
+
+    code = "form_rows_invalid"
+
+    def __init__(self, message: str, errors: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__(message)
+        self.errors = [dict(e) for e in errors]

@@ -15,16 +15,15 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from services.registry.domain.errors import QuotaExceededError
 from shared import clock
 from shared.identity import Identity
-from shared.problems import Problem
 from shared.storage import Indexes
 
 ID_LOOKUPS = "id_lookups"  # one record per answer given (TTL 200 days)
 ID_LOOKUP_QUOTA = "id_lookup_quota"  # one counter per account and day
 EXPORTS = "exports"  # one record per export of personal data (附件2), full numbers or masked (TTL 200 days)
 RECORD_DAYS = 200
-QUOTA_CODE = "id_lookup_quota_exceeded"
 
 
 def indexes(ix: Indexes) -> None:
@@ -35,22 +34,14 @@ def indexes(ix: Indexes) -> None:
     ix.add(EXPORTS, "subject", "at")
 
 
-def quota_problem(limit: int) -> Problem:
-    return Problem(
-        429,
-        QUOTA_CODE,
-        f"今日已有{limit}次查到身份证号码在其他单位注册，已达每日上限，请明天再试；如需核实请联系省科协",
-    )
-
-
 @dataclass(frozen=True)
 class IdLookups:
     db: Any
     daily_limit: int
 
     async def charge(self, identity: Identity, count: int, *, purpose: str, unit_id: str | None) -> None:
-        """Count ``count`` answers against the caller's day and record them; Problem 429 (recorded as refused)
-        when they would exceed the limit, and then nothing of them is answered."""
+        """Count ``count`` answers against the caller's day and record them; QuotaExceededError (answered 429,
+        recorded as refused) when they would exceed the limit, and then nothing of them is answered."""
         if count <= 0:
             return
         now = clock.now()
@@ -78,7 +69,7 @@ class IdLookups:
             }
         )
         if not allowed:
-            raise quota_problem(self.daily_limit)
+            raise QuotaExceededError(self.daily_limit)
 
     async def record_export(
         self, identity: Identity, *, form: str, unit_id: str | None, full_ids: bool, reason: str | None, rows: int

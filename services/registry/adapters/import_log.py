@@ -26,6 +26,10 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from pymongo.errors import BulkWriteError
+
+from services.registry.domain.errors import ImportConflictError, UnavailableError
+from services.registry.usecases.ports import Build
 from shared.messaging.outbox import OUTBOX, OUTBOX_N, Outbox
 from shared.storage import Doc, Indexes, utcnow
 
@@ -36,6 +40,8 @@ PENDING = "_import"  # on a volunteer written by an import not yet committed: th
 PENDING_OUTBOX = "_import_outbox"  # its event, out of the relay's and the sweeper's sight until the commit
 HIDE_PENDING: Mapping[str, Any] = {PENDING: {"$exists": False}}
 FLIP_CHUNK = 5_000
+INSERT_CHUNK = 2_000  # volunteer documents per insert: each command well inside the socket timeout
+DUPLICATE_KEY = 11000
 KEEP_FINISHED = timedelta(days=1)  # an aborted record stays this long: each pass deletes what a late writer added
 
 
@@ -58,6 +64,73 @@ class ImportLog:
         self.outbox = outbox
         self.collection = collection
         self.lease = timedelta(seconds=lease_s)
+
+    async def insert_all(self, owner: str, jobs: Sequence[Any], build: Build) -> None:
+        """One document and one event per job, all or nothing, across a crash as well: the documents are written as
+        pending (with the import's id, their events kept aside, left out of every read), one conditional write of
+        the import's record commits them, and only then are they flipped to visible and their events handed to the
+        relay.
+
+        Documents are inserted in chunks, and each next chunk is built and staged (documents, event payloads
+        serialised, in a thread) while the current one is written, so Python's CPU work overlaps the server's. The
+        unique indexes (``_id`` = platform number, ``id_hash`` = the person) refuse a person registered meanwhile by
+        another request or replica."""
+        import_id = await self.begin(owner, len(jobs))
+        chunks = [jobs[start : start + INSERT_CHUNK] for start in range(0, len(jobs), INSERT_CHUNK)]
+
+        def stage(chunk: Sequence[Any]) -> list[tuple[Doc, Doc]]:
+            staged = []
+            for doc, event in build(chunk):
+                ready = self.outbox.stage_insert(doc, [event])
+                staged.append((ready, pending(ready, import_id)))
+            return staged
+
+        staged: list[Doc] = []
+        next_chunk: asyncio.Task[list[tuple[Doc, Doc]]] | None = None
+        committed = False
+        try:
+            async with self.heartbeat(import_id):
+                next_chunk = asyncio.create_task(asyncio.to_thread(stage, chunks[0]))
+                for index in range(len(chunks)):
+                    assert next_chunk is not None
+                    current = await next_chunk
+                    next_chunk = None
+                    if index + 1 < len(chunks):
+                        next_chunk = asyncio.create_task(asyncio.to_thread(stage, chunks[index + 1]))
+                    staged.extend(ready for ready, _ in current)
+                    await self._insert_pending([doc for _, doc in current])
+                committed = await self.commit(import_id)
+            if not committed:
+                raise UnavailableError("form_import_expired", "导入耗时过长已被中止，整个文件未导入，请重新上传")
+        except BaseException:
+            await self._settle(import_id, next_chunk, committed)
+            raise
+        await self.publish(import_id, staged)
+
+    async def _settle(self, import_id: str, next_chunk: asyncio.Task[Any] | None, committed: bool) -> None:
+        """After a failure: let the chunk being built finish, and take back an import not committed."""
+        if next_chunk is not None:
+            with contextlib.suppress(BaseException):
+                await next_chunk
+        if not committed:
+            with contextlib.suppress(Exception):  # failing here, the recovery takes them back later
+                await self.abort(import_id)
+
+    async def _insert_pending(self, docs: Sequence[Doc]) -> None:
+        """One chunk of pending documents; a refusal becomes the error the uploader reads."""
+        try:
+            await self.db[self.collection].insert_many(docs, ordered=True)
+        except BulkWriteError as exc:
+            # The error itself (it quotes the document) is not passed on: it would put personal data in logs.
+            if not _duplicate_key(exc):
+                raise UnavailableError(
+                    "form_store_failed", "保存时数据库出错，整个文件未导入，请稍后重新上传"
+                ) from None
+            raise ImportConflictError(
+                "有志愿者在导入过程中已由其他操作注册，整个文件未导入，请重新上传"
+                if _collided_on_person(exc)
+                else "有志愿者的平台编号在导入过程中被其他操作占用，整个文件未导入，请重新上传"
+            ) from None
 
     async def begin(self, owner: str, rows: int) -> str:
         import_id = uuid.uuid4().hex
@@ -176,3 +249,26 @@ class ImportLog:
             {"$set": {"state": "done", "expires_at": utcnow() + KEEP_FINISHED}},
         )
         return int(flipped)
+
+
+def _duplicate_key(error: BulkWriteError) -> bool:
+    return any(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", []))
+
+
+def _collided_on_person(error: BulkWriteError) -> bool:
+    """Whether a duplicate key of this insert was a person (id_hash) rather than a platform number."""
+    for e in error.details.get("writeErrors", []):
+        pattern = e.get("keyPattern") or e.get("keyValue") or {}
+        if "id_hash" in pattern or "id_hash" in str(e.get("errmsg", "")):
+            return True
+    return False
+
+
+async def recover_forever(journal: ImportLog, interval_s: float) -> None:
+    """At start and then periodically: take back imports whose process died, finish committed ones."""
+    while True:
+        try:
+            await journal.recover()
+        except Exception:
+            log.warning("import recovery failed; trying again", exc_info=True)
+        await asyncio.sleep(interval_s)

@@ -27,25 +27,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-TERM_CHARS = 3  # the longest part of a name indexed as a term
+from services.registry.domain.records import TERM_CHARS
+
 VOCABULARY = "vocabulary"
 VOCABULARY_FIELDS = ("title", "professional_field")
-
-
-def name_terms(name: str | None) -> list[str]:
-    """Every part of ``name`` (contiguous characters) up to TERM_CHARS long, once each, sorted."""
-    if not name:
-        return []
-    found: set[str] = set()
-    for start in range(len(name)):
-        for end in range(start + 1, min(len(name), start + TERM_CHARS) + 1):
-            found.add(name[start:end])
-    return sorted(found)
-
-
-def search_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """The derived fields a volunteer document carries for searches (set on every write of its name)."""
-    return {"name_terms": name_terms(doc.get("name"))}
 
 
 def vocabulary_entries(docs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
