@@ -14,7 +14,7 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
@@ -169,6 +169,15 @@ class Service:
         return app
 
 
+class Readiness(BaseModel):
+    """The answer of ``/readyz`` (200 ready, 503 not): each dependency's state and the outbox backlog."""
+
+    status: Literal["ready", "not_ready"]
+    mongodb: str
+    kafka: str
+    outbox_backlog: int
+
+
 class AccessLog:
     """Latency metric and access log line of every request (by route template: never the path or the query, which
     can carry names and ID numbers). A plain ASGI middleware: no task or stream per request."""
@@ -248,7 +257,13 @@ def health_router() -> APIRouter:
     async def healthz(service: ServiceDep) -> dict[str, str]:
         return {"status": "ok", "service": service.name}
 
-    @router.get("/readyz", summary="依赖就绪（Kafka、MongoDB、发件箱积压）", dependencies=[OperatorsOnly])
+    @router.get(
+        "/readyz",
+        summary="依赖就绪（Kafka、MongoDB、发件箱积压）",
+        dependencies=[OperatorsOnly],
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "依赖未就绪"}},
+    )
     async def readyz(service: ServiceDep) -> JSONResponse:
         ok, checks = await service.readiness()
         return JSONResponse({"status": "ready" if ok else "not_ready", **checks}, status_code=200 if ok else 503)
