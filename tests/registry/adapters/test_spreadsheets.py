@@ -26,7 +26,7 @@ from services.registry.domain.units import UnitProfile
 from services.registry.domain.volunteers import VolunteerProfile
 from shared.programme import CITY_LEVEL_AREAS
 from shared.vocabulary import UnitKind, roles_for
-from tests.registry.test_validation import credit_codes, id_numbers
+from tests.registry.domain.test_fields import credit_codes, id_numbers
 
 TODAY = date(2026, 4, 1)
 HEADERS = list(VOLUNTEERS.headers)

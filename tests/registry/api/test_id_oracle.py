@@ -17,8 +17,8 @@ from services.registry.adapters.spreadsheets.forms import VOLUNTEERS
 from services.registry.app import create_app
 from services.registry.settings import RegistrySettings
 from shared.settings import ServiceSettings
+from tests.registry.api.test_forms_api import upload, volunteer_row, workbook
 from tests.registry.helpers import CITY_LEADERS, headers, id_number, volunteer_body
-from tests.registry.test_forms_api import upload, volunteer_row, workbook
 
 LIMIT = 3
 

@@ -30,8 +30,8 @@ from shared.identity import SignedIdentity
 from shared.settings import ServiceSettings
 from shared.storage import mongo_client
 from tests.fixtures import eventually, read_topic, signing
+from tests.registry.api.test_forms_api import upload, volunteer_row, workbook
 from tests.registry.helpers import CITY_LEADERS, headers
-from tests.registry.test_forms_api import upload, volunteer_row, workbook
 
 ROWS = 16_000  # eight chunks of 2,000: the kill lands after the first is stored and before the commit
 

@@ -24,8 +24,8 @@ from services.registry.domain.volunteers import format_platform_number
 from shared.contracts.events import VOLUNTEERS as VOLUNTEER_STREAM
 from shared.settings import ServiceSettings
 from tests.fixtures import read_topic
+from tests.registry.api.test_forms_api import upload, volunteer_row, workbook
 from tests.registry.helpers import CITY_LEADERS, headers
-from tests.registry.test_forms_api import upload, volunteer_row, workbook
 
 
 class W:

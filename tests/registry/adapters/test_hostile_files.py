@@ -14,8 +14,8 @@ import pytest
 from services.registry.adapters.spreadsheets.forms import VOLUNTEERS
 from services.registry.adapters.spreadsheets.xlsx_guard import Limits, XlsxRefused, check_xlsx, column_number
 from shared.settings import ServiceSettings
+from tests.registry.api.test_forms_api import upload, volunteer_row, workbook
 from tests.registry.helpers import headers
-from tests.registry.test_forms_api import upload, volunteer_row, workbook
 
 CONTENT_TYPES = (
     '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
