@@ -45,9 +45,9 @@ from services.registry.domain.records import (
 from services.registry.domain.scope import Scope
 from services.registry.domain.units import CORPS_NAME, check_parent
 from services.registry.domain.volunteers import VolunteerProfile
-from services.registry.usecases.ports import Doc, IdCipher, RegistryStore, VolunteerImports
+from services.registry.usecases.ports import Doc, IdCipher, IdLookupLedger, RegistryStore, VolunteerImports
 from services.registry.usecases.units import Units
-from services.registry.usecases.volunteers import IdLookupLedger, duplicate_person
+from services.registry.usecases.volunteers import duplicate_person
 from shared import clock
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import UnitRegistered

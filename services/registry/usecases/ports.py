@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from shared.aggregates import Write
 from shared.contracts.envelope import Envelope
+from shared.identity import Identity
 
 Doc = dict[str, Any]
 
@@ -79,6 +80,19 @@ class IdCipher(Protocol):
     def hash(self, number: str) -> str: ...
 
     def mask(self, number: str) -> str: ...
+
+
+class IdLookupLedger(Protocol):
+    """Counts and records the answers "registered in another unit" an account gets, and records exports of
+    personal data (:mod:`services.registry.adapters.lookups`)."""
+
+    async def charge(self, identity: Identity, count: int, *, purpose: str, unit_id: str | None) -> None:
+        """QuotaExceededError when the day's answers would exceed the limit (recorded as refused)."""
+        ...
+
+    async def record_export(
+        self, identity: Identity, *, form: str, unit_id: str | None, full_ids: bool, reason: str | None, rows: int
+    ) -> None: ...
 
 
 class RegistryStore(Protocol):
@@ -156,7 +170,8 @@ class RegistryStore(Protocol):
 
 
 class VolunteerImports(Protocol):
-    """Writes a 附件2 import's volunteers all or nothing, across a crash too (:mod:`..adapters.import_log`)."""
+    """Writes a 附件2 import's volunteers all or nothing, across a crash too
+    (:mod:`services.registry.adapters.import_log`)."""
 
     async def insert_all(self, owner: str, jobs: Sequence[Any], build: Build) -> None:
         """Build (in chunks, off the event loop) and write every volunteer with its one event, then commit them

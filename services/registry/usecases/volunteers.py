@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from services.registry.domain.codes import MembershipStatus, UnitStatus
 from services.registry.domain.errors import (
@@ -38,26 +38,21 @@ from services.registry.domain.records import (
 )
 from services.registry.domain.scope import Scope
 from services.registry.domain.volunteers import VolunteerDraft, VolunteerProfile, validate_volunteer
-from services.registry.usecases.ports import Doc, IdCipher, Page, PersonTaken, RegistryStore, VolunteerFilter
+from services.registry.usecases.ports import (
+    Doc,
+    IdCipher,
+    IdLookupLedger,
+    Page,
+    PersonTaken,
+    RegistryStore,
+    VolunteerFilter,
+)
 from shared import clock
 from shared.aggregates import Write
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import VolunteerJoinedUnit, VolunteerLeftUnit, VolunteerUpdated
-from shared.identity import Identity
 
 OPEN = (MembershipStatus.ACTIVE.value, MembershipStatus.PENDING.value)
-
-
-class IdLookupLedger(Protocol):
-    """Counts and records the answers "registered in another unit" an account gets (:mod:`..adapters.lookups`)."""
-
-    async def charge(self, identity: Identity, count: int, *, purpose: str, unit_id: str | None) -> None:
-        """QuotaExceededError when the day's answers would exceed the limit (recorded as refused)."""
-        ...
-
-    async def record_export(
-        self, identity: Identity, *, form: str, unit_id: str | None, full_ids: bool, reason: str | None, rows: int
-    ) -> None: ...
 
 
 def membership_write(

@@ -1,8 +1,5 @@
-"""The collective-registration spreadsheets (附件1 organisations, 附件2 volunteers, 附件3 contacts).
-
-Column layouts as data, blank templates and exports written with XlsxWriter, uploads read with python-calamine
-and checked row by row with the domain's validators. Works on bytes in memory; no other I/O.
-"""
+"""The three collective-registration forms (附件1 organisations, 附件2 volunteers, 附件3 contacts) as data: their
+columns, example rows, and how a row is read (checked with the domain's validators) and written."""
 
 from __future__ import annotations
 
