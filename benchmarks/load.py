@@ -88,9 +88,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from benchmarks.harness import BenchContext, drop_namespace
 from infra.local.fleet import Fleet
 from infra.local.runner import Endpoints
+from services.registry.adapters.spreadsheets.forms import VOLUNTEERS
 from services.registry.demo import seed
-from services.registry.forms import VOLUNTEERS
-from services.registry.validation import id_check_char
+from services.registry.domain.fields import id_check_char
 from shared.contracts.events import VOLUNTEERS as VOLUNTEER_STREAM
 from shared.identity import Identity, SignedIdentity, acting_as
 from shared.storage import mongo_client

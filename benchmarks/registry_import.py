@@ -38,12 +38,13 @@ import xlsxwriter
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from benchmarks.harness import BenchContext
+from services.registry.adapters.mongo import VOLUNTEERS as VOLUNTEER_COLLECTION
+from services.registry.adapters.spreadsheets.forms import VOLUNTEERS
+from services.registry.adapters.spreadsheets.layout import FormSpec
 from services.registry.app import create_app
-from services.registry.forms import VOLUNTEERS, FormSpec
-from services.registry.search import name_terms
+from services.registry.domain.fields import id_check_char
+from services.registry.domain.records import name_terms
 from services.registry.settings import RegistrySettings
-from services.registry.store import VOLUNTEERS as VOLUNTEER_COLLECTION
-from services.registry.validation import id_check_char
 from shared.contracts.events import VOLUNTEERS as VOLUNTEER_STREAM
 from shared.identity import Identity, SignedIdentity, acting_as
 from shared.messaging.topics import ensure_topics

@@ -1,20 +1,23 @@
-"""Composition root of the registry service."""
+"""Composition root of the registry service: settings → adapters → use cases → routers."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
+from functools import partial
 
 from fastapi import FastAPI
 
-from services.registry import import_log, lookups, store
-from services.registry.api import registry_error_handler, units, volunteers
-from services.registry.crypto import IdNumberCipher
-from services.registry.domain import RegistryError
+from services.registry.adapters import import_log, lookups, mongo
+from services.registry.adapters.crypto import IdNumberCipher
+from services.registry.api.errors import registry_error_handler
+from services.registry.api.forms import forms
+from services.registry.api.units import units
+from services.registry.api.volunteers import volunteers
+from services.registry.domain.errors import RegistryError
 from services.registry.settings import RegistrySettings
+from services.registry.usecases.imports import Imports
+from services.registry.usecases.units import Units
+from services.registry.usecases.volunteers import Volunteers
 from shared.service import Service
-
-log = logging.getLogger("stvs.registry")
 
 DESCRIPTION = (
     "河北省科技志愿服务平台 · 注册服务：队伍（总队、支队、队、分队）注册与审核、科技志愿者注册与加入队伍、"
@@ -24,50 +27,24 @@ DESCRIPTION = (
 
 def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     settings = settings or RegistrySettings()
-    indexes = store.indexes()
+    indexes = mongo.indexes()
     lookups.indexes(indexes)
-    import_log.indexes(indexes, store.VOLUNTEERS)
-    service = Service(
-        "registry",
-        settings,
-        indexes=indexes,
-        outbox_collections=[store.UNITS, store.VOLUNTEERS],
-    )
-    from services.registry.imports import forms
-
+    import_log.indexes(indexes, mongo.VOLUNTEERS)
+    service = Service("registry", settings, indexes=indexes, outbox_collections=[mongo.UNITS, mongo.VOLUNTEERS])
     app = service.create_app(units, volunteers, forms, title="科技志愿服务平台 · 注册服务", description=DESCRIPTION)
-    registry = store.Registry(
-        service.db, service.outbox, IdNumberCipher.from_settings(settings), year=settings.campaign_year
-    )
-    app.state.registry = registry
-    app.state.id_lookups = lookups.IdLookups(service.db, settings.id_lookup_daily_limit)
-    journal = import_log.ImportLog(service.db, service.outbox, store.VOLUNTEERS, lease_s=settings.import_lease_s)
+
+    cipher = IdNumberCipher.from_settings(settings)
+    store = mongo.MongoRegistry(service.outbox, cipher, year=settings.campaign_year)
+    ledger = lookups.IdLookups(service.db, settings.id_lookup_daily_limit)
+    journal = import_log.ImportLog(service.db, service.outbox, mongo.VOLUNTEERS, lease_s=settings.import_lease_s)
+
+    app.state.registry = store  # the storage adapter, for operations, tests and benchmarks
+    app.state.units = unit_cases = Units(store)
+    app.state.volunteers = Volunteers(store, cipher, ledger)
+    app.state.imports = Imports(store, unit_cases, cipher, ledger, journal)
     app.state.import_log = journal
 
-    async def recover_imports() -> None:
-        """At start and then periodically: take back imports whose process died, finish committed ones."""
-        while True:
-            try:
-                await journal.recover()
-            except Exception:
-                log.warning("import recovery failed; trying again", exc_info=True)
-            await asyncio.sleep(settings.import_recovery_interval_s)
-
-    async def backfill() -> None:
-        """Documents written before the indexed fields existed get them (once; idempotent on every start)."""
-        delay = 0.5
-        while True:
-            try:
-                done = await registry.backfill()
-                if done:
-                    log.info("registry backfill: %d documents given their index keys", done)
-                return
-            except Exception:
-                log.warning("registry backfill failed; retrying in %.1fs", delay, exc_info=True)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
-
-    service.background.append(backfill)
-    service.background.append(recover_imports)
+    service.background.append(partial(mongo.backfill_once, store))
+    service.background.append(partial(import_log.recover_forever, journal, settings.import_recovery_interval_s))
     app.add_exception_handler(RegistryError, registry_error_handler)
     return app

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from services.registry.validation import id_check_char
+from services.registry.domain.fields import id_check_char
 from shared.identity import Identity, SignedIdentity, acting_as
 from shared.programme import CITY_LEVEL_AREAS
 from shared.settings import DEV_SECRET
@@ -117,78 +117,69 @@ class Seeder:
                 raise RuntimeError(f"registering volunteer {seq} failed: {r.status_code} {r.text}")
 
 
-async def seed(client: httpx.AsyncClient, sign: Callable[[], dict[str, str]]) -> Seeded:
-    s = Seeder(client, sign)
-    corps = await s.unit(
-        {
-            "kind": "province_corps",
-            "leaders": [{"name": "张总队", "role": "总队长"}, {"name": "王副总", "role": "副总队长"}],
-            "phone": "0311-85012345",
-            "address": "石家庄市桥西区",
-            "contact": {
-                "name": "刘联络",
-                "post": "总队工作办公室主任",
-                "office_phone": "0311-85012345",
-                "mobile": "13700000001",
-                "email": "office@stvs.example.com",
-            },
-        }
-    )
-    cities: dict[str, str] = {}
-    for i, city in enumerate(CITY_LEVEL_AREAS):
-        cities[city.code] = await s.unit(
-            {
-                "kind": "city_detachment",
-                "base": city.name,
-                "parent_id": corps,
-                "city": city.code,
-                "leaders": city_leaders(city.short_name),
-                "phone": f"0311-8{i + 1:03d}0000",
-                "declared_members": 300,
-            }
-        )
-    society = await s.unit(
+CORPS: dict[str, Any] = {
+    "kind": "province_corps",
+    "leaders": [{"name": "张总队", "role": "总队长"}, {"name": "王副总", "role": "副总队长"}],
+    "phone": "0311-85012345",
+    "address": "石家庄市桥西区",
+    "contact": {
+        "name": "刘联络",
+        "post": "总队工作办公室主任",
+        "office_phone": "0311-85012345",
+        "mobile": "13700000001",
+        "email": "office@stvs.example.com",
+    },
+}
+
+# (key, parent key, body): parents named by key ("corps", a city code, or an earlier key)
+UNITS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    (
+        "society",
+        "corps",
         {
             "kind": "society_detachment",
             "base": "河北省农学会",
-            "parent_id": corps,
             "leaders": [{"name": "周会长", "role": "支队长"}, {"name": "吴秘书", "role": "副支队长"}],
             "phone": "0311-86000001",
-        }
-    )
-    university = await s.unit(
+        },
+    ),
+    (
+        "university",
+        "corps",
         {
             "kind": "university_detachment",
             "base": "河北农业大学",
-            "parent_id": corps,
             "city": "baoding",
             "leaders": [{"name": "郑校长", "role": "支队长"}],
             "phone": "0312-7520000",
-        }
-    )
-    await s.unit(
+        },
+    ),
+    (
+        "enterprise",
+        "corps",
         {
             "kind": "enterprise_detachment",
             "base": "河北科技企业集团",
-            "parent_id": corps,
             "leaders": [{"name": "冯总", "role": "支队长"}],
             "phone": "0311-86000002",
-        }
-    )
-    park = await s.unit(
+        },
+    ),
+    (
+        "park",
+        "shijiazhuang",
         {
             "kind": "enterprise_detachment",
             "base": "石家庄高新技术产业开发区",
-            "parent_id": cities["shijiazhuang"],
             "leaders": [{"name": "陈主任", "role": "支队长"}],
             "phone": "0311-86000003",
-        }
-    )
-    county = await s.unit(
+        },
+    ),
+    (
+        "county",
+        "shijiazhuang",
         {
             "kind": "county_team",
             "base": "正定县",
-            "parent_id": cities["shijiazhuang"],
             "leaders": [
                 {"name": "褚队长", "role": "队长"},
                 {"name": "卫副一", "role": "副队长"},
@@ -196,23 +187,50 @@ async def seed(client: httpx.AsyncClient, sign: Callable[[], dict[str, str]]) ->
             ],
             "phone": "0311-88000001",
             "declared_members": 50,
-        }
-    )
-    sub_team = await s.unit(
+        },
+    ),
+    (
+        "sub_team",
+        "university",
         {
             "kind": "sub_team",
             "base": "农学院",
-            "parent_id": university,
             "leaders": [{"name": "沈老师", "role": "分队负责人"}],
             "phone": "0312-7520001",
-        }
-    )
-    await s.volunteers(county, 1, 12, "正定县农业农村局")
-    await s.volunteers(university, 101, 8, "河北农业大学")
-    await s.volunteers(sub_team, 201, 4, "河北农业大学农学院")
-    await s.volunteers(society, 301, 5, "河北省农林科学院")
-    await s.volunteers(park, 401, 4, "石家庄高新区某科技公司")
-    await s.volunteers(cities["tangshan"], 501, 4, "唐山市人民医院")
+        },
+    ),
+)
+
+# (unit key, first sequence number, how many, employer)
+VOLUNTEER_BATCHES: tuple[tuple[str, int, int, str], ...] = (
+    ("county", 1, 12, "正定县农业农村局"),
+    ("university", 101, 8, "河北农业大学"),
+    ("sub_team", 201, 4, "河北农业大学农学院"),
+    ("society", 301, 5, "河北省农林科学院"),
+    ("park", 401, 4, "石家庄高新区某科技公司"),
+    ("tangshan", 501, 4, "唐山市人民医院"),
+)
+
+
+async def seed(client: httpx.AsyncClient, sign: Callable[[], dict[str, str]]) -> Seeded:
+    s = Seeder(client, sign)
+    ids = {"corps": await s.unit(CORPS)}
+    for i, city in enumerate(CITY_LEVEL_AREAS):
+        ids[city.code] = await s.unit(
+            {
+                "kind": "city_detachment",
+                "base": city.name,
+                "parent_id": ids["corps"],
+                "city": city.code,
+                "leaders": city_leaders(city.short_name),
+                "phone": f"0311-8{i + 1:03d}0000",
+                "declared_members": 300,
+            }
+        )
+    for key, parent, body in UNITS:
+        ids[key] = await s.unit({**body, "parent_id": ids[parent]})
+    for key, start, count, employer in VOLUNTEER_BATCHES:
+        await s.volunteers(ids[key], start, count, employer)
     return s.out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from services.registry.validation import id_check_char
+from services.registry.domain.fields import id_check_char
 from shared.identity import Identity, acting_as
 from shared.settings import ServiceSettings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from services.registry.demo import demo_id_number, seed
-from services.registry.validation import validate_id_number
+from services.registry.domain.fields import validate_id_number
 from shared.settings import ServiceSettings
 from tests.registry.helpers import headers
 

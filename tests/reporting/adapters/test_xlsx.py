@@ -88,7 +88,8 @@ def test_compliance_export_writes_formula_like_names_as_text(text: str) -> None:
 
 @pytest.mark.parametrize("text", HOSTILE[:4])
 def test_registry_forms_export_writes_formula_like_unit_names_as_text(text: str) -> None:
-    from services.registry.forms import ORGANISATIONS, VOLUNTEERS, export_form
+    from services.registry.adapters.spreadsheets.forms import ORGANISATIONS, VOLUNTEERS
+    from services.registry.adapters.spreadsheets.workbook import export_form
 
     organisation = ORGANISATIONS.example
     named = organisation.model_copy(update={"profile": organisation.profile.model_copy(update={"name": text})})

@@ -1,0 +1,1 @@
+"""The collective-registration spreadsheets: layouts, the three forms, workbook writing and reading, the xlsx guard."""
