@@ -46,9 +46,9 @@ class Theme(StrEnum):
 
 
 _THEME_LABELS: dict[Theme, str] = {
-    Theme.NATIONAL_KEY_EVENT: "全国科普日/科技周/全国科技工作者日/三下乡 等重点活动",
+    Theme.NATIONAL_KEY_EVENT: "全国科普日、科技周等重点活动",
     Theme.POVERTY_HEALTH: "科技助力精准扶贫和卫生健康",
-    Theme.WOMEN_YOUTH: "农村妇女和青少年",
+    Theme.WOMEN_YOUTH: "农村妇女和青少年等重点人群",
     Theme.ENTERPRISE_INNOVATION: "助力企业创新发展",
 }
 

@@ -8,9 +8,9 @@ export const LINES_OF_WORK: { value: LineOfWork; label: string }[] = [
 ]
 
 export const THEMES: { value: Theme; label: string }[] = [
-  { value: 'national_key_event', label: '全国科普日/科技周/全国科技工作者日/三下乡 等重点活动' },
+  { value: 'national_key_event', label: '全国科普日、科技周等重点活动' },
   { value: 'poverty_health', label: '科技助力精准扶贫和卫生健康' },
-  { value: 'women_youth', label: '农村妇女和青少年' },
+  { value: 'women_youth', label: '农村妇女和青少年等重点人群' },
   { value: 'enterprise_innovation', label: '助力企业创新发展' },
 ]
 
