@@ -208,3 +208,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(Problem(500, "internal", "服务器内部错误，已记录，请稍后重试"), request.url.path)
+
+
+def out_of_scope(read: bool, headers: dict[str, str] | None = None) -> Problem:
+    """Out of the caller's scope (:mod:`shared.scope`): 404 for reads (nothing is revealed), 403 for writes."""
+    if read:
+        return Problem(404, "not_found", "未找到该资源，或不在本账号的范围内", headers=dict(headers or {}))
+    return Problem(403, "out_of_scope", "超出本账号的管理范围，无权执行此操作", headers=dict(headers or {}))

@@ -10,22 +10,19 @@
 A unit is known by its *path*: its ancestors from the top down, then itself. :func:`covers` is the pure rule;
 :class:`Reach` is the rule applied to one caller with the subtree read once from a unit copy that has ``_id`` and
 ``ancestors`` (the registry's own units, the gateway's and reporting's event-fed copies, the copy kept by
-:func:`attach_unit_paths` in activities and notifier).
+:func:`shared.unit_paths.attach_unit_paths` in activities and notifier, read by :func:`shared.unit_paths.reach`).
+
+This module is the rule alone — no framework, no driver — so that every service's domain and use cases can apply
+it; the caller is anything with a ``role``, a ``unit_id`` and a ``volunteer_id`` (:class:`Caller`, which the
+gateway's signed :class:`shared.identity.Identity` is). The 404/403 answer of an out-of-scope request is
+:func:`shared.problems.out_of_scope`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from pymongo.errors import DuplicateKeyError
-
-from shared.contracts.envelope import Envelope
-from shared.contracts.events import UNITS, UnitRegistered, UnitUpdated
-from shared.identity import Identity
-from shared.problems import Problem
-from shared.service import Service
+from typing import Any, Protocol
 
 # What a system key may read (paths below /api/v1, ``*`` one segment): the organisation, activities and demands,
 # statistics, reports and deadlines — no person's record (volunteers, a volunteer's hours or certificate, sign-ups,
@@ -37,7 +34,19 @@ SYSTEM_READS: tuple[tuple[str, ...], ...] = (
     ("exports", "compliance.xlsx"), ("exports", "monthly", "*", "*"), ("charts", "*"),
     ("deadlines",), ("obligations", "*"), ("subscriptions",),
 )  # fmt: skip
-SCOPE_UNITS = "scope_units"  # the copy kept by attach_unit_paths
+
+
+class Caller(Protocol):
+    """Who asks: a role (``province_admin``, ``unit_admin``, ``volunteer``, ``system``), its unit, its volunteer."""
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def unit_id(self) -> str | None: ...
+
+    @property
+    def volunteer_id(self) -> str | None: ...
 
 
 def unit_path(unit: Mapping[str, Any]) -> list[str]:
@@ -45,7 +54,7 @@ def unit_path(unit: Mapping[str, Any]) -> list[str]:
     return [*(unit.get("ancestors") or []), str(unit["_id"])]
 
 
-def covers(identity: Identity, path: Sequence[str]) -> bool:
+def covers(identity: Caller, path: Sequence[str]) -> bool:
     """Pure rule: may ``identity`` act on the unit whose path is ``path`` (empty: an unknown unit)?"""
     if identity.role == "province_admin":
         return True
@@ -54,7 +63,7 @@ def covers(identity: Identity, path: Sequence[str]) -> bool:
     return identity.unit_id in path
 
 
-def covers_volunteer(identity: Identity, volunteer_id: str, paths: Iterable[Sequence[str]]) -> bool:
+def covers_volunteer(identity: Caller, volunteer_id: str, paths: Iterable[Sequence[str]]) -> bool:
     """Pure rule: may ``identity`` reach the volunteer whose units have ``paths``?"""
     if identity.role == "volunteer":
         return bool(identity.volunteer_id) and identity.volunteer_id == volunteer_id
@@ -69,18 +78,11 @@ def system_may_read(segments: Sequence[str]) -> bool:
     )
 
 
-def out_of_scope(read: bool, headers: Mapping[str, str] | None = None) -> Problem:
-    """Out of scope: 404 for reads (nothing is revealed), 403 for writes."""
-    if read:
-        return Problem(404, "not_found", "未找到该资源，或不在本账号的范围内", headers=dict(headers or {}))
-    return Problem(403, "out_of_scope", "超出本账号的管理范围，无权执行此操作", headers=dict(headers or {}))
-
-
 @dataclass(frozen=True)
 class Reach:
     """The rule applied to one caller: ``units`` is the caller's subtree (None: every unit; empty: none)."""
 
-    identity: Identity
+    identity: Caller
     units: frozenset[str] | None
 
     def unit(self, unit_id: str | None) -> bool:
@@ -99,30 +101,11 @@ class Reach:
         return self.identity.role in ("province_admin", "unit_admin")
 
 
-async def reach(identity: Identity, units: Any, *, system_reads: bool = False) -> Reach:
-    """The caller's :class:`Reach`, its subtree read from ``units`` (a collection with ``_id`` / ``ancestors``;
-    one indexed query). A unit admin's own unit is in it even before the copy knows it."""
+def subtree_reach(identity: Caller, subtree: Iterable[str], *, system_reads: bool = False) -> Reach:
+    """The caller's :class:`Reach` given the ids of its unit's subtree (read by the caller's adapter). A unit admin's
+    own unit is in it even before the copy knows it."""
     if identity.role == "province_admin" or (system_reads and identity.role == "system"):
         return Reach(identity, None)
     if identity.role != "unit_admin" or not identity.unit_id:
         return Reach(identity, frozenset())
-    own = identity.unit_id
-    found = {str(d["_id"]) async for d in units.find({"$or": [{"_id": own}, {"ancestors": own}]}, {"_id": 1})}
-    return Reach(identity, frozenset(found | {own}))
-
-
-def attach_unit_paths(service: Service) -> None:
-    """A consumer ``scope-units`` keeping ``scope_units`` (``_id``, ``ancestors``, ``version``) from the registry's
-    unit events, newest version wins (one conditional upsert per event), for :func:`reach`."""
-    consumer = service.consumer("scope-units", [UNITS])
-    collection = service.db[SCOPE_UNITS]
-
-    @consumer.on(UnitRegistered, UnitUpdated)
-    async def on_unit(env: Envelope[Any]) -> None:
-        d = env.data
-        older = {"$or": [{"version": {"$lt": d.version}}, {"version": {"$exists": False}}]}
-        fields = {"ancestors": list(d.ancestors), "version": d.version}
-        try:
-            await collection.update_one({"_id": d.unit_id, **older}, {"$set": fields}, upsert=True)
-        except DuplicateKeyError:
-            return  # the copy is as new or newer
+    return Reach(identity, frozenset({*subtree, identity.unit_id}))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from shared.scope import attach_unit_paths
 from shared.service import Service
+from shared.unit_paths import attach_unit_paths
 
 from .adapters.mongo import ACTIVITIES, DEMANDS, SIGNUPS, Store, indexes
 from .api import router

@@ -31,8 +31,8 @@ from starlette.background import BackgroundTask
 from services.gateway.scope import UnitTree
 from services.gateway.settings import SERVICES, GatewaySettings
 from shared.identity import HEADER, Identity, sign_identity
-from shared.problems import Problem
-from shared.scope import out_of_scope, system_may_read
+from shared.problems import Problem, out_of_scope
+from shared.scope import system_may_read
 
 log = logging.getLogger("stvs.gateway.proxy")
 

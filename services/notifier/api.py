@@ -13,10 +13,10 @@ from pymongo import ReturnDocument
 from shared import clock
 from shared.contracts.events import EVENT_TYPES
 from shared.identity import Identity, require_roles
-from shared.problems import Problem
-from shared.scope import SCOPE_UNITS, out_of_scope
-from shared.scope import reach as scope_reach
+from shared.problems import Problem, out_of_scope
 from shared.storage import MAX_PAGE_OFFSET
+from shared.unit_paths import SCOPE_UNITS
+from shared.unit_paths import reach as scope_reach
 
 from . import domain
 from .crypto import SECRET_FIELD

@@ -6,9 +6,9 @@ import logging
 
 from fastapi import FastAPI
 
-from shared.scope import attach_unit_paths
 from shared.service import Service
 from shared.settings import decode_key
+from shared.unit_paths import attach_unit_paths
 
 from . import api, store
 from .consumers import Notices, SubscriptionCache, register

@@ -36,8 +36,8 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared import clock
 from shared.calendar import to_shanghai
-from shared.scope import SCOPE_UNITS
 from shared.storage import Doc, Indexes
+from shared.unit_paths import SCOPE_UNITS
 
 from .domain import SlotKey, UnitObligations
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 
 import pytest
 
-from tests.architecture.rooms import ROOT, _circles, bare_bodies, check_service
+from tests.architecture.rooms import FRAMEWORKS, ROOT, _circles, bare_bodies, check_service
 
 # Services that follow the layout; a service joins the list in the change that moves it into its rooms.
 ROOMED: tuple[str, ...] = ("activities", "registry", "reporting")
@@ -48,3 +49,19 @@ def test_the_services_not_yet_moved_are_told_what_they_lack() -> None:
     for service in sorted(p.name for p in (ROOT / "services").iterdir() if (p / "app.py").exists()):
         if service not in ROOMED:
             assert check_service(ROOT / "services" / service), f"{service} follows the rooms: add it to ROOMED"
+
+
+PURE_SHARED = ("scope.py", "vocabulary.py", "programme.py", "calendar.py", "clock.py")
+
+
+@pytest.mark.parametrize("module", PURE_SHARED)
+def test_the_shared_rules_import_no_framework_and_no_driver(module: str) -> None:
+    """The scope rule, the vocabulary and the calendar are read by every service's domain: pure Python only."""
+    tree = ast.parse((ROOT / "shared" / module).read_text(encoding="utf-8"))
+    imported = {
+        (alias.name if isinstance(node, ast.Import) else node.module or "").split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert not imported & set(FRAMEWORKS), imported & set(FRAMEWORKS)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from shared.identity import Identity
-from shared.scope import Reach, covers, covers_volunteer, out_of_scope, system_may_read, unit_path
+from shared.problems import out_of_scope
+from shared.scope import Reach, covers, covers_volunteer, system_may_read, unit_path
 
 CITY = Identity(subject="c", role="unit_admin", unit_id="C1")
 COUNTY = Identity(subject="k", role="unit_admin", unit_id="K1")

@@ -26,9 +26,10 @@ from shared.aggregates import Aggregates, Write, versioned
 from shared.contracts.envelope import Envelope
 from shared.identity import Identity
 from shared.lease import Lease
-from shared.scope import SCOPE_UNITS, Reach, reach
+from shared.scope import Reach
 from shared.service import Service
 from shared.storage import Doc, Indexes
+from shared.unit_paths import SCOPE_UNITS, reach
 
 from .claims import ACTIVITIES, CLAIM_TTL, SIGNUPS, ClaimedSignUps, signup_id
 from .expressions import (

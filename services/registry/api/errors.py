@@ -21,8 +21,7 @@ from services.registry.domain.errors import (
     UnavailableError,
     ValidationFailedError,
 )
-from shared.problems import Problem, problem_response
-from shared.scope import out_of_scope
+from shared.problems import Problem, out_of_scope, problem_response
 
 
 def field_errors(errors: list[FieldError], prefix: str = "") -> list[dict[str, Any]]:

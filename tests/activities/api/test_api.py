@@ -14,7 +14,7 @@ from services.activities.adapters.mongo import SIGNUPS, signup_id
 from services.activities.domain import checkin_code
 from services.activities.usecases.repair import repair
 from shared.contracts.events import ACTIVITIES, DEMANDS
-from shared.scope import SCOPE_UNITS
+from shared.unit_paths import SCOPE_UNITS
 from tests.activities.conftest import CHECKIN_SECRET, Running, draft
 
 
