@@ -15,9 +15,12 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 from urllib.parse import urlsplit
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a format prefix, not a secret)
 HEADER_ID = "webhook-id"
@@ -193,4 +196,20 @@ def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address
             return ipaddress.IPv4Address(socket.inet_aton(host.rstrip(".")))
         except OSError:
             return None
+    return None
+
+
+# ---- delivery addresses ----
+
+
+def refused_reason(address: Address, allowed: Iterable[Network]) -> str | None:
+    """Why a delivery may not go to ``address`` (Chinese), or None when it may."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if any(address in net for net in allowed):
+        return None
+    if address.is_loopback or address.is_unspecified:
+        return f"订阅地址解析到本机地址（{address}），已拒绝投递"
+    if address.is_private or address.is_link_local or not address.is_global:
+        return f"订阅地址解析到内网或保留地址（{address}），已拒绝投递"
     return None

@@ -10,10 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from services.notifier.adapters.mongo import NOTIFICATIONS, UNITS
 from services.notifier.app import Notifier
-from services.notifier.consumers import Obligations
 from services.notifier.settings import NotifierSettings
-from services.notifier.store import NOTIFICATIONS, UNITS
 from shared.contracts import events as ev
 from tests.fixtures import eventually, signing
 from tests.notifier.support import at, envelope, headers, notifier_settings, publish, running, unit_registered
@@ -79,7 +78,7 @@ async def test_obligations_follow_events_and_duplicates_change_nothing(infra: An
         doc = await eventually(done)
         assert doc["contact"] == {"name": "李联络", "email": "li@example.org"} and doc["version"] == 2
         # A redelivered old event (the consumer crashed before marking it processed) changes nothing.
-        await Obligations(notifier.service.db).on_unit(registered)
+        await notifier.handlers.on_unit(registered)
         again = await notifier.service.db[UNITS].find_one({"_id": "u1"})
         assert again == doc
 
@@ -251,13 +250,13 @@ async def test_volunteers_get_inbox_notices_for_cancellation_and_the_day_before(
         await eventually(signed_up)
         # The publication of the cancelled activity delivered once more (a replay): the copy stays cancelled, and
         # its volunteers get no reminder for an activity that does not take place.
-        await notifier.notices.on_activity_published(published[0])
+        await notifier.handlers.on_activity_published(published[0])
         copy = await notifier.service.db["activities"].find_one({"_id": "a-cancel"})
         assert copy is not None and copy["status"] == "cancelled"
         # The day before, from the reminder hour: confirmed volunteers of the activity that goes ahead, once.
-        assert await notifier.scheduler._activity_reminders(at("2026-06-20 08:00")) == 0
-        assert await notifier.scheduler._activity_reminders(at("2026-06-20 10:00")) == 1
-        assert await notifier.scheduler._activity_reminders(at("2026-06-20 18:00")) == 0
+        assert await notifier.scheduler.activity_reminders(at("2026-06-20 08:00")) == 0
+        assert await notifier.scheduler.activity_reminders(at("2026-06-20 10:00")) == 1
+        assert await notifier.scheduler.activity_reminders(at("2026-06-20 18:00")) == 0
         reminders = [d async for d in notes.find({"kind": "activity_reminder"})]
         assert len(reminders) == 1 and reminders[0]["recipient"] == "volunteer:v1"
         assert "明天" in reminders[0]["subject"] and "正定县" in reminders[0]["body"]

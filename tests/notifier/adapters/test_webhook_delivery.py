@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from services.notifier import webhooks
+from services.notifier.adapters.crypto import SecretCipher
+from services.notifier.adapters.mongo import NOTIFICATIONS, SUBSCRIPTIONS
 from services.notifier.app import Notifier
-from services.notifier.crypto import SecretCipher
-from services.notifier.store import NOTIFICATIONS, SUBSCRIPTIONS
+from services.notifier.domain import webhooks
 from shared.contracts.envelope import parse_envelope
 from tests.fixtures import eventually, signing
 from tests.notifier.support import (

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from services.notifier.adapters.mongo import DELIVERIES, NOTIFICATIONS, UNITS
 from services.notifier.app import Notifier
 from services.notifier.settings import NotifierSettings
-from services.notifier.store import DELIVERIES, NOTIFICATIONS, UNITS
 from shared.contracts import events as ev
 from tests.fixtures import eventually
 from tests.notifier.support import (
@@ -66,7 +66,7 @@ async def test_chinese_mail_reaches_contact_and_office_once(infra: Any) -> None:
             await publish(settings, soon, soon, late)  # the same event twice: one mail
             await eventually(lambda: len(inbox.messages) >= 2)
             # A redelivery after the consumer crashed before marking it processed: still no second mail.
-            await notifier.notices.on_deadline_approaching(soon)
+            await notifier.handlers.on_deadline_approaching(soon)
             await asyncio.sleep(0.5)
 
             assert len(inbox.messages) == 2

@@ -1,5 +1,6 @@
-"""Storage of the notifier, shared by every replica: each write is one atomic, conditional update (or an insert
-refused by a unique key), never a read-modify-write under a lock of this process.
+"""MongoDB storage of the notifier: documents ↔ domain, indexes, and the atomic writes the ports are made of
+(``mongo_notices``, ``mongo_delivery``, ``mongo_reminders``). Shared by every replica: each write is one atomic,
+conditional update (or an insert refused by a unique key), never a read-modify-write under a lock of this process.
 
 Collections:
 - ``units``: one document per unit (``_id`` = unit id): name, status, contact and the facts that open and close
@@ -34,12 +35,13 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from services.notifier.domain import UnitObligations
+from services.notifier.domain.notices import PAUSED, PENDING, WEBHOOK
+from services.notifier.usecases.ports import UnitCopy
 from shared import clock
 from shared.calendar import to_shanghai
 from shared.scope import SCOPE_UNITS
 from shared.storage import Doc, Indexes
-
-from .domain import SlotKey, UnitObligations
 
 UNITS = "units"
 SLOTS = "slots"
@@ -51,21 +53,7 @@ SUBSCRIPTIONS = "subscriptions"
 ACTIVITIES = "activities"
 VOLUNTEERS = "volunteers"
 DIGESTS = "missed_digests"
-SOURCE = "/stvs/notifier"
 DUPLICATE_KEY = 11000
-
-# Channels and outcomes of a notification.
-EMAIL = "email"
-WEBHOOK = "webhook"
-INBOX = "inbox"
-PENDING = "pending"  # queued, being retried
-SENT = "sent"  # accepted by the SMTP server / the subscriber answered 2xx
-DELIVERED = "delivered"  # an in-platform (inbox) notice, listed through the API
-FAILED = "failed"  # given up (permanent error, attempts exhausted, bad template)
-PAUSED = "paused"  # the subscriber is paused: not sent
-OUTCOMES = (PENDING, SENT, DELIVERED, FAILED, PAUSED)
-CHANNELS = (EMAIL, WEBHOOK, INBOX)
-
 
 CLAIM_FIELDS = ("claimed_by", "claimed_until")  # a delivery worker's claim of a queue entry
 REV = "_rev"  # the revision of a document written by :func:`change`
@@ -127,21 +115,6 @@ async def upsert(col: AsyncCollection[Doc], filter_: Mapping[str, Any], update: 
     return bool(result.modified_count or result.upserted_id is not None)
 
 
-def slot_id(key: SlotKey) -> str:
-    return f"{key.deadline_id}|{key.unit_id}|{key.slot}"
-
-
-def notification_id(event_id: str, recipient: str, channel: str) -> str:
-    return f"{event_id}:{recipient}:{channel}"
-
-
-def stop_requested() -> bool:
-    """True once the current task was asked to stop, even if a library swallowed the CancelledError (the PyMongo
-    client can turn a cancellation into a connection error): background loops check it so a stop never hangs."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
-
-
 # ---- units <-> domain
 
 
@@ -159,6 +132,28 @@ def unit_obligations(doc: Mapping[str, Any]) -> UnitObligations:
         monthly_reports={str(k): to_shanghai(v) for k, v in (doc.get("monthly_reports") or {}).items()},
         active_quarters={str(k): to_shanghai(v) for k, v in (doc.get("active_quarters") or {}).items()},
     )
+
+
+def unit_copy(doc: Mapping[str, Any]) -> UnitCopy:
+    """The notifier's copy of a stored unit."""
+    version = doc.get("version")
+    return UnitCopy(
+        obligations=unit_obligations(doc),
+        name=doc.get("name"),
+        status=doc.get("status"),
+        kind=doc.get("kind"),
+        version=int(version) if version is not None else None,
+        contact=doc.get("contact"),
+    )
+
+
+def unit_fields(copy: UnitCopy) -> Doc:
+    """What is stored of a unit's copy: its facts, and the registry's snapshot once one was seen."""
+    fields = obligation_fields(copy.obligations)
+    if copy.version is not None:
+        fields.update(name=copy.name, status=copy.status, kind=copy.kind, version=copy.version)
+        fields["contact"] = dict(copy.contact) if copy.contact is not None else None
+    return fields
 
 
 def obligation_fields(state: UnitObligations) -> Doc:
@@ -210,14 +205,6 @@ def next_seq() -> int:
     global _last_seq
     _last_seq = max(time.time_ns(), _last_seq + 1)
     return _last_seq
-
-
-def entry_order(entry: Mapping[str, Any]) -> tuple[int, str]:
-    seq = entry.get("seq")
-    if not isinstance(seq, int):
-        created = entry.get("created_at")
-        seq = int(created.timestamp() * 1e9) if isinstance(created, datetime) else 0
-    return seq, str(entry["_id"])
 
 
 async def insert_ignoring_duplicates(db: AsyncDatabase[Doc], collection: str, docs: list[Doc]) -> set[Any]:
@@ -293,7 +280,7 @@ async def unpark(db: AsyncDatabase[Doc], subscription_id: Any) -> int:
 
     Only a notification still ``paused`` (or ``pending``) is queued again, so one that went out meanwhile is never
     sent twice; the queue entry is written before the parked copy is dropped."""
-    entries = sorted([e async for e in db[PARKED].find({"subscription_id": subscription_id})], key=entry_order)
+    entries = sorted([e async for e in db[PARKED].find({"subscription_id": subscription_id})], key=_order)
     if not entries:
         return 0
     now = clock.now()
@@ -306,6 +293,14 @@ async def unpark(db: AsyncDatabase[Doc], subscription_id: Any) -> int:
     await insert_ignoring_duplicates(db, DELIVERIES, [{**e, "next_attempt_at": now} for e in wanted])
     await db[PARKED].delete_many({"_id": {"$in": [e["_id"] for e in entries]}})
     return len(wanted)
+
+
+def _order(entry: Mapping[str, Any]) -> tuple[int, str]:
+    seq = entry.get("seq")
+    if not isinstance(seq, int):
+        created = entry.get("created_at")
+        seq = int(created.timestamp() * 1e9) if isinstance(created, datetime) else 0
+    return seq, str(entry["_id"])
 
 
 def public_notification(doc: Mapping[str, Any]) -> Doc:

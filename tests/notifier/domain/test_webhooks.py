@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.notifier.webhooks import (
+from services.notifier.domain.webhooks import (
     BACKOFF_CAP_S,
     HEADER_ID,
     HEADER_SIGNATURE,

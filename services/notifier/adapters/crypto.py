@@ -18,11 +18,11 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.notifier.usecases.ports import SECRET_FIELD
 from shared.storage import Doc
 
 log = logging.getLogger("stvs.notifier.crypto")
 
-SECRET_FIELD = "secret_enc"  # noqa: S105 (a field name)
 PLAIN_FIELD = "secret"  # subscriptions stored before secrets were encrypted
 _AAD = b"stvs-notifier-webhook-secret-v1:"
 _NONCE_BYTES = 12

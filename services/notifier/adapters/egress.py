@@ -20,8 +20,8 @@ from typing import Any
 import httpcore
 import httpx
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from services.notifier.domain.webhooks import Network, refused_reason
+
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
@@ -32,19 +32,6 @@ class RefusedAddress(httpcore.ConnectError):
 async def system_resolver(host: str, port: int) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
-
-
-def refused_reason(address: Address, allowed: Iterable[Network]) -> str | None:
-    """Why a delivery may not go to ``address`` (Chinese), or None when it may."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if any(address in net for net in allowed):
-        return None
-    if address.is_loopback or address.is_unspecified:
-        return f"订阅地址解析到本机地址（{address}），已拒绝投递"
-    if address.is_private or address.is_link_local or not address.is_global:
-        return f"订阅地址解析到内网或保留地址（{address}），已拒绝投递"
-    return None
 
 
 class CheckedBackend(httpcore.AsyncNetworkBackend):

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
+from services.notifier.adapters.mongo import SLOT_BATCHES, SLOTS
 from services.notifier.app import Notifier
-from services.notifier.consumers import Obligations
-from services.notifier.store import SLOT_BATCHES, SLOTS
 from shared.contracts.envelope import parse_envelope
 from shared.contracts.events import DEADLINES
 from tests.fixtures import read_topic
@@ -83,7 +82,7 @@ async def test_two_replicas_and_a_restart_publish_each_slot_once(infra: Any) -> 
 
 
 async def _apply(notifier: Notifier, env: Any) -> None:
-    await Obligations(notifier.service.db).on_unit(env)
+    await notifier.handlers.on_unit(env)
 
 
 async def test_a_pass_that_dies_after_claiming_leaves_nothing_and_the_next_pass_publishes_each_once(

@@ -20,6 +20,8 @@ DEADLINE_MISSED = "deadline_missed"  # to the province office
 ACTIVITY_REMINDER = "activity_reminder"  # to a signed-up volunteer, the day before
 ACTIVITY_CANCELLED = "activity_cancelled"  # to a signed-up volunteer
 
+DEFAULT_PLATFORM_URL = "https://www.stvs.org.cn"  # the platform's public address, named in the mails
+
 _SIGNATURE = "河北省科技志愿者总队工作办公室\n（本邮件由系统自动发送，请勿直接回复）"
 
 # name -> (subject, body)
@@ -34,7 +36,7 @@ _SOURCES: Mapping[str, tuple[str, str]] = {
 
 需要办理：{{ action }}
 
-请尽快登录科技志愿服务信息平台（www.stvs.org.cn）办理。如已办理，请忽略本提醒。
+请尽快登录科技志愿服务信息平台（{{ platform_url|site }}）办理。如已办理，请忽略本提醒。
 
 """
         + _SIGNATURE,
@@ -92,7 +94,10 @@ _SOURCES: Mapping[str, tuple[str, str]] = {
 }
 
 # Values a template may go without.
-_DEFAULTS: Mapping[str, Mapping[str, object]] = {ACTIVITY_CANCELLED: {"reason": ""}}
+_DEFAULTS: Mapping[str, Mapping[str, object]] = {
+    ACTIVITY_CANCELLED: {"reason": ""},
+    DEADLINE_APPROACHING: {"platform_url": DEFAULT_PLATFORM_URL},
+}
 
 TEMPLATE_NAMES: tuple[str, ...] = tuple(_SOURCES)
 
@@ -132,6 +137,14 @@ def zh_weekday(value: object) -> str:
     return "星期" + "一二三四五六日"[_local(value).weekday()]
 
 
+def site(value: object) -> str:
+    """A web address as a mail names it: without the scheme, e.g. "www.stvs.org.cn"."""
+    text = str(value)
+    for scheme in ("https://", "http://"):
+        text = text.removeprefix(scheme)
+    return text.rstrip("/")
+
+
 def _environment() -> Environment:
     sources = {
         f"{name}/{part}": text
@@ -147,7 +160,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=False,
     )
-    env.filters.update(zh_date=zh_date, zh_time=zh_time, zh_weekday=zh_weekday)
+    env.filters.update(zh_date=zh_date, zh_time=zh_time, zh_weekday=zh_weekday, site=site)
     return env
 
 

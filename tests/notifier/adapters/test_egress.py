@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from services.notifier.adapters.egress import checked_client, refusal
+from services.notifier.adapters.mongo import NOTIFICATIONS
 from services.notifier.app import Notifier
-from services.notifier.egress import checked_client, refusal
-from services.notifier.store import NOTIFICATIONS
 from tests.fixtures import eventually, signing
 from tests.notifier.support import Receiver, headers, notifier_settings, publish, running, unit_registered
 
@@ -93,7 +93,7 @@ async def test_a_production_notifier_does_not_deliver_to_a_name_that_resolves_to
         webhook_pause_after_s=3600,
     )
     notifier = Notifier(settings)
-    notifier.delivery.resolver = Resolver({"hooks.example.org": ["127.0.0.1"]})
+    notifier.webhook_client.resolver = Resolver({"hooks.example.org": ["127.0.0.1"]})
     receiver = Receiver()
     async with receiver.serving(), running(notifier):
         http = httpx.AsyncClient(

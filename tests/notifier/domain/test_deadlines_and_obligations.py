@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jinja2 import TemplateError, TemplateNotFound
 
-from services.notifier import templates
 from services.notifier.domain import (
     ActionPlanSubmitted,
     ActivityCompleted,
@@ -28,6 +27,7 @@ from services.notifier.domain import (
     due_notifications,
     reminder_at,
     slots_for_unit,
+    templates,
 )
 from shared.calendar import SHANGHAI
 
