@@ -14,14 +14,14 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import clock
@@ -241,6 +241,13 @@ def operators_only(request: Request) -> None:
 OperatorsOnly = Depends(operators_only)
 
 
+class Readiness(BaseModel):
+    """``/readyz``: ready or not, and one entry per dependency checked (Kafka, MongoDB, the outbox backlog)."""
+
+    model_config = ConfigDict(extra="allow")
+    status: Literal["ready", "not_ready"]
+
+
 def health_router() -> APIRouter:
     router = APIRouter(tags=["运维"])
 
@@ -248,7 +255,13 @@ def health_router() -> APIRouter:
     async def healthz(service: ServiceDep) -> dict[str, str]:
         return {"status": "ok", "service": service.name}
 
-    @router.get("/readyz", summary="依赖就绪（Kafka、MongoDB、发件箱积压）", dependencies=[OperatorsOnly])
+    @router.get(
+        "/readyz",
+        summary="依赖就绪（Kafka、MongoDB、发件箱积压）",
+        dependencies=[OperatorsOnly],
+        response_model=Readiness,
+        responses={503: {"model": Readiness}},
+    )
     async def readyz(service: ServiceDep) -> JSONResponse:
         ok, checks = await service.readiness()
         return JSONResponse({"status": "ready" if ok else "not_ready", **checks}, status_code=200 if ok else 503)

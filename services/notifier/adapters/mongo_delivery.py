@@ -47,7 +47,7 @@ class MongoDelivery:
         cursor = self.db[DELIVERIES].find(query, {"_id": 1}).sort([("next_attempt_at", ASCENDING)]).limit(limit)
         return [d["_id"] async for d in cursor]
 
-    async def claim(self, entry_id: Any, now: datetime, claimer: str, until: datetime) -> bool:
+    async def claim_entry(self, entry_id: Any, now: datetime, claimer: str, until: datetime) -> bool:
         found = await self.db[DELIVERIES].find_one_and_update(
             {"_id": entry_id, "next_attempt_at": {"$lte": now}, **_claimable()},
             {"$set": {"claimed_by": claimer, "claimed_until": until}},
@@ -55,7 +55,7 @@ class MongoDelivery:
         )
         return found is not None
 
-    async def unclaim(self, entry_id: Any, claimer: str) -> None:
+    async def unclaim_entry(self, entry_id: Any, claimer: str) -> None:
         with contextlib.suppress(Exception):
             await self.db[DELIVERIES].update_one(
                 {"_id": entry_id, "claimed_by": claimer}, {"$unset": dict.fromkeys(CLAIM_FIELDS, "")}
@@ -64,7 +64,7 @@ class MongoDelivery:
     async def notification(self, note_id: Any) -> Doc | None:
         return await self.db[NOTIFICATIONS].find_one({"_id": note_id})
 
-    async def notifications(self, ids: Sequence[Any]) -> dict[Any, Doc]:
+    async def notices_by_id(self, ids: Sequence[Any]) -> dict[Any, Doc]:
         return {d["_id"]: d async for d in self.db[NOTIFICATIONS].find({"_id": {"$in": list(ids)}})}
 
     async def dequeue(self, ids: Sequence[Any]) -> None:

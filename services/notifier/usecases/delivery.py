@@ -204,12 +204,12 @@ class DeliveryWorker:
         won = await asyncio.gather(*(self._claim(e["_id"], run.now) for e in chunk))
         held = next((i for i, ok in enumerate(won) if not ok), len(chunk))
         later = zip(chunk[held:], won[held:], strict=True)
-        await asyncio.gather(*(self.store.unclaim(e["_id"], self.claimer) for e, ok in later if ok))
-        notes = await self.store.notifications([e["_id"] for e in chunk[:held]])
+        await asyncio.gather(*(self.store.unclaim_entry(e["_id"], self.claimer) for e, ok in later if ok))
+        notes = await self.store.notices_by_id([e["_id"] for e in chunk[:held]])
         for n, entry in enumerate(chunk[:held]):
             note = notes.get(entry["_id"], MISSING)
             if time.monotonic() > run.ends_at or not await self._guarded(run, entry["_id"], sub, note):
-                await asyncio.gather(*(self.store.unclaim(e["_id"], self.claimer) for e in chunk[n + 1 : held]))
+                await asyncio.gather(*(self.store.unclaim_entry(e["_id"], self.claimer) for e in chunk[n + 1 : held]))
                 return False
         return held == len(chunk)
 
@@ -227,7 +227,7 @@ class DeliveryWorker:
 
     async def _claim(self, entry_id: Any, now: datetime) -> bool:
         """Claim one queue entry if it is due and no other worker holds it (wall clock: claims are bookkeeping)."""
-        return await self.store.claim(entry_id, now, self.claimer, utcnow() + self.claim_ttl)
+        return await self.store.claim_entry(entry_id, now, self.claimer, utcnow() + self.claim_ttl)
 
     async def _dequeue(self, notification_id: Any) -> None:
         if self._done is not None:
