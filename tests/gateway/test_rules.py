@@ -8,14 +8,14 @@ from typing import Any
 import jwt
 import pytest
 
-from services.gateway.api import mask_name
-from services.gateway.auth import AUDIENCE, ISSUER, decode_access_token, issue_access_token
-from services.gateway.openapi import merge
-from services.gateway.proxy import target, units_named, volunteers_named
-from services.gateway.scope import covers
+from services.gateway.adapters.openapi import merge
+from services.gateway.domain.certificates import mask_name
+from services.gateway.domain.errors import GatewayError
+from services.gateway.domain.routes import target, units_named, volunteers_named
+from services.gateway.domain.scope import covers
+from services.gateway.domain.sessions import AUDIENCE, ISSUER, decode_access_token, issue_access_token
 from services.gateway.settings import GatewaySettings
 from shared.identity import Identity
-from shared.problems import Problem
 
 C1_ADMIN = Identity(subject="a", role="unit_admin", unit_id="C1")
 
@@ -37,7 +37,7 @@ def test_routing_table() -> None:
     assert target(["obligations", "x"])[0] == "notifier"
     assert target(["notifier", "admin", "dlq", "replay"]) == ("notifier", ["admin", "dlq", "replay"], True)
     for bad in (["nope"], ["units", "..", "healthz"], ["registry", "healthz"], []):
-        with pytest.raises(Problem) as err:
+        with pytest.raises(GatewayError) as err:
             target(bad)
         assert err.value.status == 404
 
@@ -68,7 +68,7 @@ def test_access_tokens_round_trip_and_expire() -> None:
     claims = decode_access_token(settings, token)
     assert (claims["sub"], claims["ver"], claims["sid"]) == ("acc", 3, "sid")
     other = GatewaySettings(jwt_secret="another-secret-that-is-long-enough-32")
-    with pytest.raises(Problem) as err:
+    with pytest.raises(GatewayError) as err:
         decode_access_token(other, token)
     assert err.value.status == 401
 
@@ -112,6 +112,6 @@ def test_an_expired_access_token_is_refused() -> None:
     now = int(time.time())
     claims = {"sub": "acc", "ver": 1, "sid": "s", "aud": AUDIENCE, "iss": ISSUER, "iat": now - 100, "exp": now - 10}
     token = jwt.encode(claims, settings.jwt_secret.get_secret_value(), "HS256")
-    with pytest.raises(Problem) as err:
+    with pytest.raises(GatewayError) as err:
         decode_access_token(settings, token)
     assert (err.value.status, err.value.code) == (401, "token_expired")

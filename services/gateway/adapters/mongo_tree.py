@@ -1,4 +1,4 @@
-"""The gateway's copy of the unit tree (and of volunteers' memberships), and who may reach what.
+"""The gateway's copy of the unit tree (and of volunteers' memberships) on MongoDB, and who may reach what.
 
 Kept from the registry's events, newest version wins, so a scope check reads one document by ``_id`` and makes
 no call to another service. Each event is applied by one atomic write whose filter lets only an older copy be
@@ -15,31 +15,12 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from shared.contracts.envelope import Envelope
-from shared.contracts.events import (
-    UNITS,
-    VOLUNTEERS,
-    UnitRegistered,
-    UnitUpdated,
-    VolunteerJoinedUnit,
-    VolunteerLeftUnit,
-    VolunteerRegistered,
-    VolunteerUpdated,
-)
+from services.gateway.domain.scope import covers
 from shared.identity import Identity
-from shared.scope import covers as covers_path
-from shared.service import Service
 from shared.storage import Doc, utcnow
 
 UNITS_COL = "units"
 VOLUNTEERS_COL = "volunteers"
-
-
-def covers(identity: Identity, unit_id: str, unit: Doc | None) -> bool:
-    """May ``identity`` reach unit ``unit_id`` (whose copy is ``unit``, None when unknown)? The shared rule
-    (:func:`shared.scope.covers`) on the unit's path; an unknown unit is only a unit admin's own."""
-    path = [*((unit or {}).get("ancestors") or []), unit_id]
-    return covers_path(identity, path)
 
 
 Lookup = Callable[[str], Awaitable[Doc | None]]
@@ -82,6 +63,23 @@ class UnitTree:
                 return False
         return True
 
+    async def volunteer_units(self, volunteer_id: str) -> list[str] | None:
+        doc = await self.volunteers.find_one({"_id": volunteer_id}, {"unit_ids": 1})
+        return None if doc is None else [str(u) for u in doc.get("unit_ids") or []]
+
+    # -- kept from the registry's events (``consumers.py``)
+    async def unit_changed(self, unit_id: str, version: int, fields: Doc) -> None:
+        await _apply_versioned(self.units, unit_id, version, {"$set": fields})
+
+    async def volunteer_changed(self, volunteer_id: str, version: int, fields: Doc) -> None:
+        await _apply_versioned(self.volunteers, volunteer_id, version, {"$set": fields})
+
+    async def membership_changed(self, volunteer_id: str, version: int, unit_id: str, *, joined: bool) -> None:
+        membership = {"$addToSet": {"unit_ids": unit_id}} if joined else {"$pull": {"unit_ids": unit_id}}
+        await _apply_versioned(
+            self.volunteers, volunteer_id, version, {**membership, "$setOnInsert": {"status": "active"}}
+        )
+
     async def volunteer_in_scope(self, identity: Identity, volunteer_id: str) -> bool:
         """A volunteer is in scope of a unit admin when one of its units is."""
         if identity.role == "province_admin":
@@ -111,34 +109,3 @@ async def _apply_versioned(collection: Any, doc_id: str, version: int, update: D
     except DuplicateKeyError:
         return False  # the copy is as new or newer
     return bool(result.modified_count or result.upserted_id is not None)
-
-
-def attach_consumers(service: Service) -> None:
-    """Consumers ``units`` (UNITS stream) and ``volunteers`` (VOLUNTEERS stream) keeping the copies."""
-    units = service.consumer("units", [UNITS])
-    volunteers = service.consumer("volunteers", [VOLUNTEERS])
-    db = service.db
-
-    @units.on(UnitRegistered, UnitUpdated)
-    async def on_unit(env: Envelope[Any]) -> None:
-        d = env.data
-        fields = {"parent_id": d.parent_id, "ancestors": list(d.ancestors), "status": d.status, "name": d.name}
-        await _apply_versioned(db[UNITS_COL], d.unit_id, d.version, {"$set": fields})
-
-    @volunteers.on(VolunteerRegistered, VolunteerUpdated)
-    async def on_volunteer(env: Envelope[Any]) -> None:
-        d = env.data
-        fields = {"unit_ids": list(d.unit_ids), "status": d.status}
-        await _apply_versioned(db[VOLUNTEERS_COL], d.volunteer_id, d.version, {"$set": fields})
-
-    @volunteers.on(VolunteerJoinedUnit, VolunteerLeftUnit)
-    async def on_membership(env: Envelope[Any]) -> None:
-        d = env.data
-        membership = (
-            {"$addToSet": {"unit_ids": d.unit_id}}
-            if isinstance(d, VolunteerJoinedUnit)
-            else {"$pull": {"unit_ids": d.unit_id}}
-        )
-        await _apply_versioned(
-            db[VOLUNTEERS_COL], d.volunteer_id, d.version, {**membership, "$setOnInsert": {"status": "active"}}
-        )

@@ -12,8 +12,9 @@ import copy
 import logging
 from typing import Any
 
-from services.gateway.proxy import RESOURCES, Upstreams
-from services.gateway.settings import SERVICES
+from services.gateway.domain.routes import RESOURCES, SERVICES
+
+from .upstream import Upstreams
 
 log = logging.getLogger("stvs.gateway.openapi")
 
@@ -87,6 +88,14 @@ class OpenApiDocs:
     @property
     def missing(self) -> list[str]:
         return [s for s in SERVICES if s not in self.services]
+
+    def key(self) -> tuple[tuple[str, int], ...]:
+        """Names the service documents fetched so far (changes when one more arrives)."""
+        return tuple(sorted((name, id(spec)) for name, spec in self.services.items()))
+
+    def templates(self) -> list[str]:
+        """The route templates of the services' public paths (for the audit log)."""
+        return list(merge({}, self.services, self.upstreams.settings.upstream_prefix)["paths"])
 
     async def refresh(self) -> None:
         path = f"{self.upstreams.settings.upstream_prefix}/openapi.json"

@@ -1,4 +1,7 @@
-"""Accounts of people and systems that use the platform, and their sessions, shared by every gateway replica.
+"""The gateway's storage on MongoDB: accounts and their sessions, and the sign-in rate limits; shared by every
+gateway replica.
+
+Accounts of people and systems that use the platform, and their sessions.
 
 An account is found by its id (each request), by its lower-cased username (``username_key``, a unique index: two
 replicas creating the same name at once get one account and one 409), or by an API key (``api_keys._id`` = SHA-256 of
@@ -11,31 +14,25 @@ same write.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from pydantic import BaseModel, Field
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from shared.identity import Identity, Role
-from shared.problems import Problem
+from services.gateway.domain.accounts import Account, AccountPatch, NewAccount, Session, check_binding
+from services.gateway.domain.errors import GatewayError
 from shared.storage import Doc, Indexes, utcnow
+
+from .passwords import hash_password
 
 ACCOUNTS = "accounts"
 NAMES = "account_names"  # usernames of accounts created before ``username_key`` (read only)
 API_KEYS = "api_keys"
-
-_hasher = PasswordHasher()
-# Verified against when the username is unknown, so a wrong username costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 
 def indexes() -> Indexes:
@@ -47,87 +44,8 @@ def indexes() -> Indexes:
     return idx
 
 
-class Account(BaseModel):
-    """An account as the API shows it (never the password hash or sessions)."""
-
-    id: str
-    username: str
-    role: Role
-    unit_id: str | None = None
-    volunteer_id: str | None = None
-    display_name: str | None = None
-    disabled: bool = False
-    created_at: datetime
-    created_by: str | None = None
-
-    @classmethod
-    def of(cls, doc: Doc) -> Account:
-        return cls(id=doc["_id"], **{k: doc.get(k) for k in cls.model_fields if k != "id"})
-
-    def identity(self) -> Identity:
-        return Identity(
-            subject=self.id,
-            role=self.role,
-            unit_id=self.unit_id,
-            volunteer_id=self.volunteer_id,
-            display_name=self.display_name or self.username,
-        )
-
-
-class NewAccount(BaseModel):
-    username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.@\-]+$")
-    password: str | None = Field(None, min_length=8, max_length=256, description="Not for system accounts")
-    role: Role
-    unit_id: str | None = Field(None, description="Required for unit_admin")
-    volunteer_id: str | None = Field(None, description="Required for volunteer")
-    display_name: str | None = Field(None, max_length=64)
-
-
-class AccountPatch(BaseModel):
-    disabled: bool | None = None
-    password: str | None = Field(None, min_length=8, max_length=256)
-    display_name: str | None = Field(None, max_length=64)
-
-
-class Session(BaseModel):
-    secret_hash: str
-    expires_at: datetime
-    token_version: int
-
-
-def _hash(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def _verify(password_hash: str | None, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-# Argon2 takes tens of milliseconds of CPU on purpose: off the event loop, so proxied requests do not wait.
-async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(_hash, password)
-
-
-async def verify_password(password_hash: str | None, password: str) -> bool:
-    return await asyncio.to_thread(_verify, password_hash, password)
-
-
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _check_binding(new: NewAccount) -> None:
-    need: dict[str, Literal["unit_id", "volunteer_id"]] = {"unit_admin": "unit_id", "volunteer": "volunteer_id"}
-    field = need.get(new.role)
-    if field and not getattr(new, field):
-        raise Problem(422, "binding_missing", "单位管理员须绑定队伍，志愿者账号须绑定志愿者")
-    if new.role != "system" and not new.password:
-        raise Problem(422, "password_missing", "请设置密码（至少 8 位）")
-    if new.role == "system" and new.password:
-        raise Problem(422, "password_not_allowed", "系统账号使用 API 密钥，不设密码")
 
 
 class AccountStore:
@@ -164,8 +82,8 @@ class AccountStore:
 
     async def create(self, new: NewAccount, *, created_by: str | None) -> tuple[Account, str | None]:
         """Create an account; returns it and, for a system account, its API key (shown once)."""
-        _check_binding(new)
-        taken = Problem(409, "username_taken", f"用户名 {new.username} 已被使用")
+        check_binding(new)
+        taken = GatewayError(409, "username_taken", f"用户名 {new.username} 已被使用")
         key = new.username.lower()
         legacy = await self.names.find_one({"_id": key})
         if legacy is not None and await self.get(legacy["account_id"]) is not None:
@@ -205,14 +123,14 @@ class AccountStore:
     async def patch(self, account_id: str, patch: AccountPatch) -> Account:
         doc = await self.get(account_id)
         if doc is None:
-            raise Problem(404, "account_not_found", "账号不存在")
+            raise GatewayError(404, "account_not_found", "账号不存在")
         fields: dict[str, Any] = {"updated_at": utcnow()}
         revoke = False
         if patch.display_name is not None:
             fields["display_name"] = patch.display_name
         if patch.password is not None:
             if doc["role"] == "system":  # a role never changes: reading it first decides nothing stale
-                raise Problem(422, "password_not_allowed", "系统账号使用 API 密钥，不设密码")
+                raise GatewayError(422, "password_not_allowed", "系统账号使用 API 密钥，不设密码")
             fields["password_hash"] = await hash_password(patch.password)
             revoke = True
         if patch.disabled is not None:
@@ -226,7 +144,7 @@ class AccountStore:
             {"_id": account_id}, update, return_document=ReturnDocument.AFTER
         )
         if changed is None:
-            raise Problem(404, "account_not_found", "账号不存在")
+            raise GatewayError(404, "account_not_found", "账号不存在")
         return Account.of(changed)
 
     # -- sessions (refresh tokens "<account id>.<session id>.<secret>")
@@ -248,7 +166,7 @@ class AccountStore:
             {"_id": doc["_id"], "token_version": doc["token_version"], "disabled": {"$ne": True}}, update
         )
         if not result.matched_count:
-            raise Problem(401, "bad_credentials", "用户名或密码错误")
+            raise GatewayError(401, "bad_credentials", "用户名或密码错误")
         return sid, f"{doc['_id']}.{sid}.{secret}"
 
     async def rotate_session(self, refresh_token: str, ttl_s: int) -> tuple[Doc, str, str]:
@@ -257,7 +175,7 @@ class AccountStore:
         The exchange is a compare-and-set on the hash of the presented secret: of two uses of one token — at once,
         or one after the other, on one gateway replica or two — one wins and the other finds the hash changed,
         which is a replay: the session ends, so the winner's new token stops working too."""
-        bad = Problem(401, "invalid_refresh_token", "登录已失效，请重新登录")
+        bad = GatewayError(401, "invalid_refresh_token", "登录已失效，请重新登录")
         parts = refresh_token.split(".")
         if len(parts) != 3:
             raise bad
@@ -294,3 +212,50 @@ class AccountStore:
 
     async def close_session(self, account_id: str, sid: str) -> None:
         await self.accounts.update_one({"_id": account_id}, {"$unset": {f"sessions.{sid}": ""}})
+
+
+# ---------------------------------------------------------------- rate limits
+
+RATE_LIMITS = "rate_limits"
+
+
+def rate_limit_indexes() -> Indexes:
+    idx = Indexes()
+    # A key idle for a whole window is removed by the server itself (TTL on the end of its window).
+    idx.add(RATE_LIMITS, "expires_at", expire_after_s=0)
+    return idx
+
+
+class RateLimiter:
+    """Sliding-window limit per key (here: username and client IP), kept in the gateway's database, so every
+    gateway replica counts against the same limit.
+
+    One document per (limiter, key) holds the times of the attempts allowed within the last window (at most
+    ``per_minute`` of them). An attempt first drops the times that left the window, then appends its own only if
+    fewer than ``per_minute`` remain — the condition is in the filter of one atomic update, so two replicas
+    counting at the same moment cannot both take the last place (the loser's upsert collides with the ``_id``).
+    The document expires with its window (TTL index); the key is stored hashed (no username or IP at rest)."""
+
+    def __init__(self, db: AsyncDatabase[Doc], name: str, per_minute: int, window_s: float = 60.0) -> None:
+        self.col = db[RATE_LIMITS]
+        self.name = name
+        self.per_minute = per_minute
+        self.window = timedelta(seconds=window_s)
+
+    async def hit(self, key: str) -> float:
+        """Count one attempt; returns 0 when allowed, else the seconds until the next one is."""
+        doc_id = f"{self.name}:{hashlib.sha256(key.encode()).hexdigest()}"
+        now = utcnow()
+        await self.col.update_one({"_id": doc_id}, {"$pull": {"hits": {"$lte": now - self.window}}})
+        try:
+            await self.col.update_one(
+                {"_id": doc_id, f"hits.{self.per_minute - 1}": {"$exists": False}},
+                {"$push": {"hits": now}, "$set": {"expires_at": now + self.window}},
+                upsert=True,
+            )
+            return 0.0
+        except DuplicateKeyError:
+            pass  # the window is full
+        doc = await self.col.find_one({"_id": doc_id}, {"hits": 1})
+        oldest: datetime = min((doc or {}).get("hits") or [now])
+        return max((oldest + self.window - now).total_seconds(), 0.1)

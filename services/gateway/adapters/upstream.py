@@ -6,14 +6,13 @@ request goes to the least busy one (round-robin among equals), and when a replic
 be connected to — nothing was sent — the next one is tried, whatever the method; when no replica took it, a GET/HEAD
 is tried again after a short pause (a service restarting), a write is not. Request and response bodies stream
 through (an upload or a download is never held whole in memory). The caller's identity goes along signed with the
-internal token; the services' own problem documents pass through unchanged. The gateway depends only on the first
-path segment of each route (the resource), never on the services' exact routes.
+internal token; the services' own problem documents pass through unchanged. Which service owns a path, and what
+the gateway knows of the services' routes, is in ``domain/routes.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -28,41 +27,13 @@ from fastapi.responses import StreamingResponse
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from starlette.background import BackgroundTask
 
-from services.gateway.scope import UnitTree
-from services.gateway.settings import SERVICES, GatewaySettings
+from services.gateway.domain.routes import NOT_IDS, SERVICE_NAMES_ZH, SERVICES
+from services.gateway.settings import GatewaySettings
 from shared.identity import HEADER, Identity, sign_identity
 from shared.problems import Problem
-from shared.scope import out_of_scope, system_may_read
 
 log = logging.getLogger("stvs.gateway.proxy")
 
-RESOURCES: dict[str, str] = {
-    "units": "registry",
-    "volunteers": "registry",
-    "forms": "registry",
-    "activities": "activities",
-    "demands": "activities",
-    "compliance": "reporting",
-    "action-plans": "reporting",
-    "monthly-reports": "reporting",
-    "exports": "reporting",
-    "certificates": "reporting",
-    "charts": "reporting",
-    "stats": "reporting",
-    "subscriptions": "notifier",
-    "notifications": "notifier",
-    "deadlines": "notifier",
-    "obligations": "notifier",
-}
-
-SERVICE_NAMES_ZH = {
-    "registry": "登记服务",
-    "activities": "活动服务",
-    "reporting": "统计报表服务",
-    "notifier": "通知服务",
-}
-
-READS = frozenset({"GET", "HEAD", "OPTIONS"})
 RETRYABLE = frozenset({"GET", "HEAD"})
 WHOLE_BODY_BYTES = 256 * 1024  # answers up to this size (declared) are relayed whole, larger ones streamed
 HOP_BY_HOP = frozenset(
@@ -79,20 +50,6 @@ DROP_REQUEST = HOP_BY_HOP | {
     "traceparent",
     "tracestate",
 }
-UNIT_FIELDS = ("unit_id", "parent_id")
-UNIT_QUERY = frozenset({"unit_id", "parent_id", "parent", "unit"})  # query parameters naming a unit
-# Bodies that are files (the collective forms): streamed on, never parsed by the gateway.
-UPLOAD_TYPES = (
-    "multipart/form-data",
-    "application/octet-stream",
-    "application/vnd.openxmlformats-officedocument.",
-    "application/vnd.ms-excel",
-    "text/csv",
-)
-# Marks a refusal decided by the gateway's scope rules (not by a service), for logs and the scope matrix test.
-DENIED = {"X-STVS-Denied-By": "gateway"}
-
-
 DOWN_FOR_S = 2.0  # a replica that refused a connection is tried last for this long
 
 
@@ -294,175 +251,6 @@ def unavailable(service: str) -> Problem:
         headers={"Retry-After": "5"},
         service=service,
     )
-
-
-def target(segments: list[str]) -> tuple[str, list[str], bool]:
-    """(service, upstream path segments, is a dead-letter admin route) of a path below /api/v1, or 404."""
-    if not segments or any(s in ("", ".", "..") for s in segments):
-        raise Problem(404, "not_found", "请求的接口不存在")
-    head = segments[0]
-    if head in SERVICES and segments[1:3] == ["admin", "dlq"]:
-        return head, segments[1:], True
-    service = RESOURCES.get(head)
-    if service is None:
-        raise Problem(404, "not_found", "请求的接口不存在")
-    return service, segments, False
-
-
-def denial(method: str) -> Problem:
-    """Out of scope: 404 for reads (nothing is revealed), 403 for writes (the shared rule's answer)."""
-    return out_of_scope(method in READS, DENIED)
-
-
-async def authorize(
-    tree: UnitTree,
-    identity: Identity,
-    method: str,
-    segments: list[str],
-    query: list[tuple[str, str]],
-    dlq: bool,
-) -> None:
-    """Scope rules the gateway can check from the path and query alone (the services check the rest too)."""
-    read = method in READS
-    if identity.role == "province_admin":
-        return
-    if dlq:
-        raise Problem(403, "forbidden_role", "仅省级管理员可管理死信", headers=DENIED)
-    if identity.role == "system":
-        if not read or segments[0] == "certificates":  # issuing a certificate is a GET, but a write
-            raise Problem(403, "read_only", "系统账号只能读取数据", headers=DENIED)
-        if not system_may_read(segments):
-            raise Problem(403, "forbidden_role", "系统账号只能读取组织与统计数据，不能读取个人信息", headers=DENIED)
-        return
-    if identity.role == "volunteer":
-        if not volunteer_may(identity, method, segments, query):
-            raise denial(method)
-        issuers = [v for k, v in query if k == "unit_id"]
-        if issuers and segments[0] == "certificates":
-            # a certificate names its issuing unit: only one the volunteer belongs to
-            own = await tree.volunteers.find_one({"_id": identity.volunteer_id}) or {}
-            if not set(issuers) <= set(own.get("unit_ids") or []):
-                raise denial(method)
-        return
-    if identity.role != "unit_admin":
-        raise denial(method)
-    unit_ids = [v for k, v in query if k in UNIT_QUERY] + units_named(segments)
-    if not await tree.all_in_scope(identity, unit_ids):
-        raise denial(method)
-    for volunteer_id in volunteers_named(segments):
-        known = await tree.volunteers.find_one({"_id": volunteer_id}, {"_id": 1})
-        if known is not None and not await tree.volunteer_in_scope(identity, volunteer_id):
-            raise denial(method)
-
-
-def _matches(segments: list[str], *pattern: str) -> bool:
-    """``pattern`` against the path: ``*`` is any one segment."""
-    return len(segments) == len(pattern) and all(p in ("*", s) for p, s in zip(pattern, segments, strict=True))
-
-
-# Where a path names a unit (checked against a unit admin's scope): (pattern, index of the unit id).
-UNIT_POSITIONS: tuple[tuple[tuple[str, ...], int], ...] = (
-    (("units", "*"), 1),
-    (("stats", "units", "*"), 2),
-    (("monthly-reports", "*"), 1),
-    (("exports", "monthly", "*"), 2),
-    (("obligations", "*"), 1),
-    (("volunteers", "*", "units", "*"), 3),
-)
-# Where a path names a volunteer whose data it shows (a volunteer's own record; for unit admins, in scope).
-VOLUNTEER_POSITIONS: tuple[tuple[tuple[str, ...], int], ...] = (
-    (("volunteers", "*"), 1),
-    (("stats", "volunteers", "*"), 2),
-    (("certificates", "volunteers", "*"), 2),
-)
-
-
-# Fixed route segments where a unit id could stand (``GET /units/suggest-name``).
-NOT_IDS = frozenset({"suggest-name"})
-
-
-def units_named(segments: list[str]) -> list[str]:
-    """Unit ids a path names (a prefix of the path matching a pattern counts: ``/units/u1/subtree`` names u1)."""
-    return [segments[i] for p, i in UNIT_POSITIONS if _matches(segments[: len(p)], *p) and segments[i] not in NOT_IDS]
-
-
-def volunteers_named(segments: list[str]) -> list[str]:
-    out = []
-    for pattern, i in VOLUNTEER_POSITIONS:
-        if _matches(segments[: len(pattern)], *pattern):
-            ident = segments[i]
-            out.append(ident.removesuffix(".pdf") if pattern[0] == "certificates" else ident)
-    return out
-
-
-def volunteer_may(identity: Identity, method: str, s: list[str], query: list[tuple[str, str]]) -> bool:
-    """A volunteer reaches itself, its sign-ups and hours, and the public activity listings; nothing else.
-
-    Bodies that may name a volunteer (sign-up, check-in/out) are checked by :func:`check_body_volunteer`.
-    """
-    me = identity.volunteer_id
-    if not me:
-        return False
-    read = method in ("GET", "HEAD")
-    return (
-        # the public listings and an activity's page (with the volunteer's own sign-up)
-        (read and (_matches(s, "activities") or _matches(s, "activities", "*")))
-        # sign up, cancel its own sign-up, check in / out with the activity's code
-        or (method == "POST" and (_matches(s, "activities", "*", "signups")))
-        or (method == "DELETE" and _matches(s, "activities", "*", "signups", me))
-        or (
-            method == "POST"
-            and (_matches(s, "activities", "*", "checkin") or _matches(s, "activities", "*", "checkout"))
-        )
-        # its own profile, joining / leaving a unit
-        or (method in ("GET", "HEAD", "PATCH") and _matches(s, "volunteers", me))
-        or (method in ("POST", "DELETE") and _matches(s, "volunteers", me, "units", "*"))
-        # its hours and its certificate
-        or (read and _matches(s, "stats", "volunteers", me))
-        or (read and _matches(s, "certificates", "volunteers", f"{me}.pdf"))
-        # its inbox
-        or (read and _matches(s, "notifications") and all(v == f"volunteer:{me}" for k, v in query if k == "recipient"))
-    )
-
-
-def check_body_volunteer(identity: Identity, body: bytes) -> None:
-    """A volunteer's write naming a volunteer (``volunteer_id``) must name itself."""
-    doc = json_body(body) if body.strip() else None
-    if doc is not None and doc.get("volunteer_id") not in (None, identity.volunteer_id):
-        raise Problem(403, "not_yourself", "志愿者只能为本人报名、取消报名或签到签退", headers=DENIED)
-
-
-def json_body(body: bytes) -> dict[str, Any] | None:
-    """The body as a JSON object, None when it is none (the service answers with its own validation problem)."""
-    try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
-def is_upload(content_type: str) -> bool:
-    """A file upload (streamed on, never parsed here): the services read these bodies as files, not as JSON."""
-    return content_type.split(";")[0].strip().lower().startswith(UPLOAD_TYPES)
-
-
-async def check_body_units(tree: UnitTree, identity: Identity, body: bytes) -> None:
-    """A unit admin's write naming units (``unit_id``, ``parent_id``, ``unit_ids``) must stay inside its scope, and
-    a volunteer it acts for (``volunteer_id``) must not be one the copy knows outside it. Any body that is not a
-    file upload is looked at, whatever its media type says (``Application/JSON``, ``…+json``, none at all)."""
-    doc = json_body(body)
-    if doc is None:
-        return
-    named = [doc[f] for f in UNIT_FIELDS if isinstance(doc.get(f), str)]
-    if isinstance(doc.get("unit_ids"), list):
-        named += [u for u in doc["unit_ids"] if isinstance(u, str)]
-    if not await tree.all_in_scope(identity, named):
-        raise Problem(403, "out_of_scope", "超出本账号的管理范围，无权执行此操作", headers=DENIED)
-    volunteer_id = doc.get("volunteer_id")
-    if isinstance(volunteer_id, str):
-        known = await tree.volunteers.find_one({"_id": volunteer_id}, {"_id": 1})
-        if known is not None and not await tree.volunteer_in_scope(identity, volunteer_id):
-            raise Problem(403, "out_of_scope", "超出本账号的管理范围，无权执行此操作", headers=DENIED)
 
 
 def forward_headers(request: Request) -> dict[str, str]:
