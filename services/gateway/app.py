@@ -16,7 +16,7 @@ from shared.service import Service
 from . import api, consumers
 from .adapters import mongo
 from .adapters.audit_log import AuditLog, audit_indexes
-from .adapters.mongo_tree import UnitTree
+from .adapters.mongo_tree import MongoUnitTree
 from .adapters.openapi import OpenApiDocs
 from .adapters.passwords import Argon2Passwords
 from .adapters.upstream import Upstreams
@@ -46,7 +46,7 @@ class Gateway:
         db = self.service.db
         self.accounts = mongo.AccountStore(db)
         self.upstreams = Upstreams(s)
-        self.tree = UnitTree(db, self.upstreams.lookup_unit)
+        self.tree = MongoUnitTree(db, self.upstreams.lookup_unit)
         consumers.register(self.service, self.tree)
         self.docs = OpenApiDocs(self.upstreams)
         self.audit = AuditLog(db, s.audit_retention_days, s.audit_queue_size)

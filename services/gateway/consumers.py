@@ -19,10 +19,10 @@ from shared.contracts.events import (
 )
 from shared.service import Service
 
-from .adapters.mongo_tree import UnitTree
+from .adapters.mongo_tree import MongoUnitTree
 
 
-def register(service: Service, tree: UnitTree) -> None:
+def register(service: Service, tree: MongoUnitTree) -> None:
     """Consumers ``units`` (UNITS stream) and ``volunteers`` (VOLUNTEERS stream) keeping the copies."""
     units = service.consumer("units", [UNITS])
     volunteers = service.consumer("volunteers", [VOLUNTEERS])

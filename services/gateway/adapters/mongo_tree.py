@@ -26,7 +26,7 @@ VOLUNTEERS_COL = "volunteers"
 Lookup = Callable[[str], Awaitable[Doc | None]]
 
 
-class UnitTree:
+class MongoUnitTree:
     """Read side of the copy (scope checks). ``lookup`` asks the registry for a unit the copy does not know yet
     (registered a moment ago: its event is still on its way), so a caller always reaches what it just created."""
 

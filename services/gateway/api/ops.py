@@ -29,7 +29,7 @@ async def openapi(request: Request, uc: UseCasesDep) -> JSONResponse:
     return JSONResponse(await uc.docs.document(request.app.openapi()))
 
 
-@router.get("/docs", include_in_schema=False)
+@router.api_route("/docs", methods=["GET", "HEAD"], include_in_schema=False)
 async def swagger(request: Request) -> HTMLResponse:
     return get_swagger_ui_html(
         openapi_url=_root(request) + OPENAPI,
@@ -38,12 +38,12 @@ async def swagger(request: Request) -> HTMLResponse:
     )
 
 
-@router.get("/docs/oauth2-redirect", include_in_schema=False)
+@router.api_route("/docs/oauth2-redirect", methods=["GET", "HEAD"], include_in_schema=False)
 async def swagger_redirect() -> HTMLResponse:
     return get_swagger_ui_oauth2_redirect_html()
 
 
-@router.get("/redoc", include_in_schema=False)
+@router.api_route("/redoc", methods=["GET", "HEAD"], include_in_schema=False)
 async def redoc(request: Request) -> HTMLResponse:
     return get_redoc_html(openapi_url=_root(request) + OPENAPI, title=f"{request.app.title} - ReDoc")
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -35,6 +36,9 @@ from .mongo import (
     unpark,
     upsert,
 )
+
+log = logging.getLogger("stvs.notifier.store")
+SNAPSHOT_FIELDS = ("name", "status", "kind", "version", "contact")
 
 
 class SubscriptionCache:
@@ -79,7 +83,13 @@ class MongoNotices:
 
     async def unit(self, unit_id: str) -> UnitCopy | None:
         doc = await self.db[UNITS].find_one({"_id": unit_id})
-        return unit_copy(doc) if doc is not None else None
+        if doc is None:
+            return None
+        try:
+            return unit_copy(doc)
+        except (ValueError, TypeError, KeyError):  # its name and contact still serve a notice
+            log.warning("unit %s has unreadable obligation facts; read without them", unit_id)
+            return unit_copy({"_id": unit_id, **{k: doc.get(k) for k in SNAPSHOT_FIELDS}})
 
     # -- notices
     async def log_notice(self, doc: Doc, *, queue: bool) -> bool:

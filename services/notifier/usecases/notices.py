@@ -9,7 +9,7 @@ the same unit at once, and a redelivered event changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -224,7 +224,7 @@ class Notices:
 class FanOut:
     """Every event to the webhook subscribers that asked for its type."""
 
-    def __init__(self, store: NoticeStore, seq: Any) -> None:
+    def __init__(self, store: NoticeStore, seq: Callable[[], int]) -> None:
         self.store = store
         self.seq = seq  # () -> int: the order deliveries were logged in
 
