@@ -3,6 +3,8 @@ error is logged as failed, the province office's digest lists each unit once."""
 
 from __future__ import annotations
 
+import pytest
+
 from services.notifier.domain.notices import FAILED
 from services.notifier.usecases import Notices
 from shared.contracts import events as ev
@@ -83,3 +85,8 @@ async def test_the_missed_digest_lists_each_unit_once() -> None:
     assert await notices.flush_digests() == 0
     (mail,) = store.notices.values()
     assert mail["unit_ids"] == ["u1", "u2"] and mail["address"] == "office@stvs.hebei.example"
+
+
+def test_the_public_url_must_be_a_web_address() -> None:
+    with pytest.raises(ValueError, match="public_url"):
+        settings(public_url="www.stvs.org.cn")
