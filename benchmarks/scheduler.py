@@ -4,7 +4,7 @@
    then 100 UnitRegistered events published onto the units topic; from the first publish until the receiver has
    all 2,000 deliveries (and no more): ``webhook_deliveries_per_s``.
 2. 1,500 units without a contact person (every obligation of the campaign open) are put into the notifier's store
-   as its consumer does (``Obligations.on_unit``, as the notifier tests do). One scheduler pass is then timed at a
+   as its consumer does (``Handlers.on_unit``, as the notifier tests do). One scheduler pass is then timed at a
    moment when reminders are due (2026-05-10 10:00 Shanghai: registration, action plan and April report missed, so
    three slots per unit): ``evaluate_1500_units_s`` and ``slots_claimed``; until its 4,500 events are published and
    cleared from their claim documents: ``evaluate_and_publish_1500_units_s``. A second pass over the same moment
@@ -33,10 +33,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from benchmarks.harness import BenchContext, drop_namespace
+from services.notifier.adapters.mongo import SLOTS
 from services.notifier.app import Notifier
-from services.notifier.consumers import Obligations
 from services.notifier.settings import NotifierSettings
-from services.notifier.store import SLOTS
 from shared.contracts import events as ev
 from shared.contracts.envelope import Envelope
 from shared.identity import Identity, SignedIdentity, acting_as
@@ -142,7 +141,7 @@ async def _notifier(settings: NotifierSettings) -> AsyncIterator[Notifier]:
 
 async def _evaluate(ctx: BenchContext) -> None:
     async with _notifier(_settings(ctx)) as notifier:
-        obligations = Obligations(notifier.service.db)
+        obligations = notifier.handlers
         unit_ids = [f"bu-{i:05d}" for i in range(UNITS)]
         for start in range(0, UNITS, 100):
             await asyncio.gather(*(obligations.on_unit(_unit_registered(u)) for u in unit_ids[start : start + 100]))

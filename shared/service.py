@@ -14,14 +14,14 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import clock
@@ -140,7 +140,18 @@ class Service:
         return checks["mongodb"] == "ok" and checks["kafka"] == "ok", checks
 
     # -- HTTP
-    def create_app(self, *routers: APIRouter, title: str, description: str = "", version: str = "1.0.0") -> FastAPI:
+    def create_app(
+        self,
+        *routers: APIRouter,
+        title: str,
+        description: str = "",
+        version: str = "1.0.0",
+        first: Sequence[APIRouter] = (),
+        openapi_url: str | None = "/openapi.json",
+    ) -> FastAPI:
+        """The service's app: ``/healthz``, ``/readyz``, ``/metrics``, the dead-letter admin routes, then ``routers``.
+        ``first`` answer before the shared routes of the same path (the gateway's own ``/readyz``); ``openapi_url``
+        None leaves the document (and its pages) to the service."""
         service = self
 
         @contextlib.asynccontextmanager
@@ -151,11 +162,13 @@ class Service:
             finally:
                 await service.stop()
 
-        app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+        app = FastAPI(title=title, description=description, version=version, lifespan=lifespan, openapi_url=openapi_url)
         app.state.service = self
         app.state.internal_secret = self.settings.internal_token.get_secret_value()
         app.state.service_name = self.name  # a signed identity must name this service
         install_problem_handlers(app)
+        for router in first:
+            app.include_router(router)
         app.include_router(health_router())
         app.include_router(dlq_router())
         for router in routers:
@@ -242,12 +255,10 @@ OperatorsOnly = Depends(operators_only)
 
 
 class Readiness(BaseModel):
-    """The answer of ``/readyz`` (200 when ready, 503 when not)."""
+    """``/readyz``: ready or not, and one entry per dependency checked (Kafka, MongoDB, the outbox backlog)."""
 
-    status: str
-    mongodb: str
-    kafka: str
-    outbox_backlog: int
+    model_config = ConfigDict(extra="allow")
+    status: Literal["ready", "not_ready"]
 
 
 def health_router() -> APIRouter:
@@ -284,17 +295,21 @@ class ReplayResult(BaseModel):
     replayed: int
 
 
-def dlq_router() -> APIRouter:
-    router = APIRouter(prefix="/admin/dlq", tags=["死信"])
-    province = require_roles("province_admin")
+def dlq_router(prefix: str = "/admin/dlq", province: Any = None, consumer_of: str = "本服务") -> APIRouter:
+    """The dead-letter admin routes of a service's own consumer groups: list the letters of a stream it consumes,
+    replay them (to its groups only) once the cause is fixed. ``province``: the dependency admitting province admins
+    (default: the signed identity's role); ``consumer_of`` names the service in the 404 of a stream it does not
+    consume."""
+    router = APIRouter(prefix=prefix, tags=["死信"])
+    province = province if province is not None else require_roles("province_admin")
 
     def topic_of(service: Service, stream: str) -> str:
         wanted = {s for c in service.consumers for s in c.streams}
         if stream not in wanted:
-            raise Problem(404, "unknown_stream", f"本服务不消费事件流 {stream}")
+            raise Problem(404, "unknown_stream", f"{consumer_of}不消费事件流 {stream}")
         return service.settings.topic(stream) + ".dlq"
 
-    @router.get("", summary="列出本服务消费的事件流中的死信", response_model=list[DeadLetter])
+    @router.get("", summary=f"列出{consumer_of}消费的事件流中的死信", response_model=list[DeadLetter])
     async def list_dlq(
         service: ServiceDep,
         stream: str,

@@ -11,10 +11,11 @@ import asyncio
 import getpass
 import sys
 
-from services.gateway.accounts import AccountStore, NewAccount
-from services.gateway.accounts import indexes as account_indexes
+from services.gateway.adapters.mongo import AccountStore
+from services.gateway.adapters.mongo import indexes as account_indexes
+from services.gateway.domain.accounts import NewAccount
+from services.gateway.domain.errors import GatewayError
 from services.gateway.settings import GatewaySettings
-from shared.problems import Problem
 from shared.storage import mongo_client
 
 
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = GatewaySettings()
     try:
         account_id = asyncio.run(create_admin(settings, username, password, args.display_name))
-    except Problem as exc:
+    except GatewayError as exc:
         print(f"error: {exc.detail}", file=sys.stderr)
         return 1
     except ValueError as exc:  # pydantic validation of username / password

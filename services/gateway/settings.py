@@ -8,8 +8,6 @@ from shared.settings import Network, ServiceSettings, networks, require_secret
 
 DEV_JWT_SECRET = "dev-only-gateway-jwt-secret-change-me"  # noqa: S105 - explicit development default
 
-SERVICES = ("registry", "activities", "reporting", "notifier")
-
 
 class GatewaySettings(ServiceSettings):
     """What the gateway needs beyond the shared settings."""

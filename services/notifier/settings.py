@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
 from shared.calendar import DEFAULT_MONTHLY_REPORT_DAY
 from shared.settings import Network, ServiceSettings, decode_key, networks, require_secret
 
-from .domain import DEFAULT_REMINDER_HOUR, CampaignCalendar
+from .domain.deadlines import DEFAULT_REMINDER_HOUR, CampaignCalendar
+
+SmtpTls = Literal["implicit", "starttls", "none"]
 
 # Development default, refused in production (like the shared internal token).
 DEV_WEBHOOK_SECRET_KEY = base64.urlsafe_b64encode(b"dev-only-notifier-webhook-key-32").decode()
@@ -30,8 +33,18 @@ class NotifierSettings(ServiceSettings):
     smtp_sender: str = Field("noreply@stvs.hebei.example", description="From address of the notifier's mail")
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS (see smtp_tls)")
+    smtp_tls: SmtpTls | None = Field(
+        None,
+        description="TLS to the SMTP server: implicit (SMTPS, usually port 465), starttls (usually 587) or none; "
+        "unset: starttls when STVS_SMTP_STARTTLS is true, else none",
+    )
     smtp_timeout_s: float = Field(10.0, gt=0)
+    public_url: str = Field(
+        "https://www.stvs.org.cn",
+        pattern=r"^https?://[^\s/]+(/\S*)?$",
+        description="The platform's public address, named in the notifier's e-mails",
+    )
     province_office_email: str = Field(
         "office@stvs.hebei.example",
         description="Province office (省科技志愿者总队工作办公室): told who missed a deadline",
@@ -73,6 +86,12 @@ class NotifierSettings(ServiceSettings):
     def _networks_parse(cls, value: str) -> str:
         networks(value)
         return value
+
+    @property
+    def smtp_tls_mode(self) -> SmtpTls:
+        if self.smtp_tls is not None:
+            return self.smtp_tls
+        return "starttls" if self.smtp_starttls else "none"
 
     def allowed_networks(self) -> list[Network]:
         return networks(self.webhook_allowed_networks)

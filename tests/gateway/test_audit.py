@@ -13,9 +13,10 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from services.gateway.adapters.audit_log import AUDIT, AuditLog
 from services.gateway.app import create_app
-from services.gateway.audit import AUDIT, AuditLog, kind_of, unit_ids_of
 from services.gateway.create_admin import create_admin
+from services.gateway.domain.audit import kind_of, unit_ids_of
 from services.gateway.settings import GatewaySettings
 from shared.settings import ServiceSettings
 from shared.storage import mongo_client

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from services.gateway import create_admin
-from services.gateway.accounts import AccountStore, verify_password
+from services.gateway.adapters.mongo import AccountStore
+from services.gateway.adapters.passwords import verify_password
 from services.gateway.settings import GatewaySettings
 from shared.storage import mongo_client
 

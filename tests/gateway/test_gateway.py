@@ -18,9 +18,9 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from services.gateway.adapters.upstream import Replica
 from services.gateway.app import create_app
 from services.gateway.create_admin import create_admin
-from services.gateway.proxy import Replica
 from services.gateway.settings import GatewaySettings
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import (

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from services.gateway.adapters.mongo import RateLimiter
 from services.gateway.app import create_app
-from services.gateway.auth import RateLimiter
 from services.gateway.create_admin import create_admin
 from services.gateway.settings import GatewaySettings
 from shared.settings import ServiceSettings

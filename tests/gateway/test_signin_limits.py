@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-import services.gateway.api as gateway_api
+import services.gateway.adapters.passwords as gateway_api
 from services.gateway.app import create_app
-from services.gateway.auth import forwarded_client
 from services.gateway.create_admin import create_admin
+from services.gateway.domain.clients import forwarded_client
 from services.gateway.settings import GatewaySettings
 from shared.settings import ServiceSettings
 from shared.storage import mongo_client

@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
-from services.gateway.proxy import RESOURCES
+from services.gateway.domain.routes import RESOURCES
 from shared.identity import HEADER, read_identity, request_target
 from shared.problems import Problem, install_problem_handlers
 

@@ -9,9 +9,8 @@ import asyncio
 from collections import Counter
 from typing import Any
 
+from services.notifier.adapters.mongo import DELIVERIES, NOTIFICATIONS, SLOTS
 from services.notifier.app import Notifier
-from services.notifier.consumers import Obligations
-from services.notifier.store import DELIVERIES, NOTIFICATIONS, SLOTS
 from shared import clock
 from tests.fixtures import eventually
 from tests.notifier.support import at, free_port, notifier_settings, running, smtp_server, unit_registered
@@ -37,7 +36,7 @@ async def test_two_replicas_send_each_reminder_mail_exactly_once(infra: Any) -> 
         with smtp_server(port) as inbox:
             async with running(a), running(b):
                 for unit_id in UNITS:
-                    await Obligations(a.service.db).on_unit(unit_registered(unit_id, email=f"{unit_id}@example.org"))
+                    await a.handlers.on_unit(unit_registered(unit_id, email=f"{unit_id}@example.org"))
 
                 # Besides their own loops (one holds each lease), both replicas scan and deliver without the lease.
                 async def race() -> None:

@@ -1,0 +1,61 @@
+"""The notifier's rules, no I/O: the campaign calendar and its reminder slots (``deadlines``), a unit's obligations
+(``obligations``), notices and their delivery (``notices``), the mail templates (``templates``), webhook signing
+and subscriber addresses (``webhooks``), the refusals (``errors``)."""
+
+from .deadlines import (
+    DEFAULT_OFFSETS_DAYS,
+    DEFAULT_REMINDER_HOUR,
+    DEFAULT_START_MONTH,
+    CampaignCalendar,
+    Deadline,
+    DeadlineKind,
+    DueNotification,
+    NotificationKind,
+    ObligationKind,
+    SlotKey,
+    day_before,
+    days_left,
+    due_notifications,
+    has_passed,
+    reminder_at,
+)
+from .obligations import (
+    ActionPlanSubmitted,
+    ActivityCompleted,
+    ContactPersonGiven,
+    Fact,
+    MonthlyReportSubmitted,
+    Obligation,
+    UnitObligations,
+    UnitRegistered,
+    UnitSlot,
+    slots_for_unit,
+)
+
+__all__ = [
+    "DEFAULT_OFFSETS_DAYS",
+    "DEFAULT_REMINDER_HOUR",
+    "DEFAULT_START_MONTH",
+    "ActionPlanSubmitted",
+    "ActivityCompleted",
+    "CampaignCalendar",
+    "ContactPersonGiven",
+    "Deadline",
+    "DeadlineKind",
+    "DueNotification",
+    "Fact",
+    "MonthlyReportSubmitted",
+    "NotificationKind",
+    "Obligation",
+    "ObligationKind",
+    "SlotKey",
+    "UnitObligations",
+    "UnitRegistered",
+    "UnitSlot",
+    "day_before",
+    "days_left",
+    "due_notifications",
+    "has_passed",
+    "reminder_at",
+    "slots_for_unit",
+]
