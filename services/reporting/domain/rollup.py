@@ -96,7 +96,16 @@ def unit_facts(
         contact_person_given_at=unit.get("contact_given_at"),
         action_plan_submitted_at=stats.get("action_plan_submitted_at"),
         monthly_reports=dict(stats.get("monthly_reports") or {}),
+        returned=returned_reports(stats),
     )
+
+
+def returned_reports(stats: Mapping[str, Any]) -> frozenset[str]:
+    """The reports of the year the province office returned and the unit has not submitted again."""
+    found = {month for month, state in (stats.get("monthly_review") or {}).items() if state == "returned"}
+    if stats.get("action_plan_review") == "returned":
+        found.add("action_plan")
+    return frozenset(found)
 
 
 def compliance_table(
