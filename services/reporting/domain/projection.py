@@ -360,7 +360,11 @@ def submission_effects(data: ActionPlanSubmitted | MonthlyReportSubmitted, batch
     )
 
 
-REVIEW_STATE = {ReportAmended: "submitted", ReportAccepted: "accepted", ReportReturned: "returned"}
+REVIEW_STATE: dict[type[Any], str] = {
+    ReportAmended: "submitted",
+    ReportAccepted: "accepted",
+    ReportReturned: "returned",
+}
 
 
 def review_effects(data: ReportAmended | ReportAccepted | ReportReturned, batch: Batch) -> None:

@@ -5,6 +5,7 @@ projection."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -64,17 +65,17 @@ def stored(sets: dict[str, object]) -> dict[str, object]:
 
 
 def test_review_events_set_where_the_report_stands_in_the_year_figures() -> None:
-    def env(data: object) -> Envelope[object]:
-        return Envelope.new(data, source="/stvs/reporting", subject="K1")  # type: ignore[arg-type]
+    def env(data: Any) -> Envelope[Any]:
+        return Envelope.new(data, source="/stvs/reporting", subject="K1")
 
     returned = ReportReturned(unit_id="K1", kind="monthly", period="2026-04", version=1, returned_at=at(2026, 5, 7))
     plan = ReportReturned(unit_id="K1", kind="action_plan", period="2026", version=1, returned_at=at(2026, 5, 1))
-    decision = decide([env(returned), env(plan)], Known())  # type: ignore[list-item]
+    decision = decide([env(returned), env(plan)], Known())
     sets = decision.batch.docs[(UNIT_STATS, "K1:2026")].set
     assert returned_reports(stored(sets)) == {"2026-04", "action_plan"}
     amended_ = ReportAmended(unit_id="K1", kind="monthly", period="2026-04", version=2, amended_at=at(2026, 5, 8))
     accepted = ReportAccepted(unit_id="K1", kind="action_plan", period="2026", version=2, accepted_at=at(2026, 5, 9))
-    decision = decide([env(returned), env(plan), env(amended_), env(accepted)], Known())  # type: ignore[list-item]
+    decision = decide([env(returned), env(plan), env(amended_), env(accepted)], Known())
     assert returned_reports(stored(decision.batch.docs[(UNIT_STATS, "K1:2026")].set)) == frozenset()
 
 
