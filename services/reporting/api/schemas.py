@@ -148,9 +148,11 @@ class SubmissionSummary(Out):
     kind: str
     unit_id: str
     period: str
-    submitted_at: datetime
+    submitted_at: datetime = Field(description="首次报送时间")
     submitted_by: str
     late: bool
+    status: Literal["submitted", "returned", "accepted"] = Field(description="审核状态：待审核、已退回、已通过")
+    version: int = Field(description="最新版本号")
 
 
 class MonthlyReportContent(UnitOut):

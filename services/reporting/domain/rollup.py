@@ -12,6 +12,7 @@ from shared.programme import city_name
 from .compliance import STATUS_ZH, RuleResult, RuleStatus, UnitFacts, evaluate_unit, first_batch_units, in_quarter
 from .hierarchy import LEVEL_ZH, Tree, headcount
 from .projection import Record
+from .reports import status_of, version_of
 from .stars import hours, hours_to_next_star, star_level
 from .vocabulary import FIRST_BATCH_MINIMUM, UNIT_KIND_ZH, UnitKind
 
@@ -246,7 +247,8 @@ def _own_month(unit: Mapping[str, Any], doc: Mapping[str, Any] | None, month: st
 def _submission_json(doc: Mapping[str, Any] | None) -> Record | None:
     if doc is None:
         return None
-    return {k: doc[k] for k in ("kind", "unit_id", "period", "submitted_at", "submitted_by", "late") if k in doc}
+    found = {k: doc[k] for k in ("kind", "unit_id", "period", "submitted_at", "submitted_by", "late") if k in doc}
+    return {**found, "status": status_of(doc), "version": version_of(doc)}
 
 
 def volunteer_record(volunteer_id: str, doc: Mapping[str, Any] | None, served: Mapping[str, Any]) -> Record | None:

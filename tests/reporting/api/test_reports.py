@@ -109,6 +109,9 @@ async def test_a_returned_monthly_report_counts_as_not_yet_done_and_the_listing_
     ok = {"decision": "accept", "version": 1}
     assert (await call(harness, "POST", "/monthly-reports/C1/2026-04/review", P, json=ok)).status_code == 200
 
+    generated = await call(harness, "GET", "/monthly-reports/K2/2026-04", K2)  # the month's page says it too
+    assert (generated.json()["submission"]["status"], generated.json()["submission"]["version"]) == ("returned", 1)
+
     harness.app.state.clock = lambda: at(2026, 5, 10)
     answer = await call(harness, "GET", "/monthly-reports", P, params={"month": "2026-04", "unit_id": "C1"})
     assert answer.status_code == 200, answer.text
