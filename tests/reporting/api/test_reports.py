@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from services.reporting.api.schemas import Report, ReportListing
-from shared.contracts.events import REPORTS
+from shared.contracts.envelope import Envelope
+from shared.contracts.events import REPORTS, ReportAmended
 from shared.identity import Identity
 from shared.settings import ServiceSettings
 from tests.fixtures import eventually, read_topic
@@ -140,3 +141,26 @@ async def test_a_returned_monthly_report_counts_as_not_yet_done_and_the_listing_
         return found if found["gap"] == 0 else None
 
     assert (await eventually(again))["status"] == "met"  # judged by the first submission, on time
+
+
+async def test_a_plan_submitted_before_versions_existed_is_read_and_amended(harness: Harness) -> None:
+    """Records written before this change carry no status, version or versions: their content is version 1."""
+    harness.app.state.clock = lambda: at(2026, 5, 2)
+    legacy = {"_id": "action_plan:K2:2026", "kind": "action_plan", "unit_id": "K2", "period": "2026",
+              "text": "旧版计划", "attachment_links": [], "submitted_at": at(2026, 4, 29), "submitted_by": "k2-admin",
+              "submitted_by_name": None, "late": False, "due_at": at(2026, 4, 30, 23)}  # fmt: skip
+    await harness.db["submissions"].insert_one(legacy)
+    plan = (await call(harness, "GET", "/action-plans/K2/2026", K2)).json()
+    assert (plan["status"], plan["version"], plan["current"]["text"]) == ("submitted", 1, "旧版计划")
+    amended = await call(harness, "POST", "/action-plans/K2/2026/versions", K2, json={"text": "新版计划"})
+    assert amended.status_code == 201, amended.text
+    assert [v["text"] for v in amended.json()["versions"]] == ["旧版计划", "新版计划"]
+    stored = await harness.db["submissions"].find_one({"_id": "action_plan:K2:2026"})
+    assert stored is not None and (stored["version"], stored["text"]) == (2, "新版计划")
+    # a writer that read version 1 and comes second writes nothing, its event neither: the caller is told to refresh
+    late = ReportAmended(unit_id="K2", kind="action_plan", period="2026", version=2, amended_at=at(2026, 5, 2))
+    event = Envelope.new(late, source="/stvs/reporting", subject="K2")
+    store = harness.app.state.reports.store
+    assert not await store.update("action_plan:K2:2026", {"version": None, "status": None}, {"text": "x"}, event)
+    stored = await harness.db["submissions"].find_one({"_id": "action_plan:K2:2026"})
+    assert stored is not None and stored["text"] == "新版计划" and event.id not in (stored.get("_outbox") or {})
