@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from services.reporting.domain.periods import parse_month
+from services.reporting.domain.periods import parse_month, parse_year
 from services.reporting.domain.reports import ReviewDecision
 from services.reporting.usecases.submissions import ActionPlan
 from shared.identity import Identity
@@ -18,10 +18,6 @@ from .schemas import AmendActionPlanIn, AmendMonthlyIn, ListedStatus, Report, Re
 router = APIRouter(tags=["报送审核"])
 READERS = SUBMITTERS  # the admins of the unit and of the units above it (the scope rule decides which)
 YEAR = Query(ge=2000, le=2100, description="年份")
-
-
-def _year(year: str) -> int:
-    return parse_month(f"{year}-01")[0]  # a year as the months are checked: four digits, or bad_month
 
 
 # ---- action plans
@@ -44,7 +40,7 @@ async def list_action_plans(
 
 @router.get("/action-plans/{unit_id}/{year}", summary="查看行动计划全文（含历次版本与审核意见）", response_model=Report)
 async def get_action_plan(reports: ReportsDep, unit_id: str, year: str, identity: Identity = READERS) -> Any:
-    return await reports.read(identity, "action_plan", unit_id, str(_year(year)))
+    return await reports.read(identity, "action_plan", unit_id, str(parse_year(year)))
 
 
 @router.post(
@@ -56,7 +52,7 @@ async def get_action_plan(reports: ReportsDep, unit_id: str, year: str, identity
 async def amend_action_plan(
     reports: ReportsDep, unit_id: str, year: str, body: AmendActionPlanIn, identity: Identity = SUBMITTERS
 ) -> Any:
-    plan = ActionPlan(unit_id, _year(year), body.text, [str(link) for link in body.attachment_links])
+    plan = ActionPlan(unit_id, parse_year(year), body.text, [str(link) for link in body.attachment_links])
     return await reports.amend_action_plan(identity, plan, body.note)
 
 
@@ -69,7 +65,7 @@ async def review_action_plan(
     reports: ReportsDep, unit_id: str, year: str, body: ReviewIn, identity: Identity = REVIEWERS
 ) -> Any:
     decision = ReviewDecision(body.decision)
-    period = str(_year(year))
+    period = str(parse_year(year))
     return await reports.review(identity, "action_plan", unit_id, period, decision, body.version, body.comment)
 
 

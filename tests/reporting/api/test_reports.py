@@ -60,6 +60,8 @@ async def test_an_action_plan_through_return_amendment_and_acceptance(harness: H
     assert plan.current.attachment_links == ["https://x.cn/a1.xlsx"]
     assert (await call(harness, "GET", "/action-plans/K1/2026", K2)).status_code == 404  # beside it
     assert (await call(harness, "GET", "/action-plans/K1/2025", K1)).json()["code"] == "report_not_found"
+    bad = await call(harness, "GET", "/action-plans/K1/twenty", K1)
+    assert (bad.status_code, bad.json()["code"]) == (422, "bad_year")
 
     review = {"decision": "return", "version": 1, "comment": "请补充各季度活动安排"}
     refused = await call(harness, "POST", "/action-plans/K1/2026/review", C1, json=review)
