@@ -26,6 +26,7 @@ from .settings import ReportingSettings
 from .usecases.certificates import Certificates
 from .usecases.projection import ProjectEvents
 from .usecases.queries import Campaign, Queries
+from .usecases.reports import Reports
 from .usecases.submissions import Submit
 
 
@@ -54,6 +55,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     secret = settings.certificate_secret.get_secret_value()
     app.state.queries = queries
     app.state.submit = Submit(read, MongoSubmissions(service.db, service.outbox), queries, now)
+    app.state.reports = Reports(app.state.submit, queries)
     app.state.certificates = Certificates(
         read, MongoCertificates(service.db), registry, documents, queries, secret, now
     )

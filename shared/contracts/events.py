@@ -318,6 +318,48 @@ class MonthlyReportSubmitted(Event):
     late: bool
 
 
+ReportKind = Literal["action_plan", "monthly"]
+
+
+class ReportAmended(Event):
+    """A new version of a submitted report (the action plan of a year, the monthly report of a month), while it is
+    not accepted yet: it is awaiting the province office's review again. ``version`` counts from 1 (the first
+    submission, announced by ActionPlanSubmitted / MonthlyReportSubmitted)."""
+
+    event_type: ClassVar[str] = "stvs.report.amended.v1"
+    stream: ClassVar[str] = REPORTS
+    unit_id: str
+    kind: ReportKind
+    period: str = Field(description="年份（行动计划）或 YYYY-MM（月报）")
+    version: int = Field(ge=2)
+    amended_at: datetime
+
+
+class ReportAccepted(Event):
+    """The province office accepted this version of the report: it can no longer be amended."""
+
+    event_type: ClassVar[str] = "stvs.report.accepted.v1"
+    stream: ClassVar[str] = REPORTS
+    unit_id: str
+    kind: ReportKind
+    period: str = Field(description="年份（行动计划）或 YYYY-MM（月报）")
+    version: int = Field(ge=1)
+    accepted_at: datetime
+
+
+class ReportReturned(Event):
+    """The province office returned this version of the report to the unit with a comment (read with the report:
+    the comment is free text and stays out of events): the unit is to amend and submit it again."""
+
+    event_type: ClassVar[str] = "stvs.report.returned.v1"
+    stream: ClassVar[str] = REPORTS
+    unit_id: str
+    kind: ReportKind
+    period: str = Field(description="年份（行动计划）或 YYYY-MM（月报）")
+    version: int = Field(ge=1)
+    returned_at: datetime
+
+
 # ---------------------------------------------------------------- deadlines (截止提醒)
 
 ObligationKind = Literal["registration", "contact_person", "action_plan", "monthly_report", "quarterly_activity"]

@@ -57,6 +57,7 @@ class Row:
         return self.method.lower(), self.template
 
 
+YEAR: Mapping[str, Mapping[str, Any]] = {role: {"path": {"year": "2026"}} for role in ROLES}  # an action plan's year
 ACTIVITY = {
     "title": "矩阵活动",
     "description": "范围矩阵测试",
@@ -211,6 +212,24 @@ ROWS: tuple[Row, ...] = (
         "P 200 | C 200 404 | K 200 404 | V 404 | S 200 | A 401"),
     Row("post", "/api/v1/monthly-reports/{unit_id}/{month}/submit",
         "P 409 | C 409 403 | K 409 403 | V 403 | S 403 | A 401"),
+    # ---- reports read back, amended (a new version each time: nothing else depends on it) and reviewed (a stale
+    # version: refused by the report's state once the scope let it through, nothing changes)
+    Row("get", "/api/v1/action-plans", "P 200 | C 200 404 | K 200 404 | V 404 | S 403 | A 401",
+        query={"unit_id": "{unit}", "year": "2026"}),
+    Row("get", "/api/v1/action-plans/{unit_id}/{year}", "P 200 | C 200 404 | K 200 404 | V 404 | S 403 | A 401",
+        by_role=YEAR),
+    Row("post", "/api/v1/action-plans/{unit_id}/{year}/versions",
+        "P 201 | C 201 403 | K 201 403 | V 403 | S 403 | A 401", body={"text": "修改后的行动计划"}, by_role=YEAR),
+    Row("post", "/api/v1/action-plans/{unit_id}/{year}/review", "P 409 | C 403 | K 403 | V 403 | S 403 | A 401",
+        body={"decision": "accept", "version": 999}, by_role=YEAR),
+    Row("get", "/api/v1/monthly-reports", "P 200 | C 200 404 | K 200 404 | V 404 | S 403 | A 401",
+        query={"unit_id": "{unit}", "month": "{month}"}),
+    Row("get", "/api/v1/monthly-reports/{unit_id}/{month}/submission",
+        "P 200 | C 200 404 | K 200 404 | V 404 | S 403 | A 401"),
+    Row("post", "/api/v1/monthly-reports/{unit_id}/{month}/versions",
+        "P 201 | C 201 403 | K 201 403 | V 403 | S 403 | A 401", body={"note": "更正"}),
+    Row("post", "/api/v1/monthly-reports/{unit_id}/{month}/review", "P 409 | C 403 | K 403 | V 403 | S 403 | A 401",
+        body={"decision": "accept", "version": 999}),
     Row("get", "/api/v1/exports/compliance.xlsx", "P 200 | C 200 404 | K 200 404 | V 404 | S 200 | A 401",
         query={"unit_id": "{unit}"}),
     Row("get", "/api/v1/exports/monthly/{unit_id}/{month}.xlsx",

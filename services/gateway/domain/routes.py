@@ -94,6 +94,7 @@ UNIT_POSITIONS: tuple[tuple[tuple[str, ...], int], ...] = (
     (("units", "*"), 1),
     (("stats", "units", "*"), 2),
     (("monthly-reports", "*"), 1),
+    (("action-plans", "*"), 1),
     (("exports", "monthly", "*"), 2),
     (("obligations", "*"), 1),
     (("volunteers", "*", "units", "*"), 3),

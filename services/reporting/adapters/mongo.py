@@ -76,6 +76,7 @@ def indexes() -> Indexes:
     found.add(UNIT_STATS, "year", "unit_id")
     found.add(MONTH_STATS, "month", "unit_id")
     found.add(APPLIED, "at", expire_after_s=int(APPLIED_RETENTION.total_seconds()))
+    found.add(SUBMISSIONS, "kind", "period", "unit_id")
     return found
 
 
@@ -253,6 +254,19 @@ class MongoSubmissions:
     async def get(self, submission_id: str) -> Doc | None:
         found: Doc | None = await self.db[SUBMISSIONS].find_one({"_id": submission_id}, {"_outbox": 0})
         return found
+
+    async def update(self, submission_id: str, expected: Doc, fields: Doc, event: Envelope[Any]) -> bool:
+        guard = {k: {"$exists": False} if v is None else v for k, v in expected.items()}
+        result = await self.outbox.update_one(SUBMISSIONS, {"_id": submission_id, **guard}, {"$set": fields}, [event])
+        return bool(result.matched_count)
+
+    async def of_period(self, kind: str, period: str, unit_ids: Sequence[str] | None) -> dict[str, Doc]:
+        """One indexed query (kind, period); the versions' content is left out (a listing shows none of it)."""
+        query: Doc = {"kind": kind, "period": period}
+        if unit_ids is not None:
+            query["unit_id"] = {"$in": list(unit_ids)}
+        shown = {"_outbox": 0, "versions": 0, "report": 0, "text": 0}
+        return {str(d["unit_id"]): d async for d in self.db[SUBMISSIONS].find(query, shown)}
 
 
 class MongoCertificates:

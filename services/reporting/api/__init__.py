@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import certificates, charts, compliance, exports, reports, stats
+from . import certificates, charts, compliance, exports, reports, review, stats
 
 router = APIRouter()
-for _module in (compliance, stats, reports, exports, certificates, charts):
+for _module in (compliance, stats, reports, review, exports, certificates, charts):
     router.include_router(_module.router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
@@ -147,12 +148,16 @@ class SubmissionSummary(Out):
     kind: str
     unit_id: str
     period: str
-    submitted_at: datetime
+    submitted_at: datetime = Field(description="首次报送时间")
     submitted_by: str
     late: bool
+    status: Literal["submitted", "returned", "accepted"] = Field(description="审核状态：待审核、已退回、已通过")
+    version: int = Field(description="最新版本号")
 
 
-class MonthlyReport(UnitOut):
+class MonthlyReportContent(UnitOut):
+    """A month's report as generated from the statistics (as submitted: one version's content)."""
+
     month: str
     due_at: datetime
     team_building: TeamBuilding
@@ -160,7 +165,93 @@ class MonthlyReport(UnitOut):
     rollup: MonthFigures
     units: list[MonthRow]
     activities_carried_out: list[ActivityCarriedOut]
+
+
+class MonthlyReport(MonthlyReportContent):
     submission: SubmissionSummary | None
+
+
+ReportKind = Literal["action_plan", "monthly"]
+ListedStatus = Literal["accepted", "returned", "late", "submitted", "missing", "pending"]
+
+
+class AmendActionPlanIn(BaseModel):
+    text: str = Field(min_length=1, max_length=50_000, description="修改后的行动计划正文")
+    attachment_links: list[HttpUrl] = Field(default_factory=list, max_length=20, description="附件链接")
+    note: str | None = Field(default=None, max_length=2_000, description="修改说明")
+
+
+class AmendMonthlyIn(BaseModel):
+    note: str | None = Field(default=None, max_length=2_000, description="修改说明（月报按当前统计数据重新生成）")
+
+
+class ReviewIn(BaseModel):
+    decision: Literal["accept", "return"] = Field(description="accept 通过 / return 退回")
+    version: int = Field(ge=1, description="审核的版本（须为最新版本）")
+    comment: str | None = Field(default=None, max_length=5_000, description="审核意见（退回时必填）")
+
+
+class ReportVersion(Out):
+    version: int
+    submitted_at: datetime
+    submitted_by: str | None = Field(description="报送账号")
+    submitted_by_name: str | None = Field(description="报送人")
+    note: str | None = Field(description="修改说明（第1版为空）")
+    text: str | None = Field(default=None, description="行动计划正文")
+    attachment_links: list[str] | None = Field(default=None, description="附件链接")
+    report: MonthlyReportContent | None = Field(default=None, description="月报内容")
+
+
+class ReportReview(Out):
+    version: int
+    decision: Literal["accept", "return"]
+    comment: str | None
+    reviewed_at: datetime
+    reviewed_by: str
+    reviewed_by_name: str | None
+
+
+class Report(Out):
+    """A submitted report whole: where it stands, its latest version, every version and every decision."""
+
+    id: str = Field(alias="_id")
+    kind: ReportKind
+    kind_zh: str
+    unit_id: str
+    period: str = Field(description="年份（行动计划）或 YYYY-MM（月报）")
+    status: ListedStatus = Field(description="submitted / late 待审核, returned 已退回, accepted 已通过")
+    status_zh: str
+    version: int = Field(description="最新版本号")
+    due_at: datetime
+    submitted_at: datetime = Field(description="首次报送时间（是否逾期以此为准）")
+    submitted_by: str | None
+    submitted_by_name: str | None
+    late: bool
+    current: ReportVersion = Field(description="最新版本")
+    versions: list[ReportVersion] = Field(description="全部版本，从第1版起")
+    reviews: list[ReportReview] = Field(description="省级办公室的审核记录")
+
+
+class ReportRow(UnitOut):
+    status: ListedStatus
+    status_zh: str
+    due_at: datetime
+    version: int | None
+    submitted_at: datetime | None = Field(description="首次报送时间")
+    last_submitted_at: datetime | None = Field(description="最新版本的报送时间")
+    late: bool | None
+    reviewed_at: datetime | None
+
+
+class ReportListing(Out):
+    unit_id: str
+    kind: ReportKind
+    kind_zh: str
+    period: str
+    due_at: datetime
+    as_of: datetime
+    counts: dict[str, int] = Field(description="各状态的队伍数")
+    units: list[ReportRow]
 
 
 class CertificateCheck(Out):

@@ -96,6 +96,8 @@ class UnitFacts:
     contact_person_given_at: datetime | None = None
     action_plan_submitted_at: datetime | None = None
     monthly_reports: Mapping[str, datetime] = field(default_factory=dict)  # "2026-04" -> submitted_at
+    # Reports the province office returned and the unit has not submitted again ("action_plan", "2026-04", …)
+    returned: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         UnitKind(self.kind)  # refuses an unknown kind early
@@ -144,7 +146,9 @@ def evaluate_unit(
             _action_plan_due(year),
         ),
     )
-    results.extend(_deadline_rule(rule, label, done_at, due, now) for rule, label, done_at, due in one_off)
+    results.extend(
+        _deadline_rule(rule, label, done_at, due, now, rule in unit.returned) for rule, label, done_at, due in one_off
+    )
     for month in _report_months(year, now, campaign_start_month):
         if _covers(unit, _month_end(year, month)):
             key = f"{year:04d}-{month:02d}"
@@ -155,6 +159,7 @@ def evaluate_unit(
                     unit.monthly_reports.get(key),
                     _monthly_report_due(year, month, monthly_report_day),
                     now,
+                    key in unit.returned,
                 )
             )
     return results
@@ -272,7 +277,15 @@ def _theme_result(done: int, year: int, theme: Theme, now: datetime) -> RuleResu
 
 
 @functools.lru_cache(maxsize=16384)
-def _deadline_rule(rule: str, label: str, done_at: datetime | None, due: datetime, now: datetime) -> RuleResult:
+def _deadline_rule(
+    rule: str, label: str, done_at: datetime | None, due: datetime, now: datetime, returned: bool = False
+) -> RuleResult:
+    """A one-off obligation. The deadline judges the first submission; a report the province office returned is
+    not done until submitted again (gap 1): still open when first submitted on time, missed when it was late."""
+    if done_at is not None and returned:
+        late = is_late(done_at, due)
+        detail = f"已于{zh_datetime(done_at)}报送，被省级办公室退回，待修改后重新报送"
+        return RuleResult(rule, RuleStatus.MISSED if late else RuleStatus.NOT_YET, 1, label, detail, due)
     if done_at is not None:
         if is_late(done_at, due):
             detail = f"已于{zh_datetime(done_at)}完成，晚于截止时间{zh_datetime(due)}"

@@ -24,3 +24,10 @@ def parse_month(month: str) -> tuple[int, int]:
     if not found:
         raise Invalid("bad_month", f"月份格式应为 YYYY-MM，收到 {month!r}")
     return int(found.group(1)), int(found.group(2))
+
+
+def parse_year(year: str) -> int:
+    """``YYYY`` → the year; :class:`Invalid` (``bad_year``) otherwise."""
+    if not re.fullmatch(r"\d{4}", year):
+        raise Invalid("bad_year", f"年份格式应为四位数字（如 2026），收到 {year!r}")
+    return int(year)

@@ -34,6 +34,9 @@ from shared.contracts.events import (
     ActivityCompleted,
     MonthlyReportSubmitted,
     PublicityPublished,
+    ReportAccepted,
+    ReportAmended,
+    ReportReturned,
     ServiceHoursCorrected,
     UnitRegistered,
     UnitSnapshot,
@@ -68,6 +71,9 @@ HANDLED = (
     PublicityPublished,
     ActionPlanSubmitted,
     MonthlyReportSubmitted,
+    ReportAmended,
+    ReportAccepted,
+    ReportReturned,
 )
 # Bound of one transaction, counted before merging (an activity counts one per participant): a full poll of
 # 5,000 activities (~65,000 participations) fits, so that its hours records merge into ~1,000 bucket writes
@@ -354,6 +360,22 @@ def submission_effects(data: ActionPlanSubmitted | MonthlyReportSubmitted, batch
     )
 
 
+REVIEW_STATE: dict[type[Any], str] = {
+    ReportAmended: "submitted",
+    ReportAccepted: "accepted",
+    ReportReturned: "returned",
+}
+
+
+def review_effects(data: ReportAmended | ReportAccepted | ReportReturned, batch: Batch) -> None:
+    """Where a submitted report stands in its review (``action_plan_review``, ``monthly_review.<month>``): the
+    compliance rules count a returned report as not yet done."""
+    year = int(data.period[:4])
+    path = "action_plan_review" if data.kind == "action_plan" else f"monthly_review.{data.period}"
+    sets = {"unit_id": data.unit_id, "year": year, path: REVIEW_STATE[type(data)]}
+    batch.inc(UNIT_STATS, f"{data.unit_id}:{year}", {}, sets)
+
+
 def chunks(envs: Sequence[Envelope[Any]], most_writes: int = CHUNK_WRITES) -> list[list[Envelope[Any]]]:
     """Consecutive runs of events writing at most about ``most_writes`` documents each (never empty)."""
     out: list[list[Envelope[Any]]] = []
@@ -414,6 +436,8 @@ def decide(envs: Sequence[Envelope[Any]], known: Known) -> Decision:
                 corrected_effects(data, batch)
         elif isinstance(data, ActionPlanSubmitted | MonthlyReportSubmitted):
             submission_effects(data, batch)
+        elif isinstance(data, ReportAmended | ReportAccepted | ReportReturned):
+            review_effects(data, batch)
     return Decision(batch, fresh, uncounted)
 
 

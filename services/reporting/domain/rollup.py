@@ -12,6 +12,7 @@ from shared.programme import city_name
 from .compliance import STATUS_ZH, RuleResult, RuleStatus, UnitFacts, evaluate_unit, first_batch_units, in_quarter
 from .hierarchy import LEVEL_ZH, Tree, headcount
 from .projection import Record
+from .reports import status_of, version_of
 from .stars import hours, hours_to_next_star, star_level
 from .vocabulary import FIRST_BATCH_MINIMUM, UNIT_KIND_ZH, UnitKind
 
@@ -96,7 +97,16 @@ def unit_facts(
         contact_person_given_at=unit.get("contact_given_at"),
         action_plan_submitted_at=stats.get("action_plan_submitted_at"),
         monthly_reports=dict(stats.get("monthly_reports") or {}),
+        returned=returned_reports(stats),
     )
+
+
+def returned_reports(stats: Mapping[str, Any]) -> frozenset[str]:
+    """The reports of the year the province office returned and the unit has not submitted again."""
+    found = {month for month, state in (stats.get("monthly_review") or {}).items() if state == "returned"}
+    if stats.get("action_plan_review") == "returned":
+        found.add("action_plan")
+    return frozenset(found)
 
 
 def compliance_table(
@@ -237,7 +247,8 @@ def _own_month(unit: Mapping[str, Any], doc: Mapping[str, Any] | None, month: st
 def _submission_json(doc: Mapping[str, Any] | None) -> Record | None:
     if doc is None:
         return None
-    return {k: doc[k] for k in ("kind", "unit_id", "period", "submitted_at", "submitted_by", "late") if k in doc}
+    found = {k: doc[k] for k in ("kind", "unit_id", "period", "submitted_at", "submitted_by", "late") if k in doc}
+    return {**found, "status": status_of(doc), "version": version_of(doc)}
 
 
 def volunteer_record(volunteer_id: str, doc: Mapping[str, Any] | None, served: Mapping[str, Any]) -> Record | None:

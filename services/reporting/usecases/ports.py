@@ -77,6 +77,15 @@ class SubmissionStore(Protocol):
 
     async def get(self, submission_id: str) -> Record | None: ...
 
+    async def update(self, submission_id: str, expected: Record, fields: Record, event: Envelope[Any]) -> bool:
+        """Set ``fields`` with the event, if the record still has the ``expected`` values (None: the field is
+        absent); False when it changed in between (nothing written, no event)."""
+        ...
+
+    async def of_period(self, kind: str, period: str, unit_ids: Sequence[str] | None) -> dict[str, Record]:
+        """The reports of one kind and period of these units (None: of every unit), by unit id."""
+        ...
+
 
 class CertificateStore(Protocol):
     async def add(self, certificate: Record) -> None: ...

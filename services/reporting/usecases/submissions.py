@@ -9,6 +9,7 @@ from typing import Any
 from services.reporting.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from services.reporting.domain.periods import parse_month
 from services.reporting.domain.projection import Record
+from services.reporting.domain.reports import first_version
 from shared.calendar import action_plan_due, is_late, month_key, monthly_report_due
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import ActionPlanSubmitted, MonthlyReportSubmitted
@@ -21,6 +22,13 @@ from .queries import Clock, Queries
 SOURCE = "/stvs/reporting"
 # What the answer to a submission shows of it.
 SHOWN = ("_id", "kind", "unit_id", "period", "submitted_at", "submitted_by", "late", "due_at")
+
+
+def first_submission(doc: Record, content: Sequence[str]) -> Record:
+    """A first submission is version 1 of the report, awaiting the province office's review."""
+    first = first_version({k: doc[k] for k in content}, doc["submitted_at"], doc["submitted_by"],
+                          doc["submitted_by_name"])  # fmt: skip
+    return {"status": "submitted", "version": 1, "versions": [first]}
 
 
 @dataclass(frozen=True)
@@ -41,7 +49,7 @@ class Submit:
         self.clock = clock
 
     async def action_plan(self, identity: Identity, plan: ActionPlan) -> Record:
-        await self._submittable_unit(identity, plan.unit_id)
+        await self.submittable_unit(identity, plan.unit_id)
         now = self.clock()
         due = action_plan_due(plan.year)
         late = is_late(now, due)
@@ -58,6 +66,7 @@ class Submit:
             "late": late,
             "due_at": due,
         }
+        doc.update(first_submission(doc, ("text", "attachment_links")))
         event = ActionPlanSubmitted(
             unit_id=plan.unit_id, year=plan.year, submitted_at=now, submitted_by=identity.subject, late=late
         )
@@ -66,7 +75,7 @@ class Submit:
 
     async def monthly_report(self, identity: Identity, unit_id: str, month: str) -> Record:
         year, mon = parse_month(month)
-        await self._submittable_unit(identity, unit_id)
+        await self.submittable_unit(identity, unit_id)
         now = self.clock()
         if month > month_key(now):
             raise Invalid("future_month", f"{month} 尚未开始，不能报送月报")
@@ -87,13 +96,14 @@ class Submit:
             "late": late,
             "due_at": due,
         }
+        doc.update(first_submission(doc, ("report",)))
         event = MonthlyReportSubmitted(
             unit_id=unit_id, month=month, submitted_at=now, submitted_by=identity.subject, late=late
         )
         await self._record(doc, Envelope.new(event, source=SOURCE, subject=unit_id), f"{month}月报")
         return {k: doc[k] for k in SHOWN}
 
-    async def _submittable_unit(self, identity: Identity, unit_id: str) -> Record:
+    async def submittable_unit(self, identity: Identity, unit_id: str) -> Record:
         """The unit a submission is for: the caller's own or one below it (the shared rule, shared.scope)."""
         unit = await self.read.unit(unit_id)
         if identity.role == "unit_admin" and not covers(identity, unit_path(unit) if unit else [unit_id]):

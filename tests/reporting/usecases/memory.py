@@ -21,6 +21,7 @@ from services.reporting.domain.projection import (
 )
 from services.reporting.usecases.ports import AlreadyRecorded, ProjectionWrite
 from services.reporting.usecases.queries import Campaign, Queries
+from services.reporting.usecases.reports import Reports
 from services.reporting.usecases.submissions import Submit
 from shared.contracts.envelope import Envelope
 from shared.identity import Identity
@@ -155,7 +156,22 @@ class MemorySubmissions:
         self.events.append(event)
 
     async def get(self, submission_id: str) -> Record | None:
-        return self.docs.get(submission_id)
+        return copy.deepcopy(self.docs.get(submission_id))
+
+    async def update(self, submission_id: str, expected: Record, fields: Record, event: Envelope[Any]) -> bool:
+        doc = self.docs.get(submission_id)
+        if doc is None or any(doc.get(k) != v for k, v in expected.items()):
+            return False
+        doc.update(copy.deepcopy(fields))
+        self.events.append(event)
+        return True
+
+    async def of_period(self, kind: str, period: str, unit_ids: Sequence[str] | None) -> dict[str, Record]:
+        return {
+            str(d["unit_id"]): copy.deepcopy(d)
+            for d in self.docs.values()
+            if d["kind"] == kind and d["period"] == period and (unit_ids is None or d["unit_id"] in unit_ids)
+        }
 
 
 class NoDocuments:
@@ -195,6 +211,7 @@ class Reporting:
         campaign = Campaign(year=2026, monthly_report_day=5, start_month=4)
         self.queries = Queries(self.store, self.submissions, NoDocuments(), campaign, self.clock)
         self.submit = Submit(self.store, self.submissions, self.queries, self.clock)
+        self.reports = Reports(self.submit, self.queries)
 
 
 PROVINCE_ADMIN = Identity(subject="admin-1", role="province_admin", display_name="省科协管理员")
