@@ -121,6 +121,27 @@ class RegistryStore(Protocol):
         """Read, decide, write with the name reservations, decided again after a concurrent change."""
         ...
 
+    async def move_unit(self, unit_id: str, decide: DecideUnit, job: Doc) -> Doc | None:
+        """``change_unit`` whose write also stores ``job`` (a move's propagation record) in the same transaction."""
+        ...
+
+    async def units_below(self, unit_id: str, after: str | None, limit: int) -> list[Doc]:
+        """Up to ``limit`` units with ``unit_id`` among their ancestors, by id, after the id ``after``."""
+        ...
+
+    async def volunteers_below(self, unit_id: str, after: str | None, limit: int) -> list[Doc]:
+        """Up to ``limit`` volunteers with ``unit_id`` in their scope (on a membership's path), by id, after
+        ``after``; ``_id``, ``version`` and ``memberships`` at least."""
+        ...
+
+    async def open_moves(self) -> list[Doc]:
+        """The moves whose propagation has not finished, oldest first."""
+        ...
+
+    async def save_move(self, move_id: str, fields: Mapping[str, Any]) -> None:
+        """Record a move's progress (its state and cursor)."""
+        ...
+
     async def list_units(self, query: UnitFilter, skip: int, limit: int) -> Page: ...
 
     async def subtree(self, unit_id: str | None) -> list[Doc]:
