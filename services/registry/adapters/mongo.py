@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -203,8 +204,11 @@ class MongoRegistry:
         fields = {"memberships": 1, "version": 1, "scope_units": 1, "unit_ids": 1, PENDING_IMPORT: 1}
         return [d async for d in self.db[VOLUNTEERS].find(query, fields).sort("_id", 1).limit(limit)]
 
-    async def open_moves(self) -> list[Doc]:
-        cursor = self.db[UNIT_MOVES].find({"state": {"$ne": "done"}}).sort("created_at", 1)
+    async def open_moves(self, idle_since: datetime | None = None) -> list[Doc]:
+        query: dict[str, Any] = {"state": {"$in": ["units", "volunteers"]}}
+        if idle_since is not None:
+            query["updated_at"] = {"$lt": idle_since}
+        cursor = self.db[UNIT_MOVES].find(query).sort("created_at", 1)
         return [d async for d in cursor]
 
     async def save_move(self, move_id: str, fields: Mapping[str, Any]) -> None:

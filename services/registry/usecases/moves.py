@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from services.registry.domain.errors import NotFoundError
@@ -98,10 +99,12 @@ class Moves:
         assert moved is not None
         return moved, dict(job)
 
-    async def resume(self) -> int:
-        """Finish every open move (at start: a process that died mid-way left its job open). Returns how many."""
+    async def resume(self, idle_s: float | None = None) -> int:
+        """Finish the open moves (a process that died mid-way left its job open); with ``idle_s``, only those that
+        recorded no progress for that long (one running elsewhere is left to its process). Returns how many."""
         done = 0
-        for job in await self.store.open_moves():
+        idle_since = None if idle_s is None else clock.now() - timedelta(seconds=idle_s)
+        for job in await self.store.open_moves(idle_since):
             await self.propagate(job)
             done += 1
         return done
@@ -203,10 +206,13 @@ def _repath(units: Mapping[str, Mapping[str, Any]]) -> Callable[[Doc | None], Wr
 
 
 async def resume_forever(moves: Moves, interval_s: float) -> None:
-    """At start and then periodically: finish the moves left open (any replica; the steps are idempotent)."""
+    """At start every open move, then periodically those idle for a whole interval: finish the moves left open (any
+    replica; the steps are idempotent, so a move finished twice at once only costs time)."""
+    idle_s: float | None = None
     while True:
         try:
-            await moves.resume()
+            await moves.resume(idle_s)
+            idle_s = interval_s
         except Exception:
             log.warning("resuming unit moves failed; trying again", exc_info=True)
         await asyncio.sleep(interval_s)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from shared.aggregates import Write
@@ -134,8 +135,9 @@ class RegistryStore(Protocol):
         ``after``; ``_id``, ``version`` and ``memberships`` at least."""
         ...
 
-    async def open_moves(self) -> list[Doc]:
-        """The moves whose propagation has not finished, oldest first."""
+    async def open_moves(self, idle_since: datetime | None = None) -> list[Doc]:
+        """The moves whose propagation has not finished (and, when ``idle_since`` is given, has recorded no progress
+        since then), oldest first."""
         ...
 
     async def save_move(self, move_id: str, fields: Mapping[str, Any]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from services.registry.adapters.search import VolunteerQuery
@@ -142,8 +143,12 @@ class MemoryRegistry:
         )
         return copy.deepcopy(found[:limit])
 
-    async def open_moves(self) -> list[Doc]:
-        found = [m for m in self.moves.values() if m["state"] != "done"]
+    async def open_moves(self, idle_since: datetime | None = None) -> list[Doc]:
+        found = [
+            m
+            for m in self.moves.values()
+            if m["state"] != "done" and (idle_since is None or m["updated_at"] < idle_since)
+        ]
         return copy.deepcopy(sorted(found, key=lambda m: m["created_at"]))
 
     async def save_move(self, move_id: str, fields: Mapping[str, Any]) -> None:
