@@ -46,7 +46,7 @@ from services.registry.domain.scope import Scope
 from services.registry.domain.units import CORPS_NAME, check_parent, name_refusal, name_suggestion
 from services.registry.domain.volunteers import VolunteerProfile
 from services.registry.usecases.ports import Doc, IdCipher, IdLookupLedger, RegistryStore, VolunteerImports
-from services.registry.usecases.units import Units
+from services.registry.usecases.units import Units, check_place
 from services.registry.usecases.volunteers import duplicate_person
 from shared import clock
 from shared.contracts.envelope import Envelope
@@ -301,6 +301,7 @@ class Planner:
             return "parent_name", f"上级组织“{row.parent_name}”的注册已被驳回"
         try:
             check_parent(row.profile.kind, UnitKind(parent["kind"]))
+            check_place(row.profile, parent)
         except InvalidParentError as failed:
             return "parent_name", failed.message
         return None

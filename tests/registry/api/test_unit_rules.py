@@ -160,12 +160,15 @@ async def test_an_organisation_import_checks_every_rows_name(
         {**good, "name": "灵寿县志愿服务队"},
         {**good, "name": "口头镇", "kind": "分队", "parent_name": "行唐县科技志愿者队", "leader_role": "分队负责人"},
         {**good, "name": "石家庄市医学会", "kind": "学会支队", "leader_role": "支队长"},
+        # 属地管理: a society of another city does not join this city detachment
+        {**good, "name": "唐山市医学会科技志愿者支队", "kind": "学会支队", "leader_role": "支队长", "city": "唐山市"},
     ]
     r = await upload(client, "organisations", workbook(ORGANISATIONS, rows), city_admin)
     assert r.status_code == 422, r.text
     errors = {e["row"]: e for e in r.json()["errors"]}
-    assert set(errors) == {3, 4, 5}, r.text
-    assert all(e["column"] == "组织名称" for e in errors.values())
+    assert set(errors) == {3, 4, 5, 6}, r.text
+    assert all(errors[row]["column"] == "组织名称" for row in (3, 4, 5))
+    assert errors[6]["column"] == "上级组织名称" and "属地管理" in errors[6]["message"]
     assert "建议使用“灵寿县科技志愿者队”" in errors[3]["message"]
     assert "建议使用“行唐县科技志愿者队口头镇分队”" in errors[4]["message"]  # its parent is a row of the same file
     assert "建议使用“石家庄市医学会科技志愿者支队”" in errors[5]["message"]
