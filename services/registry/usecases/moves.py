@@ -70,6 +70,8 @@ class Moves:
         async def decide(doc: Doc | None) -> UnitDecision:
             if doc is None:
                 raise NotFoundError("未找到该队伍")
+            nonlocal parent  # read again on every attempt: a parent moved meanwhile is checked where it is now
+            parent = await self._unit(new_parent_id, "新的上级组织")
             check_move(doc, parent)
             sets: dict[str, Any] = {"parent_id": parent["_id"], "ancestors": new_path(parent)}
             city = moved_city(doc.get("city"), doc.get("city"), parent.get("city"))
