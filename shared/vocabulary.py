@@ -121,13 +121,19 @@ DETACHMENTS: frozenset[UnitKind] = frozenset(
     }
 )
 
-# Which kinds may be the parent of each kind. Sub-teams (分队) sit under "any detachment or team"
-# (DOMAIN.md §2): every detachment and county team, not the corps itself and not another sub-team.
+# Which kinds may be the parent of each kind (the notice, 一、2–6):
+# - society, university and enterprise detachments sit under the province corps; the teams of city-level societies,
+#   local universities and enterprises join the city detachment where they sit (按属地管理原则, 一、2), as
+#   detachments of their kind under it;
+# - county teams under their city detachment;
+# - sub-teams (分队) under any detachment or team (DOMAIN.md §2): a university's department teams (一、4), a
+#   society's specialist teams (一、3), township/street teams under a county team (一、6) — not the corps itself and
+#   not another sub-team.
 ALLOWED_PARENTS: Mapping[UnitKind, frozenset[UnitKind]] = {
     UnitKind.PROVINCE_CORPS: frozenset(),
     UnitKind.CITY_DETACHMENT: frozenset({UnitKind.PROVINCE_CORPS}),
-    UnitKind.SOCIETY_DETACHMENT: frozenset({UnitKind.PROVINCE_CORPS}),
-    UnitKind.UNIVERSITY_DETACHMENT: frozenset({UnitKind.PROVINCE_CORPS}),
+    UnitKind.SOCIETY_DETACHMENT: frozenset({UnitKind.PROVINCE_CORPS, UnitKind.CITY_DETACHMENT}),
+    UnitKind.UNIVERSITY_DETACHMENT: frozenset({UnitKind.PROVINCE_CORPS, UnitKind.CITY_DETACHMENT}),
     UnitKind.ENTERPRISE_DETACHMENT: frozenset({UnitKind.PROVINCE_CORPS, UnitKind.CITY_DETACHMENT}),
     UnitKind.COUNTY_TEAM: frozenset({UnitKind.CITY_DETACHMENT}),
     UnitKind.SUB_TEAM: DETACHMENTS | {UnitKind.COUNTY_TEAM},

@@ -15,6 +15,7 @@ from services.registry.api.volunteers import volunteers
 from services.registry.domain.errors import RegistryError
 from services.registry.settings import RegistrySettings
 from services.registry.usecases.imports import Imports
+from services.registry.usecases.moves import Moves, resume_forever
 from services.registry.usecases.units import Units
 from services.registry.usecases.volunteers import Volunteers
 from shared.service import Service
@@ -43,8 +44,10 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     app.state.volunteers = Volunteers(store, cipher, ledger)
     app.state.imports = Imports(store, unit_cases, cipher, ledger, journal)
     app.state.import_log = journal
+    app.state.moves = moves = Moves(store)
 
     service.background.append(partial(mongo.backfill_once, store))
     service.background.append(partial(import_log.recover_forever, journal, settings.import_recovery_interval_s))
+    service.background.append(partial(resume_forever, moves, settings.unit_move_resume_interval_s))
     app.add_exception_handler(RegistryError, registry_error_handler)
     return app

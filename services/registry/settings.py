@@ -39,6 +39,12 @@ class RegistrySettings(ServiceSettings):
     import_recovery_interval_s: float = Field(
         30.0, gt=0, description="How often each replica looks for imports to take back or finish"
     )
+    unit_move_resume_interval_s: float = Field(
+        30.0,
+        gt=0,
+        description="How often each replica finishes unit moves whose propagation (subtree ancestors, volunteers' "
+        "scope) was left open, e.g. by a process that stopped mid-way",
+    )
     campaign_year: int = Field(2026, ge=2000, le=9999, description="Campaign year; also in platform numbers")
 
     @field_validator("id_encryption_key")

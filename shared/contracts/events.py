@@ -92,7 +92,12 @@ class UnitRegistered(UnitSnapshot):
 class UnitUpdated(UnitSnapshot):
     event_type: ClassVar[str] = "stvs.unit.updated.v1"
     stream: ClassVar[str] = UNITS
-    changed: list[str] = Field(default_factory=list, description="Names of the fields that changed")
+    changed: list[str] = Field(
+        default_factory=list,
+        description="Names of the fields that changed. A move to another parent (POST /units/{id}/move) is an update "
+        "naming parent_id and ancestors (and city when it changes) for the moved unit, then ancestors (and city) for "
+        "each unit below it: a copy that follows `ancestors` follows the move",
+    )
 
 
 # ---------------------------------------------------------------- volunteers (科技志愿者)

@@ -123,6 +123,10 @@ ROWS: tuple[Row, ...] = (
     Row("post", "/api/v1/units/{unit_id}/approve", "P 409 | C 403 | K 403 | V 403 | S 403 | A 401"),
     Row("post", "/api/v1/units/{unit_id}/reject", "P 409 | C 403 | K 403 | V 403 | S 403 | A 401",
         body={"reason": "矩阵"}),
+    # a move under the unit itself: let through by scope, refused by the hierarchy (422) and nothing moves; a unit
+    # does not move itself (K's own unit: 403 from the registry, the level above moves it)
+    Row("post", "/api/v1/units/{unit_id}/move", "P 422 | C 422 403 | K 403 | V 403 | S 403 | A 401",
+        body={"new_parent_id": "{unit}", "reason": "矩阵"}),
     Row("get", "/api/v1/units/{unit_id}/subtree", "P 200 | C 200 404 | K 200 404 | V 404 | S 200 | A 401"),
     Row("get", "/api/v1/units/{unit_id}/path", "P 200 | C 200 404 | K 200 404 | V 404 | S 200 | A 401"),
     # ---- registry: volunteers

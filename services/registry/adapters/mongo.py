@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -48,6 +49,7 @@ log = logging.getLogger("stvs.registry.store")
 UNITS = "units"
 VOLUNTEERS = "volunteers"
 UNIT_NAMES = "unit_names"
+UNIT_MOVES = "unit_moves"  # a move's propagation: state and cursor, resumed at start (usecases/moves.py)
 COUNTERS = "counters"
 MAX_PAGE = 200
 BACKFILL_BATCH = 500
@@ -72,6 +74,7 @@ def indexes() -> Indexes:
     ix.add(UNITS, "ancestors", "registered_at", "_id")
     ix.add(UNITS, "parent_id", "registered_at", "_id")
     ix.add(UNITS, "registered_at", "_id")
+    ix.add(UNIT_MOVES, "state", "created_at")
     # one person once (old documents get their id_hash by the start-up backfill)
     ix.add(VOLUNTEERS, "id_hash", unique=True, partial={"id_hash": _PRESENT})
     ix.add(VOLUNTEERS, "scope_units", "_id")
@@ -159,7 +162,12 @@ class MongoRegistry:
     async def change_unit(self, unit_id: str, decide: DecideUnit) -> Doc | None:
         """A unit's read-decide-write together with its name reservations, in one transaction. A concurrent change
         of the unit is a write conflict: the transaction is run again on the fresh document."""
+        return await self._change_unit(unit_id, decide, None)
 
+    async def move_unit(self, unit_id: str, decide: DecideUnit, job: Doc) -> Doc | None:
+        return await self._change_unit(unit_id, decide, job)
+
+    async def _change_unit(self, unit_id: str, decide: DecideUnit, job: Doc | None) -> Doc | None:
         async def work(tx: Transaction) -> Doc | None:
             doc = await self.units.get(unit_id, tx)
             decided = await decide(doc)
@@ -172,6 +180,8 @@ class MongoRegistry:
                 await self.db[UNIT_NAMES].delete_one({"_id": key, "unit_id": unit_id}, session=tx.session)
             if not await self.units.write(doc, write, tx=tx):
                 raise _Moved()
+            if job is not None:
+                await self.db[UNIT_MOVES].insert_one(job, session=tx.session)
             return write.result
 
         for attempt in range(DEFAULT_ATTEMPTS):
@@ -180,6 +190,29 @@ class MongoRegistry:
             except _Moved:
                 await backoff(attempt)
         raise Contended(UNITS, unit_id, DEFAULT_ATTEMPTS)
+
+    async def units_below(self, unit_id: str, after: str | None, limit: int) -> list[Doc]:
+        query: dict[str, Any] = {"ancestors": unit_id}
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        return [d async for d in self.db[UNITS].find(query, HIDDEN).sort("_id", 1).limit(limit)]
+
+    async def volunteers_below(self, unit_id: str, after: str | None, limit: int) -> list[Doc]:
+        query: dict[str, Any] = {"scope_units": unit_id}
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        fields = {"memberships": 1, "version": 1, "scope_units": 1, "unit_ids": 1, PENDING_IMPORT: 1}
+        return [d async for d in self.db[VOLUNTEERS].find(query, fields).sort("_id", 1).limit(limit)]
+
+    async def open_moves(self, idle_since: datetime | None = None) -> list[Doc]:
+        query: dict[str, Any] = {"state": {"$in": ["units", "volunteers"]}}
+        if idle_since is not None:
+            query["updated_at"] = {"$lt": idle_since}
+        cursor = self.db[UNIT_MOVES].find(query).sort("created_at", 1)
+        return [d async for d in cursor]
+
+    async def save_move(self, move_id: str, fields: Mapping[str, Any]) -> None:
+        await self.db[UNIT_MOVES].update_one({"_id": move_id}, {"$set": dict(fields)})
 
     async def list_units(self, query: UnitFilter, skip: int, limit: int) -> Page:
         return await self._page(UNITS, unit_query(query), skip, limit, sort=_UNIT_ORDER)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.registry.usecases.imports import Imports
+from services.registry.usecases.moves import Moves
 from services.registry.usecases.units import Units
 from services.registry.usecases.volunteers import Volunteers
 from shared.identity import require_roles
@@ -23,6 +24,11 @@ def get_units(request: Request) -> Units:
     return units
 
 
+def get_moves(request: Request) -> Moves:
+    moves: Moves = request.app.state.moves
+    return moves
+
+
 def get_volunteers(request: Request) -> Volunteers:
     volunteers: Volunteers = request.app.state.volunteers
     return volunteers
@@ -34,5 +40,6 @@ def get_imports(request: Request) -> Imports:
 
 
 UnitsDep = Annotated[Units, Depends(get_units)]
+MovesDep = Annotated[Moves, Depends(get_moves)]
 VolunteersDep = Annotated[Volunteers, Depends(get_volunteers)]
 ImportsDep = Annotated[Imports, Depends(get_imports)]

@@ -14,6 +14,7 @@ from services.registry.domain.errors import (
     FieldError,
     ForbiddenError,
     InvalidTransitionError,
+    NamePatternError,
     NotFoundError,
     QuotaExceededError,
     RegistryError,
@@ -29,6 +30,8 @@ def field_errors(errors: list[FieldError], prefix: str = "") -> list[dict[str, A
 
 
 def to_problem(exc: RegistryError) -> Problem:
+    if isinstance(exc, NamePatternError):
+        return Problem(422, exc.code, exc.message, errors=field_errors(exc.errors), suggestion=exc.suggestion)
     if isinstance(exc, ValidationFailedError):
         return Problem(422, exc.code, exc.message, errors=field_errors(exc.errors))
     if isinstance(exc, RowsInvalidError):

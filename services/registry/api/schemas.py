@@ -67,6 +67,18 @@ class Reason(BaseModel):
     reason: str = Field(description="驳回原因")
 
 
+class UnitMoveIn(BaseModel):
+    new_parent_id: str = Field(description="新的上级组织编号")
+    reason: str = Field(description="调整原因（必填，至多200字）")
+
+
+class UnitMoveRecord(BaseModel):
+    from_parent_id: str | None = Field(description="原上级组织编号")
+    to_parent_id: str = Field(description="新上级组织编号")
+    reason: str
+    at: datetime
+
+
 class LeaderOut(BaseModel):
     name: str
     role: str
@@ -96,6 +108,15 @@ class UnitOut(BaseModel):
     registered_at: datetime
     version: int
     leader_gaps: list[str] = Field(default_factory=list, description="负责人配备与规定的差距（提示，不是错误）")
+    moves: list[UnitMoveRecord] = Field(default_factory=list, description="调整上级组织的记录（自早而晚）")
+
+
+class UnitMoveOut(BaseModel):
+    unit: UnitOut = Field(description="调整后的队伍")
+    move_id: str = Field(description="本次调整的编号")
+    propagation: str = Field(
+        description="下级队伍与志愿者范围的同步状态：units（下级队伍）→ volunteers（志愿者）→ done；在后台分批完成"
+    )
 
 
 class UnitPage(BaseModel):
@@ -239,6 +260,7 @@ def unit_out(doc: dict[str, Any]) -> UnitOut:
         registered_at=doc["registered_at"],
         version=doc["version"],
         leader_gaps=compliance(doc)["leader_gaps"],
+        moves=[UnitMoveRecord.model_validate(m) for m in doc.get("moves") or []],
     )
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, BackgroundTasks, Query
 
-from services.registry.api.deps import ADMINS, READERS, UnitsDep
+from services.registry.api.deps import ADMINS, READERS, MovesDep, UnitsDep
 from services.registry.api.schemas import (
     NameSuggestion,
     Reason,
     UnitIn,
+    UnitMoveIn,
+    UnitMoveOut,
     UnitOut,
     UnitPage,
     UnitPatch,
@@ -107,6 +109,19 @@ async def approve_unit(unit_id: str, use: UnitsDep, identity: Identity = ADMINS)
 @units.post("/{unit_id}/reject", summary="驳回下级队伍的注册（须填写原因）", response_model=UnitOut)
 async def reject_unit(unit_id: str, body: Reason, use: UnitsDep, identity: Identity = ADMINS) -> UnitOut:
     return unit_out(await use.decide(unit_id, approve=False, reason=body.reason, scope=Scope(identity)))
+
+
+@units.post(
+    "/{unit_id}/move",
+    summary="调整队伍的上级组织（由上级办理，队伍连同下级队伍、志愿者与记录一并调整）",
+    response_model=UnitMoveOut,
+)
+async def move_unit(
+    unit_id: str, body: UnitMoveIn, use: MovesDep, background: BackgroundTasks, identity: Identity = ADMINS
+) -> UnitMoveOut:
+    moved, job = await use.move(unit_id, body.new_parent_id, body.reason, Scope(identity))
+    background.add_task(use.propagate, job)  # also resumed by every replica if this process stops first
+    return UnitMoveOut(unit=unit_out(moved), move_id=job["_id"], propagation=job["state"])
 
 
 @units.get("/{unit_id}/subtree", summary="查询队伍及其全部下级队伍（分页）", response_model=UnitPage)

@@ -112,6 +112,16 @@ class InvalidParentError(ValidationFailedError):
         super().__init__([FieldError(field, message)], message)
 
 
+class NamePatternError(ValidationFailedError):
+    """A unit name that does not follow the notice's pattern for its kind; `suggestion` is the standard name."""
+
+    code = "name_pattern"
+
+    def __init__(self, message: str, suggestion: str, *, field: str = "name") -> None:
+        super().__init__([FieldError(field, message)], message)
+        self.suggestion = suggestion
+
+
 class InvalidLeaderRoleError(ValidationFailedError):
     code = "invalid_leader_role"
 

@@ -16,6 +16,7 @@ from services.registry.domain.errors import (
     FieldError,
     InvalidParentError,
     InvalidTransitionError,
+    NamePatternError,
     ValidationFailedError,
 )
 from services.registry.domain.fields import ADDRESS_MAX, Collector, checked, lookup_key, optional_checked
@@ -93,21 +94,158 @@ def suggest_name(kind: UnitKind, base: str, *, parent_name: str | None = None) -
     raise AssertionError(kind)  # pragma: no cover - match is exhaustive
 
 
-def follows_name_pattern(kind: UnitKind, name: str) -> bool:
-    """Whether a name follows its kind's pattern (compliance information, never a refusal)."""
+# Endings users write instead of the notice's (stripped to find the base of a suggestion), longest first.
+_DETACHMENT_ENDINGS = (
+    SERVICE_DETACHMENT_SUFFIX,
+    DETACHMENT_SUFFIX,
+    "科技志愿支队",
+    "志愿服务支队",
+    "志愿者支队",
+    "支队",
+)
+_TEAM_ENDINGS = ("科技志愿服务队", TEAM_SUFFIX, "科技志愿队", "志愿服务队", "志愿者队", "队")
+_ENDINGS = tuple(sorted({*_DETACHMENT_ENDINGS, *_TEAM_ENDINGS}, key=len, reverse=True))
+
+
+def _sub_team_prefix(parent_name: str | None, parent_kind: UnitKind | None) -> str:
+    """What a sub-team's name must begin with: under a university detachment "（高校名称）科技志愿服务支队", as
+    `suggest_name` builds it from the parent's name; elsewhere nothing."""
+    if parent_kind is not UnitKind.UNIVERSITY_DETACHMENT or not parent_name:
+        return ""
+    parent = parent_name.strip()
+    for suffix in (DETACHMENT_SUFFIX, SERVICE_DETACHMENT_SUFFIX):
+        if parent.endswith(suffix):
+            return parent.removesuffix(suffix) + SERVICE_DETACHMENT_SUFFIX
+    return parent
+
+
+def follows_name_pattern(
+    kind: UnitKind,
+    name: str,
+    *,
+    city: str | None = None,
+    parent_name: str | None = None,
+    parent_kind: UnitKind | None = None,
+) -> bool:
+    """Whether a name follows its kind's pattern in the notice. `city` (a City code) binds a city detachment's name
+    to its own city; a sub-team under a university detachment is named "（高校名称）科技志愿服务支队（院系名称）分队"
+    after its parent."""
     name = name.strip()
     match kind:
         case UnitKind.PROVINCE_CORPS:
             return name == CORPS_NAME
         case UnitKind.CITY_DETACHMENT:
-            return any(name == city.name + DETACHMENT_SUFFIX for city in CITY_LEVEL_AREAS)
+            own = find_city(city) if city else None
+            cities = [own] if own is not None else CITY_LEVEL_AREAS
+            return any(name == c.name + DETACHMENT_SUFFIX for c in cities)
         case UnitKind.SOCIETY_DETACHMENT | UnitKind.UNIVERSITY_DETACHMENT | UnitKind.ENTERPRISE_DETACHMENT:
             return len(name) > len(DETACHMENT_SUFFIX) and name.endswith(DETACHMENT_SUFFIX)
         case UnitKind.COUNTY_TEAM:
             return len(name) > len(TEAM_SUFFIX) and name.endswith(TEAM_SUFFIX)
         case UnitKind.SUB_TEAM:
-            return len(name) > len(SUB_TEAM_SUFFIX) and name.endswith(SUB_TEAM_SUFFIX)
+            prefix = _sub_team_prefix(parent_name, parent_kind)
+            return (
+                name.startswith(prefix)
+                and len(name) > len(prefix) + len(SUB_TEAM_SUFFIX)
+                and name.endswith(SUB_TEAM_SUFFIX)
+            )
     raise AssertionError(kind)  # pragma: no cover
+
+
+def _strip_endings(name: str, endings: tuple[str, ...]) -> str:
+    for ending in endings:
+        if name.endswith(ending) and len(name) > len(ending):
+            return name.removesuffix(ending)
+    return name
+
+
+def name_base(kind: UnitKind, name: str, *, parent_name: str | None = None) -> str:
+    """The base (city, society, university, enterprise, county or department) a non-conforming name was written
+    around, for `suggest_name`."""
+    name = name.strip()
+    match kind:
+        case UnitKind.CITY_DETACHMENT:
+            for city in CITY_LEVEL_AREAS:
+                if name.startswith((city.name, city.short_name)):
+                    return city.name
+            return _strip_endings(name, _ENDINGS)
+        case (
+            UnitKind.SOCIETY_DETACHMENT
+            | UnitKind.UNIVERSITY_DETACHMENT
+            | UnitKind.ENTERPRISE_DETACHMENT
+            | UnitKind.COUNTY_TEAM
+        ):
+            return _strip_endings(name, _ENDINGS)
+        case UnitKind.SUB_TEAM:
+            parent = (parent_name or "").strip()
+            for prefix in sorted(
+                {parent, *(_strip_endings(parent, _DETACHMENT_ENDINGS) + e for e in _DETACHMENT_ENDINGS)},
+                key=len,
+                reverse=True,
+            ):
+                if prefix and name.startswith(prefix) and len(name) > len(prefix):
+                    name = name.removeprefix(prefix)
+                    break
+            return name.removesuffix(SUB_TEAM_SUFFIX) or name
+    return name
+
+
+def name_suggestion(
+    kind: UnitKind,
+    name: str,
+    *,
+    city: str | None = None,
+    parent_name: str | None = None,
+    parent_kind: UnitKind | None = None,
+) -> str | None:
+    """None when `name` follows the notice's pattern; else the standard name to suggest (a city detachment
+    registered for a city is named after it)."""
+    if follows_name_pattern(kind, name, city=city, parent_name=parent_name, parent_kind=parent_kind):
+        return None
+    own = find_city(city) if city else None
+    if kind is UnitKind.CITY_DETACHMENT and own is not None:
+        return own.name + DETACHMENT_SUFFIX
+    return suggest_name(kind, name_base(kind, name, parent_name=parent_name), parent_name=parent_name)
+
+
+def detachment_city(name: str) -> str | None:
+    """The city (code) a city detachment's standard name names, or None."""
+    return next((c.code for c in CITY_LEVEL_AREAS if name.strip() == c.name + DETACHMENT_SUFFIX), None)
+
+
+def name_rule(kind: UnitKind) -> str:
+    """The notice's naming pattern of a kind, as shown to users."""
+    return NAME_PATTERNS[kind]
+
+
+NAME_PATTERNS: Mapping[UnitKind, str] = {
+    UnitKind.PROVINCE_CORPS: f"“{CORPS_NAME}”",
+    UnitKind.CITY_DETACHMENT: "“××市科技志愿者支队”",
+    UnitKind.SOCIETY_DETACHMENT: "“（学会名称）科技志愿者支队”",
+    UnitKind.UNIVERSITY_DETACHMENT: "“（高校名称）科技志愿者支队”",
+    UnitKind.ENTERPRISE_DETACHMENT: "“（企业（园区）名称）科技志愿者支队”",
+    UnitKind.COUNTY_TEAM: "“（县市区名称）科技志愿者队”",
+    UnitKind.SUB_TEAM: "“（高校名称）科技志愿服务支队（院系名称）分队”，其他队伍下为“（名称）分队”",
+}
+
+
+def check_name(
+    kind: UnitKind,
+    name: str,
+    *,
+    city: str | None = None,
+    parent_name: str | None = None,
+    parent_kind: UnitKind | None = None,
+) -> None:
+    """Refuse a name that does not follow the notice's pattern (NamePatternError, with the suggested name)."""
+    suggestion = name_suggestion(kind, name, city=city, parent_name=parent_name, parent_kind=parent_kind)
+    if suggestion is not None:
+        raise NamePatternError(name_refusal(kind, name, suggestion), suggestion)
+
+
+def name_refusal(kind: UnitKind, name: str, suggestion: str) -> str:
+    """The Chinese refusal of a non-conforming name, with the suggestion."""
+    return f"组织名称“{name.strip()}”不符合通知的命名规范（{kind.label}应为{name_rule(kind)}），建议使用“{suggestion}”"
 
 
 def member_shortfall(kind: UnitKind, members: int) -> int:

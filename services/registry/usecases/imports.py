@@ -43,10 +43,10 @@ from services.registry.domain.records import (
     volunteer_fields,
 )
 from services.registry.domain.scope import Scope
-from services.registry.domain.units import CORPS_NAME, check_parent
+from services.registry.domain.units import CORPS_NAME, check_parent, name_refusal, name_suggestion
 from services.registry.domain.volunteers import VolunteerProfile
 from services.registry.usecases.ports import Doc, IdCipher, IdLookupLedger, RegistryStore, VolunteerImports
-from services.registry.usecases.units import Units
+from services.registry.usecases.units import Units, check_place
 from services.registry.usecases.volunteers import duplicate_person
 from shared import clock
 from shared.contracts.envelope import Envelope
@@ -270,7 +270,9 @@ class Planner:
                     error = f"组织名称“{row.profile.name}”已被平台上的其他组织使用"
                     plan.errors.append(RowError(parsed.sheet, number, parsed.header_of("name"), error))
                 continue
-            problem = await self._organisation_problem(row, parent_stored, in_file)
+            problem = await self._organisation_problem(row, parent_stored, in_file) or name_problem(
+                row, parent_stored, in_file
+            )
             if problem is not None:
                 column, message = problem
                 plan.errors.append(RowError(parsed.sheet, number, parsed.header_of(column), message))
@@ -299,6 +301,7 @@ class Planner:
             return "parent_name", f"上级组织“{row.parent_name}”的注册已被驳回"
         try:
             check_parent(row.profile.kind, UnitKind(parent["kind"]))
+            check_place(row.profile, parent)
         except InvalidParentError as failed:
             return "parent_name", failed.message
         return None
@@ -421,6 +424,26 @@ class Planner:
             else:
                 plan.updated.append((unit["_id"], row.contact.model_dump()))
         return plan
+
+
+def name_problem(row: OrganisationRow, stored_parent: Doc | None, in_file: Mapping[str, Any]) -> tuple[str, str] | None:
+    """A row whose name does not follow the notice's pattern (with the suggested name), against its parent: the
+    parent's row in the file, else the stored parent."""
+    profile = row.profile
+    parent_name, parent_kind, parent_city = None, None, None
+    if row.parent_name and row.parent_name in in_file:
+        parent_row: OrganisationRow = in_file[row.parent_name][1]
+        parent_name, parent_kind, parent_city = row.parent_name, parent_row.profile.kind, parent_row.profile.city
+    elif stored_parent is not None:
+        parent_name, parent_kind = stored_parent["name"], UnitKind(stored_parent["kind"])
+        parent_city = stored_parent.get("city")
+    city = profile.city or parent_city
+    suggestion = name_suggestion(
+        profile.kind, profile.name, city=city, parent_name=parent_name, parent_kind=parent_kind
+    )
+    if suggestion is None:
+        return None
+    return "name", name_refusal(profile.kind, profile.name, suggestion)
 
 
 def same_unit(stored: Mapping[str, Any], row: OrganisationRow, parent: Mapping[str, Any] | None) -> bool:

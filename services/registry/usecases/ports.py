@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from shared.aggregates import Write
@@ -119,6 +120,28 @@ class RegistryStore(Protocol):
 
     async def change_unit(self, unit_id: str, decide: DecideUnit) -> Doc | None:
         """Read, decide, write with the name reservations, decided again after a concurrent change."""
+        ...
+
+    async def move_unit(self, unit_id: str, decide: DecideUnit, job: Doc) -> Doc | None:
+        """``change_unit`` whose write also stores ``job`` (a move's propagation record) in the same transaction."""
+        ...
+
+    async def units_below(self, unit_id: str, after: str | None, limit: int) -> list[Doc]:
+        """Up to ``limit`` units with ``unit_id`` among their ancestors, by id, after the id ``after``."""
+        ...
+
+    async def volunteers_below(self, unit_id: str, after: str | None, limit: int) -> list[Doc]:
+        """Up to ``limit`` volunteers with ``unit_id`` in their scope (on a membership's path), by id, after
+        ``after``; ``_id``, ``version`` and ``memberships`` at least."""
+        ...
+
+    async def open_moves(self, idle_since: datetime | None = None) -> list[Doc]:
+        """The moves whose propagation has not finished (and, when ``idle_since`` is given, has recorded no progress
+        since then), oldest first."""
+        ...
+
+    async def save_move(self, move_id: str, fields: Mapping[str, Any]) -> None:
+        """Record a move's progress (its state and cursor)."""
         ...
 
     async def list_units(self, query: UnitFilter, skip: int, limit: int) -> Page: ...

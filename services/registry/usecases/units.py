@@ -31,7 +31,9 @@ from services.registry.domain.units import (
     CORPS_NAME,
     UnitDraft,
     UnitProfile,
+    check_name,
     check_parent,
+    detachment_city,
     find_city,
     suggest_name,
     transition_unit,
@@ -106,6 +108,9 @@ class Units:
         member = UnitKind.lookup(kind)
         if member is None:
             raise ValidationFailedError([FieldError("kind", f"组织类型“{kind}”不在可选范围内")])
+        if member is UnitKind.CITY_DETACHMENT and find_city(base) is None:
+            message = f"“{base}”不是河北省的设区市、定州市、辛集市或雄安新区，市级支队名称应为“××市科技志愿者支队”"
+            raise ValidationFailedError([FieldError("base", message)])
         name = suggest_name(member, base, parent_name=await self._parent_name(parent_id))
         return name, await self.store.unit_id_by_name(name) is None
 
@@ -142,13 +147,19 @@ class Units:
             UnitKind(parent["kind"]) if parent else None,
             corps_exists=corps and await self.store.corps_exists(),
         )
+        check_place(profile, parent)
+        if profile.kind is UnitKind.CITY_DETACHMENT and profile.city is None:  # 石家庄市科技志愿者支队 is 石家庄's
+            profile = profile.model_copy(update={"city": detachment_city(profile.name)})
         doc = new_unit_doc(profile, parent, contact, approval, scope, clock.now())
+        name_checked(UnitKind(doc["kind"]), doc["name"], doc.get("city"), parent)
         await self.store.create_units([(doc, [unit_event(doc, UnitRegistered)])])
         return strip(doc)
 
     async def edit(self, unit_id: str, edit: UnitEdit, scope: Scope) -> Doc:
-        """Changed fields, checked like a registration; UnitUpdated lists what changed."""
-        current = unit_profile(await self.unit(unit_id))
+        """Changed fields, checked like a registration (a new name against the notice's pattern too); UnitUpdated
+        lists what changed."""
+        doc = await self.unit(unit_id)
+        current = unit_profile(doc)
         sent = edit.sent
         leaders = (
             list(edit.leaders)
@@ -178,6 +189,9 @@ class Units:
             changes["member_approval"] = edit.member_approval
         if errors:
             raise ValidationFailedError(errors)
+        if "name" in changes and changes["name"] != doc["name"]:
+            parent = await self.store.unit(doc["parent_id"]) if doc.get("parent_id") else None
+            name_checked(current.kind, changes["name"], doc.get("city"), parent)
         return await self.change(unit_id, changes, scope)
 
     async def change(self, unit_id: str, changes: Mapping[str, Any], scope: Scope) -> Doc:
@@ -289,6 +303,21 @@ class Units:
         if not scope.sees_unit(doc):
             raise refuse()
         return [await self.unit(a) for a in doc.get("ancestors", [])] + [doc]
+
+
+def check_place(profile: UnitProfile, parent: Mapping[str, Any] | None) -> None:
+    """按属地管理原则: a unit that names its city joins a parent of the same city (when the parent has one)."""
+    city = parent.get("city") if parent else None
+    if city and profile.city and profile.city != city:
+        own, theirs = find_city(profile.city), find_city(city)
+        assert own is not None and theirs is not None
+        raise InvalidParentError(f"按属地管理原则，{own.name}的队伍不能加入{theirs.name}的队伍")
+
+
+def name_checked(kind: UnitKind, name: str, city: str | None, parent: Mapping[str, Any] | None) -> None:
+    """Refuse a name off the notice's pattern for its kind (and place in the tree), with a suggestion."""
+    parent_kind = UnitKind(parent["kind"]) if parent else None
+    check_name(kind, name, city=city, parent_name=parent["name"] if parent else None, parent_kind=parent_kind)
 
 
 def _within(scope: Scope, query: UnitFilter) -> UnitFilter:

@@ -237,12 +237,24 @@ async def test_update_unit_leaders_and_contact(client: httpx.AsyncClient, settin
     assert body["version"] == 2 and body["leader_gaps"] == [] and body["contact"]["name"] == "王联系"
     bad = await client.patch(f"/units/{W.tangshan}", json={"leaders": [{"name": "某", "role": "队长"}]}, headers=admin)
     assert bad.status_code == 422
-    taken = await client.patch(f"/units/{W.tangshan}", json={"name": "石家庄市科技志愿者支队"}, headers=admin)
-    assert taken.status_code == 409
-    renamed = await client.patch(f"/units/{W.tangshan}", json={"name": "唐山市科技志愿者支队（新）"}, headers=admin)
-    assert renamed.json()["name"] == "唐山市科技志愿者支队（新）"
-    back = await client.patch(f"/units/{W.tangshan}", json={"name": "唐山市科技志愿者支队"}, headers=admin)
-    assert back.status_code == 200 and back.json()["version"] == 4
+    # a city detachment is named after its own city (the notice: “××市科技志愿者支队”): another name is refused,
+    # with the standard one suggested
+    for name in ("石家庄市科技志愿者支队", "唐山市科技志愿者支队（新）"):
+        off = await client.patch(f"/units/{W.tangshan}", json={"name": name}, headers=admin)
+        assert off.status_code == 422 and off.json()["code"] == "name_pattern", off.text
+        assert off.json()["suggestion"] == "唐山市科技志愿者支队"
+        assert "命名规范" in off.json()["detail"]
+    province = headers(settings, "province_admin")
+    taken = await client.patch(f"/units/{W.county}", json={"name": "藁城区科技志愿者队"}, headers=province)
+    assert taken.status_code == 409 and taken.json()["code"] == "duplicate_name"
+    renamed = await client.patch(f"/units/{W.county}", json={"name": "正定县（新）科技志愿者队"}, headers=province)
+    assert renamed.json()["name"] == "正定县（新）科技志愿者队"
+    off = await client.patch(f"/units/{W.county}", json={"name": "正定县志愿服务队"}, headers=province)
+    assert off.status_code == 422 and off.json()["suggestion"] == "正定县科技志愿者队"
+    back = await client.patch(f"/units/{W.county}", json={"name": "正定县科技志愿者队"}, headers=province)
+    assert back.status_code == 200 and back.json()["name"] == "正定县科技志愿者队"
+    unchanged = await client.get(f"/units/{W.tangshan}", headers=admin)
+    assert unchanged.json()["name"] == "唐山市科技志愿者支队" and unchanged.json()["version"] == 2
 
 
 # ------------------------------------------------------------------------------------------------ volunteers

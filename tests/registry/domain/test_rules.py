@@ -71,13 +71,16 @@ ALLOWED = [
     (K.SOCIETY_DETACHMENT, K.PROVINCE_CORPS),
     (K.UNIVERSITY_DETACHMENT, K.PROVINCE_CORPS),
     (K.ENTERPRISE_DETACHMENT, K.PROVINCE_CORPS),
+    # the notice 一、2: city-level societies, local universities and enterprises join the city detachment (属地管理)
+    (K.SOCIETY_DETACHMENT, K.CITY_DETACHMENT),
+    (K.UNIVERSITY_DETACHMENT, K.CITY_DETACHMENT),
     (K.ENTERPRISE_DETACHMENT, K.CITY_DETACHMENT),
     (K.COUNTY_TEAM, K.CITY_DETACHMENT),
     (K.SUB_TEAM, K.CITY_DETACHMENT),
     (K.SUB_TEAM, K.SOCIETY_DETACHMENT),
-    (K.SUB_TEAM, K.UNIVERSITY_DETACHMENT),
+    (K.SUB_TEAM, K.UNIVERSITY_DETACHMENT),  # 一、4: a university's department teams (按院系分组)
     (K.SUB_TEAM, K.ENTERPRISE_DETACHMENT),
-    (K.SUB_TEAM, K.COUNTY_TEAM),
+    (K.SUB_TEAM, K.COUNTY_TEAM),  # 一、6: township (乡镇、街道) teams under the county team
 ]
 
 

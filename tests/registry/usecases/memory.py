@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from services.registry.adapters.search import VolunteerQuery
@@ -61,6 +62,7 @@ class MemoryRegistry:
         self.units: dict[str, Doc] = {}
         self.names: dict[str, str] = {}  # name (or the corps key) -> unit id
         self.volunteers: dict[str, Doc] = {}
+        self.moves: dict[str, Doc] = {}
         self.vocabulary: set[tuple[str, str]] = set()
         self.events: list[Envelope[Any]] = []
         self.seq = 0
@@ -112,6 +114,45 @@ class MemoryRegistry:
                 del self.names[key]
         self._write(current, write)
         return write.result
+
+    async def move_unit(self, unit_id: str, decide: DecideUnit, job: Doc) -> Doc | None:
+        result = await self.change_unit(unit_id, decide)
+        if result is not None:
+            self.moves[job["_id"]] = copy.deepcopy(job)
+        return result
+
+    async def units_below(self, unit_id: str, after: str | None, limit: int) -> list[Doc]:
+        found = sorted(
+            (
+                d
+                for d in self.units.values()
+                if unit_id in d.get("ancestors", []) and (after is None or d["_id"] > after)
+            ),
+            key=lambda d: str(d["_id"]),
+        )
+        return copy.deepcopy([visible(d) for d in found[:limit]])
+
+    async def volunteers_below(self, unit_id: str, after: str | None, limit: int) -> list[Doc]:
+        found = sorted(
+            (
+                v
+                for v in self.volunteers.values()
+                if unit_id in v.get("scope_units", []) and (after is None or v["_id"] > after)
+            ),
+            key=lambda v: str(v["_id"]),
+        )
+        return copy.deepcopy(found[:limit])
+
+    async def open_moves(self, idle_since: datetime | None = None) -> list[Doc]:
+        found = [
+            m
+            for m in self.moves.values()
+            if m["state"] != "done" and (idle_since is None or m["updated_at"] < idle_since)
+        ]
+        return copy.deepcopy(sorted(found, key=lambda m: m["created_at"]))
+
+    async def save_move(self, move_id: str, fields: Mapping[str, Any]) -> None:
+        self.moves[move_id].update(copy.deepcopy(dict(fields)))
 
     def _write(self, doc: Doc, write: Write[Doc]) -> None:
         apply(doc, {**write.update, "$inc": {**write.update.get("$inc", {}), "version": 1}})

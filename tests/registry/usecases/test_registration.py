@@ -45,7 +45,8 @@ async def test_a_unit_admin_registers_below_its_unit_pending_and_the_parent_side
         unit_asked("分队", "新安镇", world.county, leaders=leaders(("沈老师", "分队负责人"))), city_admin
     )
     assert team["name"] == "正定县科技志愿者队新安镇分队" and team["status"] == "pending"
-    assert team["ancestors"] == [world.corps, world.city, world.county] and team["city"] is None
+    assert team["ancestors"] == [world.corps, world.city, world.county]
+    assert team["city"] == "shijiazhuang"  # inherited: the city detachment named 石家庄市科技志愿者支队 is 石家庄's
     with pytest.raises(ForbiddenError):  # the registrar's own unit does not approve its own registration
         await registry.units.decide(team["_id"], approve=True, reason=None, scope=city_admin)
     with pytest.raises(ValidationFailedError):  # a rejection needs its reason
