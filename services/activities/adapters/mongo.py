@@ -21,6 +21,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from services.activities.domain import SignUpStatus
 from services.activities.usecases.ports import ActivityQuery, DecideDemand, DemandQuery, Premise, Record
 from shared.aggregates import Aggregates, Write, versioned
 from shared.contracts.envelope import Envelope
@@ -44,6 +45,7 @@ from .expressions import (
 VOLUNTEERS = "volunteers"
 DEMANDS = "demands"
 RUNNING = ["published", "ongoing"]
+ACTIVE_SIGNUPS = frozenset(s.value for s in SignUpStatus if s.is_active)
 __all__ = ["ACTIVITIES", "DEMANDS", "SIGNUPS", "VOLUNTEERS", "Store", "indexes", "signup_id"]
 
 
@@ -52,8 +54,18 @@ def indexes() -> Indexes:
     found.add(ACTIVITIES, "unit_id")
     found.add(ACTIVITIES, "starts_at")
     found.add(ACTIVITIES, "status")
+    # Finding activities (:mod:`.expressions`, ``activities_filter``): a keyword by its term (multikey), a skill
+    # (multikey), a theme (multikey), a line of work, the newest published first, the ones not yet over; a unit,
+    # a subtree or a city's units by ``unit_id``; a start window by ``starts_at``.
+    found.add(ACTIVITIES, "search_terms")
+    found.add(ACTIVITIES, "skills_wanted")
+    found.add(ACTIVITIES, "themes")
+    found.add(ACTIVITIES, "line_of_work")
+    found.add(ACTIVITIES, "published_at")
+    found.add(ACTIVITIES, "ends_at")
     found.add(DEMANDS, "unit_id")
     found.add(SCOPE_UNITS, "ancestors")
+    found.add(SCOPE_UNITS, "city")  # a city's units, for a search by city
     found.add(SIGNUPS, "activity_id", "sequence")
     found.add(SIGNUPS, "activity_id", "status", "sequence")
     found.add(SIGNUPS, "claim.at", partial={CLAIM: {"$exists": True}}, name="claims")
@@ -73,14 +85,14 @@ class Store(ClaimedSignUps):
         collection: str,
         filter_: Mapping[str, Any],
         *,
-        sort: str,
+        sort: tuple[str, int],
         offset: int,
         limit: int,
         projection: Mapping[str, Any] | None = None,
     ) -> tuple[int, list[Doc]]:
         col = self.db[collection]
         total = await col.count_documents(dict(filter_))
-        cursor = col.find(dict(filter_), projection).sort([(sort, 1), ("_id", 1)]).skip(offset).limit(limit)
+        cursor = col.find(dict(filter_), projection).sort([sort, ("_id", sort[1])]).skip(offset).limit(limit)
         return total, [doc async for doc in cursor]
 
     # -- activities
@@ -101,8 +113,23 @@ class Store(ClaimedSignUps):
     async def find_activities(self, query: ActivityQuery, offset: int, limit: int) -> tuple[int, list[Record]]:
         filter_ = activities_filter(query)
         return await self.find(
-            ACTIVITIES, filter_, sort="starts_at", offset=offset, limit=limit, projection=LISTING_EXCLUDE
+            ACTIVITIES, filter_, sort=query.sort, offset=offset, limit=limit, projection=LISTING_EXCLUDE
         )
+
+    async def units_below(self, unit_id: str) -> frozenset[str]:
+        """The unit and every unit below it, from the copy of the unit tree (one indexed query)."""
+        cursor = self.db[SCOPE_UNITS].find({"$or": [{"_id": unit_id}, {"ancestors": unit_id}]}, {"_id": 1})
+        return frozenset({unit_id} | {str(d["_id"]) async for d in cursor})
+
+    async def city_units(self, city: str) -> frozenset[str]:
+        cursor = self.db[SCOPE_UNITS].find({"city": city}, {"_id": 1})
+        return frozenset({str(d["_id"]) async for d in cursor})
+
+    async def signed_up(self, volunteer_id: str, activity_ids: Sequence[str]) -> frozenset[str]:
+        """Which of these activities the volunteer holds an active sign-up to (point reads by ``_id``)."""
+        ids = [signup_id(a, volunteer_id) for a in activity_ids]
+        cursor = self.db[SIGNUPS].find({"_id": {"$in": ids}}, {"activity_id": 1, "status": 1})
+        return frozenset({str(d["activity_id"]) async for d in cursor if d.get("status") in ACTIVE_SIGNUPS})
 
     # -- demands
     async def demand(self, demand_id: str) -> Record | None:
@@ -121,7 +148,7 @@ class Store(ClaimedSignUps):
     async def find_demands(self, query: DemandQuery, offset: int, limit: int) -> tuple[int, list[Record]]:
         projection = {"_outbox": 0, "_outbox_n": 0}
         return await self.find(
-            DEMANDS, demands_filter(query), sort="recorded_at", offset=offset, limit=limit, projection=projection
+            DEMANDS, demands_filter(query), sort=("recorded_at", 1), offset=offset, limit=limit, projection=projection
         )
 
     # -- the local copies

@@ -1,11 +1,10 @@
-"""Use cases of an activity's own life: create, revise, publish, start, complete, cancel, publicity, read, list."""
+"""Use cases of an activity's own life: create, revise, publish, start, complete, cancel, publicity, read (the
+listing and search are in :mod:`.search`)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +31,7 @@ from shared.contracts.events import (
 from shared.identity import Identity
 
 from .common import Decision, change_activity, roster_unchanged
-from .ports import ActivityQuery, Record, Storage
+from .ports import Record, Storage
 from .records import (
     ROSTER_V,
     VERSION,
@@ -47,7 +46,7 @@ from .records import (
     plain,
     signup_entry,
 )
-from .scope import can_see, drafts_visible, require_admin_of
+from .scope import can_see, require_admin_of
 from .signups import fill
 
 
@@ -224,39 +223,3 @@ async def get(storage: Storage, activity_id: str, identity: Identity) -> tuple[A
         raise ActivityNotFound()
     mine = await storage.signup(doc, identity.volunteer_id) if identity.volunteer_id else None
     return activity_record(doc), None if mine is None else signup_entry(mine)
-
-
-@dataclass(frozen=True)
-class Listing:
-    """What an activity listing asks for (the caller's reach decides which drafts it shows)."""
-
-    unit_id: str | None = None
-    status: str | None = None
-    line_of_work: str | None = None
-    theme: str | None = None
-    starts_from: datetime | None = None
-    starts_before: datetime | None = None
-
-
-async def find(
-    storage: Storage, listing: Listing, identity: Identity, offset: int, limit: int
-) -> tuple[int, list[ActivityRecord]]:
-    """Activities by start; a volunteer's listing without a status is the public one (open for sign-up); drafts only
-    for the administrators of the organising unit (or of a unit above it) and the province."""
-    status = listing.status
-    if status is None and identity.role == "volunteer":
-        status = ActivityStatus.PUBLISHED.value
-    drafts = drafts_visible(await storage.reach(identity), listing.unit_id, listing.status)
-    if drafts == "none":
-        return 0, []
-    query = ActivityQuery(
-        unit_id=listing.unit_id,
-        status=status,
-        line_of_work=listing.line_of_work,
-        theme=listing.theme,
-        starts_from=listing.starts_from,
-        starts_before=listing.starts_before,
-        drafts_of=drafts,
-    )
-    total, docs = await storage.find_activities(query, offset, limit)
-    return total, [activity_record(d) for d in docs]

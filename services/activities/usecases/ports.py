@@ -72,7 +72,11 @@ class Premise:
 
 @dataclass(frozen=True)
 class ActivityQuery:
-    """A listing of activities. ``drafts_of``: the units whose drafts the caller may see (None: every unit's)."""
+    """A listing of activities; every given condition holds. ``drafts_of``: the units whose drafts the caller may
+    see (None: every unit's). ``units_in``: the organising unit is one of these (a subtree, a city's units, a
+    volunteer's own units and those above). ``words``: each is in the title, description or place (looked up by
+    its first term). ``signup_open_at``: sign-up is open at that moment. ``ends_after``: not over by then.
+    ``exclude``: these activities are left out. ``sort``: the field and direction (then ``_id``)."""
 
     unit_id: str | None = None
     status: str | None = None
@@ -81,6 +85,13 @@ class ActivityQuery:
     starts_from: datetime | None = None
     starts_before: datetime | None = None
     drafts_of: frozenset[str] | None = None
+    units_in: frozenset[str] | None = None
+    words: tuple[str, ...] = ()
+    skill: str | None = None
+    signup_open_at: datetime | None = None
+    ends_after: datetime | None = None
+    exclude: frozenset[str] = frozenset()
+    sort: tuple[str, int] = ("starts_at", 1)
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,12 @@ class Storage(Protocol):
     ) -> bool: ...
 
     async def find_activities(self, query: ActivityQuery, offset: int, limit: int) -> tuple[int, list[Record]]: ...
+
+    async def units_below(self, unit_id: str) -> frozenset[str]: ...
+
+    async def city_units(self, city: str) -> frozenset[str]: ...
+
+    async def signed_up(self, volunteer_id: str, activity_ids: Sequence[str]) -> frozenset[str]: ...
 
     async def demand(self, demand_id: str) -> Record | None: ...
 
