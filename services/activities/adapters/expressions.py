@@ -17,7 +17,7 @@ from services.activities.domain import (
     SignUpStatus,
     WithinCapacity,
 )
-from services.activities.domain.search import SIGNABLE, TERM_CHARS, lookup_term
+from services.activities.domain.search import SIGNABLE, TERM_CHARS
 from services.activities.usecases.ports import ActivityQuery, DemandQuery, Premise
 from shared.messaging.outbox import OUTBOX, OUTBOX_N
 
@@ -83,14 +83,13 @@ NOT_DRAFT = sorted(s.value for s in ActivityStatus if s is not ActivityStatus.DR
 SIGNABLE_VALUES = sorted(s.value for s in SIGNABLE)
 
 
-def word_conditions(word: str) -> list[dict[str, Any]]:
-    """A keyword word: its first term (index ``search_terms``), and when longer, the word itself in one of the
-    texts (checked on the activities the term found)."""
-    found: list[dict[str, Any]] = [{"search_terms": lookup_term(word)}]
-    if len(word) > TERM_CHARS:
-        pattern = {"$regex": re.escape(word), "$options": "i"}
-        found.append({"$or": [{"title": pattern}, {"description": pattern}, {"place": pattern}]})
-    return found
+def word_condition(word: str) -> dict[str, Any] | None:
+    """A keyword word longer than a term: the word itself in one of the texts, checked on the activities its terms
+    found (``ids_in``); a shorter one is its own term, nothing more to check."""
+    if len(word) <= TERM_CHARS:
+        return None
+    pattern = {"$regex": re.escape(word), "$options": "i"}
+    return {"$or": [{"title": pattern}, {"description": pattern}, {"place": pattern}]}
 
 
 def _window(low: Any, high: Any) -> dict[str, Any]:
@@ -98,13 +97,18 @@ def _window(low: Any, high: Any) -> dict[str, Any]:
 
 
 def activities_filter(query: ActivityQuery) -> dict[str, Any]:
-    """The listing's filter: every condition in one ``$and``, in the order of their usual selectivity (a keyword
-    term, a skill, an exact unit, a set of units, theme, line of work, the dates, the status), so that a server
-    that reads the first indexed condition (SecantusDB) reads the narrowest, and mongod's planner has an index for
-    each. Drafts are asked by their units or by the other statuses named (``$in``), never by a negation."""
+    """The listing's filter: every condition in one ``$and``, in the order of their usual selectivity (the
+    activities a keyword's terms found, a skill, an exact unit, a set of units, theme, line of work, the dates, the
+    status), so that a server that reads the first indexed condition (SecantusDB) reads the narrowest, and mongod's
+    planner has an index for each. Drafts are asked by their units or by the other statuses named (``$in``), never
+    by a negation."""
     conditions: list[dict[str, Any]] = []
+    if query.ids_in is not None:
+        conditions.append({"_id": {"$in": sorted(query.ids_in)}})
     for word in query.words:
-        conditions += word_conditions(word)
+        check = word_condition(word)
+        if check is not None:
+            conditions.append(check)
     if query.skill is not None:
         conditions.append({"skills_wanted": query.skill})
     if query.unit_id is not None:

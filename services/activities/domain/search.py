@@ -1,13 +1,13 @@
 """Finding activities: the keyword terms an activity carries, the words a keyword is made of, the sort orders and
 which activities are open to a volunteer — pure rules, no I/O.
 
-- **Keyword** (``q``): a part of the title, the description or the place. Every activity carries ``search_terms``:
-  each run of up to :data:`TERM_CHARS` characters of its title, its place and the first
+- **Keyword** (``q``): a part of the title, the description or the place. Every activity has its terms
+  (:func:`search_terms`): each run of up to :data:`TERM_CHARS` characters of its title, its place and the first
   :data:`DESCRIPTION_CHARS` characters of its description (lower-cased, words split at white space). A keyword is
   split at white space into words, all of which must be found; a word is looked up by its first term (an indexed
   equality) and, when longer than a term, checked whole in the texts. A word further into a description than
   :data:`DESCRIPTION_CHARS` characters is not found (the terms of a 5,000-character text would weigh on every
-  write of the activity).
+  write of them).
 - **Sort**: ``start`` (start time, earliest first), ``published`` (newest published first), ``nearest`` (the
   activities not yet over, the soonest first: those already finished are left out).
 - **Open to a volunteer**: sign-up open now (published or under way, the window open), not already signed up

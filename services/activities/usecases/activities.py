@@ -45,9 +45,15 @@ from .records import (
     no_counts,
     plain,
     signup_entry,
+    to_activity,
 )
 from .scope import can_see, require_admin_of
 from .signups import fill
+
+
+def terms_of(activity: Activity) -> list[str]:
+    """The keyword terms the activity is found by (kept beside it by the storage, see :mod:`.search`)."""
+    return domain.search_terms(activity.title, activity.description, activity.place)
 
 
 async def check_demands(storage: Storage, demand_ids: tuple[str, ...]) -> None:
@@ -74,6 +80,7 @@ async def create(storage: Storage, body: Mapping[str, Any], identity: Identity) 
         VERSION: 1,
         ROSTER_V: 0,
     }
+    await storage.save_terms(activity.id, terms_of(activity))
     await storage.insert_activity(record)
     return activity_record(record)
 
@@ -96,6 +103,7 @@ async def revise(storage: Storage, activity_id: str, body: Mapping[str, Any], id
         return Decision(activity_fields(revised), places=WithinCapacity(revised.capacity))
 
     doc = await change_activity(storage, activity_id, identity, decide)
+    await storage.save_terms(activity_id, terms_of(to_activity(doc)))
     if grew:
         await fill(storage, activity_id)
         doc = await storage.activity(activity_id, pending=False) or doc

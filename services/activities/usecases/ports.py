@@ -76,7 +76,8 @@ class ActivityQuery:
     see (None: every unit's). ``units_in``: the organising unit is one of these (a subtree, a city's units, a
     volunteer's own units and those above). ``words``: each is in the title, description or place (looked up by
     its first term). ``signup_open_at``: sign-up is open at that moment. ``ends_after``: not over by then.
-    ``exclude``: these activities are left out. ``sort``: the field and direction (then ``_id``)."""
+    ``exclude``: these activities are left out; ``ids_in``: only these (the ones a keyword's terms found).
+    ``sort``: the field and direction (then ``_id``)."""
 
     unit_id: str | None = None
     status: str | None = None
@@ -91,6 +92,7 @@ class ActivityQuery:
     signup_open_at: datetime | None = None
     ends_after: datetime | None = None
     exclude: frozenset[str] = frozenset()
+    ids_in: frozenset[str] | None = None
     sort: tuple[str, int] = ("starts_at", 1)
 
 
@@ -123,6 +125,10 @@ class Storage(Protocol):
     ) -> bool: ...
 
     async def find_activities(self, query: ActivityQuery, offset: int, limit: int) -> tuple[int, list[Record]]: ...
+
+    async def save_terms(self, activity_id: str, terms: Sequence[str]) -> None: ...
+
+    async def with_terms(self, terms: Sequence[str]) -> frozenset[str]: ...
 
     async def units_below(self, unit_id: str) -> frozenset[str]: ...
 

@@ -27,7 +27,6 @@ from services.activities.domain import (
     Demand,
     SignUp,
     SignUpStatus,
-    search_terms,
 )
 from shared.aggregates import VERSION
 from shared.contracts.envelope import Envelope
@@ -66,10 +65,8 @@ def no_counts() -> dict[str, int]:
 
 
 def activity_fields(activity: Activity) -> dict[str, Any]:
-    """The stored fields of an activity's details and state (without id, sign-ups, attendance), with the keyword
-    terms it is found by (:func:`domain.search_terms`)."""
+    """The stored fields of an activity's details and state (without id, sign-ups, attendance)."""
     out: dict[str, Any] = plain(activity.model_dump(exclude={"id"}))
-    out["search_terms"] = search_terms(activity.title, activity.description, activity.place)
     return out
 
 

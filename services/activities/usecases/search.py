@@ -1,7 +1,8 @@
 """Finding activities (``GET /activities``): keyword, a unit and everything below it, a city, dates, theme, line of
 work and skill, paged and sorted; a volunteer sees the activities open to them first.
 
-The listing is one query of the storage port (:class:`ActivityQuery`, indexed in ``adapters.mongo``). For a
+The listing is one query of the storage port (:class:`ActivityQuery`, indexed in ``adapters.mongo``); a keyword
+first finds the activities that have the first term of each of its words (:meth:`Storage.with_terms`). For a
 volunteer the page is two queries laid end to end: the activities open to them (:func:`open_to`: sign-up open now,
 not yet signed up, organised by one of their units or a unit above — at most :data:`OPEN_FIRST_MAX`, in the order
 asked), then every other match in the same order. The total counts both; paging runs over the whole sequence.
@@ -79,9 +80,12 @@ async def query_of(storage: Storage, listing: Listing, identity: Identity) -> Ac
         status = "published"
     drafts = drafts_visible(await storage.reach(identity), listing.unit_id, listing.status)
     units = await units_asked(storage, listing)
-    if drafts == "none" or (units is not None and not units):
+    words = keyword_words(listing.keyword)
+    ids = await storage.with_terms(sorted({lookup_term(w) for w in words})) if words else None
+    if drafts == "none" or (units is not None and not units) or (ids is not None and not ids):
         return None
     return ActivityQuery(
+        ids_in=ids,
         unit_id=listing.unit_id,
         status=status,
         line_of_work=listing.line_of_work,
@@ -90,7 +94,7 @@ async def query_of(storage: Storage, listing: Listing, identity: Identity) -> Ac
         starts_before=listing.starts_before,
         drafts_of=drafts,
         units_in=units,
-        words=keyword_words(listing.keyword),
+        words=words,
         skill=(listing.skill or "").strip() or None,
         ends_after=clock.now() if listing.sort is ActivitySort.NEAREST else None,
         sort=_SORTS[listing.sort],
@@ -150,9 +154,9 @@ def matches(query: ActivityQuery, doc: Mapping[str, Any]) -> bool:
     if any(v is not None and doc.get(k) != v for k, v in equal.items()):
         return False
     texts = (doc.get("title", ""), doc.get("description", ""), doc.get("place", ""))
-    terms = doc.get("search_terms") or ()
     checks = (
-        all(lookup_term(w) in terms and mentions(w, texts) for w in query.words),
+        query.ids_in is None or doc["_id"] in query.ids_in,
+        all(mentions(w, texts) for w in query.words),
         query.skill is None or query.skill in (doc.get("skills_wanted") or ()),
         query.theme is None or query.theme in (doc.get("themes") or ()),
         query.units_in is None or doc.get("unit_id") in query.units_in,

@@ -64,6 +64,7 @@ class MemoryStorage:
         self.demands: dict[str, Record] = {}
         self.units: dict[str, list[str]] = {}  # unit → its ancestors
         self.cities: dict[str, str] = {}  # unit → its city
+        self.terms: dict[str, list[str]] = {}  # activity → its keyword terms
         self.events: list[Envelope[Any]] = []
         self.commits = 0
         self.before_commit: Callable[[Record], None] | None = None
@@ -100,6 +101,12 @@ class MemoryStorage:
             reverse=query.sort[1] < 0,
         )
         return len(found), copy.deepcopy(found[offset : offset + limit])
+
+    async def save_terms(self, activity_id: str, terms: Sequence[str]) -> None:
+        self.terms[activity_id] = list(terms)
+
+    async def with_terms(self, terms: Sequence[str]) -> frozenset[str]:
+        return frozenset(a for a, have in self.terms.items() if set(terms) <= set(have))
 
     async def units_below(self, unit_id: str) -> frozenset[str]:
         return frozenset({unit_id} | {u for u, ancestors in self.units.items() if unit_id in ancestors})
