@@ -32,7 +32,7 @@ from shared.identity import Identity
 from shared.lease import Lease
 from shared.scope import SCOPE_UNITS, Reach, reach
 from shared.service import Service
-from shared.storage import Doc, Indexes
+from shared.storage import Doc, Indexes, utcnow
 
 from .claims import ACTIVITIES, CLAIM_TTL, SIGNUPS, ClaimedSignUps, signup_id
 from .expressions import (
@@ -47,6 +47,7 @@ from .expressions import (
 
 VOLUNTEERS = "volunteers"
 ACTIVITY_TERMS = "activity_terms"
+MIGRATIONS = "migrations"  # one-off passes over the data done once (their names)
 DEMANDS = "demands"
 RUNNING = ["published", "ongoing"]
 ACTIVE_SIGNUPS = frozenset(s.value for s in SignUpStatus if s.is_active)
@@ -124,8 +125,22 @@ class Store(ClaimedSignUps):
             ACTIVITIES, filter_, sort=query.sort, offset=offset, limit=limit, projection=LISTING_EXCLUDE
         )
 
-    async def save_terms(self, activity_id: str, terms: Sequence[str]) -> None:
-        await self.db[ACTIVITY_TERMS].update_one({"_id": activity_id}, {"$set": {"terms": list(terms)}}, upsert=True)
+    async def save_terms(self, activity_id: str, terms: Sequence[str], *, only_new: bool = False) -> None:
+        """The activity's terms (``only_new``: unless it has some already — a revision wrote newer ones)."""
+        update = {"$setOnInsert" if only_new else "$set": {"terms": list(terms)}}
+        await self.db[ACTIVITY_TERMS].update_one({"_id": activity_id}, update, upsert=True)
+
+    async def activities_after(self, after: str | None, limit: int) -> list[Record]:
+        """Activities' texts in ``_id`` order after ``after`` (the ``_id`` index, a page at a time)."""
+        filter_ = {} if after is None else {"_id": {"$gt": after}}
+        fields = {"title": 1, "description": 1, "place": 1}
+        return [d async for d in self.db[ACTIVITIES].find(filter_, fields).sort("_id", 1).limit(limit)]
+
+    async def migrated(self, name: str) -> bool:
+        return await self.db[MIGRATIONS].find_one({"_id": name}) is not None
+
+    async def mark_migrated(self, name: str) -> None:
+        await self.db[MIGRATIONS].update_one({"_id": name}, {"$set": {"at": utcnow()}}, upsert=True)
 
     async def with_terms(self, terms: Sequence[str]) -> frozenset[str]:
         """The activities that have every one of these terms (index ``terms``: the first one bounds the read)."""

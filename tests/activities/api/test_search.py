@@ -12,8 +12,9 @@ import pytest
 from bson.codec_options import CodecOptions, DatetimeConversion
 
 from services.activities.adapters.expressions import activities_filter
-from services.activities.adapters.mongo import ACTIVITIES, ACTIVITY_TERMS, SIGNUPS, signup_id
+from services.activities.adapters.mongo import ACTIVITIES, ACTIVITY_TERMS, MIGRATIONS, SIGNUPS, signup_id
 from services.activities.usecases.ports import ActivityQuery
+from services.activities.usecases.repair import backfill_terms
 from shared.scope import SCOPE_UNITS
 from tests.activities.conftest import Running, draft
 
@@ -139,6 +140,17 @@ async def test_a_bad_city_or_sort_is_refused_in_chinese(seeded: Running) -> None
         assert got.json()["code"] == "validation" and "校验" in got.json()["detail"]
 
 
+async def test_older_activities_get_their_terms_once(seeded: Running) -> None:
+    db = seeded.store.db
+    await db[ACTIVITY_TERMS].delete_many({})  # as before activities had terms
+    await db[MIGRATIONS].delete_many({})
+    province = seeded.province()
+    assert titles(await listing(seeded, province, q="图书馆")) == []
+    assert await backfill_terms(seeded.store) == 7
+    assert titles(await listing(seeded, province, q="图书馆")) == ["唐山青少年科普讲座"]
+    assert await backfill_terms(seeded.store) == 0
+
+
 def plan_stages(plan: Any, out: list[str]) -> list[str]:
     if isinstance(plan, Mapping):
         if "stage" in plan:
@@ -155,7 +167,9 @@ async def test_every_search_reads_an_index(seeded: Running) -> None:
     """The plan the server reports (mongod's planning rules) for each query a search makes: an index is read, the
     collection is never scanned (its empty listing walks the index of its order)."""
     db = seeded.store.db
-    codec = CodecOptions(tz_aware=True, datetime_conversion=DatetimeConversion.DATETIME_AUTO)
+    codec: CodecOptions[dict[str, Any]] = CodecOptions(
+        tz_aware=True, datetime_conversion=DatetimeConversion.DATETIME_AUTO
+    )
     units = frozenset({"s-yuhua", "s-sjz"})
     queries = [
         ActivityQuery(),
@@ -178,12 +192,13 @@ async def test_every_search_reads_an_index(seeded: Running) -> None:
             stages = plan_stages(explained["queryPlanner"]["winningPlan"], [])
             assert "COLLSCAN" not in stages, (command, stages)
             assert filter_ == {} or any(s in ("IXSCAN", "COUNT_SCAN") for s in stages), (command, stages)
-    others = [
+    others: list[tuple[str, dict[str, Any]]] = [
         (ACTIVITY_TERMS, {"terms": {"$all": ["讲座", "妇女"]}}),
         (SCOPE_UNITS, {"$or": [{"_id": "s-sjz"}, {"ancestors": "s-sjz"}]}),
         (SCOPE_UNITS, {"city": "shijiazhuang"}),
+        (ACTIVITIES, {"_id": {"$gt": "a"}}),  # the once-only pass writing the terms of older activities
         (SIGNUPS, {"_id": {"$in": [signup_id("a", "s-v"), signup_id("b", "s-v")]}}),
     ]
-    for collection, filter_ in others:
-        explained = await db.command({"explain": {"find": collection, "filter": filter_}, "verbosity": "queryPlanner"})
-        assert "COLLSCAN" not in plan_stages(explained["queryPlanner"]["winningPlan"], []), (collection, filter_)
+    for collection, other in others:
+        explained = await db.command({"explain": {"find": collection, "filter": other}, "verbosity": "queryPlanner"})
+        assert "COLLSCAN" not in plan_stages(explained["queryPlanner"]["winningPlan"], []), (collection, other)

@@ -65,6 +65,7 @@ class MemoryStorage:
         self.units: dict[str, list[str]] = {}  # unit → its ancestors
         self.cities: dict[str, str] = {}  # unit → its city
         self.terms: dict[str, list[str]] = {}  # activity → its keyword terms
+        self.migrations: set[str] = set()
         self.events: list[Envelope[Any]] = []
         self.commits = 0
         self.before_commit: Callable[[Record], None] | None = None
@@ -102,8 +103,19 @@ class MemoryStorage:
         )
         return len(found), copy.deepcopy(found[offset : offset + limit])
 
-    async def save_terms(self, activity_id: str, terms: Sequence[str]) -> None:
-        self.terms[activity_id] = list(terms)
+    async def save_terms(self, activity_id: str, terms: Sequence[str], *, only_new: bool = False) -> None:
+        if not (only_new and activity_id in self.terms):
+            self.terms[activity_id] = list(terms)
+
+    async def activities_after(self, after: str | None, limit: int) -> list[Record]:
+        ids = sorted(a for a in self.activities if after is None or a > after)[:limit]
+        return [copy.deepcopy(self.activities[a]) for a in ids]
+
+    async def migrated(self, name: str) -> bool:
+        return name in self.migrations
+
+    async def mark_migrated(self, name: str) -> None:
+        self.migrations.add(name)
 
     async def with_terms(self, terms: Sequence[str]) -> frozenset[str]:
         return frozenset(a for a, have in self.terms.items() if set(terms) <= set(have))

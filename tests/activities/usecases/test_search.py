@@ -11,6 +11,7 @@ import pytest
 from services.activities.domain import ActivitySort
 from services.activities.usecases import activities, search, signups
 from services.activities.usecases.batches import SignUpBatches
+from services.activities.usecases.repair import repair
 from shared.identity import Identity
 from tests.activities.usecases.conftest import PROVINCE, STARTS, T0, at, details, volunteer
 from tests.activities.usecases.memory import MemoryStorage
@@ -169,3 +170,16 @@ async def test_drafts_are_found_only_by_those_who_manage_them(tree: MemoryStorag
     assert await titles(tree, city, keyword="草稿") == ["裕华草稿"]
     assert await titles(tree, keyword="草稿") == ["裕华草稿", "唐山草稿"]
     assert await titles(tree, volunteer("v"), keyword="草稿") == []
+
+
+async def test_activities_written_before_search_are_found_after_the_sweep_once(tree: MemoryStorage) -> None:
+    old = await add(tree, "社区科普讲座", "sjz")
+    revised = await add(tree, "乡村讲座", "sjz", days=2)
+    tree.terms.clear()  # as written before activities had terms
+    assert await titles(tree, keyword="讲座") == []
+    tree.terms[revised] = ["果树"]  # a revision wrote terms meanwhile: they are kept
+    assert await repair(tree) == 2
+    assert await titles(tree, keyword="讲座") == ["社区科普讲座"]
+    assert await titles(tree, keyword="果树") == []  # the word is not in its texts (checked whole)
+    assert tree.terms[revised] == ["果树"] and old in tree.terms
+    assert await repair(tree) == 0  # done once
