@@ -115,8 +115,6 @@ async def list_activities(
         open_first=open_first,
     )
     found = await search.find(storage, listing, identity, offset, limit)
-    volunteer = identity.role == "volunteer"
-    items = [
-        ActivityOut.of(r, open_to_me=(r.activity.id in found.open_ids) if volunteer else None) for r in found.records
-    ]
+    marked = identity.role == "volunteer" and open_first  # said only where it was worked out
+    items = [ActivityOut.of(r, open_to_me=(r.activity.id in found.open_ids) if marked else None) for r in found.records]
     return ActivityPage(items=items, total=found.total, offset=offset, limit=limit)
