@@ -10,11 +10,11 @@ which activities are open to a volunteer — pure rules, no I/O.
   write of them).
 - **Sort**: ``start`` (start time, earliest first), ``published`` (newest published first), ``nearest`` (the
   activities not yet over, the soonest first: those already finished are left out).
-- **Open to a volunteer**: sign-up open now (published or under way, the window open), not already signed up
-  (pending, confirmed or waitlisted), and organised by one of the volunteer's units or a unit above one of them —
-  DOMAIN §1–2: a unit's work reaches everything below it, so a county team's member is one of the city detachment's
-  and the province corps' volunteers too, never of a unit beside or below their own. A place or the waitlist is
-  always left while the window is open (the waitlist has no limit), so the window decides.
+- **Open to a volunteer** (an active one): sign-up open now (published or under way, the window open), not already
+  signed up (pending, confirmed or waitlisted), and organised by one of the volunteer's units or a unit above one of
+  them — DOMAIN §1–2: a unit's work reaches everything below it, so a county team's member is one of the city
+  detachment's and the province corps' volunteers too, never of a unit beside or below their own. A place or the
+  waitlist is always left while the window is open (the waitlist has no limit), so the window decides.
 """
 
 from __future__ import annotations

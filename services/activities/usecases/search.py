@@ -102,8 +102,11 @@ async def query_of(storage: Storage, listing: Listing, identity: Identity) -> Ac
 
 
 async def volunteer_units(storage: Storage, volunteer_id: str) -> frozenset[str]:
-    """The volunteer's units and every unit above them (from the local copies)."""
+    """The volunteer's units and every unit above them (from the local copies); none while the volunteer is not
+    active (sign-up refuses them)."""
     copy = (await storage.volunteers([volunteer_id])).get(volunteer_id) or {}
+    if copy.get("status") != "active":
+        return frozenset()
     found: set[str] = set()
     for unit in copy.get("unit_ids") or []:
         found |= {unit, *await storage.unit_ancestors(unit)}

@@ -157,8 +157,10 @@ async def test_open_first_keeps_to_the_search(tree: MemoryStorage) -> None:
     found = await search.find(tree, search.Listing(keyword="急救"), volunteer("v"), 0, 10)
     assert [r.activity.title for r in found.records] == ["急救：本队", "急救：唐山"] and found.total == 2
     assert await titles(tree, volunteer("v"), keyword="急救", city="tangshan") == ["急救：唐山"]
-    # A volunteer the copy does not know yet (no units) sees the listing in the order asked.
+    # A volunteer the copy does not know yet (no units), or no longer active, sees the listing in the order asked.
     assert await titles(tree, volunteer("w"), keyword="急救") == ["急救：唐山", "急救：本队"]
+    await tree.apply_volunteer("v", 2, {"status": "inactive"})
+    assert await titles(tree, volunteer("v"), keyword="急救") == ["急救：唐山", "急救：本队"]
 
 
 async def test_drafts_are_found_only_by_those_who_manage_them(tree: MemoryStorage) -> None:
