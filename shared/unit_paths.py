@@ -30,8 +30,8 @@ async def reach(identity: Caller, units: Any, *, system_reads: bool = False) -> 
 
 
 def attach_unit_paths(service: Service) -> None:
-    """A consumer ``scope-units`` keeping ``scope_units`` (``_id``, ``ancestors``, ``version``) from the registry's
-    unit events, newest version wins (one conditional upsert per event), for :func:`reach`."""
+    """A consumer ``scope-units`` keeping ``scope_units`` (``_id``, ``ancestors``, ``city``, ``version``) from the
+    registry's unit events, newest version wins (one conditional upsert per event), for :func:`reach`."""
     consumer = service.consumer("scope-units", [UNITS])
     collection = service.db[SCOPE_UNITS]
 
@@ -39,7 +39,7 @@ def attach_unit_paths(service: Service) -> None:
     async def on_unit(env: Envelope[Any]) -> None:
         d = env.data
         older = {"$or": [{"version": {"$lt": d.version}}, {"version": {"$exists": False}}]}
-        fields = {"ancestors": list(d.ancestors), "version": d.version}
+        fields = {"ancestors": list(d.ancestors), "city": d.city, "version": d.version}
         try:
             await collection.update_one({"_id": d.unit_id, **older}, {"$set": fields}, upsert=True)
         except DuplicateKeyError:

@@ -1,4 +1,5 @@
-"""The local copy of volunteers, built from the registry's events through Kafka: redeliveries change nothing."""
+"""The local copies built from the registry's events through Kafka (volunteers; the unit tree with its cities):
+redeliveries change nothing."""
 
 from __future__ import annotations
 
@@ -12,14 +13,17 @@ from services.activities.adapters.mongo import VOLUNTEERS
 from services.activities.settings import DEV_CHECKIN_SECRET, ActivitiesSettings
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
-    VOLUNTEERS as VOLUNTEER_STREAM,
-)
-from shared.contracts.events import (
+    UNITS,
     Event,
+    UnitRegistered,
+    UnitUpdated,
     VolunteerJoinedUnit,
     VolunteerLeftUnit,
     VolunteerRegistered,
     VolunteerUpdated,
+)
+from shared.contracts.events import (
+    VOLUNTEERS as VOLUNTEER_STREAM,
 )
 from tests.activities.conftest import Running, draft
 from tests.fixtures import eventually
@@ -116,3 +120,33 @@ def test_checkin_secret_dev_default_refused_in_production() -> None:
         checkin_secret="Pw3_kE8vN1-tX6qB9mF2aL5yC7rJ4hD0",
     ).check_production()
     assert ActivitiesSettings().checkin_secret.get_secret_value() == DEV_CHECKIN_SECRET
+
+
+async def test_the_unit_copy_keeps_each_units_city_for_a_search_by_city(running: Running) -> None:
+    def unit(unit_id: str, version: int, city: str | None, cls: Any = UnitRegistered) -> Envelope[Any]:
+        data = cls(
+            unit_id=unit_id,
+            name="正定县科技志愿者队",
+            kind="county_team",
+            parent_id="c-sjz",
+            ancestors=["c-corps", "c-sjz"],
+            city=city,
+            status="active",
+            registered_at=NOW,
+            version=version,
+        )
+        return Envelope.new(data, source="/stvs/registry", subject=unit_id)
+
+    producer = AIOKafkaProducer(bootstrap_servers=running.settings.kafka_bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        for env in (unit("c-county", 1, None), unit("c-county", 2, "shijiazhuang", UnitUpdated)):
+            await producer.send_and_wait(running.settings.topic(UNITS), env.to_json(), key=env.subject.encode())
+    finally:
+        await producer.stop()
+
+    async def in_city() -> bool:
+        return "c-county" in await running.store.city_units("shijiazhuang")
+
+    await eventually(in_city)
+    assert await running.store.units_below("c-sjz") >= {"c-sjz", "c-county"}

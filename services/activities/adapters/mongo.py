@@ -8,6 +8,9 @@
 - ``volunteers``: the local copy of volunteers (status, units, name) from the registry's events; ``scope_units``: the
   unit tree the scope rule needs (:func:`shared.scope.attach_unit_paths`).
 - ``demands``: the enterprise innovation-demand library.
+- ``activity_terms``: ``{_id: activity id, terms}``, the keyword terms each activity is found by
+  (:func:`..domain.search_terms`), rewritten with its details (after the activity on a revision: a process that
+  dies in between leaves the old terms until the next revision).
 
 The documents are the records of :mod:`..usecases.records` as they are; every state change writes its events in the
 same document's outbox (one atomic write).
@@ -21,6 +24,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from services.activities.domain import SignUpStatus
 from services.activities.usecases.ports import ActivityQuery, DecideDemand, DemandQuery, Premise, Record
 from shared.aggregates import Aggregates, Write, versioned
 from shared.contracts.envelope import Envelope
@@ -28,7 +32,7 @@ from shared.identity import Identity
 from shared.lease import Lease
 from shared.scope import Reach
 from shared.service import Service
-from shared.storage import Doc, Indexes
+from shared.storage import Doc, Indexes, utcnow
 from shared.unit_paths import SCOPE_UNITS, reach
 
 from .claims import ACTIVITIES, CLAIM_TTL, SIGNUPS, ClaimedSignUps, signup_id
@@ -43,9 +47,12 @@ from .expressions import (
 )
 
 VOLUNTEERS = "volunteers"
+ACTIVITY_TERMS = "activity_terms"
+MIGRATIONS = "migrations"  # one-off passes over the data done once (their names)
 DEMANDS = "demands"
 RUNNING = ["published", "ongoing"]
-__all__ = ["ACTIVITIES", "DEMANDS", "SIGNUPS", "VOLUNTEERS", "Store", "indexes", "signup_id"]
+ACTIVE_SIGNUPS = frozenset(s.value for s in SignUpStatus if s.is_active)
+__all__ = ["ACTIVITIES", "ACTIVITY_TERMS", "DEMANDS", "SIGNUPS", "VOLUNTEERS", "Store", "indexes", "signup_id"]
 
 
 def indexes() -> Indexes:
@@ -53,8 +60,22 @@ def indexes() -> Indexes:
     found.add(ACTIVITIES, "unit_id")
     found.add(ACTIVITIES, "starts_at")
     found.add(ACTIVITIES, "status")
+    # Finding activities (``activities_filter``): a skill and a theme (multikey), a line of work, the ones not yet
+    # over (``ends_at``); a unit, a subtree, a city's units or a volunteer's by ``unit_id``; a start window by
+    # ``starts_at``. The two orders, start and newest published, each with ``_id`` after it: a listing with no
+    # condition walks the index in its order instead of sorting the collection.
+    found.add(ACTIVITIES, "skills_wanted")
+    found.add(ACTIVITIES, "themes")
+    found.add(ACTIVITIES, "line_of_work")
+    found.add(ACTIVITIES, "ends_at")
+    found.add(ACTIVITIES, "starts_at", "_id")
+    found.add(ACTIVITIES, "published_at", "_id")
+    # A keyword's terms (multikey): kept beside the activities, not in them, because a sign-up rewrites the
+    # activity and its hundreds of terms would weigh on every such write (measured: three times the cost).
+    found.add(ACTIVITY_TERMS, "terms")
     found.add(DEMANDS, "unit_id")
     found.add(SCOPE_UNITS, "ancestors")
+    found.add(SCOPE_UNITS, "city")  # a city's units, for a search by city
     found.add(SIGNUPS, "activity_id", "sequence")
     found.add(SIGNUPS, "activity_id", "status", "sequence")
     found.add(SIGNUPS, "claim.at", partial={CLAIM: {"$exists": True}}, name="claims")
@@ -74,14 +95,14 @@ class Store(ClaimedSignUps):
         collection: str,
         filter_: Mapping[str, Any],
         *,
-        sort: str,
+        sort: tuple[str, int],
         offset: int,
         limit: int,
         projection: Mapping[str, Any] | None = None,
     ) -> tuple[int, list[Doc]]:
         col = self.db[collection]
         total = await col.count_documents(dict(filter_))
-        cursor = col.find(dict(filter_), projection).sort([(sort, 1), ("_id", 1)]).skip(offset).limit(limit)
+        cursor = col.find(dict(filter_), projection).sort([sort, ("_id", sort[1])]).skip(offset).limit(limit)
         return total, [doc async for doc in cursor]
 
     # -- activities
@@ -102,8 +123,45 @@ class Store(ClaimedSignUps):
     async def find_activities(self, query: ActivityQuery, offset: int, limit: int) -> tuple[int, list[Record]]:
         filter_ = activities_filter(query)
         return await self.find(
-            ACTIVITIES, filter_, sort="starts_at", offset=offset, limit=limit, projection=LISTING_EXCLUDE
+            ACTIVITIES, filter_, sort=query.sort, offset=offset, limit=limit, projection=LISTING_EXCLUDE
         )
+
+    async def save_terms(self, activity_id: str, terms: Sequence[str], *, only_new: bool = False) -> None:
+        """The activity's terms (``only_new``: unless it has some already — a revision wrote newer ones)."""
+        update = {"$setOnInsert" if only_new else "$set": {"terms": list(terms)}}
+        await self.db[ACTIVITY_TERMS].update_one({"_id": activity_id}, update, upsert=True)
+
+    async def activities_after(self, after: str | None, limit: int) -> list[Record]:
+        """Activities' texts in ``_id`` order after ``after`` (the ``_id`` index, a page at a time)."""
+        filter_ = {} if after is None else {"_id": {"$gt": after}}
+        fields = {"title": 1, "description": 1, "place": 1}
+        return [d async for d in self.db[ACTIVITIES].find(filter_, fields).sort("_id", 1).limit(limit)]
+
+    async def migrated(self, name: str) -> bool:
+        return await self.db[MIGRATIONS].find_one({"_id": name}) is not None
+
+    async def mark_migrated(self, name: str) -> None:
+        await self.db[MIGRATIONS].update_one({"_id": name}, {"$set": {"at": utcnow()}}, upsert=True)
+
+    async def with_terms(self, terms: Sequence[str]) -> frozenset[str]:
+        """The activities that have every one of these terms (index ``terms``: the first one bounds the read)."""
+        cursor = self.db[ACTIVITY_TERMS].find({"terms": {"$all": list(terms)}}, {"_id": 1})
+        return frozenset({str(d["_id"]) async for d in cursor})
+
+    async def units_below(self, unit_id: str) -> frozenset[str]:
+        """The unit and every unit below it, from the copy of the unit tree (one indexed query)."""
+        cursor = self.db[SCOPE_UNITS].find({"$or": [{"_id": unit_id}, {"ancestors": unit_id}]}, {"_id": 1})
+        return frozenset({unit_id} | {str(d["_id"]) async for d in cursor})
+
+    async def city_units(self, city: str) -> frozenset[str]:
+        cursor = self.db[SCOPE_UNITS].find({"city": city}, {"_id": 1})
+        return frozenset({str(d["_id"]) async for d in cursor})
+
+    async def signed_up(self, volunteer_id: str, activity_ids: Sequence[str]) -> frozenset[str]:
+        """Which of these activities the volunteer holds an active sign-up to (point reads by ``_id``)."""
+        ids = [signup_id(a, volunteer_id) for a in activity_ids]
+        cursor = self.db[SIGNUPS].find({"_id": {"$in": ids}}, {"activity_id": 1, "status": 1})
+        return frozenset({str(d["activity_id"]) async for d in cursor if d.get("status") in ACTIVE_SIGNUPS})
 
     # -- demands
     async def demand(self, demand_id: str) -> Record | None:
@@ -122,7 +180,7 @@ class Store(ClaimedSignUps):
     async def find_demands(self, query: DemandQuery, offset: int, limit: int) -> tuple[int, list[Record]]:
         projection = {"_outbox": 0, "_outbox_n": 0}
         return await self.find(
-            DEMANDS, demands_filter(query), sort="recorded_at", offset=offset, limit=limit, projection=projection
+            DEMANDS, demands_filter(query), sort=("recorded_at", 1), offset=offset, limit=limit, projection=projection
         )
 
     # -- the local copies

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
-from services.activities.domain import ActivityStatus
-from services.activities.usecases import activities
+from services.activities.domain import ActivitySort, ActivityStatus
+from services.activities.usecases import activities, search
 from shared.identity import Identity, IdentityDep
-from shared.programme import LineOfWork, Theme
+from shared.programme import CITY_LEVEL_AREAS, LineOfWork, Theme
 from shared.storage import MAX_PAGE_OFFSET
 
 from .deps import ADMINS, ActivityId, StorageDep
@@ -68,26 +68,53 @@ async def get_activity(storage: StorageDep, activity_id: ActivityId, identity: I
     return ActivityOut.of(record, mine)
 
 
-@router.get("/activities", summary="活动列表（志愿者看到已发布的活动）", response_model_exclude_unset=True)
+CITY_CODES = "^(" + "|".join(c.code for c in CITY_LEVEL_AREAS) + ")$"
+
+
+@router.get(
+    "/activities",
+    summary="查找活动（关键词、城市或单位、日期、主题、工作方向、技能；志愿者优先看到可报名的活动）",
+    response_model_exclude_unset=True,
+)
 async def list_activities(
     storage: StorageDep,
     identity: IdentityDep,
-    unit_id: str | None = None,
+    unit_id: Annotated[str | None, Query(description="组织单位（仅该单位）")] = None,
     status: ActivityStatus | None = None,
     line_of_work: LineOfWork | None = None,
     theme: Theme | None = None,
     from_: Annotated[AwareDatetime | None, Query(alias="from", description="开始时间不早于")] = None,
     to: Annotated[AwareDatetime | None, Query(description="开始时间早于")] = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="关键词：活动名称、内容或地点（空格分隔的词须都出现）")
+    ] = None,
+    under: Annotated[str | None, Query(max_length=64, description="组织单位及其下级单位")] = None,
+    city: Annotated[
+        str | None, Query(pattern=CITY_CODES, description="城市（组织单位所在的市，如 shijiazhuang）")
+    ] = None,
+    skill: Annotated[str | None, Query(max_length=50, description="活动所需技能")] = None,
+    sort: Annotated[ActivitySort, Query(description="排序：start 开始时间、published 最新发布、nearest 最近开始")] = (
+        ActivitySort.START
+    ),
+    open_first: Annotated[bool, Query(description="志愿者：可报名的活动排在前面")] = True,
     offset: Annotated[int, Query(ge=0, le=MAX_PAGE_OFFSET, description="跳过的条数")] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> ActivityPage:
-    listing = activities.Listing(
+    listing = search.Listing(
         unit_id=unit_id,
         status=None if status is None else status.value,
         line_of_work=None if line_of_work is None else line_of_work.value,
         theme=None if theme is None else theme.value,
         starts_from=from_,
         starts_before=to,
+        keyword=q,
+        under=under,
+        city=city,
+        skill=skill,
+        sort=sort,
+        open_first=open_first,
     )
-    total, records = await activities.find(storage, listing, identity, offset, limit)
-    return ActivityPage(items=[ActivityOut.of(r) for r in records], total=total, offset=offset, limit=limit)
+    found = await search.find(storage, listing, identity, offset, limit)
+    marked = identity.role == "volunteer" and open_first  # said only where it was worked out
+    items = [ActivityOut.of(r, open_to_me=(r.activity.id in found.open_ids) if marked else None) for r in found.records]
+    return ActivityPage(items=items, total=found.total, offset=offset, limit=limit)

@@ -199,9 +199,12 @@ class ActivityOut(BaseModel):
     total_hours: str | None = Field(None, description="服务时长合计（活动结束后）")
     participants: int | None = Field(None, description="参与人数（活动结束后）")
     my_signup: SignUpOut | None = Field(None, description="当前志愿者本人的报名")
+    open_to_me: bool | None = Field(
+        None, description="（志愿者的活动列表）对本人开放报名：报名进行中、尚未报名、由本人所在单位或其上级单位组织"
+    )
 
     @classmethod
-    def of(cls, record: ActivityRecord, mine: SignUpEntry | None = None) -> ActivityOut:
+    def of(cls, record: ActivityRecord, mine: SignUpEntry | None = None, open_to_me: bool | None = None) -> ActivityOut:
         activity = record.activity
         fields: dict[str, Any] = plain(activity.model_dump(exclude={"id"}))
         fields["id"] = activity.id
@@ -216,6 +219,8 @@ class ActivityOut(BaseModel):
             fields["participants"] = record.participants
         if mine is not None:
             fields["my_signup"] = SignUpOut.of(mine)
+        if open_to_me is not None:
+            fields["open_to_me"] = open_to_me
         return cls(**fields)
 
 

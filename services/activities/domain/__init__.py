@@ -4,6 +4,7 @@
 - `signup`: the sign-up decision, reviews, cancellation and the waitlist's order;
 - `attendance`: check-in codes and windows, service hours and their corrections;
 - `demand`: the enterprise innovation-demand library;
+- `search`: the keyword terms, the sort orders, what is open to a volunteer;
 - `places`: what must still hold of an activity's places when a decision on its sign-ups is written;
 - `errors`: every refusal (stable `code`, Chinese `message`); `values`: statuses and constrained texts.
 """
@@ -103,6 +104,14 @@ from .places import (
     WithinCapacity,
     place_free,
 )
+from .search import (
+    ActivitySort,
+    keyword_words,
+    lookup_term,
+    mentions,
+    search_terms,
+    signup_open,
+)
 from .signup import (
     SignUp,
     approve_signup,
@@ -139,6 +148,7 @@ __all__ = [
     "ActivityNotEditable",
     "ActivityNotFound",
     "ActivityNotOpen",
+    "ActivitySort",
     "ActivityStatus",
     "ActivityValidationError",
     "AlreadyCheckedIn",
@@ -208,7 +218,10 @@ __all__ = [
     "decide_signup",
     "draft_violations",
     "effective_hours",
+    "keyword_words",
+    "lookup_term",
     "make_correction",
+    "mentions",
     "parse_draft",
     "parse_publicity",
     "place_free",
@@ -221,6 +234,8 @@ __all__ = [
     "record_check_out",
     "reject_signup",
     "revise_activity",
+    "search_terms",
+    "signup_open",
     "span_hours",
     "start",
     "verify_checkin",

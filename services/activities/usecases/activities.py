@@ -1,11 +1,10 @@
-"""Use cases of an activity's own life: create, revise, publish, start, complete, cancel, publicity, read, list."""
+"""Use cases of an activity's own life: create, revise, publish, start, complete, cancel, publicity, read (the
+listing and search are in :mod:`.search`)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +31,7 @@ from shared.contracts.events import (
 from shared.identity import Identity
 
 from .common import Decision, change_activity, roster_unchanged
-from .ports import ActivityQuery, Record, Storage
+from .ports import Record, Storage
 from .records import (
     ROSTER_V,
     VERSION,
@@ -46,9 +45,15 @@ from .records import (
     no_counts,
     plain,
     signup_entry,
+    to_activity,
 )
-from .scope import can_see, drafts_visible, require_admin_of
+from .scope import can_see, require_admin_of
 from .signups import fill
+
+
+def terms_of(activity: Activity) -> list[str]:
+    """The keyword terms the activity is found by (kept beside it by the storage, see :mod:`.search`)."""
+    return domain.search_terms(activity.title, activity.description, activity.place)
 
 
 async def check_demands(storage: Storage, demand_ids: tuple[str, ...]) -> None:
@@ -75,6 +80,7 @@ async def create(storage: Storage, body: Mapping[str, Any], identity: Identity) 
         VERSION: 1,
         ROSTER_V: 0,
     }
+    await storage.save_terms(activity.id, terms_of(activity))
     await storage.insert_activity(record)
     return activity_record(record)
 
@@ -97,6 +103,7 @@ async def revise(storage: Storage, activity_id: str, body: Mapping[str, Any], id
         return Decision(activity_fields(revised), places=WithinCapacity(revised.capacity))
 
     doc = await change_activity(storage, activity_id, identity, decide)
+    await storage.save_terms(activity_id, terms_of(to_activity(doc)))
     if grew:
         await fill(storage, activity_id)
         doc = await storage.activity(activity_id, pending=False) or doc
@@ -224,39 +231,3 @@ async def get(storage: Storage, activity_id: str, identity: Identity) -> tuple[A
         raise ActivityNotFound()
     mine = await storage.signup(doc, identity.volunteer_id) if identity.volunteer_id else None
     return activity_record(doc), None if mine is None else signup_entry(mine)
-
-
-@dataclass(frozen=True)
-class Listing:
-    """What an activity listing asks for (the caller's reach decides which drafts it shows)."""
-
-    unit_id: str | None = None
-    status: str | None = None
-    line_of_work: str | None = None
-    theme: str | None = None
-    starts_from: datetime | None = None
-    starts_before: datetime | None = None
-
-
-async def find(
-    storage: Storage, listing: Listing, identity: Identity, offset: int, limit: int
-) -> tuple[int, list[ActivityRecord]]:
-    """Activities by start; a volunteer's listing without a status is the public one (open for sign-up); drafts only
-    for the administrators of the organising unit (or of a unit above it) and the province."""
-    status = listing.status
-    if status is None and identity.role == "volunteer":
-        status = ActivityStatus.PUBLISHED.value
-    drafts = drafts_visible(await storage.reach(identity), listing.unit_id, listing.status)
-    if drafts == "none":
-        return 0, []
-    query = ActivityQuery(
-        unit_id=listing.unit_id,
-        status=status,
-        line_of_work=listing.line_of_work,
-        theme=listing.theme,
-        starts_from=listing.starts_from,
-        starts_before=listing.starts_before,
-        drafts_of=drafts,
-    )
-    total, docs = await storage.find_activities(query, offset, limit)
-    return total, [activity_record(d) for d in docs]

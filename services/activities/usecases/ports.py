@@ -72,7 +72,12 @@ class Premise:
 
 @dataclass(frozen=True)
 class ActivityQuery:
-    """A listing of activities. ``drafts_of``: the units whose drafts the caller may see (None: every unit's)."""
+    """A listing of activities; every given condition holds. ``drafts_of``: the units whose drafts the caller may
+    see (None: every unit's). ``units_in``: the organising unit is one of these (a subtree, a city's units, a
+    volunteer's own units and those above). ``words``: each is in the title, description or place (looked up by
+    its first term). ``signup_open_at``: sign-up is open at that moment. ``ends_after``: not over by then.
+    ``exclude``: these activities are left out; ``ids_in``: only these (the ones a keyword's terms found).
+    ``sort``: the field and direction (then ``_id``)."""
 
     unit_id: str | None = None
     status: str | None = None
@@ -81,6 +86,14 @@ class ActivityQuery:
     starts_from: datetime | None = None
     starts_before: datetime | None = None
     drafts_of: frozenset[str] | None = None
+    units_in: frozenset[str] | None = None
+    words: tuple[str, ...] = ()
+    skill: str | None = None
+    signup_open_at: datetime | None = None
+    ends_after: datetime | None = None
+    exclude: frozenset[str] = frozenset()
+    ids_in: frozenset[str] | None = None
+    sort: tuple[str, int] = ("starts_at", 1)
 
 
 @dataclass(frozen=True)
@@ -112,6 +125,22 @@ class Storage(Protocol):
     ) -> bool: ...
 
     async def find_activities(self, query: ActivityQuery, offset: int, limit: int) -> tuple[int, list[Record]]: ...
+
+    async def save_terms(self, activity_id: str, terms: Sequence[str], *, only_new: bool = False) -> None: ...
+
+    async def activities_after(self, after: str | None, limit: int) -> list[Record]: ...
+
+    async def migrated(self, name: str) -> bool: ...
+
+    async def mark_migrated(self, name: str) -> None: ...
+
+    async def with_terms(self, terms: Sequence[str]) -> frozenset[str]: ...
+
+    async def units_below(self, unit_id: str) -> frozenset[str]: ...
+
+    async def city_units(self, city: str) -> frozenset[str]: ...
+
+    async def signed_up(self, volunteer_id: str, activity_ids: Sequence[str]) -> frozenset[str]: ...
 
     async def demand(self, demand_id: str) -> Record | None: ...
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from services.activities.domain import SignUpStatus
+from services.activities.usecases import search
 from services.activities.usecases.ports import (
     ActivityQuery,
     Change,
@@ -62,6 +63,9 @@ class MemoryStorage:
         self.copies: dict[str, Record] = {}
         self.demands: dict[str, Record] = {}
         self.units: dict[str, list[str]] = {}  # unit → its ancestors
+        self.cities: dict[str, str] = {}  # unit → its city
+        self.terms: dict[str, list[str]] = {}  # activity → its keyword terms
+        self.migrations: set[str] = set()
         self.events: list[Envelope[Any]] = []
         self.commits = 0
         self.before_commit: Callable[[Record], None] | None = None
@@ -92,21 +96,42 @@ class MemoryStorage:
         return True
 
     async def find_activities(self, query: ActivityQuery, offset: int, limit: int) -> tuple[int, list[Record]]:
-        def matches(r: Record) -> bool:
-            wanted = {"unit_id": query.unit_id, "status": query.status, "line_of_work": query.line_of_work}
-            if any(v is not None and r.get(k) != v for k, v in wanted.items()):
-                return False
-            if query.theme is not None and query.theme not in r.get("themes", []):
-                return False
-            if query.starts_from is not None and r["starts_at"] < query.starts_from:
-                return False
-            if query.starts_before is not None and r["starts_at"] >= query.starts_before:
-                return False
-            drafts = query.drafts_of
-            return drafts is None or r["status"] != "draft" or r["unit_id"] in drafts
-
-        found = sorted((r for r in self.activities.values() if matches(r)), key=lambda r: (r["starts_at"], r["_id"]))
+        found = sorted(
+            (r for r in self.activities.values() if search.matches(query, r)),
+            key=lambda r: search.sort_key(query, r),
+            reverse=query.sort[1] < 0,
+        )
         return len(found), copy.deepcopy(found[offset : offset + limit])
+
+    async def save_terms(self, activity_id: str, terms: Sequence[str], *, only_new: bool = False) -> None:
+        if not (only_new and activity_id in self.terms):
+            self.terms[activity_id] = list(terms)
+
+    async def activities_after(self, after: str | None, limit: int) -> list[Record]:
+        ids = sorted(a for a in self.activities if after is None or a > after)[:limit]
+        return [copy.deepcopy(self.activities[a]) for a in ids]
+
+    async def migrated(self, name: str) -> bool:
+        return name in self.migrations
+
+    async def mark_migrated(self, name: str) -> None:
+        self.migrations.add(name)
+
+    async def with_terms(self, terms: Sequence[str]) -> frozenset[str]:
+        return frozenset(a for a, have in self.terms.items() if set(terms) <= set(have))
+
+    async def units_below(self, unit_id: str) -> frozenset[str]:
+        return frozenset({unit_id} | {u for u, ancestors in self.units.items() if unit_id in ancestors})
+
+    async def city_units(self, city: str) -> frozenset[str]:
+        return frozenset(u for u, c in self.cities.items() if c == city)
+
+    async def signed_up(self, volunteer_id: str, activity_ids: Sequence[str]) -> frozenset[str]:
+        return frozenset(
+            a
+            for a in activity_ids
+            if SignUpStatus((self.signups.get((a, volunteer_id)) or {}).get("status", "cancelled")).is_active
+        )
 
     async def demand(self, demand_id: str) -> Record | None:
         return copy.deepcopy(self.demands.get(demand_id))

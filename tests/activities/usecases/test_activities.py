@@ -17,7 +17,7 @@ from services.activities.domain import (
     NotUnitAdmin,
     checkin_code,
 )
-from services.activities.usecases import activities, attendance, demands, signups
+from services.activities.usecases import activities, attendance, demands, search, signups
 from services.activities.usecases.batches import SignUpBatches
 from shared.identity import Identity
 from tests.activities.usecases.conftest import (
@@ -96,10 +96,10 @@ async def test_only_the_organisers_manage_and_drafts_stay_theirs(storage: Memory
         await activities.create(storage, details(), OTHER)
     with pytest.raises(ActivityNotFound):
         await activities.get(storage, draft.activity.id, volunteer("a"))
-    assert (await activities.find(storage, activities.Listing(), ADMIN, 0, 10))[0] == 1
-    assert (await activities.find(storage, activities.Listing(), OTHER, 0, 10))[0] == 0
-    assert (await activities.find(storage, activities.Listing(status="draft"), OTHER, 0, 10))[0] == 0
-    assert (await activities.find(storage, activities.Listing(), PROVINCE, 0, 10))[0] == 1
+    assert (await search.find(storage, search.Listing(), ADMIN, 0, 10)).total == 1
+    assert (await search.find(storage, search.Listing(), OTHER, 0, 10)).total == 0
+    assert (await search.find(storage, search.Listing(status="draft"), OTHER, 0, 10)).total == 0
+    assert (await search.find(storage, search.Listing(), PROVINCE, 0, 10)).total == 1
 
 
 async def test_an_invalid_activity_is_refused_with_every_violation(storage: MemoryStorage) -> None:
