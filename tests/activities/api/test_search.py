@@ -15,7 +15,7 @@ from services.activities.adapters.expressions import activities_filter
 from services.activities.adapters.mongo import ACTIVITIES, ACTIVITY_TERMS, MIGRATIONS, SIGNUPS, signup_id
 from services.activities.usecases.ports import ActivityQuery
 from services.activities.usecases.repair import backfill_terms
-from shared.scope import SCOPE_UNITS
+from shared.unit_paths import SCOPE_UNITS
 from tests.activities.conftest import Running, draft
 
 NOW = datetime.now(UTC)
