@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.registry.usecases.import_jobs import ImportJobs
 from services.registry.usecases.imports import Imports
 from services.registry.usecases.units import Units
 from services.registry.usecases.volunteers import Volunteers
@@ -33,6 +34,12 @@ def get_imports(request: Request) -> Imports:
     return imports
 
 
+def get_import_jobs(request: Request) -> ImportJobs:
+    jobs: ImportJobs = request.app.state.import_jobs
+    return jobs
+
+
 UnitsDep = Annotated[Units, Depends(get_units)]
 VolunteersDep = Annotated[Volunteers, Depends(get_volunteers)]
 ImportsDep = Annotated[Imports, Depends(get_imports)]
+ImportJobsDep = Annotated[ImportJobs, Depends(get_import_jobs)]
