@@ -101,7 +101,7 @@ async def _read_upload(request: Request, form: FormKind) -> ParsedForm[Any]:
 
 @forms.post(
     "/{form}/import",
-    summary="上传集体注册信息表：逐行校验，全部无误才导入（可只演练）",
+    summary="上传集体注册信息表：逐行校验，全部无误才导入（可只演练；在本次请求内完成，大文件请用导入任务 imports）",
     response_model=ImportReport,
     openapi_extra=_UPLOAD_BODY,
     responses={

@@ -4,7 +4,8 @@ checked and imported by a task of the replica that accepted it, all or nothing a
 The task writes its counters (rows read, checked, stored, events published) every ``tick_s`` and renews the job's
 lease with them. A cancellation marks the record; the task stops at its next step, and an import already writing
 is aborted before its commit (the commit is conditional on the import still running), so a cancelled job imported
-nothing. Once committed a job can no longer be cancelled: it finishes.
+nothing. Once committed a job can no longer be cancelled: it finishes. (附件1 organisations and 附件3 contacts are
+written in one step with nothing pending: they can be cancelled until that step begins.)
 
 A job whose replica died (its lease ran out) is **failed cleanly** by the next recovery pass of any replica, not
 taken over: nothing of it was committed (its pending volunteers are deleted by the import log's recovery, which
@@ -109,6 +110,9 @@ class ImportJobs:
         state = JobState(doc["state"])
         if state.finished or state.committed:
             raise ConflictError(f"导入任务{_STATE_SAYS[state]}，不能取消")
+        if state is JobState.STORING and doc["form"] != FormKind.VOLUNTEERS.value:
+            # 附件1 and 附件3 are written in one step that nothing can stop half way
+            raise ConflictError("导入任务正在保存，不能取消")
         await self.store.request_cancel(job_id)
         # an import writing now is aborted: its commit, conditional on it running, then fails
         if await self.journal.cancel(job_id) in ("committed", "done"):

@@ -5,6 +5,7 @@ same file imports nothing new); a row that collides with different stored data i
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -394,8 +395,10 @@ class Planner:
         existing = await self.store.holders([h for _, _, h, _ in rows])
         header = parsed.header_of("id_number")
         for seen, (number, row, id_hash, unit) in enumerate(rows, start=1):
-            if self.checked is not None and seen % CHECK_TICK == 0:
-                self.checked(seen)
+            if seen % CHECK_TICK == 0:
+                await asyncio.sleep(0)  # a long file: the other requests of this replica get their turn
+                if self.checked is not None:
+                    self.checked(seen)
             holder = existing.get(id_hash)
             if holder is None:
                 plan.created.append((row.profile, memberships[unit["_id"]], unit, id_hash))
@@ -428,7 +431,9 @@ class Planner:
             raise ForbiddenError("无权为该队伍导入志愿者")
         header = parsed.header_of("unit_name")
         rows: list[tuple[int, VolunteerRow, str, Doc]] = []
-        for number, row in zip(parsed.row_numbers, parsed.rows, strict=True):
+        for seen, (number, row) in enumerate(zip(parsed.row_numbers, parsed.rows, strict=True), start=1):
+            if seen % CHECK_TICK == 0:
+                await asyncio.sleep(0)
             unit = await self.stored_unit(row.unit_name) if row.unit_name else default_doc
             message: str | None = None
             if unit is None:
