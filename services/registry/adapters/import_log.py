@@ -39,7 +39,7 @@ IMPORTS = "imports"
 PENDING = "_import"  # on a volunteer written by an import not yet committed: the import's id
 PENDING_OUTBOX = "_import_outbox"  # its event, out of the relay's and the sweeper's sight until the commit
 HIDE_PENDING: Mapping[str, Any] = {PENDING: {"$exists": False}}
-FLIP_CHUNK = 5_000
+FLIP_CHUNK = 2_000  # documents per flip or delete: each command short on a busy server
 INSERT_CHUNK = 2_000  # volunteer documents per insert: each command well inside the socket timeout
 DUPLICATE_KEY = 11000
 KEEP_FINISHED = timedelta(days=1)  # an aborted record stays this long: each pass deletes what a late writer added

@@ -139,21 +139,34 @@ class ImportJobs:
         async with self._beating(job_id, progress) as cancelled, self.slots:
             try:
                 await self._stages(job_id, form, data, scope, progress, cancelled, dry_run=dry_run, unit_id=unit_id)
-            except JobCancelled:
-                await self._finish(job_id, progress, JobState.CANCELLED, problem=("import_cancelled", CANCELLED))
-            except RegistryError as refused:
-                if cancelled.is_set() or await self._cancel_requested(job_id):
-                    await self._finish(job_id, progress, JobState.CANCELLED, problem=("import_cancelled", CANCELLED))
-                else:
-                    await self._finish(job_id, progress, JobState.FAILED, problem=(refused.code, refused.message))
-            except asyncio.CancelledError:
+            except asyncio.CancelledError:  # the process stops: the recovery of another replica settles the rest
                 with contextlib.suppress(Exception):
-                    await self._finish(job_id, progress, JobState.FAILED, problem=("import_interrupted", LOST))
+                    if not await self._committed(job_id):
+                        await self._finish(job_id, progress, JobState.FAILED, problem=("import_interrupted", LOST))
                 raise
-            except Exception:
-                log.exception("import job %s failed", job_id)
-                detail = "导入时发生内部错误，整个文件未导入，请稍后重新上传"
-                await self._finish(job_id, progress, JobState.FAILED, problem=("import_failed", detail))
+            except Exception as failure:
+                if await self._committed(job_id):  # imported: what failed after the commit, the recovery finishes
+                    await self._finish(job_id, progress, JobState.SUCCEEDED)
+                else:
+                    await self._failed_by(job_id, progress, cancelled, failure)
+
+    async def _committed(self, job_id: str) -> bool:
+        with contextlib.suppress(Exception):
+            return await self.journal.state(job_id) in ("committed", "done")
+        return False
+
+    async def _failed_by(
+        self, job_id: str, progress: JobProgress, cancelled: asyncio.Event, failure: Exception
+    ) -> None:
+        """The job's end after a failure before its commit: cancelled, refused, or an internal error."""
+        if isinstance(failure, JobCancelled) or cancelled.is_set() or await self._cancel_requested(job_id):
+            await self._finish(job_id, progress, JobState.CANCELLED, problem=("import_cancelled", CANCELLED))
+        elif isinstance(failure, RegistryError):
+            await self._finish(job_id, progress, JobState.FAILED, problem=(failure.code, failure.message))
+        else:
+            log.error("import job %s failed", job_id, exc_info=failure)
+            detail = "导入时发生内部错误，整个文件未导入，请稍后重新上传"
+            await self._finish(job_id, progress, JobState.FAILED, problem=("import_failed", detail))
 
     async def _stages(
         self,

@@ -172,3 +172,23 @@ async def test_a_job_whose_replica_died_is_failed_cleanly_or_finished(registry: 
     assert store.jobs["committed"]["state"] == "succeeded"
     assert store.jobs["asked"]["state"] == "cancelled"
     assert bulk.states["lost"] == "aborted"  # a writer still alive somewhere can no longer begin it
+
+
+class FlipFails(MemoryImports):
+    """Commits, then fails making the volunteers visible (a database timeout): the recovery finishes that."""
+
+    async def insert_all(self, owner: str, jobs: Sequence[Any], build: Any, **kwargs: Any) -> list[Any]:
+        await super().insert_all(owner, jobs, build, **kwargs)
+        raise TimeoutError("the flip timed out")
+
+
+async def test_a_failure_after_the_commit_is_no_failure_of_the_job(
+    registry: Registry, world: World, files: Files
+) -> None:
+    bulk = FlipFails(registry.store)
+    registry.imports.bulk = bulk
+    jobs = ImportJobs(registry.imports, MemoryJobs(), bulk, files.parse, files.mark, tick_s=0.01)
+    files.parsed[b"three"] = form_of(rows(1, 2, 3))
+    job = await jobs.start(FormKind.VOLUNTEERS, b"three", PROVINCE, dry_run=False, unit_id=world.county)
+    done = await run_to_end(jobs, job["_id"], PROVINCE)
+    assert done["state"] == "succeeded" and "problem" not in done, done
