@@ -6,14 +6,15 @@ from functools import partial
 
 from fastapi import FastAPI
 
-from services.registry.adapters import import_log, lookups, mongo
+from services.registry.adapters import import_jobs, import_log, lookups, mongo
 from services.registry.adapters.crypto import IdNumberCipher
 from services.registry.api.errors import registry_error_handler
-from services.registry.api.forms import forms
+from services.registry.api.forms import forms, mark_for_job, parse_for_job
 from services.registry.api.units import units
 from services.registry.api.volunteers import volunteers
 from services.registry.domain.errors import RegistryError
 from services.registry.settings import RegistrySettings
+from services.registry.usecases.import_jobs import ImportJobs
 from services.registry.usecases.imports import Imports
 from services.registry.usecases.moves import Moves, resume_forever
 from services.registry.usecases.units import Units
@@ -31,6 +32,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     indexes = mongo.indexes()
     lookups.indexes(indexes)
     import_log.indexes(indexes, mongo.VOLUNTEERS)
+    import_jobs.indexes(indexes)
     service = Service("registry", settings, indexes=indexes, outbox_collections=[mongo.UNITS, mongo.VOLUNTEERS])
     app = service.create_app(units, volunteers, forms, title="科技志愿服务平台 · 注册服务", description=DESCRIPTION)
 
@@ -42,12 +44,23 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     app.state.registry = store  # the storage adapter, for operations, tests and benchmarks
     app.state.units = unit_cases = Units(store)
     app.state.volunteers = Volunteers(store, cipher, ledger)
-    app.state.imports = Imports(store, unit_cases, cipher, ledger, journal)
+    app.state.imports = imports = Imports(store, unit_cases, cipher, ledger, journal)
     app.state.import_log = journal
     app.state.moves = moves = Moves(store)
+    app.state.import_jobs = jobs = ImportJobs(
+        imports,
+        import_jobs.ImportJobs(service.db, lease_s=settings.import_job_lease_s),
+        journal,
+        parse_for_job,
+        mark_for_job,
+        concurrency=settings.import_jobs_per_replica,
+        publish_wait_s=settings.import_job_publish_wait_s,
+    )
 
     service.background.append(partial(mongo.backfill_once, store))
-    service.background.append(partial(import_log.recover_forever, journal, settings.import_recovery_interval_s))
+    service.background.append(
+        partial(import_log.recover_forever, journal, settings.import_recovery_interval_s, jobs.recover)
+    )
     service.background.append(partial(resume_forever, moves, settings.unit_move_resume_interval_s))
     app.add_exception_handler(RegistryError, registry_error_handler)
     return app

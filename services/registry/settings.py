@@ -45,6 +45,18 @@ class RegistrySettings(ServiceSettings):
         description="How often each replica finishes unit moves whose propagation (subtree ancestors, volunteers' "
         "scope) was left open, e.g. by a process that stopped mid-way",
     )
+    import_jobs_per_replica: int = Field(
+        1, ge=1, le=8, description="Upload jobs one replica runs at once; the others wait their turn (queued)"
+    )
+    import_job_lease_s: float = Field(
+        60.0,
+        gt=0,
+        description="An upload job whose replica has not written its progress for this long is taken as dead: "
+        "failed cleanly (nothing of it imported) by any replica's recovery, or succeeded if its import had committed",
+    )
+    import_job_publish_wait_s: float = Field(
+        300.0, gt=0, description="How long a job follows its events to Kafka before it says succeeded anyway"
+    )
     campaign_year: int = Field(2026, ge=2000, le=9999, description="Campaign year; also in platform numbers")
 
     @field_validator("id_encryption_key")

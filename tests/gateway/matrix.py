@@ -58,6 +58,7 @@ class Row:
 
 
 YEAR: Mapping[str, Mapping[str, Any]] = {role: {"path": {"year": "2026"}} for role in ROLES}  # an action plan's year
+NO_JOB: Mapping[str, Mapping[str, Any]] = {r: {"path": {"job_id": "0" * 32}} for r in ROLES}
 ACTIVITY = {
     "title": "矩阵活动",
     "description": "范围矩阵测试",
@@ -156,6 +157,20 @@ ROWS: tuple[Row, ...] = (
         query={"unit_id": "{unit}"}),
     Row("post", "/api/v1/forms/{form}/import", "P 415 | C 415 403 | K 415 403 | V 403 | S 403 | A 401",
         query={"unit_id": "{unit}", "dry_run": "true"}, multipart=True),
+    # an upload as a job (accepted, then failed: the file is not a spreadsheet); a job is its uploader's (and the
+    # province's): one nobody started answers 404 to every admin
+    Row("post", "/api/v1/forms/{form}/imports", "P 202 | C 202 403 | K 202 403 | V 403 | S 403 | A 401",
+        query={"unit_id": "{unit}", "dry_run": "true"}, multipart=True),
+    Row("get", "/api/v1/forms/import-jobs/{job_id}", "P 404 | C 404 | K 404 | V 404 | S 403 | A 401",
+        by_role=NO_JOB),
+    Row("delete", "/api/v1/forms/import-jobs/{job_id}", "P 404 | C 404 | K 404 | V 403 | S 403 | A 401",
+        by_role=NO_JOB),
+    Row("post", "/api/v1/forms/import-jobs/{job_id}/cancel", "P 404 | C 404 | K 404 | V 403 | S 403 | A 401",
+        by_role=NO_JOB),
+    Row("get", "/api/v1/forms/import-jobs/{job_id}/problems", "P 404 | C 404 | K 404 | V 404 | S 403 | A 401",
+        by_role=NO_JOB),
+    Row("get", "/api/v1/forms/import-jobs/{job_id}/marked.xlsx",
+        "P 404 | C 404 | K 404 | V 404 | S 403 | A 401", by_role=NO_JOB),
     # ---- activities (writes on the cancelled activity of the branch)
     Row("post", "/api/v1/activities", "P 201 | C 201 403 | K 201 403 | V 403 | S 403 | A 401", body=ACTIVITY),
     # the public listing: a volunteer may filter by any unit, an admin's filter is a unit of its scope

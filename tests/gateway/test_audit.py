@@ -202,6 +202,8 @@ def test_what_is_audited() -> None:
     assert kind_of("PATCH", "volunteer", f"{API}/volunteers/{{volunteer_id}}", []) is None
     assert kind_of("GET", "unit_admin", f"{API}/volunteers/{{volunteer_id}}", []) == "personal_data"
     assert kind_of("GET", "province_admin", f"{API}/forms/{{form}}/export", ["unit_id"]) == "personal_data"
+    assert kind_of("GET", "unit_admin", f"{API}/forms/import-jobs/{{job_id}}/marked.xlsx", []) == "personal_data"
+    assert kind_of("GET", "unit_admin", f"{API}/forms/import-jobs/{{job_id}}", []) is None
     assert kind_of("GET", "province_admin", f"{API}/volunteers", ["full_id_number", "reason"]) == "personal_data"
     assert kind_of("GET", "unit_admin", f"{API}/volunteers", ["name"]) is None
     assert kind_of("GET", "volunteer", f"{API}/volunteers/{{volunteer_id}}", []) is None

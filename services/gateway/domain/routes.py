@@ -64,6 +64,7 @@ UPLOAD_TYPES = (
 PERSONAL_READS = (
     re.compile(r"^/api/v1/volunteers/\{[^/]+\}(/.*)?$"),  # a volunteer's record, full ID number requests
     re.compile(r"^/api/v1/forms/\{[^/]+\}/export$"),  # the collective forms with people's details
+    re.compile(r"^/api/v1/forms/import-jobs/\{[^/]+\}/marked\.xlsx$"),  # an upload's copy, people's details in it
     re.compile(r"^/api/v1/exports/"),
     re.compile(r"^/api/v1/certificates/volunteers/"),
     re.compile(r"^/api/v1/activities/\{[^/]+\}/(signups|attendance)$"),  # rosters with names

@@ -22,11 +22,11 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.registry.domain.errors import ImportConflictError, UnavailableError
 from services.registry.usecases.ports import Build
@@ -39,7 +39,7 @@ IMPORTS = "imports"
 PENDING = "_import"  # on a volunteer written by an import not yet committed: the import's id
 PENDING_OUTBOX = "_import_outbox"  # its event, out of the relay's and the sweeper's sight until the commit
 HIDE_PENDING: Mapping[str, Any] = {PENDING: {"$exists": False}}
-FLIP_CHUNK = 5_000
+FLIP_CHUNK = 2_000  # documents per flip or delete: each command short on a busy server
 INSERT_CHUNK = 2_000  # volunteer documents per insert: each command well inside the socket timeout
 DUPLICATE_KEY = 11000
 KEEP_FINISHED = timedelta(days=1)  # an aborted record stays this long: each pass deletes what a late writer added
@@ -65,7 +65,15 @@ class ImportLog:
         self.collection = collection
         self.lease = timedelta(seconds=lease_s)
 
-    async def insert_all(self, owner: str, jobs: Sequence[Any], build: Build) -> None:
+    async def insert_all(
+        self,
+        owner: str,
+        jobs: Sequence[Any],
+        build: Build,
+        *,
+        import_id: str | None = None,
+        stored: Callable[[int], None] | None = None,
+    ) -> list[Any]:
         """One document and one event per job, all or nothing, across a crash as well: the documents are written as
         pending (with the import's id, their events kept aside, left out of every read), one conditional write of
         the import's record commits them, and only then are they flipped to visible and their events handed to the
@@ -74,8 +82,9 @@ class ImportLog:
         Documents are inserted in chunks, and each next chunk is built and staged (documents, event payloads
         serialised, in a thread) while the current one is written, so Python's CPU work overlaps the server's. The
         unique indexes (``_id`` = platform number, ``id_hash`` = the person) refuse a person registered meanwhile by
-        another request or replica."""
-        import_id = await self.begin(owner, len(jobs))
+        another request or replica; returns the ids written. ``import_id`` names the import (a job's id: its
+        cancellation aborts it before the commit); ``stored`` hears how many documents each chunk wrote."""
+        import_id = await self.begin(owner, len(jobs), import_id)
         chunks = [jobs[start : start + INSERT_CHUNK] for start in range(0, len(jobs), INSERT_CHUNK)]
 
         def stage(chunk: Sequence[Any]) -> list[tuple[Doc, Doc]]:
@@ -99,6 +108,8 @@ class ImportLog:
                         next_chunk = asyncio.create_task(asyncio.to_thread(stage, chunks[index + 1]))
                     staged.extend(ready for ready, _ in current)
                     await self._insert_pending([doc for _, doc in current])
+                    if stored is not None:
+                        stored(len(current))
                 committed = await self.commit(import_id)
             if not committed:
                 raise UnavailableError("form_import_expired", "导入耗时过长已被中止，整个文件未导入，请重新上传")
@@ -106,6 +117,7 @@ class ImportLog:
             await self._settle(import_id, next_chunk, committed)
             raise
         await self.publish(import_id, staged)
+        return [doc["_id"] for doc in staged]
 
     async def _settle(self, import_id: str, next_chunk: asyncio.Task[Any] | None, committed: bool) -> None:
         """After a failure: let the chunk being built finish, and take back an import not committed."""
@@ -132,13 +144,17 @@ class ImportLog:
                 else "有志愿者的平台编号在导入过程中被其他操作占用，整个文件未导入，请重新上传"
             ) from None
 
-    async def begin(self, owner: str, rows: int) -> str:
-        import_id = uuid.uuid4().hex
+    async def begin(self, owner: str, rows: int, import_id: str | None = None) -> str:
+        """The import's record, running; an import of this id cancelled before it began is refused."""
+        import_id = import_id or uuid.uuid4().hex
         now = utcnow()
-        await self.db[IMPORTS].insert_one(
-            {"_id": import_id, "state": "running", "owner": owner, "rows": rows, "started_at": now}
-            | {"lease_until": now + self.lease}
-        )
+        try:
+            await self.db[IMPORTS].insert_one(
+                {"_id": import_id, "state": "running", "owner": owner, "rows": rows, "started_at": now}
+                | {"lease_until": now + self.lease}
+            )
+        except DuplicateKeyError:
+            raise UnavailableError("import_cancelled", "导入已取消，整个文件未导入") from None
         return import_id
 
     async def renew(self, import_id: str) -> bool:
@@ -195,6 +211,34 @@ class ImportLog:
         record = await self.db[IMPORTS].find_one({"_id": import_id}, {"state": 1})
         if record is not None and record["state"] == "aborted":
             await self._delete(import_id)
+
+    async def state(self, import_id: str) -> str | None:
+        """running, committed, done or aborted; None when no import of this id began (or its record expired)."""
+        record = await self.db[IMPORTS].find_one({"_id": import_id}, {"state": 1})
+        return None if record is None else str(record["state"])
+
+    async def cancel(self, import_id: str, *, only_if_dead: bool = False) -> str | None:
+        """Abort an import before its commit (its writer's commit then fails and it takes its documents back; the
+        recovery does too; one not begun yet never will); ``only_if_dead``: a running one only when its lease ran
+        out. The import's state afterwards."""
+        now = utcnow()
+        aborted = {"state": "aborted", "expires_at": now + KEEP_FINISHED}
+        match: dict[str, Any] = {"_id": import_id, "state": "running"}
+        if only_if_dead:
+            match["lease_until"] = {"$lt": now}
+        await self.db[IMPORTS].update_one(match, {"$set": aborted})
+        with contextlib.suppress(DuplicateKeyError):  # not begun: it never will (its begin is refused)
+            await self.db[IMPORTS].insert_one({"_id": import_id, **aborted})
+        return await self.state(import_id)
+
+    async def unpublished(self, ids: Sequence[Any]) -> int:
+        """How many of these documents still hold an event not yet published."""
+        volunteers = self.db[self.collection]
+        left = 0
+        for start in range(0, len(ids), FLIP_CHUNK):
+            part = list(ids[start : start + FLIP_CHUNK])
+            left += await volunteers.count_documents({"_id": {"$in": part}, OUTBOX_N: {"$gt": 0}})
+        return left
 
     async def recover(self) -> int:
         """Abort the imports whose owner died, delete what aborted imports wrote, finish committed ones; returns
@@ -264,10 +308,15 @@ def _collided_on_person(error: BulkWriteError) -> bool:
     return False
 
 
-async def recover_forever(journal: ImportLog, interval_s: float) -> None:
-    """At start and then periodically: take back imports whose process died, finish committed ones."""
+async def recover_forever(
+    journal: ImportLog, interval_s: float, jobs: Callable[[], Awaitable[int]] | None = None
+) -> None:
+    """At start and then periodically: settle the upload jobs whose replica died (``jobs``: their imports are
+    aborted first), take back imports whose process died, finish committed ones."""
     while True:
         try:
+            if jobs is not None:
+                await jobs()
             await journal.recover()
         except Exception:
             log.warning("import recovery failed; trying again", exc_info=True)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.registry.usecases.import_jobs import ImportJobs
 from services.registry.usecases.imports import Imports
 from services.registry.usecases.moves import Moves
 from services.registry.usecases.units import Units
@@ -39,7 +40,13 @@ def get_imports(request: Request) -> Imports:
     return imports
 
 
+def get_import_jobs(request: Request) -> ImportJobs:
+    jobs: ImportJobs = request.app.state.import_jobs
+    return jobs
+
+
 UnitsDep = Annotated[Units, Depends(get_units)]
 MovesDep = Annotated[Moves, Depends(get_moves)]
 VolunteersDep = Annotated[Volunteers, Depends(get_volunteers)]
 ImportsDep = Annotated[Imports, Depends(get_imports)]
+ImportJobsDep = Annotated[ImportJobs, Depends(get_import_jobs)]

@@ -4,19 +4,29 @@ templates, uploads (checked whole, imported all or nothing, or only rehearsed) a
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.datastructures import UploadFile
 
 from services.registry.adapters.spreadsheets.forms import find_form
 from services.registry.adapters.spreadsheets.layout import MAX_UPLOAD_BYTES, FormError
+from services.registry.adapters.spreadsheets.marked import mark_problems
 from services.registry.adapters.spreadsheets.workbook import build_template, export_form, parse_upload
-from services.registry.api.deps import ADMINS, ImportsDep
+from services.registry.api.deps import ADMINS, ImportJobsDep, ImportsDep
 from services.registry.api.errors import form_problem
-from services.registry.api.schemas import ImportReport, import_report
-from services.registry.domain.imports import FormKind, ParsedForm
+from services.registry.api.schemas import (
+    JOBS_PATH,
+    ImportJobOut,
+    ImportReport,
+    JobProblemsOut,
+    import_job_out,
+    import_report,
+    row_error_out,
+)
+from services.registry.domain.imports import FileRefusedError, FormKind, ParsedForm, RowError
 from services.registry.domain.scope import Scope
 from shared.identity import Identity
 from shared.problems import Problem
@@ -25,6 +35,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 NO_FILE = "请以 multipart/form-data 上传文件（字段名 file）"
 
 forms = APIRouter(prefix="/forms", tags=["集体注册"])
+JOB_ID = Path(description="导入任务编号", pattern=r"^[0-9a-f]{32}$")
 
 
 def _attachment(data: bytes, filename: str) -> Response:
@@ -62,8 +73,8 @@ _UPLOAD_BODY = {
 }
 
 
-async def _read_upload(request: Request, form: FormKind) -> ParsedForm[Any]:
-    """The uploaded file, bounded in size and parsed (off the event loop); a whole file refused is a problem."""
+async def _read_bytes(request: Request) -> bytes:
+    """The uploaded file's bytes, bounded in size."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES + 64 * 1024:
         raise Problem(413, "form_too_large", f"文件超过{MAX_UPLOAD_BYTES // (1024 * 1024)}MB，请拆分后分批上传")
@@ -75,6 +86,12 @@ async def _read_upload(request: Request, form: FormKind) -> ParsedForm[Any]:
         raise Problem(422, "form_no_file", NO_FILE)
     data = await upload.read(MAX_UPLOAD_BYTES + 1)
     await upload.close()
+    return data
+
+
+async def _read_upload(request: Request, form: FormKind) -> ParsedForm[Any]:
+    """The uploaded file, bounded in size and parsed (off the event loop); a whole file refused is a problem."""
+    data = await _read_bytes(request)
     try:
         parsed: ParsedForm[Any] = await asyncio.to_thread(parse_upload, find_form(form), data)
     except FormError as error:
@@ -84,7 +101,7 @@ async def _read_upload(request: Request, form: FormKind) -> ParsedForm[Any]:
 
 @forms.post(
     "/{form}/import",
-    summary="上传集体注册信息表：逐行校验，全部无误才导入（可只演练）",
+    summary="上传集体注册信息表：逐行校验，全部无误才导入（可只演练；在本次请求内完成，大文件请用导入任务 imports）",
     response_model=ImportReport,
     openapi_extra=_UPLOAD_BODY,
     responses={
@@ -104,6 +121,89 @@ async def import_form(
 ) -> ImportReport:
     parsed = await _read_upload(request, form)
     return import_report(await use.upload(parsed, Scope(identity), dry_run=dry_run, unit_id=unit_id))
+
+
+def parse_for_job(form: FormKind, data: bytes, read: Any) -> ParsedForm[Any]:
+    """An upload read for a job (in a worker thread): a whole file refused is the job's refusal."""
+    try:
+        parsed: ParsedForm[Any] = parse_upload(find_form(form), data, read=read)
+    except FormError as error:
+        raise FileRefusedError(error.kind, error.message) from None
+    return parsed
+
+
+def mark_for_job(form: FormKind, data: bytes, problems: Sequence[RowError]) -> bytes:
+    return mark_problems(find_form(form), data, problems)
+
+
+@forms.get("/import-jobs/{job_id}", summary="查询导入任务：状态、进度（读取、核对、保存、发布）与剩余时间估计")
+async def import_job(jobs: ImportJobsDep, job_id: str = JOB_ID, identity: Identity = ADMINS) -> ImportJobOut:
+    return import_job_out(await jobs.job(job_id, Scope(identity)))
+
+
+@forms.delete(
+    "/import-jobs/{job_id}",
+    summary="取消导入任务（提交前有效，整个文件不导入）",
+    status_code=202,
+    responses={409: {"description": "任务已提交或已结束，不能取消"}},
+)
+async def cancel_import_job(jobs: ImportJobsDep, job_id: str = JOB_ID, identity: Identity = ADMINS) -> ImportJobOut:
+    return import_job_out(await jobs.cancel(job_id, Scope(identity)))
+
+
+@forms.post(
+    "/import-jobs/{job_id}/cancel",
+    summary="取消导入任务（同 DELETE，供只能发 POST 的客户端）",
+    status_code=202,
+    responses={409: {"description": "任务已提交或已结束，不能取消"}},
+)
+async def cancel_import_job_post(
+    jobs: ImportJobsDep, job_id: str = JOB_ID, identity: Identity = ADMINS
+) -> ImportJobOut:
+    return import_job_out(await jobs.cancel(job_id, Scope(identity)))
+
+
+@forms.get("/import-jobs/{job_id}/problems", summary="导入任务发现的全部问题（JSON 清单）")
+async def import_job_problems(jobs: ImportJobsDep, job_id: str = JOB_ID, identity: Identity = ADMINS) -> JobProblemsOut:
+    found = await jobs.problems(job_id, Scope(identity))
+    errors = [row_error_out(RowError(p["sheet"], p["row"], p.get("column"), p["message"])) for p in found]
+    return JobProblemsOut(job_id=job_id, total=len(errors), errors=errors)
+
+
+@forms.get(
+    "/import-jobs/{job_id}/marked.xlsx",
+    summary="下载标注了问题的上传文件副本（问题单元格红底并加批注，另附“问题清单”工作表）",
+    response_class=Response,
+    responses={200: {"content": {XLSX: {}}, "description": "xlsx"}},
+)
+async def import_job_marked(jobs: ImportJobsDep, job_id: str = JOB_ID, identity: Identity = ADMINS) -> Response:
+    return _attachment(await jobs.marked(job_id, Scope(identity)), "导入问题标注.xlsx")
+
+
+@forms.post(
+    "/{form}/imports",
+    summary="提交集体注册信息表导入任务（立即返回 202 与任务；大文件请用此接口）",
+    status_code=202,
+    openapi_extra=_UPLOAD_BODY,
+    responses={
+        202: {"description": "已受理：任务编号与查询地址（Location）"},
+        413: {"description": "文件过大"},
+        422: {"description": "没有文件"},
+    },
+)
+async def start_import_job(
+    form: FormKind,
+    request: Request,
+    response: Response,
+    jobs: ImportJobsDep,
+    dry_run: bool = Query(False, description="只校验并报告，不导入"),
+    unit_id: str | None = Query(None, description="附件2：未填“所属队伍”的行加入的队伍（单位管理员默认本单位）"),
+    identity: Identity = ADMINS,
+) -> ImportJobOut:
+    data = await _read_bytes(request)
+    doc = await jobs.start(form, data, Scope(identity), dry_run=dry_run, unit_id=unit_id)
+    response.headers["Location"] = f"{JOBS_PATH}/{doc['_id']}"
+    return import_job_out({**doc, "fraction": 0.0})
 
 
 @forms.get(

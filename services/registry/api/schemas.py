@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.registry.domain.codes import UnitStatus
 from services.registry.domain.contact import ContactDraft
 from services.registry.domain.fields import mask_id_number
-from services.registry.domain.imports import RowError
+from services.registry.domain.imports import JOB_STATE_LABELS, JobState, RowError
 from services.registry.domain.leaders import LeaderDraft
 from services.registry.domain.records import compliance
 from services.registry.usecases.imports import ImportOutcome
@@ -327,4 +327,87 @@ def import_report(outcome: ImportOutcome) -> ImportReport:
         updated=outcome.updated,
         unchanged=outcome.unchanged,
         errors=[row_error_out(e) for e in outcome.errors],
+    )
+
+
+# -- upload jobs ---------------------------------------------------------------------------------------------
+
+JOBS_PATH = "/api/v1/forms/import-jobs"  # where the gateway serves them
+
+
+class JobProgressOut(BaseModel):
+    total: int = Field(description="文件中的数据行数（读完后可知）")
+    read: int = Field(description="已读取并逐行校验的行数")
+    checked: int = Field(description="已与平台已有数据核对的行数")
+    to_store: int = Field(description="将保存的条数（核对后可知）")
+    stored: int = Field(description="已保存的条数（提交前对他人不可见）")
+    to_publish: int = Field(description="将发布的事件数")
+    published: int = Field(description="已发布的事件数")
+
+
+class JobResultOut(BaseModel):
+    form: str
+    dry_run: bool
+    total_rows: int
+    created: int = Field(description="新注册（或演练时将注册）的条数")
+    updated: int = Field(0, description="更新的条数（附件3联系人）")
+    unchanged: int = Field(description="与已存数据相同、无需导入的条数")
+    problems: int = Field(description="发现的问题数（清单见 problems_url）")
+
+
+class JobProblemOut(BaseModel):
+    code: str
+    detail: str
+
+
+class ImportJobOut(BaseModel):
+    id: str
+    form: str
+    dry_run: bool
+    unit_id: str | None = None
+    state: str = Field(description="queued、reading、checking、storing、publishing、succeeded、failed、cancelled")
+    state_label: str
+    cancel_requested: bool = Field(description="已请求取消，等待任务停止")
+    progress: JobProgressOut
+    fraction: float = Field(description="完成比例（0–1）")
+    remaining_s: float | None = Field(None, description="按目前速度估计的剩余秒数（无法估计时为空）")
+    created_at: datetime
+    finished_at: datetime | None = None
+    result: JobResultOut | None = Field(None, description="核对结果（条数）")
+    problem: JobProblemOut | None = Field(None, description="未导入的原因")
+    status_url: str
+    problems_url: str | None = Field(None, description="问题清单（JSON）")
+    marked_url: str | None = Field(None, description="标注了问题的 xlsx（在单元格中以红底和批注标出）")
+
+
+class JobProblemsOut(BaseModel):
+    job_id: str
+    total: int
+    errors: list[RowErrorOut]
+
+
+def import_job_out(doc: dict[str, Any]) -> ImportJobOut:
+    state = JobState(doc["state"])
+    progress = dict.fromkeys(JobProgressOut.model_fields, 0) | (doc.get("progress") or {})
+    result = doc.get("result")
+    url = f"{JOBS_PATH}/{doc['_id']}"
+    marked = bool(doc.get("has_marked")) and state.finished
+    return ImportJobOut(
+        id=doc["_id"],
+        form=doc["form"],
+        dry_run=doc["dry_run"],
+        unit_id=doc.get("unit_id"),
+        state=state.value,
+        state_label=JOB_STATE_LABELS[state],
+        cancel_requested=bool(doc.get("cancel_requested")) and not state.finished,
+        progress=JobProgressOut.model_validate(progress),
+        fraction=doc.get("fraction", 0.0),
+        remaining_s=doc.get("remaining_s"),
+        created_at=doc["created_at"],
+        finished_at=doc.get("finished_at"),
+        result=None if result is None else JobResultOut.model_validate(result),
+        problem=JobProblemOut.model_validate(doc["problem"]) if doc.get("problem") else None,
+        status_url=url,
+        problems_url=f"{url}/problems" if marked else None,
+        marked_url=f"{url}/marked.xlsx" if marked else None,
     )

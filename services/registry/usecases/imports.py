@@ -5,7 +5,8 @@ same file imports nothing new); a row that collides with different stored data i
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,8 @@ from shared.contracts.events import UnitRegistered
 from shared.vocabulary import UnitKind
 
 ELSEWHERE = DuplicatePersonError(elsewhere=True)
+Counter = Callable[[int], None]  # hears progress: rows checked so far, or records written by one more chunk
+CHECK_TICK = 1_000
 OPEN = (MembershipStatus.ACTIVE.value, MembershipStatus.PENDING.value)
 
 
@@ -85,15 +88,39 @@ class Imports:
         self.lookups = lookups
         self.bulk = bulk
 
-    def planner(self, scope: Scope) -> Planner:
-        return Planner(self.store, self.cipher, scope)
+    def planner(self, scope: Scope, checked: Counter | None = None) -> Planner:
+        return Planner(self.store, self.cipher, scope, checked)
 
     async def upload(
         self, parsed: ParsedForm[Any], scope: Scope, *, dry_run: bool, unit_id: str | None
     ) -> ImportOutcome:
         """Plan the upload against the stored data; unless a dry run, import it whole (RowsInvalidError when any
         row is wrong). Answers about ID numbers registered outside the caller's scope are counted and recorded."""
-        planner = self.planner(scope)
+        outcome, plan = await self.check(parsed, scope, dry_run=dry_run, unit_id=unit_id)
+        if dry_run:
+            return outcome
+        if outcome.errors:
+            errors = outcome.errors
+            rows = len({e.row for e in errors})
+            raise RowsInvalidError(
+                f"文件中有{rows}行共{len(errors)}处错误，整个文件未导入，请改正后重新上传",
+                [{"sheet": e.sheet, "row": e.row, "column": e.column, "message": e.message} for e in errors],
+            )
+        await self.commit(parsed.form, plan, scope)
+        return outcome
+
+    async def check(
+        self,
+        parsed: ParsedForm[Any],
+        scope: Scope,
+        *,
+        dry_run: bool,
+        unit_id: str | None,
+        checked: Counter | None = None,
+    ) -> tuple[ImportOutcome, Plan]:
+        """What the upload would do and every problem of it, against the stored data (nothing is written but the
+        record of answers about ID numbers registered elsewhere); ``checked`` hears the rows checked so far."""
+        planner = self.planner(scope, checked)
         if parsed.form is FormKind.ORGANISATIONS:
             plan = await planner.organisations(parsed)
         elif parsed.form is FormKind.VOLUNTEERS:
@@ -112,25 +139,32 @@ class Imports:
             unchanged=plan.unchanged,
             errors=errors,
         )
-        if dry_run:
-            return outcome
-        if errors:
-            rows = len({e.row for e in errors})
-            raise RowsInvalidError(
-                f"文件中有{rows}行共{len(errors)}处错误，整个文件未导入，请改正后重新上传",
-                [{"sheet": e.sheet, "row": e.row, "column": e.column, "message": e.message} for e in errors],
-            )
-        await self.commit(parsed.form, plan, scope)
-        return outcome
+        if checked is not None:
+            checked(parsed.total_rows)
+        return outcome, plan
 
-    async def commit(self, form: FormKind, plan: Plan, scope: Scope) -> None:
+    async def commit(
+        self,
+        form: FormKind,
+        plan: Plan,
+        scope: Scope,
+        *,
+        import_id: str | None = None,
+        stored: Counter | None = None,
+    ) -> list[Any]:
+        """Write what the plan says, all or nothing; the ids of the volunteers written (a 附件2 import, named
+        ``import_id`` when given; ``stored`` hears each chunk written)."""
+        written: list[Any] = []
         if form is FormKind.ORGANISATIONS:
             await self._commit_units(plan.created)
         elif form is FormKind.VOLUNTEERS:
-            await self._commit_volunteers(plan.created, scope)
+            written = await self._commit_volunteers(plan.created, scope, import_id, stored)
         else:
             for unit_id, contact in plan.updated:
                 await self.units.change(unit_id, {"contact": contact}, scope)
+        if stored is not None and form is not FormKind.VOLUNTEERS:
+            stored(len(plan.created) + len(plan.updated))
+        return written
 
     async def _commit_units(self, docs: Sequence[Doc]) -> None:
         """Every unit of the file and its name reservations in one transaction: a name (or the corps) taken meanwhile
@@ -142,11 +176,13 @@ class Imports:
         except (DuplicateNameError, CorpsExistsError):
             raise ImportConflictError("组织名称在导入过程中被其他操作占用，整个文件未导入，请重新上传") from None
 
-    async def _commit_volunteers(self, created: Sequence[Any], scope: Scope) -> None:
+    async def _commit_volunteers(
+        self, created: Sequence[Any], scope: Scope, import_id: str | None, stored: Counter | None
+    ) -> list[Any]:
         """One document and one ``VolunteerRegistered`` per person, all or nothing (see :class:`VolunteerImports`);
         the platform numbers are handed out as one block, the vocabulary written before the volunteers."""
         if not created:
-            return
+            return []
         now = clock.now()
         numbers = await self.store.next_platform_numbers(len(created))
         await self.store.remember_vocabulary([volunteer_fields(c[0]) for c in created])
@@ -173,7 +209,8 @@ class Imports:
                 built.append((doc, import_event(doc)))
             return built
 
-        await self.bulk.insert_all(scope.identity.subject, list(zip(created, numbers, strict=True)), build)
+        jobs = list(zip(created, numbers, strict=True))
+        return await self.bulk.insert_all(scope.identity.subject, jobs, build, import_id=import_id, stored=stored)
 
     async def export(
         self, form: FormKind, unit_id: str | None, scope: Scope, *, full_ids: bool, reason: str | None
@@ -241,10 +278,11 @@ class Imports:
 class Planner:
     """What one upload would do, checked against the stored data (nothing is written)."""
 
-    def __init__(self, store: RegistryStore, cipher: IdCipher, scope: Scope) -> None:
+    def __init__(self, store: RegistryStore, cipher: IdCipher, scope: Scope, checked: Counter | None = None) -> None:
         self.store = store
         self.cipher = cipher
         self.scope = scope
+        self.checked = checked
         self._units_by_name: dict[str, Doc | None] = {}
 
     async def stored_unit(self, name: str) -> Doc | None:
@@ -359,7 +397,11 @@ class Planner:
                 memberships[unit["_id"]] = request_membership([], unit["_id"], requires_approval=False, at=now)
         existing = await self.store.holders([h for _, _, h, _ in rows])
         header = parsed.header_of("id_number")
-        for number, row, id_hash, unit in rows:
+        for seen, (number, row, id_hash, unit) in enumerate(rows, start=1):
+            if seen % CHECK_TICK == 0:
+                await asyncio.sleep(0)  # a long file: the other requests of this replica get their turn
+                if self.checked is not None:
+                    self.checked(seen)
             holder = existing.get(id_hash)
             if holder is None:
                 plan.created.append((row.profile, memberships[unit["_id"]], unit, id_hash))
@@ -392,7 +434,9 @@ class Planner:
             raise ForbiddenError("无权为该队伍导入志愿者")
         header = parsed.header_of("unit_name")
         rows: list[tuple[int, VolunteerRow, str, Doc]] = []
-        for number, row in zip(parsed.row_numbers, parsed.rows, strict=True):
+        for seen, (number, row) in enumerate(zip(parsed.row_numbers, parsed.rows, strict=True), start=1):
+            if seen % CHECK_TICK == 0:
+                await asyncio.sleep(0)
             unit = await self.stored_unit(row.unit_name) if row.unit_name else default_doc
             message: str | None = None
             if unit is None:

@@ -196,7 +196,58 @@ class VolunteerImports(Protocol):
     """Writes a 附件2 import's volunteers all or nothing, across a crash too
     (:mod:`services.registry.adapters.import_log`)."""
 
-    async def insert_all(self, owner: str, jobs: Sequence[Any], build: Build) -> None:
+    async def insert_all(
+        self,
+        owner: str,
+        jobs: Sequence[Any],
+        build: Build,
+        *,
+        import_id: str | None = None,
+        stored: Callable[[int], None] | None = None,
+    ) -> list[Any]:
         """Build (in chunks, off the event loop) and write every volunteer with its one event, then commit them
-        together; ImportConflictError or UnavailableError when they cannot all be written."""
+        together; ImportConflictError or UnavailableError when they cannot all be written. ``import_id`` names the
+        import (a job's id), ``stored`` hears each chunk written; returns the ids written."""
+        ...
+
+    async def state(self, import_id: str) -> str | None:
+        """running, committed, done or aborted; None when no import of this id began."""
+        ...
+
+    async def cancel(self, import_id: str, *, only_if_dead: bool = False) -> str | None:
+        """Abort an import not committed yet (only when its writer is dead, if so asked); its state afterwards."""
+        ...
+
+    async def unpublished(self, ids: Sequence[Any]) -> int:
+        """How many of these records still hold an event not yet published."""
+        ...
+
+
+class ImportJobStore(Protocol):
+    """The records of upload jobs, readable by every replica (:mod:`services.registry.adapters.import_jobs`)."""
+
+    async def create(self, doc: Doc) -> None: ...
+
+    async def get(self, job_id: str) -> Doc | None: ...
+
+    async def update(self, job_id: str, fields: Mapping[str, Any], *, unless_finished: bool = True) -> bool:
+        """Set these fields (and renew the lease); False when the job has finished meanwhile."""
+        ...
+
+    async def request_cancel(self, job_id: str) -> Doc | None:
+        """Mark a job not finished as to be cancelled; the record afterwards (None when unknown)."""
+        ...
+
+    async def save_problems(self, job_id: str, problems: Sequence[Mapping[str, Any]]) -> None: ...
+
+    async def problems(self, job_id: str) -> list[Doc]: ...
+
+    async def save_file(self, job_id: str, data: bytes) -> None:
+        """The marked copy of a failed upload."""
+        ...
+
+    async def file(self, job_id: str) -> bytes | None: ...
+
+    async def abandoned(self) -> list[Doc]:
+        """Jobs not finished whose owner stopped renewing their lease."""
         ...

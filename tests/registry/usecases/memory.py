@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.registry.adapters.search import VolunteerQuery
@@ -19,6 +19,7 @@ from services.registry.domain.errors import (
     DuplicateNameError,
     ImportConflictError,
     QuotaExceededError,
+    UnavailableError,
 )
 from services.registry.domain.fields import mask_id_number
 from services.registry.domain.records import CORPS_KEY, HIDDEN
@@ -283,8 +284,19 @@ class MemoryImports:
 
     def __init__(self, store: MemoryRegistry) -> None:
         self.store = store
+        self.states: dict[str, str] = {}  # import id → running, done or aborted (as the import log says)
 
-    async def insert_all(self, owner: str, jobs: Sequence[Any], build: Build) -> None:
+    async def insert_all(
+        self,
+        owner: str,
+        jobs: Sequence[Any],
+        build: Build,
+        *,
+        import_id: str | None = None,
+        stored: Callable[[int], None] | None = None,
+    ) -> list[Any]:
+        if import_id is not None and self.states.get(import_id) == "aborted":
+            raise UnavailableError("import_cancelled", "导入已取消，整个文件未导入")
         built = build(jobs)
         hashes = {v["id_hash"] for v in self.store.volunteers.values()}
         if any(doc["id_hash"] in hashes or doc["_id"] in self.store.volunteers for doc, _ in built):
@@ -292,6 +304,72 @@ class MemoryImports:
         for doc, event in built:
             self.store.volunteers[doc["_id"]] = copy.deepcopy(doc)
             self.store.events.append(event)
+        if stored is not None:
+            stored(len(built))
+        if import_id is not None:
+            self.states[import_id] = "done"
+        return [doc["_id"] for doc, _ in built]
+
+    async def state(self, import_id: str) -> str | None:
+        return self.states.get(import_id)
+
+    async def cancel(self, import_id: str, *, only_if_dead: bool = False) -> str | None:
+        if self.states.get(import_id) is None:  # not begun: it never will
+            self.states[import_id] = "aborted"
+        return self.states.get(import_id)
+
+    async def unpublished(self, ids: Sequence[Any]) -> int:
+        return 0
 
 
-__all__ = ["Ledger", "MemoryImports", "MemoryRegistry", "PlainCipher", "apply"]
+class MemoryJobs:
+    """Upload jobs in memory (the port :class:`services.registry.usecases.ports.ImportJobStore`)."""
+
+    def __init__(self, lease_s: float = 60.0) -> None:
+        self.jobs: dict[str, Doc] = {}
+        self.problem_lists: dict[str, list[Doc]] = {}
+        self.files: dict[str, bytes] = {}
+        self.lease = timedelta(seconds=lease_s)
+
+    async def create(self, doc: Doc) -> None:
+        self.jobs[doc["_id"]] = {**copy.deepcopy(doc), "lease_until": datetime.now(UTC) + self.lease}
+
+    async def get(self, job_id: str) -> Doc | None:
+        doc = self.jobs.get(job_id)
+        return copy.deepcopy(doc) if doc is not None else None
+
+    async def update(self, job_id: str, fields: Mapping[str, Any], *, unless_finished: bool = True) -> bool:
+        doc = self.jobs.get(job_id)
+        if doc is None or (unless_finished and doc["state"] in ("succeeded", "failed", "cancelled")):
+            return False
+        doc.update(copy.deepcopy(dict(fields)), lease_until=datetime.now(UTC) + self.lease)
+        return True
+
+    async def request_cancel(self, job_id: str) -> Doc | None:
+        doc = self.jobs.get(job_id)
+        if doc is not None and doc["state"] not in ("succeeded", "failed", "cancelled"):
+            doc["cancel_requested"] = True
+        return await self.get(job_id)
+
+    async def save_problems(self, job_id: str, problems: Sequence[Mapping[str, Any]]) -> None:
+        self.problem_lists[job_id] = [dict(p) for p in problems]
+
+    async def problems(self, job_id: str) -> list[Doc]:
+        return list(self.problem_lists.get(job_id, []))
+
+    async def save_file(self, job_id: str, data: bytes) -> None:
+        self.files[job_id] = data
+
+    async def file(self, job_id: str) -> bytes | None:
+        return self.files.get(job_id)
+
+    async def abandoned(self) -> list[Doc]:
+        now = datetime.now(UTC)
+        return [
+            copy.deepcopy(d)
+            for d in self.jobs.values()
+            if d["state"] not in ("succeeded", "failed", "cancelled") and d["lease_until"] < now
+        ]
+
+
+__all__ = ["Ledger", "MemoryImports", "MemoryJobs", "MemoryRegistry", "PlainCipher", "apply"]

@@ -7,7 +7,7 @@ import gc
 import io
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date
 from typing import Any, Final
@@ -37,6 +37,7 @@ from shared import clock
 # Writing: templates and exports share one layout
 # ----------------------------------------------------------------------------------------------------
 
+READ_TICK: Final = 1_000  # rows between two reports of reading progress
 _DROPDOWN_LAST_ROW: Final = MAX_ROWS  # 0-based: data validation covers Excel rows 2 … MAX_ROWS + 1
 
 
@@ -255,16 +256,18 @@ def parse_upload(
     max_rows: int = MAX_ROWS,
     max_bytes: int = MAX_UPLOAD_BYTES,
     today: date | None = None,
+    read: Callable[[int], None] | None = None,
 ) -> ParsedForm[R]:
     """Read an uploaded form and check every row; return the valid rows and every error found.
 
     Raises FormError when the file as a whole is refused (not xlsx, encrypted, empty, wrong header, too many
     rows or bytes). Blank rows are skipped, text is trimmed, numbers typed into text columns are read back as
-    text, and duplicates inside the file are errors on every row involved.
+    text, and duplicates inside the file are errors on every row involved. ``read`` hears how many data rows
+    have been read and checked so far (every thousand, and at the end).
     """
     today = today or clock.today()
     with _gc_paused():
-        return _parse(form, data, max_rows=max_rows, max_bytes=max_bytes, today=today)
+        return _parse(form, data, max_rows=max_rows, max_bytes=max_bytes, today=today, read=read)
 
 
 @contextmanager
@@ -280,7 +283,15 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _parse(form: FormSpec[R], data: bytes, *, max_rows: int, max_bytes: int, today: date) -> ParsedForm[R]:
+def _parse(
+    form: FormSpec[R],
+    data: bytes,
+    *,
+    max_rows: int,
+    max_bytes: int,
+    today: date,
+    read: Callable[[int], None] | None = None,
+) -> ParsedForm[R]:
     sheet, rows = _open_sheet(data, form, max_bytes, max_rows)
     header_index, positions = _read_header(form, sheet, rows)
     data_rows = [(index + 1, row) for index, row in enumerate(rows) if index > header_index and _filled(row)]
@@ -292,7 +303,9 @@ def _parse(form: FormSpec[R], data: bytes, *, max_rows: int, max_bytes: int, tod
     errors: list[RowError] = []
     good: list[tuple[int, R]] = []
     keys: defaultdict[str, list[int]] = defaultdict(list)
-    for number, row in data_rows:
+    for seen, (number, row) in enumerate(data_rows, start=1):
+        if read is not None and seen % READ_TICK == 0:
+            read(seen)
         cells = {key: row[i] for i, key in columns}  # calamine rows are as wide as the sheet
         unique = form.unique_value(cells)
         if unique:
@@ -301,6 +314,8 @@ def _parse(form: FormSpec[R], data: bytes, *, max_rows: int, max_bytes: int, tod
             good.append((number, form.read_row(cells, today)))
         except ValidationFailedError as failed:
             errors.extend(RowError(sheet, number, form.header_of(e.field), e.message) for e in failed.errors)
+    if read is not None:
+        read(len(data_rows))
     problems = _duplicates(form, keys)
     if form.check_rows is not None:
         problems.extend(form.check_rows(good))
