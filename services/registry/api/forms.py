@@ -18,6 +18,7 @@ from services.registry.api.errors import form_problem
 from services.registry.api.schemas import ImportReport, import_report
 from services.registry.domain.imports import FormKind, ParsedForm
 from services.registry.domain.scope import Scope
+from shared.access import access
 from shared.identity import Identity
 from shared.problems import Problem
 
@@ -37,6 +38,7 @@ def _attachment(data: bytes, filename: str) -> Response:
 
 @forms.get(
     "/{form}/template",
+    openapi_extra=access("unit_admin"),
     summary="下载空白集体注册信息表（附件1组织、附件2志愿者、附件3联系人）",
     response_class=Response,
     responses={200: {"content": {XLSX: {}}, "description": "xlsx 模板"}},
@@ -86,7 +88,7 @@ async def _read_upload(request: Request, form: FormKind) -> ParsedForm[Any]:
     "/{form}/import",
     summary="上传集体注册信息表：逐行校验，全部无误才导入（可只演练）",
     response_model=ImportReport,
-    openapi_extra=_UPLOAD_BODY,
+    openapi_extra={**_UPLOAD_BODY, **access("unit_admin", units=["query:unit_id"])},
     responses={
         413: {"description": "文件过大、解压后过大或行数过多"},
         415: {"description": "不是 xlsx"},
@@ -108,6 +110,7 @@ async def import_form(
 
 @forms.get(
     "/{form}/export",
+    openapi_extra=access("unit_admin", units=["query:unit_id"], personal=True),
     summary="导出队伍及下级的集体注册信息表（附件2的身份证号码默认脱敏；省科协可填写事由导出完整号码）",
     response_class=Response,
     responses={200: {"content": {XLSX: {}}, "description": "xlsx"}},
