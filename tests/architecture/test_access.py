@@ -85,7 +85,7 @@ def test_a_missing_declaration_is_named_by_its_operation() -> None:
 
 
 def test_a_declaration_refuses_an_unknown_role_or_position() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown roles"):
         access("city_admin")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a position"):
         access("unit_admin", units=["header:unit_id"])

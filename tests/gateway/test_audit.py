@@ -22,7 +22,7 @@ from shared.settings import ServiceSettings
 from shared.storage import mongo_client
 from tests.fixtures import eventually
 from tests.gateway.test_gateway import TREE, publish, unit_event, volunteer_event
-from tests.gateway.upstream import Gate, closed_port, fake_service, serving
+from tests.gateway.upstream import Gate, closed_port, fake_services, serving
 
 API = "/api/v1"
 ADMIN = ("audit-province", "audit-province-pass")
@@ -43,12 +43,12 @@ class Env:
 
 @pytest.fixture(scope="module")
 async def env(settings: ServiceSettings) -> AsyncIterator[Env]:
-    async with serving(fake_service(settings.internal_token.get_secret_value(), Gate())) as upstream:
+    async with fake_services(settings.internal_token.get_secret_value(), Gate()) as upstream:
         gs = GatewaySettings(
             **{k: v for k, v in settings.model_dump().items() if k != "http_port"},
-            registry_url=upstream,
-            activities_url=upstream,
-            reporting_url=upstream,
+            registry_url=upstream["registry"],
+            activities_url=upstream["activities"],
+            reporting_url=upstream["reporting"],
             notifier_url=f"http://127.0.0.1:{closed_port()}",
             trusted_proxies="127.0.0.1/32",
         )
