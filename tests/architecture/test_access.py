@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from shared.access import KEY, access, declared
+from shared.scope import system_may_read
 
 SERVICES = ("registry", "activities", "reporting", "notifier")
 METHODS = ("get", "put", "post", "patch", "delete")
@@ -89,3 +90,36 @@ def test_a_declaration_refuses_an_unknown_role_or_position() -> None:
         access("city_admin")
     with pytest.raises(ValueError, match="not a position"):
         access("unit_admin", units=["header:unit_id"])
+
+
+def _declared_by_every_service() -> list[tuple[str, str, Any]]:
+    out = []
+    for service in SERVICES:
+        document = importlib.import_module(f"services.{service}.app").create_app().openapi()
+        for path, item in document["paths"].items():
+            for method in METHODS:
+                decl = declared(item[method]) if method in item else None
+                if decl is not None and not decl.internal:
+                    out.append((method.upper(), path, decl))
+    return out
+
+
+def test_the_declarations_keep_what_the_gateway_let_a_system_key_and_the_audit_log_see() -> None:
+    """What the gateway's own lists said before the services declared it (issue 15): a system key reads the
+    organisation and statistics (``shared.scope.SYSTEM_READS``), and these reads show personal data."""
+    ops = _declared_by_every_service()
+    system = {(m, p) for m, p, d in ops if d.allows("system")}
+    sample = {"unit_id": "K1", "activity_id": "a1", "demand_id": "d1", "month": "2026-04", "volunteer_id": "V1",
+              "form": "volunteers", "number": "ZM1", "subscription_id": "s1"}  # fmt: skip
+    listed = {(m, p) for m, p, _ in ops if m == "GET" and system_may_read(p.format(**sample).strip("/").split("/"))}
+    assert system == listed
+    personal = {(m, p) for m, p, d in ops if d.personal}
+    assert personal == {
+        ("GET", "/volunteers/{volunteer_id}"),
+        ("GET", "/forms/{form}/export"),
+        ("GET", "/exports/compliance.xlsx"),
+        ("GET", "/exports/monthly/{unit_id}/{month}.xlsx"),
+        ("GET", "/certificates/volunteers/{volunteer_id}.pdf"),
+        ("GET", "/activities/{activity_id}/signups"),
+        ("GET", "/activities/{activity_id}/attendance"),
+    }

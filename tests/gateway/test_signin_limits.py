@@ -30,9 +30,9 @@ async def gateways(settings: ServiceSettings) -> AsyncIterator[tuple[httpx.Async
     async with fake_services(settings.internal_token.get_secret_value(), Gate()) as upstream:
         values: dict[str, Any] = {
             **{k: v for k, v in settings.model_dump().items() if k != "http_port"},
-            "registry_url": upstream,
-            "activities_url": upstream,
-            "reporting_url": upstream,
+            "registry_url": upstream["registry"],
+            "activities_url": upstream["activities"],
+            "reporting_url": upstream["reporting"],
             "notifier_url": f"http://127.0.0.1:{closed_port()}",
             "signin_rate_per_min": 3,
             "signin_address_rate_per_min": PER_ADDRESS,

@@ -4,8 +4,10 @@ forwarded to the service that declares it."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from starlette.routing import Match as RouteMatch
 
 from services.gateway.adapters.upstream import forward
+from services.gateway.domain.errors import GatewayError
 from services.gateway.domain.routes import READS, Match, Unavailable, is_upload
 
 from .deps import CallerDep, UseCasesDep
@@ -14,14 +16,25 @@ PREFIX = "/api/v1"
 router = APIRouter()
 
 
-async def _find(uc: UseCasesDep, method: str, segments: list[str]) -> Match:
+def _own_path(request: Request) -> bool:
+    """A path of the gateway's own routes below /api/v1 (``/api/v1/audit``) asked with another method."""
+    return any(
+        route.matches(request.scope)[0] == RouteMatch.PARTIAL
+        and str(getattr(route, "path", None) or PREFIX + "/").startswith(PREFIX + "/")
+        for route in request.app.router.routes
+    )
+
+
+async def _find(request: Request, uc: UseCasesDep, segments: list[str]) -> Match:
     """The operation a request calls; a path no known document declares sends for the missing documents first."""
+    if _own_path(request):
+        raise GatewayError(405, "method_not_allowed", "该接口不支持此请求方法")
     try:
-        return uc.docs.table().find(method, segments)
+        return uc.docs.table().find(request.method, segments)
     except Unavailable:
         if not await uc.docs.refresh_if_due():
             raise
-    return uc.docs.table().find(method, segments)
+    return uc.docs.table().find(request.method, segments)
 
 
 @router.api_route(
@@ -31,7 +44,7 @@ async def _find(uc: UseCasesDep, method: str, segments: list[str]) -> Match:
 )
 async def proxy(request: Request, path: str, caller: CallerDep, uc: UseCasesDep) -> Response:
     segments = path.strip("/").split("/")
-    match = await _find(uc, request.method, segments)
+    match = await _find(request, uc, segments)
     identity = caller.identity
     query = list(request.query_params.multi_items())
     await uc.access.authorize(identity, request.method, match, query)
