@@ -787,3 +787,21 @@ async def test_a_service_that_comes_up_later_joins_the_document_and_the_proxy(en
         assert r.status_code == 200
         assert r.json()[0]["identity"]["role"] == "province_admin"
         assert (await env.client.get("/readyz")).json()["services"]["notifier"] == "ok"
+
+
+async def test_a_route_deployed_after_the_gateway_read_the_documents_is_learned(
+    env: Env, admin: dict[str, str]
+) -> None:
+    """A path no document declares sends for every document again (at most every 30 s): a service redeployed with a
+    new route is reached without restarting the gateway."""
+    docs = env.gw.docs
+    read = docs.services["registry"]
+    docs.services["registry"] = {"paths": {}}  # as read before the registry's routes were deployed
+    docs.next_reload = 0.0
+    try:
+        r = await env.client.get(f"{API}/units/K1", headers=admin)
+        assert r.status_code == 200, r.text
+        assert "/units/{unit_id}" in docs.services["registry"]["paths"]
+        assert docs.next_reload > 0.0
+    finally:
+        docs.services["registry"] = read

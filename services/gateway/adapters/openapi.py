@@ -24,6 +24,7 @@ log = logging.getLogger("stvs.gateway.openapi")
 PREFIX = "/api/v1"
 REF = "#/components/schemas/"
 REFRESH_EVERY_S = 1.0  # a missing service's document is asked for again at most this often on unknown paths
+RELOAD_EVERY_S = 30.0  # every service's document, at most this often, on a path no document declares
 
 
 def _rename_refs(node: Any, renames: dict[str, str]) -> Any:
@@ -84,6 +85,7 @@ class OpenApiDocs:
         self._table: Table | None = None
         self._table_key: tuple[tuple[str, int], ...] = ()
         self._next_refresh = 0.0
+        self.next_reload = time.monotonic() + RELOAD_EVERY_S  # (monotonic) when every document may be fetched again
 
     @property
     def missing(self) -> list[str]:
@@ -101,18 +103,28 @@ class OpenApiDocs:
             self._table_key = key
         return self._table
 
-    async def refresh_if_due(self) -> bool:
+    async def refresh_if_due(self, *, known_too: bool = False) -> bool:
         """Fetch the missing documents again, at most every :data:`REFRESH_EVERY_S` (a path no known document
-        declares may be a missing service's); True when one more arrived."""
+        declares may be a missing service's); ``known_too``: every document, at most every :data:`RELOAD_EVERY_S`
+        (a service redeployed with a new route). True when one more (or a newer one) arrived."""
         now = time.monotonic()
-        if not self.missing or now < self._next_refresh:
-            return False
-        self._next_refresh = now + REFRESH_EVERY_S
+        if known_too:
+            if now < self.next_reload:
+                return False
+            self.next_reload = now + RELOAD_EVERY_S
+            wanted = list(SERVICES)
+        else:
+            if not self.missing or now < self._next_refresh:
+                return False
+            self._next_refresh = now + REFRESH_EVERY_S
+            wanted = self.missing
         before = self.key()
-        await self.refresh()
+        await self.refresh(wanted)
         return self.key() != before
 
-    async def refresh(self) -> None:
+    async def refresh(self, services: list[str] | None = None) -> None:
+        """Fetch the documents of ``services`` (default: the missing ones); one that cannot be fetched keeps its
+        last document, if any."""
         path = f"{self.upstreams.settings.upstream_prefix}/openapi.json"
 
         async def one(service: str) -> None:
@@ -125,7 +137,7 @@ class OpenApiDocs:
                 self.services[service] = spec
                 self.merged = None
 
-        await asyncio.gather(*(one(s) for s in self.missing))
+        await asyncio.gather(*(one(s) for s in (self.missing if services is None else services)))
 
     async def document(self, own: dict[str, Any]) -> dict[str, Any]:
         if self.missing:

@@ -26,13 +26,16 @@ def _own_path(request: Request) -> bool:
 
 
 async def _find(request: Request, uc: UseCasesDep, segments: list[str]) -> Match:
-    """The operation a request calls; a path no known document declares sends for the missing documents first."""
+    """The operation a request calls; a path no known document declares sends for the documents again first."""
     if _own_path(request):
         raise GatewayError(405, "method_not_allowed", "该接口不支持此请求方法")
     try:
         return uc.docs.table().find(request.method, segments)
     except Unavailable:
         if not await uc.docs.refresh_if_due():
+            raise
+    except GatewayError as exc:  # a route deployed since the documents were read is learned within 30 s
+        if exc.status != 404 or not await uc.docs.refresh_if_due(known_too=True):
             raise
     return uc.docs.table().find(request.method, segments)
 
