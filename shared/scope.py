@@ -26,7 +26,9 @@ from typing import Any, Protocol
 
 # What a system key may read (paths below /api/v1, ``*`` one segment): the organisation, activities and demands,
 # statistics, reports and deadlines — no person's record (volunteers, a volunteer's hours or certificate, sign-ups,
-# attendance, check-in codes, notifications, the 附件 exports are not listed).
+# attendance, check-in codes, notifications, the 附件 exports are not listed). The gateway enforces what each operation
+# declares (``shared.access``, role ``system``); tests/architecture/test_access.py keeps the declarations equal to
+# this list.
 SYSTEM_READS: tuple[tuple[str, ...], ...] = (
     ("units",), ("units", "*"), ("units", "*", "subtree"), ("units", "*", "path"),
     ("activities",), ("activities", "*"), ("demands",), ("demands", "*"),

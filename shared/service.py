@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import clock
+from shared.access import INTERNAL, PROVINCE_ONLY
 from shared.identity import ARRIVED, Identity, require_roles
 from shared.lease import LEASES
 from shared.messaging.broker import make_broker
@@ -264,13 +265,14 @@ class Readiness(BaseModel):
 def health_router() -> APIRouter:
     router = APIRouter(tags=["运维"])
 
-    @router.get("/healthz", summary="进程存活")
+    @router.get("/healthz", summary="进程存活", openapi_extra=INTERNAL)
     async def healthz(service: ServiceDep) -> dict[str, str]:
         return {"status": "ok", "service": service.name}
 
     @router.get(
         "/readyz",
         summary="依赖就绪（Kafka、MongoDB、发件箱积压）",
+        openapi_extra=INTERNAL,
         dependencies=[OperatorsOnly],
         response_model=Readiness,
         responses={503: {"model": Readiness}},
@@ -309,7 +311,12 @@ def dlq_router(prefix: str = "/admin/dlq", province: Any = None, consumer_of: st
             raise Problem(404, "unknown_stream", f"{consumer_of}不消费事件流 {stream}")
         return service.settings.topic(stream) + ".dlq"
 
-    @router.get("", summary=f"列出{consumer_of}消费的事件流中的死信", response_model=list[DeadLetter])
+    @router.get(
+        "",
+        summary=f"列出{consumer_of}消费的事件流中的死信",
+        response_model=list[DeadLetter],
+        openapi_extra=PROVINCE_ONLY,
+    )
     async def list_dlq(
         service: ServiceDep,
         stream: str,
@@ -320,7 +327,7 @@ def dlq_router(prefix: str = "/admin/dlq", province: Any = None, consumer_of: st
         groups = {c.group for c in service.consumers}
         return [d for d in letters if d.consumer_group in groups or not d.consumer_group]
 
-    @router.post("/replay", summary="问题修复后重新投递死信", response_model=ReplayResult)
+    @router.post("/replay", summary="问题修复后重新投递死信", response_model=ReplayResult, openapi_extra=PROVINCE_ONLY)
     async def replay(service: ServiceDep, body: ReplayRequest, identity: Identity = province) -> ReplayResult:
         offsets = {(p, o) for p, o in body.offsets} if body.offsets is not None else None
         groups = {c.group for c in service.consumers}  # only this service's failures, to this service's groups

@@ -15,7 +15,7 @@ from services.gateway.create_admin import create_admin
 from services.gateway.settings import GatewaySettings
 from shared.settings import ServiceSettings
 from shared.storage import mongo_client
-from tests.gateway.upstream import Gate, closed_port, fake_service, serving
+from tests.gateway.upstream import Gate, closed_port, fake_services, serving
 
 API = "/api/v1"
 ADMIN = ("replica-admin", "replica-admin-pass")
@@ -26,12 +26,12 @@ SIGNIN_RATE = 4
 async def pair(settings: ServiceSettings) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
     """Gateways A and B: same settings, same database, each its own process state, served by uvicorn."""
     secret = settings.internal_token.get_secret_value()
-    async with serving(fake_service(secret, Gate())) as upstream:
+    async with fake_services(secret, Gate()) as upstream:
         gs = GatewaySettings(
             **{k: v for k, v in settings.model_dump().items() if k != "http_port"},
-            registry_url=upstream,
-            activities_url=upstream,
-            reporting_url=upstream,
+            registry_url=upstream["registry"],
+            activities_url=upstream["activities"],
+            reporting_url=upstream["reporting"],
             notifier_url=f"http://127.0.0.1:{closed_port()}",
             signin_rate_per_min=SIGNIN_RATE,
             verify_rate_per_min=3,

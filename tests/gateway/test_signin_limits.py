@@ -16,7 +16,7 @@ from services.gateway.domain.clients import forwarded_client
 from services.gateway.settings import GatewaySettings
 from shared.settings import ServiceSettings
 from shared.storage import mongo_client
-from tests.gateway.upstream import Gate, closed_port, fake_service, serving
+from tests.gateway.upstream import Gate, closed_port, fake_services, serving
 
 API = "/api/v1"
 ADMIN = ("limits-admin", "limits-admin-pass")
@@ -27,12 +27,12 @@ TOTAL = 7
 @pytest.fixture(scope="module")
 async def gateways(settings: ServiceSettings) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
     """Gateway A trusts no proxy; gateway B (same database) trusts 127.0.0.1 — the test client — as its proxy."""
-    async with serving(fake_service(settings.internal_token.get_secret_value(), Gate())) as upstream:
+    async with fake_services(settings.internal_token.get_secret_value(), Gate()) as upstream:
         values: dict[str, Any] = {
             **{k: v for k, v in settings.model_dump().items() if k != "http_port"},
-            "registry_url": upstream,
-            "activities_url": upstream,
-            "reporting_url": upstream,
+            "registry_url": upstream["registry"],
+            "activities_url": upstream["activities"],
+            "reporting_url": upstream["reporting"],
             "notifier_url": f"http://127.0.0.1:{closed_port()}",
             "signin_rate_per_min": 3,
             "signin_address_rate_per_min": PER_ADDRESS,

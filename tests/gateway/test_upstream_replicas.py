@@ -33,7 +33,10 @@ async def setup(settings: ServiceSettings) -> AsyncIterator[Setup]:
     secret = settings.internal_token.get_secret_value()
     gates = [Gate(), Gate()]
     down = f"http://127.0.0.1:{closed_port()}"
-    async with serving(fake_service(secret, gates[0])) as one, serving(fake_service(secret, gates[1])) as two:
+    async with (
+        serving(fake_service(secret, gates[0], "registry")) as one,
+        serving(fake_service(secret, gates[1], "registry")) as two,
+    ):
         gs = GatewaySettings(
             **{k: v for k, v in settings.model_dump().items() if k != "http_port"},
             registry_url=f"{down}, {one},{two}/",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
+import importlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import uvicorn
@@ -14,7 +16,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
-from services.gateway.domain.routes import RESOURCES
+from services.gateway.domain.routes import SERVICES
+from shared.access import access
 from shared.identity import HEADER, read_identity, request_target
 from shared.problems import Problem, install_problem_handlers
 
@@ -37,17 +40,50 @@ class UnitIn(BaseModel):
 JUST_REGISTERED = {"NEW-K9": "C1", "NEW-ELSEWHERE": "C2"}
 
 
-def fake_service(secret: str, gate: Gate, service: str | None = None) -> FastAPI:
-    """A stand-in for ``service`` (None: for the service that owns the path's resource)."""
-    app = FastAPI(title="fake")
+# Routes of the stand-in that no real service has, with their declarations (a real service declares its own).
+EXTRA: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/units/{unit_id}/conflict"): access("unit_admin", "system", units=["path:unit_id"]),
+    ("post", "/units/{unit_id}/leaders"): access("unit_admin", units=["path:unit_id"]),
+    ("post", "/forms/upload"): access("unit_admin"),
+    ("get", "/exports/big"): access("unit_admin", personal=True),
+}
+
+
+@functools.cache
+def real_document(service: str) -> dict[str, Any]:
+    """The real service's OpenAPI document: the operations it declares, as the gateway reads them."""
+    app = importlib.import_module(f"services.{service}.app").create_app()
+    document: dict[str, Any] = app.openapi()
+    return document
+
+
+def stand_in_document(service: str) -> dict[str, Any]:
+    """What the stand-in for ``service`` declares: the real service's operations and the stand-in's own routes
+    below the same first path segments."""
+    real = real_document(service)
+    heads = {p.strip("/").split("/")[0] for p in real["paths"] if not p.startswith("/admin/")}
+    paths = {p: dict(item) for p, item in real["paths"].items()}
+    for (method, path), declared in EXTRA.items():
+        if path.strip("/").split("/")[0] in heads:
+            paths.setdefault(path, {})[method] = {"summary": "stand-in", "responses": {}, **declared}
+    return {"openapi": real["openapi"], "info": {"title": f"fake {service}", "version": "0"}, "paths": paths}
+
+
+def fake_service(secret: str, gate: Gate, service: str) -> FastAPI:
+    """A stand-in for ``service``: declares the real service's operations (and a few of its own), answers any."""
+    app = FastAPI(title="fake", openapi_url=None)
     install_problem_handlers(app)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi() -> dict[str, Any]:
+        return stand_in_document(service)
 
     def signed(request: Request) -> dict[str, Any] | None:
         """The identity, checked as a real service checks it (this stand-in plays the service of the path)."""
         token = request.headers.get(HEADER)
         if not token:
             return None
-        played = service or RESOURCES.get(request.url.path.split("/")[1], "registry")
+        played = service
         target = request_target(request.scope)
         identity, _ = read_identity(token, secret, service=played, method=request.method, target=target)
         return identity.model_dump()
@@ -160,6 +196,16 @@ def fake_service(secret: str, gate: Gate, service: str | None = None) -> FastAPI
         return who(request)
 
     return app
+
+
+@contextlib.asynccontextmanager
+async def fake_services(
+    secret: str, gate: Gate, services: Sequence[str] = ("registry", "activities", "reporting")
+) -> AsyncIterator[dict[str, str]]:
+    """A stand-in per service, each on its own port (one gate for all); yields their base URLs by service."""
+    assert set(services) <= set(SERVICES)
+    async with contextlib.AsyncExitStack() as stack:
+        yield {s: await stack.enter_async_context(serving(fake_service(secret, gate, s))) for s in services}
 
 
 def free_socket(port: int = 0) -> socket.socket:

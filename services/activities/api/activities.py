@@ -9,6 +9,7 @@ from pydantic import AwareDatetime
 
 from services.activities.domain import ActivitySort, ActivityStatus
 from services.activities.usecases import activities, search
+from shared.access import access
 from shared.identity import Identity, IdentityDep
 from shared.programme import CITY_LEVEL_AREAS, LineOfWork, Theme
 from shared.storage import MAX_PAGE_OFFSET
@@ -19,34 +20,65 @@ from .schemas import ActivityBody, ActivityOut, ActivityPage, CancelBody, Public
 router = APIRouter(tags=["活动"])
 
 
-@router.post("/activities", status_code=201, summary="创建活动（草稿）", response_model_exclude_unset=True)
+@router.post(
+    "/activities",
+    openapi_extra=access("unit_admin", units=["body:unit_id"]),
+    status_code=201,
+    summary="创建活动（草稿）",
+    response_model_exclude_unset=True,
+)
 async def create(storage: StorageDep, body: ActivityBody, identity: Identity = ADMINS) -> ActivityOut:
     return ActivityOut.of(await activities.create(storage, body.given(), identity))
 
 
-@router.patch("/activities/{activity_id}", summary="修改活动信息", response_model_exclude_unset=True)
+@router.patch(
+    "/activities/{activity_id}",
+    openapi_extra=access("unit_admin", units=["body:unit_id"]),
+    summary="修改活动信息",
+    response_model_exclude_unset=True,
+)
 async def revise(
     storage: StorageDep, activity_id: ActivityId, body: ActivityBody, identity: Identity = ADMINS
 ) -> ActivityOut:
     return ActivityOut.of(await activities.revise(storage, activity_id, body.given(), identity))
 
 
-@router.post("/activities/{activity_id}/publish", summary="发布活动", response_model_exclude_unset=True)
+@router.post(
+    "/activities/{activity_id}/publish",
+    openapi_extra=access("unit_admin"),
+    summary="发布活动",
+    response_model_exclude_unset=True,
+)
 async def publish(storage: StorageDep, activity_id: ActivityId, identity: Identity = ADMINS) -> ActivityOut:
     return ActivityOut.of(await activities.publish(storage, activity_id, identity))
 
 
-@router.post("/activities/{activity_id}/start", summary="活动开始（进行中）", response_model_exclude_unset=True)
+@router.post(
+    "/activities/{activity_id}/start",
+    openapi_extra=access("unit_admin"),
+    summary="活动开始（进行中）",
+    response_model_exclude_unset=True,
+)
 async def start(storage: StorageDep, activity_id: ActivityId, identity: Identity = ADMINS) -> ActivityOut:
     return ActivityOut.of(await activities.start(storage, activity_id, identity))
 
 
-@router.post("/activities/{activity_id}/complete", summary="活动结束，汇总服务时长", response_model_exclude_unset=True)
+@router.post(
+    "/activities/{activity_id}/complete",
+    openapi_extra=access("unit_admin"),
+    summary="活动结束，汇总服务时长",
+    response_model_exclude_unset=True,
+)
 async def complete(storage: StorageDep, activity_id: ActivityId, identity: Identity = ADMINS) -> ActivityOut:
     return ActivityOut.of(await activities.complete(storage, activity_id, identity))
 
 
-@router.post("/activities/{activity_id}/cancel", summary="取消活动（须填写原因）", response_model_exclude_unset=True)
+@router.post(
+    "/activities/{activity_id}/cancel",
+    openapi_extra=access("unit_admin"),
+    summary="取消活动（须填写原因）",
+    response_model_exclude_unset=True,
+)
 async def cancel(
     storage: StorageDep, activity_id: ActivityId, body: CancelBody, identity: Identity = ADMINS
 ) -> ActivityOut:
@@ -54,7 +86,10 @@ async def cancel(
 
 
 @router.post(
-    "/activities/{activity_id}/publicity", summary="发布活动宣传信息（活动结束后）", response_model_exclude_unset=True
+    "/activities/{activity_id}/publicity",
+    openapi_extra=access("unit_admin"),
+    summary="发布活动宣传信息（活动结束后）",
+    response_model_exclude_unset=True,
 )
 async def publicity(
     storage: StorageDep, activity_id: ActivityId, body: PublicityBody, identity: Identity = ADMINS
@@ -62,7 +97,12 @@ async def publicity(
     return ActivityOut.of(await activities.publicise(storage, activity_id, body.given(), identity))
 
 
-@router.get("/activities/{activity_id}", summary="活动详情", response_model_exclude_unset=True)
+@router.get(
+    "/activities/{activity_id}",
+    openapi_extra=access("unit_admin", "volunteer", "system"),
+    summary="活动详情",
+    response_model_exclude_unset=True,
+)
 async def get_activity(storage: StorageDep, activity_id: ActivityId, identity: IdentityDep) -> ActivityOut:
     record, mine = await activities.get(storage, activity_id, identity)
     return ActivityOut.of(record, mine)
@@ -73,6 +113,8 @@ CITY_CODES = "^(" + "|".join(c.code for c in CITY_LEVEL_AREAS) + ")$"
 
 @router.get(
     "/activities",
+    # `under` (a unit and everything below it) narrows the public listing only: not a scope, so not listed in units
+    openapi_extra=access("unit_admin", "volunteer", "system", units=["query:unit_id"]),
     summary="查找活动（关键词、城市或单位、日期、主题、工作方向、技能；志愿者优先看到可报名的活动）",
     response_model_exclude_unset=True,
 )

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body
 
 from services.activities.domain import SignUpStatus
 from services.activities.usecases import signups
+from shared.access import access
 from shared.identity import Identity, IdentityDep
 
 from .deps import ADMINS, ActivityId, BatchesDep, StorageDep, VolunteerId
@@ -18,6 +19,7 @@ router = APIRouter(tags=["报名"])
 
 @router.post(
     "/activities/{activity_id}/signups",
+    openapi_extra=access("unit_admin", "volunteer:self", volunteers=["body:volunteer_id"]),
     status_code=201,
     summary="报名（满员进入候补）",
     response_model_exclude_unset=True,
@@ -35,6 +37,7 @@ async def sign_up(
 
 @router.delete(
     "/activities/{activity_id}/signups/{volunteer_id}",
+    openapi_extra=access("unit_admin", "volunteer:self", me=["path:volunteer_id"]),
     summary="取消报名（候补依次递补）",
     response_model_exclude_unset=True,
 )
@@ -47,6 +50,7 @@ async def cancel_sign_up(
 
 @router.post(
     "/activities/{activity_id}/signups/{volunteer_id}/approve",
+    openapi_extra=access("unit_admin", me=["path:volunteer_id"]),
     summary="审核通过报名",
     response_model_exclude_unset=True,
 )
@@ -57,7 +61,10 @@ async def approve(
 
 
 @router.post(
-    "/activities/{activity_id}/signups/{volunteer_id}/reject", summary="审核不通过", response_model_exclude_unset=True
+    "/activities/{activity_id}/signups/{volunteer_id}/reject",
+    openapi_extra=access("unit_admin", me=["path:volunteer_id"]),
+    summary="审核不通过",
+    response_model_exclude_unset=True,
 )
 async def reject(
     storage: StorageDep, activity_id: ActivityId, volunteer_id: VolunteerId, identity: Identity = ADMINS
@@ -65,7 +72,12 @@ async def reject(
     return SignUpOut.of(await signups.review(storage, activity_id, volunteer_id, identity, approve=False))
 
 
-@router.get("/activities/{activity_id}/signups", summary="报名名单（按报名顺序）", response_model_exclude_unset=True)
+@router.get(
+    "/activities/{activity_id}/signups",
+    openapi_extra=access("unit_admin", personal=True),
+    summary="报名名单（按报名顺序）",
+    response_model_exclude_unset=True,
+)
 async def list_sign_ups(
     storage: StorageDep, activity_id: ActivityId, status: SignUpStatus | None = None, identity: Identity = ADMINS
 ) -> RosterOut:

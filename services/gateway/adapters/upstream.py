@@ -6,8 +6,8 @@ request goes to the least busy one (round-robin among equals), and when a replic
 be connected to — nothing was sent — the next one is tried, whatever the method; when no replica took it, a GET/HEAD
 is tried again after a short pause (a service restarting), a write is not. Request and response bodies stream
 through (an upload or a download is never held whole in memory). The caller's identity goes along signed with the
-internal token; the services' own problem documents pass through unchanged. Which service owns a path, and what
-the gateway knows of the services' routes, is in ``domain/routes.py``.
+internal token; the services' own problem documents pass through unchanged. Which service declares a path is in
+the services' own OpenAPI documents (``adapters/openapi.py``, ``domain/routes.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from fastapi.responses import StreamingResponse
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from starlette.background import BackgroundTask
 
-from services.gateway.domain.routes import NOT_IDS, SERVICE_NAMES_ZH, SERVICES
+from services.gateway.domain.routes import SERVICE_NAMES_ZH, SERVICES
 from services.gateway.settings import GatewaySettings
 from shared.identity import HEADER, Identity, sign_identity
 from shared.problems import Problem
@@ -214,7 +214,7 @@ class Upstreams:
         """The registry's record of a unit (its id, parent, ancestors, status, name, version), None when there is
         none. Asked as the gateway itself (a read-only system identity) when the unit-tree copy does not know an id
         yet: the copy lags the registry's events, a caller must still reach the unit it has just registered."""
-        if not unit_id or len(unit_id) > 64 or unit_id in NOT_IDS:
+        if not unit_id or len(unit_id) > 64:
             return None
         path = f"{self.settings.upstream_prefix}/units/{quote(unit_id, safe='')}"
         me = Identity(subject="gateway", role="system")

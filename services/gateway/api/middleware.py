@@ -130,7 +130,7 @@ class AuditMiddleware:
             )
             routes = self.audit.routes
             if routes.stale(self.docs.key()):
-                routes.load(self.docs.key(), self.docs.templates())
+                routes.load(self.docs.key(), self.docs.table())
             doc = entry_of(caller.account, caller.identity, seen, routes)
         except Exception:
             log.exception("audit: a request could not be described")

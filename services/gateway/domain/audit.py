@@ -6,9 +6,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -18,7 +17,7 @@ from shared.storage import utcnow
 
 from .accounts import Account
 from .errors import GatewayError
-from .routes import FULL_ID_HINT, PERSONAL_READS, RESOURCES
+from .routes import FULL_ID_HINT, Table
 
 Doc = dict[str, Any]
 PREFIX = "/api/v1"
@@ -27,56 +26,44 @@ ADMIN_ROLES = frozenset({"province_admin", "unit_admin", "system"})
 Kind = Literal["write", "personal_data"]
 
 
-def kind_of(method: str, role: str, template: str, query_keys: list[str]) -> Kind | None:
-    """Whether a request is audited, and as what."""
+def kind_of(method: str, role: str, personal: bool, query_keys: list[str]) -> Kind | None:
+    """Whether a request is audited, and as what (``personal``: its operation declares it shows personal data)."""
     if method in WRITES:
         return "write" if role in ADMIN_ROLES else None
     if method != "GET" or role == "volunteer":
         return None  # a volunteer sees only itself
-    if any(p.match(template) for p in PERSONAL_READS) or any(FULL_ID_HINT.search(k) for k in query_keys):
+    if personal or any(FULL_ID_HINT.search(k) for k in query_keys):
         return "personal_data"
     return None
 
 
-def _pattern(template: str) -> re.Pattern[str]:
-    out, pos = "", 0
-    for m in re.finditer(r"\{([A-Za-z_][A-Za-z0-9_]*)(:path)?\}", template):
-        out += re.escape(template[pos : m.start()])
-        out += f"(?P<{m.group(1)}>.+)" if m.group(2) else f"(?P<{m.group(1)}>[^/]+)"
-        pos = m.end()
-    return re.compile("^" + out + re.escape(template[pos:]) + "$")
-
-
 class Routes:
-    """Route templates of the public API (the gateway's and the services'), to name a path by its template."""
+    """The services' operations (the gateway's table), to name a path by its template and say whether it shows
+    personal data."""
 
     def __init__(self) -> None:
         self._key: tuple[tuple[str, int], ...] = ()
-        self._routes: list[tuple[str, re.Pattern[str]]] = []
+        self.table = Table([])
 
     def stale(self, key: tuple[tuple[str, int], ...]) -> bool:
-        """Whether the templates were loaded from other documents than those ``key`` names."""
+        """Whether the table was loaded from other documents than those ``key`` names."""
         return key != self._key
 
-    def load(self, key: tuple[tuple[str, int], ...], templates: Iterable[str]) -> None:
-        """The templates of the services' documents the gateway has fetched (``key`` names those documents)."""
-        # literal segments win over parameters ("/units/suggest-name" before "/units/{unit_id}")
-        ordered = sorted(set(templates), key=lambda t: (t.count("{"), -len(t)))
-        self._routes = [(t, _pattern(t)) for t in ordered]
+    def load(self, key: tuple[tuple[str, int], ...], table: Table) -> None:
+        """The table of the services' documents the gateway has fetched (``key`` names those documents)."""
+        self.table = table
         self._key = key
 
-    def match(self, path: str) -> tuple[str, dict[str, str]]:
-        """The template and the ids it names. A path no document names (its service's document not fetched yet)
-        keeps its resource and has every later segment taken as an id: paths carry ids, never names."""
-        for template, pattern in self._routes:
-            found = pattern.match(path)
-            if found:
-                return template, found.groupdict()
-        head, *rest = path.removeprefix(PREFIX + "/").split("/")
-        if head not in RESOURCES:
-            return f"{PREFIX}/?", {}
-        ids = {f"segment{n}": segment for n, segment in enumerate(rest, 1)}
-        return "/".join([PREFIX, head, *(f"{{{name}}}" for name in ids)]), ids
+    def match(self, method: str, path: str) -> tuple[str, dict[str, str], bool]:
+        """The template, the ids it names and whether it shows personal data. A path no document names (its
+        service's document not fetched yet) has every segment taken as an id: paths carry ids, never names."""
+        found = self.table.name(path.removeprefix(PREFIX))
+        if found is not None:
+            op, ids = found
+            return PREFIX + op.template, ids, self.table.personal(method, op.template)
+        segments = path.removeprefix(PREFIX + "/").split("/")
+        ids = {f"segment{n}": segment for n, segment in enumerate(segments)}
+        return "/".join([PREFIX, *(f"{{{name}}}" for name in ids)]), ids, False
 
 
 def unit_ids_of(resource: Mapping[str, str], query: Mapping[str, str], actor_unit: str | None) -> list[str]:
@@ -106,9 +93,10 @@ def entry_of(account: Account, identity: Identity, seen: Seen, routes: Routes) -
     """The record of a request, or None when it is not audited."""
     if seen.template is not None and seen.template != f"{PREFIX}/{{path:path}}":
         template, resource = seen.template, {k: v for k, v in seen.path_params.items() if k != "path"}
+        personal = False  # the gateway's own routes show no personal data
     else:
-        template, resource = routes.match(seen.path)
-    kind = kind_of(seen.method, identity.role, template, seen.query_keys)
+        template, resource, personal = routes.match(seen.method, seen.path)
+    kind = kind_of(seen.method, identity.role, personal, seen.query_keys)
     if kind is None:
         return None
     return {

@@ -6,6 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from shared.access import access
+
 from .deps import Anyone, InboxDep
 from .schemas import DeadlineOut, ObligationOut, UnitObligationsOut
 
@@ -14,7 +16,12 @@ router = APIRouter(tags=["通知"])
 Year = Annotated[int | None, Query(ge=2000, le=2100)]
 
 
-@router.get("/deadlines", response_model=list[DeadlineOut], summary="年度截止日历（北京时间）")
+@router.get(
+    "/deadlines",
+    openapi_extra=access("unit_admin", "system"),
+    response_model=list[DeadlineOut],
+    summary="年度截止日历（北京时间）",
+)
 async def deadlines(identity: Anyone, inbox: InboxDep, year: Year = None) -> list[DeadlineOut]:
     calendar, found = inbox.deadlines(year)
     return [
@@ -32,7 +39,12 @@ async def deadlines(identity: Anyone, inbox: InboxDep, year: Year = None) -> lis
     ]
 
 
-@router.get("/obligations/{unit_id}", response_model=UnitObligationsOut, summary="单位的报送义务")
+@router.get(
+    "/obligations/{unit_id}",
+    openapi_extra=access("unit_admin", "system", units=["path:unit_id"]),
+    response_model=UnitObligationsOut,
+    summary="单位的报送义务",
+)
 async def obligations(unit_id: str, identity: Anyone, inbox: InboxDep, year: Year = None) -> UnitObligationsOut:
     standing = await inbox.obligations(identity, unit_id, year)
     items = [

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from services.notifier.usecases.ports import NotificationFilter
+from shared.access import access
 from shared.storage import MAX_PAGE_OFFSET
 
 from .deps import Anyone, InboxDep
@@ -15,7 +16,12 @@ from .schemas import NotificationPage
 router = APIRouter(tags=["通知"])
 
 
-@router.get("/notifications", response_model=NotificationPage, summary="通知记录（谁、什么、渠道、次数、结果）")
+@router.get(
+    "/notifications",
+    openapi_extra=access("unit_admin", "volunteer:self", units=["query:unit"], me=["query:recipient=volunteer:"]),
+    response_model=NotificationPage,
+    summary="通知记录（谁、什么、渠道、次数、结果）",
+)
 async def list_notifications(
     identity: Anyone,
     inbox: InboxDep,

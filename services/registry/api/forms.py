@@ -28,6 +28,7 @@ from services.registry.api.schemas import (
 )
 from services.registry.domain.imports import FileRefusedError, FormKind, ParsedForm, RowError
 from services.registry.domain.scope import Scope
+from shared.access import access
 from shared.identity import Identity
 from shared.problems import Problem
 
@@ -48,6 +49,7 @@ def _attachment(data: bytes, filename: str) -> Response:
 
 @forms.get(
     "/{form}/template",
+    openapi_extra=access("unit_admin"),
     summary="下载空白集体注册信息表（附件1组织、附件2志愿者、附件3联系人）",
     response_class=Response,
     responses={200: {"content": {XLSX: {}}, "description": "xlsx 模板"}},
@@ -103,7 +105,7 @@ async def _read_upload(request: Request, form: FormKind) -> ParsedForm[Any]:
     "/{form}/import",
     summary="上传集体注册信息表：逐行校验，全部无误才导入（可只演练；在本次请求内完成，大文件请用导入任务 imports）",
     response_model=ImportReport,
-    openapi_extra=_UPLOAD_BODY,
+    openapi_extra={**_UPLOAD_BODY, **access("unit_admin", units=["query:unit_id"])},
     responses={
         413: {"description": "文件过大、解压后过大或行数过多"},
         415: {"description": "不是 xlsx"},
@@ -136,13 +138,18 @@ def mark_for_job(form: FormKind, data: bytes, problems: Sequence[RowError]) -> b
     return mark_problems(find_form(form), data, problems)
 
 
-@forms.get("/import-jobs/{job_id}", summary="查询导入任务：状态、进度（读取、核对、保存、发布）与剩余时间估计")
+@forms.get(
+    "/import-jobs/{job_id}",
+    openapi_extra=access("unit_admin"),
+    summary="查询导入任务：状态、进度（读取、核对、保存、发布）与剩余时间估计",
+)
 async def import_job(jobs: ImportJobsDep, job_id: str = JOB_ID, identity: Identity = ADMINS) -> ImportJobOut:
     return import_job_out(await jobs.job(job_id, Scope(identity)))
 
 
 @forms.delete(
     "/import-jobs/{job_id}",
+    openapi_extra=access("unit_admin"),
     summary="取消导入任务（提交前有效，整个文件不导入）",
     status_code=202,
     responses={409: {"description": "任务已提交或已结束，不能取消"}},
@@ -153,6 +160,7 @@ async def cancel_import_job(jobs: ImportJobsDep, job_id: str = JOB_ID, identity:
 
 @forms.post(
     "/import-jobs/{job_id}/cancel",
+    openapi_extra=access("unit_admin"),
     summary="取消导入任务（同 DELETE，供只能发 POST 的客户端）",
     status_code=202,
     responses={409: {"description": "任务已提交或已结束，不能取消"}},
@@ -163,7 +171,9 @@ async def cancel_import_job_post(
     return import_job_out(await jobs.cancel(job_id, Scope(identity)))
 
 
-@forms.get("/import-jobs/{job_id}/problems", summary="导入任务发现的全部问题（JSON 清单）")
+@forms.get(
+    "/import-jobs/{job_id}/problems", openapi_extra=access("unit_admin"), summary="导入任务发现的全部问题（JSON 清单）"
+)
 async def import_job_problems(jobs: ImportJobsDep, job_id: str = JOB_ID, identity: Identity = ADMINS) -> JobProblemsOut:
     found = await jobs.problems(job_id, Scope(identity))
     errors = [row_error_out(RowError(p["sheet"], p["row"], p.get("column"), p["message"])) for p in found]
@@ -172,6 +182,7 @@ async def import_job_problems(jobs: ImportJobsDep, job_id: str = JOB_ID, identit
 
 @forms.get(
     "/import-jobs/{job_id}/marked.xlsx",
+    openapi_extra=access("unit_admin", personal=True),
     summary="下载标注了问题的上传文件副本（问题单元格红底并加批注，另附“问题清单”工作表）",
     response_class=Response,
     responses={200: {"content": {XLSX: {}}, "description": "xlsx"}},
@@ -184,7 +195,7 @@ async def import_job_marked(jobs: ImportJobsDep, job_id: str = JOB_ID, identity:
     "/{form}/imports",
     summary="提交集体注册信息表导入任务（立即返回 202 与任务；大文件请用此接口）",
     status_code=202,
-    openapi_extra=_UPLOAD_BODY,
+    openapi_extra={**_UPLOAD_BODY, **access("unit_admin", units=["query:unit_id"])},
     responses={
         202: {"description": "已受理：任务编号与查询地址（Location）"},
         413: {"description": "文件过大"},
@@ -208,6 +219,7 @@ async def start_import_job(
 
 @forms.get(
     "/{form}/export",
+    openapi_extra=access("unit_admin", units=["query:unit_id"], personal=True),
     summary="导出队伍及下级的集体注册信息表（附件2的身份证号码默认脱敏；省科协可填写事由导出完整号码）",
     response_class=Response,
     responses={200: {"content": {XLSX: {}}, "description": "xlsx"}},

@@ -24,13 +24,20 @@ from services.registry.api.schemas import (
 from services.registry.domain.scope import Scope
 from services.registry.domain.units import UnitDraft
 from services.registry.usecases.units import UnitEdit, UnitRegistration
+from shared.access import access
 from shared.identity import Identity, IdentityDep
 from shared.storage import MAX_PAGE_OFFSET
 
 units = APIRouter(prefix="/units", tags=["队伍"])
 
 
-@units.post("", status_code=201, summary="注册队伍（省科协注册即生效，下级注册待审核）", response_model=UnitOut)
+@units.post(
+    "",
+    openapi_extra=access("unit_admin", units=["body:parent_id"]),
+    status_code=201,
+    summary="注册队伍（省科协注册即生效，下级注册待审核）",
+    response_model=UnitOut,
+)
 async def register_unit(body: UnitIn, use: UnitsDep, identity: Identity = ADMINS) -> UnitOut:
     draft = UnitDraft(
         name=body.name,
@@ -53,7 +60,12 @@ async def register_unit(body: UnitIn, use: UnitsDep, identity: Identity = ADMINS
     return unit_out(await use.register(asked, Scope(identity)))
 
 
-@units.get("/suggest-name", summary="按命名规范生成队伍名称，并检查是否已被使用", response_model=NameSuggestion)
+@units.get(
+    "/suggest-name",
+    openapi_extra=access("unit_admin", "system", units=["query:parent_id"]),
+    summary="按命名规范生成队伍名称，并检查是否已被使用",
+    response_model=NameSuggestion,
+)
 async def suggest_unit_name(
     use: UnitsDep,
     kind: str,
@@ -65,7 +77,12 @@ async def suggest_unit_name(
     return NameSuggestion(name=name, available=available)
 
 
-@units.get("", summary="查询队伍列表（按类型、地区、状态、上级筛选，分页）", response_model=UnitPage)
+@units.get(
+    "",
+    openapi_extra=access("unit_admin", "system", units=["query:parent"]),
+    summary="查询队伍列表（按类型、地区、状态、上级筛选，分页）",
+    response_model=UnitPage,
+)
 async def list_units(
     use: UnitsDep,
     kind: str | None = None,
@@ -81,12 +98,22 @@ async def list_units(
     return unit_page(await use.listing(Scope(identity), asked, skip, limit))
 
 
-@units.get("/{unit_id}", summary="查看队伍", response_model=UnitOut)
+@units.get(
+    "/{unit_id}",
+    openapi_extra=access("unit_admin", "system", units=["path:unit_id"]),
+    summary="查看队伍",
+    response_model=UnitOut,
+)
 async def get_unit(unit_id: str, use: UnitsDep, identity: IdentityDep) -> UnitOut:
     return unit_out(await use.get(unit_id, Scope(identity)))
 
 
-@units.patch("/{unit_id}", summary="修改队伍信息（名称、负责人、联系人、信用代码等）", response_model=UnitOut)
+@units.patch(
+    "/{unit_id}",
+    openapi_extra=access("unit_admin", units=["path:unit_id"]),
+    summary="修改队伍信息（名称、负责人、联系人、信用代码等）",
+    response_model=UnitOut,
+)
 async def update_unit(unit_id: str, body: UnitPatch, use: UnitsDep, identity: Identity = ADMINS) -> UnitOut:
     edit = UnitEdit(
         sent=frozenset(body.model_fields_set),
@@ -101,18 +128,29 @@ async def update_unit(unit_id: str, body: UnitPatch, use: UnitsDep, identity: Id
     return unit_out(await use.edit(unit_id, edit, Scope(identity)))
 
 
-@units.post("/{unit_id}/approve", summary="审核通过下级队伍的注册", response_model=UnitOut)
+@units.post(
+    "/{unit_id}/approve",
+    openapi_extra=access("unit_admin", units=["path:unit_id"]),
+    summary="审核通过下级队伍的注册",
+    response_model=UnitOut,
+)
 async def approve_unit(unit_id: str, use: UnitsDep, identity: Identity = ADMINS) -> UnitOut:
     return unit_out(await use.decide(unit_id, approve=True, reason=None, scope=Scope(identity)))
 
 
-@units.post("/{unit_id}/reject", summary="驳回下级队伍的注册（须填写原因）", response_model=UnitOut)
+@units.post(
+    "/{unit_id}/reject",
+    openapi_extra=access("unit_admin", units=["path:unit_id"]),
+    summary="驳回下级队伍的注册（须填写原因）",
+    response_model=UnitOut,
+)
 async def reject_unit(unit_id: str, body: Reason, use: UnitsDep, identity: Identity = ADMINS) -> UnitOut:
     return unit_out(await use.decide(unit_id, approve=False, reason=body.reason, scope=Scope(identity)))
 
 
 @units.post(
     "/{unit_id}/move",
+    openapi_extra=access("unit_admin", units=["path:unit_id", "body:new_parent_id"]),
     summary="调整队伍的上级组织（由上级办理，队伍连同下级队伍、志愿者与记录一并调整）",
     response_model=UnitMoveOut,
 )
@@ -124,7 +162,12 @@ async def move_unit(
     return UnitMoveOut(unit=unit_out(moved), move_id=job["_id"], propagation=job["state"])
 
 
-@units.get("/{unit_id}/subtree", summary="查询队伍及其全部下级队伍（分页）", response_model=UnitPage)
+@units.get(
+    "/{unit_id}/subtree",
+    openapi_extra=access("unit_admin", "system", units=["path:unit_id"]),
+    summary="查询队伍及其全部下级队伍（分页）",
+    response_model=UnitPage,
+)
 async def subtree(
     unit_id: str,
     use: UnitsDep,
@@ -137,6 +180,7 @@ async def subtree(
 
 @units.get(
     "/{unit_id}/path",
+    openapi_extra=access("unit_admin", "system", units=["path:unit_id"]),
     summary="查询队伍到总队的上级路径（自总队而下，仅编号、名称与类型）",
     response_model=list[UnitRef],
 )

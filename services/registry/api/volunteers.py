@@ -16,6 +16,7 @@ from services.registry.api.schemas import (
 )
 from services.registry.domain.scope import Scope
 from services.registry.domain.volunteers import VolunteerDraft
+from shared.access import access
 from shared.identity import Identity
 from shared.storage import MAX_PAGE_OFFSET
 
@@ -24,6 +25,7 @@ volunteers = APIRouter(prefix="/volunteers", tags=["志愿者"])
 
 @volunteers.post(
     "",
+    openapi_extra=access("unit_admin", units=["body:unit_id"]),
     status_code=201,
     summary="注册志愿者（单位管理员为本单位注册，或志愿者本人注册并申请加入队伍）",
     response_model=VolunteerOut,
@@ -34,7 +36,12 @@ async def register_volunteer(body: VolunteerIn, use: VolunteersDep, identity: Id
     return volunteer_out(await use.register(draft, body.unit_id, Scope(identity)))
 
 
-@volunteers.get("", summary="查询志愿者（按队伍及下级、姓名、专业、技能、职称）", response_model=VolunteerPage)
+@volunteers.get(
+    "",
+    openapi_extra=access("unit_admin", units=["query:unit_id"]),
+    summary="查询志愿者（按队伍及下级、姓名、专业、技能、职称）",
+    response_model=VolunteerPage,
+)
 async def search_volunteers(
     use: VolunteersDep,
     unit_id: str | None = Query(None, description="队伍（含全部下级队伍）"),
@@ -51,12 +58,22 @@ async def search_volunteers(
     return volunteer_page(page)
 
 
-@volunteers.get("/{volunteer_id}", summary="查看志愿者（身份证号码只显示打码后的号码）", response_model=VolunteerOut)
+@volunteers.get(
+    "/{volunteer_id}",
+    openapi_extra=access("unit_admin", "volunteer:self", volunteers=["path:volunteer_id"], personal=True),
+    summary="查看志愿者（身份证号码只显示打码后的号码）",
+    response_model=VolunteerOut,
+)
 async def get_volunteer(volunteer_id: str, use: VolunteersDep, identity: Identity = ANYONE) -> VolunteerOut:
     return volunteer_out(await use.get(volunteer_id, Scope(identity)))
 
 
-@volunteers.patch("/{volunteer_id}", summary="修改志愿者信息（身份证号码和性别不可修改）", response_model=VolunteerOut)
+@volunteers.patch(
+    "/{volunteer_id}",
+    openapi_extra=access("unit_admin", "volunteer:self", volunteers=["path:volunteer_id"]),
+    summary="修改志愿者信息（身份证号码和性别不可修改）",
+    response_model=VolunteerOut,
+)
 async def update_volunteer(
     volunteer_id: str, body: VolunteerPatch, use: VolunteersDep, identity: Identity = ANYONE
 ) -> VolunteerOut:
@@ -66,6 +83,7 @@ async def update_volunteer(
 
 @volunteers.post(
     "/{volunteer_id}/units/{unit_id}",
+    openapi_extra=access("unit_admin", "volunteer:self", units=["path:unit_id"], volunteers=["path:volunteer_id"]),
     summary="加入队伍（队伍要求审核时为待审核）",
     response_model=VolunteerOut,
 )
@@ -74,7 +92,10 @@ async def join_unit(volunteer_id: str, unit_id: str, use: VolunteersDep, identit
 
 
 @volunteers.post(
-    "/{volunteer_id}/units/{unit_id}/approve", summary="审核通过志愿者加入队伍的申请", response_model=VolunteerOut
+    "/{volunteer_id}/units/{unit_id}/approve",
+    openapi_extra=access("unit_admin", units=["path:unit_id"], volunteers=["path:volunteer_id"]),
+    summary="审核通过志愿者加入队伍的申请",
+    response_model=VolunteerOut,
 )
 async def approve_membership(
     volunteer_id: str, unit_id: str, use: VolunteersDep, identity: Identity = ADMINS
@@ -84,7 +105,10 @@ async def approve_membership(
 
 
 @volunteers.post(
-    "/{volunteer_id}/units/{unit_id}/reject", summary="驳回志愿者加入队伍的申请", response_model=VolunteerOut
+    "/{volunteer_id}/units/{unit_id}/reject",
+    openapi_extra=access("unit_admin", units=["path:unit_id"], volunteers=["path:volunteer_id"]),
+    summary="驳回志愿者加入队伍的申请",
+    response_model=VolunteerOut,
 )
 async def reject_membership(
     volunteer_id: str, unit_id: str, body: Reason, use: VolunteersDep, identity: Identity = ADMINS
@@ -94,7 +118,12 @@ async def reject_membership(
     return volunteer_out(decided)
 
 
-@volunteers.delete("/{volunteer_id}/units/{unit_id}", summary="退出队伍（保留记录）", response_model=VolunteerOut)
+@volunteers.delete(
+    "/{volunteer_id}/units/{unit_id}",
+    openapi_extra=access("unit_admin", "volunteer:self", units=["path:unit_id"], volunteers=["path:volunteer_id"]),
+    summary="退出队伍（保留记录）",
+    response_model=VolunteerOut,
+)
 async def leave_unit(
     volunteer_id: str,
     unit_id: str,

@@ -7,6 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from shared.access import access
 from shared.identity import IdentityDep
 
 from .deps import QueriesDep
@@ -16,7 +17,12 @@ from .schemas import ComplianceTable
 router = APIRouter(tags=["统计与报送"])
 
 
-@router.get("/compliance", summary="队伍及其下级对照各项要求的达标情况（含差额）", response_model=ComplianceTable)
+@router.get(
+    "/compliance",
+    openapi_extra=access("unit_admin", "system", units=["query:unit_id"]),
+    summary="队伍及其下级对照各项要求的达标情况（含差额）",
+    response_model=ComplianceTable,
+)
 async def get_compliance(
     queries: QueriesDep,
     identity: IdentityDep,

@@ -7,6 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from shared.access import access
 from shared.identity import IdentityDep
 
 from .deps import QueriesDep
@@ -15,7 +16,12 @@ from .responses import XlsxResponse, xlsx_response
 router = APIRouter(tags=["统计与报送"])
 
 
-@router.get("/exports/compliance.xlsx", summary="导出达标情况表（每个层级一个工作表）", response_class=XlsxResponse)
+@router.get(
+    "/exports/compliance.xlsx",
+    openapi_extra=access("unit_admin", "system", units=["query:unit_id"], personal=True),
+    summary="导出达标情况表（每个层级一个工作表）",
+    response_class=XlsxResponse,
+)
 async def export_compliance(
     queries: QueriesDep,
     identity: IdentityDep,
@@ -30,6 +36,7 @@ async def export_compliance(
 
 @router.get(
     "/exports/monthly/{unit_id}/{month}.xlsx",
+    openapi_extra=access("unit_admin", "system", units=["path:unit_id"], personal=True),
     summary="导出月报（含下级汇总，每个层级一个工作表）",
     response_class=XlsxResponse,
 )

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from services.reporting.domain.periods import parse_month, parse_year
 from services.reporting.domain.reports import ReviewDecision
 from services.reporting.usecases.submissions import ActionPlan
+from shared.access import access
 from shared.identity import Identity
 
 from .deps import REVIEWERS, SUBMITTERS, ReportsDep
@@ -25,6 +26,7 @@ YEAR = Query(ge=2000, le=2100, description="年份")
 
 @router.get(
     "/action-plans",
+    openapi_extra=access("unit_admin", units=["query:unit_id"]),
     summary="行动计划报送情况（各队伍：已报送、逾期、未报送、已退回、已通过）",
     response_model=ReportListing,
 )
@@ -38,13 +40,19 @@ async def list_action_plans(
     return await reports.listing(identity, "action_plan", str(year), unit_id, status)
 
 
-@router.get("/action-plans/{unit_id}/{year}", summary="查看行动计划全文（含历次版本与审核意见）", response_model=Report)
+@router.get(
+    "/action-plans/{unit_id}/{year}",
+    openapi_extra=access("unit_admin", units=["path:unit_id"]),
+    summary="查看行动计划全文（含历次版本与审核意见）",
+    response_model=Report,
+)
 async def get_action_plan(reports: ReportsDep, unit_id: str, year: str, identity: Identity = READERS) -> Any:
     return await reports.read(identity, "action_plan", unit_id, str(parse_year(year)))
 
 
 @router.post(
     "/action-plans/{unit_id}/{year}/versions",
+    openapi_extra=access("unit_admin", units=["path:unit_id"]),
     status_code=201,
     summary="修改行动计划（提交新版本，审核通过前可修改）",
     response_model=Report,
@@ -58,6 +66,7 @@ async def amend_action_plan(
 
 @router.post(
     "/action-plans/{unit_id}/{year}/review",
+    openapi_extra=access(units=["path:unit_id"]),  # the province office alone
     summary="审核行动计划（省级办公室：通过或退回并附意见）",
     response_model=Report,
 )
@@ -74,6 +83,7 @@ async def review_action_plan(
 
 @router.get(
     "/monthly-reports",
+    openapi_extra=access("unit_admin", units=["query:unit_id"]),
     summary="月报报送情况（各队伍：已报送、逾期、未报送、已退回、已通过）",
     response_model=ReportListing,
 )
@@ -90,6 +100,7 @@ async def list_monthly_reports(
 
 @router.get(
     "/monthly-reports/{unit_id}/{month}/submission",
+    openapi_extra=access("unit_admin", units=["path:unit_id"]),
     summary="查看已报送的月报全文（含历次版本与审核意见）",
     response_model=Report,
 )
@@ -100,6 +111,7 @@ async def get_monthly_submission(reports: ReportsDep, unit_id: str, month: str, 
 
 @router.post(
     "/monthly-reports/{unit_id}/{month}/versions",
+    openapi_extra=access("unit_admin", units=["path:unit_id"]),
     status_code=201,
     summary="修改月报（按当前统计数据重新生成新版本，审核通过前可修改）",
     response_model=Report,
@@ -112,6 +124,7 @@ async def amend_monthly_report(
 
 @router.post(
     "/monthly-reports/{unit_id}/{month}/review",
+    openapi_extra=access(units=["path:unit_id"]),  # the province office alone
     summary="审核月报（省级办公室：通过或退回并附意见）",
     response_model=Report,
 )

@@ -11,10 +11,11 @@ import pytest
 from services.gateway.adapters.openapi import merge
 from services.gateway.domain.certificates import mask_name
 from services.gateway.domain.errors import GatewayError
-from services.gateway.domain.routes import target, units_named, volunteers_named
+from services.gateway.domain.routes import Table, Unavailable
 from services.gateway.domain.scope import covers
 from services.gateway.domain.sessions import AUDIENCE, ISSUER, decode_access_token, issue_access_token
 from services.gateway.settings import GatewaySettings
+from shared.access import INTERNAL, PROVINCE_ONLY, access
 from shared.identity import Identity
 
 C1_ADMIN = Identity(subject="a", role="unit_admin", unit_id="C1")
@@ -31,15 +32,65 @@ def test_scope_covers_the_unit_and_what_is_below_only() -> None:
     assert not covers(Identity(subject="s", role="system"), "C1", None)
 
 
-def test_routing_table() -> None:
-    assert target(["units", "u1"]) == ("registry", ["units", "u1"], False)
-    assert target(["monthly-reports"]) == ("reporting", ["monthly-reports"], False)
-    assert target(["obligations", "x"])[0] == "notifier"
-    assert target(["notifier", "admin", "dlq", "replay"]) == ("notifier", ["admin", "dlq", "replay"], True)
-    for bad in (["nope"], ["units", "..", "healthz"], ["registry", "healthz"], []):
-        with pytest.raises(GatewayError) as err:
-            target(bad)
-        assert err.value.status == 404
+DOCS: dict[str, Any] = {
+    "registry": {"paths": {
+        "/units/{unit_id}": {"get": access("unit_admin", units=["path:unit_id"]), "patch": access("unit_admin")},
+        "/units/suggest-name": {"get": access("unit_admin")},
+        "/healthz": {"get": INTERNAL},
+        "/undeclared": {"get": {}},
+        "/admin/dlq/replay": {"post": PROVINCE_ONLY},
+    }},
+    "reporting": {"paths": {"/certificates/volunteers/{volunteer_id}.pdf": {"get": access("volunteer:self")}}},
+}  # fmt: skip
+
+
+def _status(table: Table, method: str, path: str) -> int:
+    with pytest.raises(GatewayError) as err:
+        table.find(method, path.split("/"))
+    return err.value.status
+
+
+def test_the_routing_table_is_what_the_services_declare() -> None:
+    table = Table.of({**DOCS, "activities": {"paths": {}}, "notifier": {"paths": {}}})
+    found = table.find("GET", ["units", "u1"])
+    assert (found.operation.service, found.operation.template, found.params) == (
+        "registry", "/units/{unit_id}", {"unit_id": "u1"}
+    )  # fmt: skip
+    assert table.find("HEAD", ["units", "u1"]).operation.method == "GET"
+    assert table.find("GET", ["units", "suggest-name"]).operation.template == "/units/suggest-name", "literal first"
+    pdf = table.find("GET", ["certificates", "volunteers", "V1.pdf"])
+    assert (pdf.operation.service, pdf.params) == ("reporting", {"volunteer_id": "V1"})
+    dlq = table.find("POST", ["registry", "admin", "dlq", "replay"])
+    assert (dlq.operation.service, dlq.upstream, dlq.operation.access.province_only) == (
+        "registry", ["admin", "dlq", "replay"], True
+    )  # fmt: skip
+    assert _status(table, "DELETE", "units/u1") == 405
+    for bad in ("nope", "units/../healthz", "healthz", "undeclared", "registry/healthz", ""):
+        assert _status(table, "GET", bad) == 404, bad
+
+
+def test_a_path_no_known_document_declares_is_503_while_a_service_is_missing() -> None:
+    table = Table.of(DOCS)
+    assert table.find("GET", ["units", "u1"]).operation.service == "registry", "a known operation is served"
+    with pytest.raises(Unavailable) as err:
+        table.find("GET", ["deadlines"])
+    assert (err.value.status, err.value.code, err.value.services) == (
+        503,
+        "service_unavailable",
+        ["activities", "notifier"],
+    )
+    assert "活动服务暂时不可用" in err.value.detail and "通知服务暂时不可用" in err.value.detail
+    assert err.value.headers["Retry-After"]
+
+
+def test_the_audit_log_knows_personal_reads_from_the_declarations() -> None:
+    table = Table.of({"registry": {"paths": {
+        "/volunteers/{volunteer_id}": {"get": access("unit_admin", personal=True), "patch": access("unit_admin")},
+        "/units/{unit_id}": {"get": access("unit_admin")},
+    }}})  # fmt: skip
+    assert table.personal("GET", "/volunteers/{volunteer_id}")
+    assert not table.personal("PATCH", "/volunteers/{volunteer_id}")
+    assert not table.personal("GET", "/units/{unit_id}")
 
 
 def test_openapi_merge_takes_owned_paths_and_renames_clashing_schemas() -> None:
@@ -47,10 +98,12 @@ def test_openapi_merge_takes_owned_paths_and_renames_clashing_schemas() -> None:
     ref = {"$ref": "#/components/schemas/Err"}
     registry = {
         "paths": {
-            "/units/{id}": {"get": {"responses": {"200": {"content": {"application/json": {"schema": ref}}}}}},
-            "/activities": {"get": {}},  # not registry's: left out
-            "/healthz": {"get": {}},
-            "/admin/dlq": {"get": {}},
+            "/units/{id}": {
+                "get": {"responses": {"200": {"content": {"application/json": {"schema": ref}}}}, **access()}
+            },
+            "/activities": {"get": {}},  # not declared: left out
+            "/healthz": {"get": INTERNAL},
+            "/admin/dlq": {"get": PROVINCE_ONLY},
         },
         "components": {"schemas": {"Err": {"type": "string"}}},
     }
@@ -94,17 +147,6 @@ def test_names_are_masked_for_anonymous_verification() -> None:
         None,
         None,
     ]
-
-
-def test_paths_that_name_units_and_volunteers() -> None:
-    assert units_named(["units", "K1", "subtree"]) == ["K1"]
-    assert units_named(["units", "suggest-name"]) == []
-    assert units_named(["volunteers", "V1", "units", "K1", "approve"]) == ["K1"]
-    assert units_named(["exports", "monthly", "K1", "2026-05.xlsx"]) == ["K1"]
-    assert units_named(["activities", "a1"]) == []
-    assert volunteers_named(["certificates", "volunteers", "V1.pdf"]) == ["V1"]
-    assert volunteers_named(["stats", "volunteers", "V1"]) == ["V1"]
-    assert volunteers_named(["activities", "a1", "signups", "V1"]) == []
 
 
 def test_an_expired_access_token_is_refused() -> None:
