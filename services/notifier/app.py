@@ -22,7 +22,17 @@ from .adapters.webhook_http import WebhookClient
 from .api.deps import RouteUseCases
 from .api.errors import install as install_errors
 from .settings import NotifierSettings
-from .usecases import Copies, DeliveryWorker, FanOut, Inbox, Notices, Obligations, Scheduler, Subscriptions
+from .usecases import (
+    Copies,
+    DeliveryWorker,
+    FanOut,
+    Inbox,
+    Notices,
+    Obligations,
+    Reviews,
+    Scheduler,
+    Subscriptions,
+)
 
 log = logging.getLogger("stvs.notifier")
 
@@ -41,7 +51,11 @@ class Notifier:
         self.notices = Notices(self.store, s)
         self.copies = Copies(self.store)
         handlers = consumers.Handlers(
-            Obligations(self.store), self.notices, self.copies, FanOut(self.store, mongo.next_seq)
+            Obligations(self.store),
+            self.notices,
+            self.copies,
+            FanOut(self.store, mongo.next_seq),
+            Reviews(self.notices),
         )
         self.handlers = handlers
         consumers.register(self.service, handlers)

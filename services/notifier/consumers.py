@@ -1,6 +1,7 @@
 """Every subscriber of the notifier: a typed event in, a use case called.
 
-- ``obligations`` (UNITS, ACTIVITIES, REPORTS): the facts that open and close each unit's obligations.
+- ``obligations`` (UNITS, ACTIVITIES, REPORTS): the facts that open and close each unit's obligations, and a
+  reviewed report's resubmit obligation with its notices (``Reviews``).
 - ``delivery`` (DEADLINES, ACTIVITIES, VOLUNTEERS): who hears what (``notifications``; e-mail queued for the delivery
   worker, volunteers' notices to their in-platform inbox: events carry no volunteer e-mail), and the activity and
   volunteer copies the reminders need.
@@ -21,7 +22,7 @@ from shared.service import Service
 from shared.unit_paths import attach_unit_paths
 
 from . import domain
-from .usecases import Copies, FanOut, Notices, Obligations
+from .usecases import Copies, FanOut, Notices, Obligations, Reviews
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Handlers:
     notices: Notices
     copies: Copies
     fan_out: FanOut
+    reviews: Reviews
 
     # -- obligations
     async def on_unit(self, env: Envelope[Any]) -> None:
@@ -56,6 +58,9 @@ class Handlers:
     async def on_activity_held(self, env: Envelope[Any]) -> None:
         data: ev.ActivityCompleted = env.data
         await self.obligations.record(data.unit_id, domain.ActivityCompleted(data.unit_id, data.starts_at))
+
+    async def on_report_reviewed(self, env: Envelope[Any]) -> None:
+        await self.reviews.on_event(env, env.data)
 
     # -- notices and copies
     async def on_deadline_approaching(self, env: Envelope[Any]) -> None:
@@ -100,6 +105,7 @@ def register(service: Service, handlers: Handlers) -> None:
     c.on(ev.ActionPlanSubmitted)(handlers.on_action_plan)
     c.on(ev.MonthlyReportSubmitted)(handlers.on_monthly_report)
     c.on(ev.ActivityCompleted)(handlers.on_activity_held)
+    c.on(ev.ReportAmended, ev.ReportAccepted, ev.ReportReturned)(handlers.on_report_reviewed)
 
     d = service.consumer("delivery", [ev.DEADLINES, ev.ACTIVITIES, ev.VOLUNTEERS])
     d.on(ev.DeadlineApproaching)(handlers.on_deadline_approaching)

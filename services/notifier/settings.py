@@ -53,6 +53,9 @@ class NotifierSettings(ServiceSettings):
     missed_digest_settle_s: float = Field(
         60.0, ge=0, description="The province office's missed-deadline digest goes out once no unit was added this long"
     )
+    resubmit_reminder_days: float = Field(
+        3.0, gt=0, description="A returned report not yet submitted again is re-announced to the unit this often (days)"
+    )
     scheduler_enabled: bool = Field(True, description="Run the deadline scheduler loop in this process")
     scheduler_interval_s: float = Field(60.0, gt=0, description="How often the deadline scheduler evaluates")
     delivery_enabled: bool = Field(True, description="Run the delivery worker (e-mail, webhooks) in this process")

@@ -53,6 +53,7 @@ SUBSCRIPTIONS = "subscriptions"
 ACTIVITIES = "activities"
 VOLUNTEERS = "volunteers"
 DIGESTS = "missed_digests"
+REVIEWS = "report_reviews"  # a returned report's resubmit obligation (domain.reviews)
 DUPLICATE_KEY = 11000
 
 CLAIM_FIELDS = ("claimed_by", "claimed_until")  # a delivery worker's claim of a queue entry
@@ -73,6 +74,7 @@ def indexes() -> Indexes:
     found.add(ACTIVITIES, "status")
     found.add(SUBSCRIPTIONS, "event_types")
     found.add(SCOPE_UNITS, "ancestors")
+    found.add(REVIEWS, "returned_at")
     return found
 
 

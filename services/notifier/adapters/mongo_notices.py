@@ -13,8 +13,10 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from services.notifier.domain.reviews import ReportReview
 from services.notifier.usecases.ports import Digest, NotificationFilter, UnitCopy
 from shared import clock
+from shared.calendar import to_shanghai
 from shared.identity import Identity
 from shared.scope import Reach
 from shared.storage import Doc
@@ -25,6 +27,7 @@ from .mongo import (
     ACTIVITIES,
     DIGESTS,
     NOTIFICATIONS,
+    REVIEWS,
     SUBSCRIPTIONS,
     UNITS,
     VOLUNTEERS,
@@ -91,6 +94,17 @@ class MongoNotices:
         except (ValueError, TypeError, KeyError):  # its name and contact still serve a notice
             log.warning("unit %s has unreadable obligation facts; read without them", unit_id)
             return unit_copy({"_id": unit_id, **{k: doc.get(k) for k in SNAPSHOT_FIELDS}})
+
+    # -- returned reports
+    async def change_review(self, review_id: str, decide: Callable[[ReportReview | None], ReportReview | None]) -> bool:
+        def fields(doc: Doc | None) -> Doc | None:
+            review = decide(_review(doc) if doc is not None else None)
+            return _review_fields(review) if review is not None else None
+
+        return await change(self.db[REVIEWS], review_id, fields)
+
+    async def open_reviews(self) -> list[ReportReview]:
+        return [_review(doc) async for doc in self.db[REVIEWS].find({"returned_at": {"$ne": None}})]
 
     # -- notices
     async def log_notice(self, doc: Doc, *, queue: bool) -> bool:
@@ -210,3 +224,26 @@ class MongoNotices:
         total = await col.count_documents(query)
         cursor = col.find(query, {"payload": 0}).sort([("created_at", -1), ("_id", 1)]).skip(offset).limit(limit)
         return [public_notification(d) async for d in cursor], total
+
+
+def _review(doc: Doc) -> ReportReview:
+    returned_at = doc.get("returned_at")
+    return ReportReview(
+        doc["unit_id"],
+        doc["kind"],
+        doc["period"],
+        int(doc["rank"]),
+        int(doc["version"]),
+        to_shanghai(returned_at) if returned_at is not None else None,
+    )
+
+
+def _review_fields(review: ReportReview) -> Doc:
+    return {
+        "unit_id": review.unit_id,
+        "kind": review.kind,
+        "period": review.period,
+        "rank": review.rank,
+        "version": review.version,
+        "returned_at": review.returned_at,
+    }

@@ -19,6 +19,9 @@ DEADLINE_APPROACHING = "deadline_approaching"  # to a unit's contact person
 DEADLINE_MISSED = "deadline_missed"  # to the province office
 ACTIVITY_REMINDER = "activity_reminder"  # to a signed-up volunteer, the day before
 ACTIVITY_CANCELLED = "activity_cancelled"  # to a signed-up volunteer
+REPORT_RETURNED = "report_returned"  # to a unit (inbox, and its contact's e-mail): read the comment, submit again
+REPORT_AMENDED = "report_amended"  # to the province office's inbox: a report waits for review again
+REPORT_ACCEPTED = "report_accepted"  # to a unit's inbox
 
 DEFAULT_PLATFORM_URL = "https://www.stvs.org.cn"  # the platform's public address, named in the mails
 
@@ -91,12 +94,43 @@ _SOURCES: Mapping[str, tuple[str, str]] = {
 """
         + _SIGNATURE,
     ),
+    REPORT_RETURNED: (
+        "【科技志愿服务】{% if reminder %}再次提醒：{% endif %}{{ report_title }}已退回，请修改后重新提交",
+        """{{ unit_name }}：
+
+您单位提交的“{{ report_title }}”（第{{ version }}版）已于{{ returned_at|zh_date }}被省科技志愿者总队工作办公室退回。\
+{% if reminder %}目前尚未重新提交。{% endif %}
+
+请登录科技志愿服务信息平台（{{ platform_url|site }}）查看退回意见，按意见修改后重新提交。
+
+"""
+        + _SIGNATURE,
+    ),
+    REPORT_AMENDED: (
+        "【科技志愿服务】{{ unit_name }}已重新提交{{ report_title }}，待审核",
+        """省科技志愿者总队工作办公室：
+
+{{ unit_name }}已修改并重新提交“{{ report_title }}”（第{{ version }}版），请登录平台审核。
+
+"""
+        + _SIGNATURE,
+    ),
+    REPORT_ACCEPTED: (
+        "【科技志愿服务】{{ report_title }}已通过审核",
+        """{{ unit_name }}：
+
+您单位提交的“{{ report_title }}”（第{{ version }}版）已通过省科技志愿者总队工作办公室审核，无需其他操作。
+
+"""
+        + _SIGNATURE,
+    ),
 }
 
 # Values a template may go without.
 _DEFAULTS: Mapping[str, Mapping[str, object]] = {
     ACTIVITY_CANCELLED: {"reason": ""},
     DEADLINE_APPROACHING: {"platform_url": DEFAULT_PLATFORM_URL},
+    REPORT_RETURNED: {"platform_url": DEFAULT_PLATFORM_URL, "reminder": False},
 }
 
 TEMPLATE_NAMES: tuple[str, ...] = tuple(_SOURCES)

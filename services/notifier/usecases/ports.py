@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from services.notifier.domain import DueNotification, UnitObligations, UnitSlot
+from services.notifier.domain.reviews import ReportReview
 from shared.contracts.envelope import Envelope
 from shared.identity import Identity
 from shared.scope import Reach
@@ -119,6 +120,14 @@ class NoticeStore(Units, Protocol):
     async def save_volunteer(self, volunteer_id: str, display_name: str, version: int) -> None: ...
 
     async def volunteer_names(self, volunteer_ids: Sequence[str]) -> dict[str, str]: ...
+
+    async def change_review(self, review_id: str, decide: Callable[[ReportReview | None], ReportReview | None]) -> bool:
+        """Like :meth:`Units.change_unit`, for a report's review state (``domain.reviews``)."""
+        ...
+
+    async def open_reviews(self) -> list[ReportReview]:
+        """The reports returned and not yet amended or accepted."""
+        ...
 
 
 class ReminderStore(Protocol):

@@ -7,7 +7,8 @@ one atomic write of the storage port, refused as a whole (:class:`SlotTaken`) wh
 its slots meanwhile — those are dropped and the rest claimed again. So each (deadline, unit, slot) is published
 once. Catch-up after downtime falls out of the domain: only the latest due slot of each deadline is due.
 
-The same pass reminds volunteers the day before their activity (an inbox notice; idempotent by id).
+The same pass reminds volunteers the day before their activity (an inbox notice; idempotent by id), and units whose
+returned report is still not submitted again (``reviews``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from shared.contracts.envelope import Envelope
 
 from .notices import Notices
 from .ports import ActivityCopy, Lease, ReminderStore, SlotTaken
+from .reviews import Reviews
 from .running import stop_requested
 
 log = logging.getLogger("stvs.notifier.scheduler")
@@ -73,6 +75,7 @@ class Scheduler:
         self.notices = notices
         self.calendar = settings.calendar()
         self.lease = lease
+        self.reviews = Reviews(notices)
 
     async def run_once(self, now: datetime | None = None, *, use_lease: bool = True) -> int:
         """Evaluate the calendar at ``now``; returns how many slots this call claimed (0 without the lease)."""
@@ -82,6 +85,7 @@ class Scheduler:
         await self.store.recover()
         claimed = await self.deadlines(now)
         await self.activity_reminders(now)
+        await self.reviews.remind(now)
         return claimed
 
     async def deadlines(self, now: datetime) -> int:

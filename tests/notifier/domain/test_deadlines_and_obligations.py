@@ -415,6 +415,22 @@ VALUES: dict[str, dict[str, object]] = {
         "unit_name": "石家庄市科技志愿者支队",
         "reason": "因天气原因",
     },
+    templates.REPORT_RETURNED: {
+        "unit_name": "石家庄市科技志愿者支队",
+        "report_title": "2026年4月月度报告",
+        "version": 1,
+        "returned_at": datetime(2026, 5, 12, 2, 0, tzinfo=UTC),
+    },
+    templates.REPORT_AMENDED: {
+        "unit_name": "石家庄市科技志愿者支队",
+        "report_title": "2026年4月月度报告",
+        "version": 2,
+    },
+    templates.REPORT_ACCEPTED: {
+        "unit_name": "石家庄市科技志愿者支队",
+        "report_title": "2026年4月月度报告",
+        "version": 2,
+    },
 }
 
 

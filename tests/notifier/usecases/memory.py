@@ -12,6 +12,7 @@ from typing import Any
 
 from services.notifier.domain import DueNotification, UnitObligations, UnitSlot
 from services.notifier.domain.notices import PAUSED, PENDING, SendError, slot_id
+from services.notifier.domain.reviews import ReportReview
 from services.notifier.usecases.ports import (
     ActivityCopy,
     Digest,
@@ -51,6 +52,7 @@ class MemoryStore:
         self.activities: dict[str, Doc] = {}
         self.volunteers: dict[str, Doc] = {}
         self.digests_: dict[str, Doc] = {}
+        self.reviews: dict[str, ReportReview] = {}
         self.changes = 0
 
     # -- units
@@ -122,6 +124,16 @@ class MemoryStore:
 
     async def volunteer_names(self, volunteer_ids: Sequence[str]) -> dict[str, str]:
         return {v: self.volunteers[v]["display_name"] for v in volunteer_ids if v in self.volunteers}
+
+    async def change_review(self, review_id: str, decide: Callable[[ReportReview | None], ReportReview | None]) -> bool:
+        found = decide(self.reviews.get(review_id))
+        if found is None:
+            return False
+        self.reviews[review_id] = found
+        return True
+
+    async def open_reviews(self) -> list[ReportReview]:
+        return [r for r in self.reviews.values() if r.is_open]
 
     # -- subscriptions
     async def add_subscription(self, doc: Doc) -> None:
