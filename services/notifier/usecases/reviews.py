@@ -21,6 +21,7 @@ from shared.contracts.envelope import Envelope
 
 from .notices import Notices
 
+RESUBMIT_REMINDER = "report_resubmit_reminder"  # the event type logged with a reminder (no event behind it)
 RESUBMIT_DIGEST = "resubmit"  # the digest id's prefix: resubmit:<kind>:<period>
 
 
@@ -68,15 +69,18 @@ class Reviews:
             return
         match fact.step:
             case ReviewStep.RETURNED:
-                await self.tell_unit(env.id, fact, templates.REPORT_RETURNED, fact.at, reminder=False)
+                await self.tell_unit(env.id, env.type, fact, templates.REPORT_RETURNED, fact.at, reminder=False)
             case ReviewStep.ACCEPTED:
-                await self.tell_unit(env.id, fact, templates.REPORT_ACCEPTED, None, reminder=False, email=False)
+                await self.tell_unit(
+                    env.id, env.type, fact, templates.REPORT_ACCEPTED, None, reminder=False, email=False
+                )
             case ReviewStep.AMENDED:
-                await self.tell_office(env.id, fact)
+                await self.tell_office(env.id, env.type, fact)
 
     async def tell_unit(
         self,
         event_id: str,
+        event_type: str,
         report: ReviewFact | ReportReview,
         template: str,
         returned_at: datetime | None,
@@ -107,13 +111,13 @@ class Reviews:
                 template=template,
                 values=values,
                 event_id=event_id,
-                event_type=template,
+                event_type=event_type,
                 report_kind=report.kind,
                 period=report.period,
             )
         return logged
 
-    async def tell_office(self, event_id: str, fact: ReviewFact) -> None:
+    async def tell_office(self, event_id: str, event_type: str, fact: ReviewFact) -> None:
         await self.notices.notify(
             None,
             recipient=PROVINCE,
@@ -126,7 +130,7 @@ class Reviews:
                 "version": fact.version,
             },
             event_id=event_id,
-            event_type=templates.REPORT_AMENDED,
+            event_type=event_type,
             report_kind=fact.kind,
             period=fact.period,
         )
@@ -142,7 +146,9 @@ class Reviews:
             if slot < 1 or review.returned_at is None:
                 continue
             event_id = f"report-resubmit:{review.id}:v{review.version}:{slot}"
-            sent += await self.tell_unit(event_id, review, templates.REPORT_RETURNED, review.returned_at, reminder=True)
+            sent += await self.tell_unit(
+                event_id, RESUBMIT_REMINDER, review, templates.REPORT_RETURNED, review.returned_at, reminder=True
+            )
             await self.list_in_digest(review, review.returned_at + self.every)
         return sent
 
