@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from services.notifier.adapters.mongo import REVIEWS, UNITS
+from services.notifier.adapters.mongo import DIGESTS, REVIEWS, UNITS
 from services.notifier.app import Notifier
 from shared.contracts import events as ev
 from tests.fixtures import eventually, signing
@@ -62,3 +62,19 @@ async def test_a_return_an_amendment_and_an_acceptance_reach_the_unit_and_the_of
         await notifier.handlers.on_report_reviewed(returned)
         again = await notifier.service.db[REVIEWS].find_one({"_id": "u1:monthly:2026-04"})
         assert again is not None and again["returned_at"] is None
+
+
+async def test_a_returned_report_is_reminded_from_mongodb_once_per_slot(infra: Any) -> None:
+    settings = await notifier_settings(infra, resubmit_reminder_days=3)
+    notifier = Notifier(settings)
+    report = {"unit_id": "u2", "kind": "action_plan", "period": "2026"}
+    returned = envelope(ev.ReportReturned(**report, version=1, returned_at=at("2026-05-12 10:00")), "u2", SOURCE)
+    async with running(notifier):
+        await notifier.handlers.on_report_reviewed(returned)
+        reviews = notifier.scheduler.reviews
+        assert await reviews.remind(at("2026-05-15 09:59")) == 0
+        assert await reviews.remind(at("2026-05-15 10:00")) == 1
+        assert await reviews.remind(at("2026-05-17 10:00")) == 0  # the same slot
+        assert await reviews.remind(at("2026-05-18 10:00")) == 1
+        digest = await notifier.service.db[DIGESTS].find_one({"_id": "resubmit:action_plan:2026"})
+        assert digest is not None and list(digest["units"]) == ["u2"]
