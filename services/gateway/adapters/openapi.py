@@ -13,6 +13,7 @@ import asyncio
 import copy
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 from services.gateway.domain.routes import METHODS, SERVICES, Table, operations, public_path
@@ -139,11 +140,9 @@ def _errors(path: str, op: dict[str, Any]) -> dict[str, Any]:
 
 def _unique_ids(doc: dict[str, Any], owners: dict[str, str]) -> None:
     """An operationId two operations share (every service's dead-letter routes) gets the service's name in front."""
-    seen: dict[str, int] = {}
-    for _path, _method, op in _operations(doc):
-        seen[op.get("operationId", "")] = seen.get(op.get("operationId", ""), 0) + 1
+    seen = Counter(op["operationId"] for _path, _method, op in _operations(doc) if "operationId" in op)
     for path, _method, op in _operations(doc):
-        if seen.get(op.get("operationId", ""), 0) > 1:
+        if "operationId" in op and seen[op["operationId"]] > 1:
             op["operationId"] = f"{owners.get(path, 'gateway')}_{op['operationId']}"
 
 
