@@ -228,6 +228,8 @@ COMMON_CODES: dict[str, str] = {
     "out_of_scope": "403 超出本账号的管理范围",
     "not_found": "404 资源不存在，或不在本账号的范围内",
     "form_too_large": "413 上传的表格过大",
+    "upload_too_large": "413 上传的文件超过网关的上限",
+    "body_too_large": "413 请求体超过网关的上限",
     "contended": "503 记录正被多人同时修改，稍后重试",
     "database_unavailable": "503 数据库暂时不可用，稍后重试",
     "service_unavailable": "503 上游服务暂时不可用，稍后重试",
@@ -235,7 +237,36 @@ COMMON_CODES: dict[str, str] = {
     "upstream_timeout": "504 上游服务响应超时",
     "database_error": "500 数据库操作失败",
     "internal": "500 服务器内部错误",
+    "not_signed_in": "401 请先登录",
+    "invalid_token": "401 访问令牌无效",
+    "token_expired": "401 登录已过期，请刷新或重新登录",
+    "session_ended": "401 登录已失效（已退出或改过密码）",
+    "invalid_api_key": "401 API 密钥无效或已停用",
+    "bad_credentials": "401 用户名或密码错误",
+    "signin_rate_limited": "429 登录尝试过于频繁（Retry-After）",
+    "verify_rate_limited": "429 证书查验过于频繁（Retry-After）",
+    "id_lookup_quota_exceeded": "429 今日查到在其他单位注册的身份证号码次数已达上限",
 }
+#: the services' domain codes (their Chinese detail says what happened); tests/contracts/test_problem_codes.py
+#: checks that every code the sources raise is listed here or above
+DOMAIN_CODES: tuple[str, ...] = (
+    "account_disabled", "account_not_found", "activity_cancelled", "activity_completed", "activity_invalid",
+    "activity_not_editable", "activity_not_found", "activity_not_open", "activity_not_published", "already_checked_in",
+    "already_checked_out", "already_member", "already_signed_up", "at_for_admins", "bad_cursor", "bad_old_password",
+    "bad_subscriber_url", "binding_missing", "cancel_reason_required", "cannot_disable_self", "checkin_code_mismatch",
+    "checkin_code_required", "checkin_outside_window", "checkin_refused", "checkout_before_checkin", "conflict",
+    "corps_exists", "correction_hours_out_of_range", "correction_reason_required", "demand_not_found",
+    "duplicate_name", "duplicate_person", "forbidden_scope", "form_conflict", "form_no_file", "form_rows_invalid",
+    "full_ids_forbidden", "full_ids_reason_required", "invalid_correction", "invalid_demand_transition",
+    "invalid_leader_role",
+    "invalid_parent", "invalid_refresh_token", "invalid_transition", "membership_limit", "method_not_allowed",
+    "naive_time", "name_pattern", "no_volunteer", "not_checked_in", "not_confirmed", "not_unit_admin", "not_yourself",
+    "password_missing", "password_not_allowed", "publicity_before_completion", "read_only", "registry_error",
+    "signup_closed", "signup_not_active", "signup_not_found", "signup_not_yet_open", "signup_refused",
+    "signup_window_closed", "subscription_not_found", "time_in_future", "unit_not_found", "unknown_event_type",
+    "unknown_stream", "username_taken", "validation_failed", "volunteer_inactive", "volunteer_out_of_scope",
+    "volunteer_required", "volunteer_unknown",
+)  # fmt: skip
 
 
 def problem_schema(codes: dict[str, str] | None = None) -> dict[str, Any]:
@@ -255,7 +286,9 @@ def problem_schema(codes: dict[str, str] | None = None) -> dict[str, Any]:
             "code": {
                 "type": "string",
                 "description": "稳定的错误代码，供程序判断。平台使用的代码：\n"
-                + "\n".join(f"- `{code}`: {meaning}" for code, meaning in sorted(listed.items())),
+                + "\n".join(f"- `{code}`: {meaning}" for code, meaning in sorted(listed.items()))
+                + "\n\n各服务的业务代码（detail 用中文说明原因）："
+                + "、".join(f"`{code}`" for code in DOMAIN_CODES),
             },
             "instance": {"type": "string", "description": "出错请求的路径"},
             "errors": {
