@@ -18,7 +18,7 @@ log = logging.getLogger("stvs.problems")
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://stvs.hebei.example/problems/"
 
-_STATUS_TITLES = {
+STATUS_TITLES = {
     400: "请求有误",
     401: "未登录或登录已失效",
     403: "没有权限执行此操作",
@@ -54,7 +54,7 @@ class Problem(Exception):
         self.status = status
         self.code = code
         self.detail = detail
-        self.title = title or _STATUS_TITLES.get(status, "请求未能完成")
+        self.title = title or STATUS_TITLES.get(status, "请求未能完成")
         self.errors = errors
         self.headers = headers
         self.extra = extra
@@ -161,7 +161,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) and not exc.detail.isascii() else None
-        title = _STATUS_TITLES.get(exc.status_code, "请求未能完成")
+        title = STATUS_TITLES.get(exc.status_code, "请求未能完成")
         return problem_response(
             Problem(
                 exc.status_code,
@@ -215,3 +215,95 @@ def out_of_scope(read: bool, headers: dict[str, str] | None = None) -> Problem:
     if read:
         return Problem(404, "not_found", "未找到该资源，或不在本账号的范围内", headers=dict(headers or {}))
     return Problem(403, "out_of_scope", "超出本账号的管理范围，无权执行此操作", headers=dict(headers or {}))
+
+
+# -- documentation: the one Problem schema every error answer of the OpenAPI document refers to
+#: the shared ``code`` values and what they mean (services add their own domain codes, e.g. ``unit_not_found``)
+COMMON_CODES: dict[str, str] = {
+    "validation": "422 请求参数或请求体未通过校验（errors[] 逐项说明）",
+    "json_expected": "415 请求体应为 JSON",
+    "no_identity": "401 未登录（缺少访问令牌或 API 密钥）",
+    "bad_identity": "401 身份无效或已过期",
+    "forbidden_role": "403 当前角色无权执行此操作",
+    "out_of_scope": "403 超出本账号的管理范围",
+    "not_found": "404 资源不存在，或不在本账号的范围内",
+    "form_too_large": "413 上传的表格过大",
+    "upload_too_large": "413 上传的文件超过网关的上限",
+    "body_too_large": "413 请求体超过网关的上限",
+    "contended": "503 记录正被多人同时修改，稍后重试",
+    "database_unavailable": "503 数据库暂时不可用，稍后重试",
+    "service_unavailable": "503 上游服务暂时不可用，稍后重试",
+    "bad_gateway": "502 上游服务返回了无效响应",
+    "upstream_timeout": "504 上游服务响应超时",
+    "database_error": "500 数据库操作失败",
+    "internal": "500 服务器内部错误",
+    "not_signed_in": "401 请先登录",
+    "invalid_token": "401 访问令牌无效",
+    "token_expired": "401 登录已过期，请刷新或重新登录",
+    "session_ended": "401 登录已失效（已退出或改过密码）",
+    "invalid_api_key": "401 API 密钥无效或已停用",
+    "bad_credentials": "401 用户名或密码错误",
+    "signin_rate_limited": "429 登录尝试过于频繁（Retry-After）",
+    "verify_rate_limited": "429 证书查验过于频繁（Retry-After）",
+    "id_lookup_quota_exceeded": "429 今日查到在其他单位注册的身份证号码次数已达上限",
+}
+#: the services' domain codes (their Chinese detail says what happened); tests/contracts/test_problem_codes.py
+#: checks that every code the sources raise is listed here or above
+DOMAIN_CODES: tuple[str, ...] = (
+    "account_disabled", "account_not_found", "activity_cancelled", "activity_completed", "activity_invalid",
+    "activity_not_editable", "activity_not_found", "activity_not_open", "activity_not_published", "already_checked_in",
+    "already_checked_out", "already_member", "already_signed_up", "at_for_admins", "bad_cursor", "bad_old_password",
+    "bad_subscriber_url", "binding_missing", "cancel_reason_required", "cannot_disable_self", "checkin_code_mismatch",
+    "checkin_code_required", "checkin_outside_window", "checkin_refused", "checkout_before_checkin", "conflict",
+    "corps_exists", "correction_hours_out_of_range", "correction_reason_required", "demand_not_found",
+    "duplicate_name", "duplicate_person", "forbidden_scope", "form_conflict", "form_no_file", "form_rows_invalid",
+    "full_ids_forbidden", "full_ids_reason_required", "invalid_correction", "invalid_demand_transition",
+    "invalid_leader_role",
+    "invalid_parent", "invalid_refresh_token", "invalid_transition", "membership_limit", "method_not_allowed",
+    "naive_time", "name_pattern", "no_volunteer", "not_checked_in", "not_confirmed", "not_unit_admin", "not_yourself",
+    "password_missing", "password_not_allowed", "publicity_before_completion", "read_only", "registry_error",
+    "signup_closed", "signup_not_active", "signup_not_found", "signup_not_yet_open", "signup_refused",
+    "signup_window_closed", "subscription_not_found", "time_in_future", "unit_not_found", "unknown_event_type",
+    "unknown_stream", "username_taken", "validation_failed", "volunteer_inactive", "volunteer_out_of_scope",
+    "volunteer_required", "volunteer_unknown",
+)  # fmt: skip
+
+
+def problem_schema(codes: dict[str, str] | None = None) -> dict[str, Any]:
+    """The OpenAPI (3.1, JSON Schema) schema of a problem document (RFC 9457) with the platform's ``code`` values
+    listed in the description of ``code``."""
+    listed = codes if codes is not None else COMMON_CODES
+    return {
+        "title": "Problem",
+        "type": "object",
+        "description": "RFC 9457 问题详情：所有错误回答的统一格式（媒体类型 application/problem+json）。",
+        "required": ["type", "title", "status", "detail", "code"],
+        "properties": {
+            "type": {"type": "string", "format": "uri", "description": f"{TYPE_BASE}<code>"},
+            "title": {"type": "string", "description": "按状态码的中文标题"},
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": {"type": "string", "description": "给人读的中文说明"},
+            "code": {
+                "type": "string",
+                "description": "稳定的错误代码，供程序判断。平台使用的代码：\n"
+                + "\n".join(f"- `{code}`: {meaning}" for code, meaning in sorted(listed.items()))
+                + "\n\n各服务的业务代码（detail 用中文说明原因）："
+                + "、".join(f"`{code}`" for code in DOMAIN_CODES),
+            },
+            "instance": {"type": "string", "description": "出错请求的路径"},
+            "errors": {
+                "type": "array",
+                "description": "校验错误逐项说明（code = validation 时）",
+                "items": {
+                    "type": "object",
+                    "required": ["field", "message"],
+                    "properties": {
+                        "field": {"type": "string"},
+                        "message": {"type": "string"},
+                        "type": {"type": "string"},
+                    },
+                },
+            },
+        },
+        "additionalProperties": True,
+    }

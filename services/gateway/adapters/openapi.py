@@ -13,9 +13,12 @@ import asyncio
 import copy
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 from services.gateway.domain.routes import METHODS, SERVICES, Table, operations, public_path
+from shared.access import declared
+from shared.problems import PROBLEM_JSON, STATUS_TITLES, problem_schema
 
 from .upstream import Upstreams
 
@@ -24,6 +27,12 @@ log = logging.getLogger("stvs.gateway.openapi")
 PREFIX = "/api/v1"
 REF = "#/components/schemas/"
 REFRESH_EVERY_S = 1.0  # a missing service's document is asked for again at most this often on unknown paths
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+PROBLEM = "Problem"
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "登录所得的访问令牌"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "只读系统密钥（system）"},
+}
 RELOAD_EVERY_S = 30.0  # every service's document, at most this often, on a path no document declares
 
 
@@ -47,6 +56,7 @@ def merge(own: dict[str, Any], services: dict[str, dict[str, Any]], upstream_pre
     # the gateway's internal dead-letter routes (internal identity only) are not part of the public API
     doc["paths"] = {p: v for p, v in doc.get("paths", {}).items() if not p.startswith("/admin/")}
     paths: dict[str, Any] = doc["paths"]
+    owners: dict[str, str] = {}
     schemas: dict[str, Any] = doc.setdefault("components", {}).setdefault("schemas", {})
     for service in sorted(services):
         spec = services[service]
@@ -62,17 +72,78 @@ def merge(own: dict[str, Any], services: dict[str, dict[str, Any]], upstream_pre
             public = public_path(service, path, upstream_prefix)
             ops = {m: op for m, op in item.items() if m not in METHODS or (public, m) in declared}
             if public is not None and any(m in METHODS for m in ops):
-                paths[PREFIX + public] = _secured(ops)
+                paths[PREFIX + public] = ops
+                owners[PREFIX + public] = service
+    return truthful(doc, owners)
+
+
+def _operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, op)
+        for path, item in doc.get("paths", {}).items()
+        for method, op in item.items()
+        if method in HTTP_METHODS and isinstance(op, dict)
+    ]
+
+
+def truthful(doc: dict[str, Any], owners: dict[str, str]) -> dict[str, Any]:
+    """Security, error answers and operationIds as the platform behaves (issue 18 §1). ``owners``: the service
+    each merged path came from (the others are the gateway's own)."""
+    doc.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    doc["components"].setdefault("schemas", {})[PROBLEM] = problem_schema()
+    for path, _method, op in _operations(doc):
+        op["security"] = security_of(op)
+        op["responses"] = _errors(path, op)
+    for name in ("HTTPValidationError", "ValidationError"):
+        doc["components"]["schemas"].pop(name, None)
+    _unique_ids(doc, owners)
     return doc
 
 
-def _secured(item: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for method, op in item.items():
-        if isinstance(op, dict) and method in ("get", "put", "post", "delete", "patch", "head", "options"):
-            op = {**op, "security": [{"bearer": []}, {"apiKey": []}]}
-        out[method] = op
-    return out
+def security_of(op: dict[str, Any]) -> list[dict[str, list[str]]]:
+    """From the operation's access declaration: none for public and internal ones, the bearer token for every one
+    that needs sign-in, and the X-API-Key too where the declaration admits the ``system`` key. An operation of the
+    gateway's own without a declaration keeps what the gateway documented (``security`` when it authenticates)."""
+    found = declared(op)
+    if found is None:
+        return list(op.get("security") or [])
+    if found.internal:
+        return []
+    return [{"bearer": []}, {"apiKey": []}] if "system" in found.roles else [{"bearer": []}]
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": {"$ref": REF + PROBLEM}}}}
+
+
+def _errors(path: str, op: dict[str, Any]) -> dict[str, Any]:
+    """Every error answer as ``application/problem+json`` with the shared Problem schema: those the route declared
+    (FastAPI's 422 among them) and those derived: 401/403 where sign-in is needed, 404 where a path parameter names
+    something, 413/415 on uploads, 503 everywhere (a database or, behind the gateway, a service away)."""
+    responses: dict[str, Any] = dict(op.get("responses") or {})
+    wanted = {int(s) for s in responses if s.isdigit() and int(s) >= 400}
+    if op["security"]:
+        # the gateway's own sign-in routes refuse no role; every other one may (role or scope)
+        wanted |= {401} if path.startswith(PREFIX + "/auth/") else {401, 403}
+    if "{" in path:
+        wanted.add(404)
+    content = (op.get("requestBody") or {}).get("content") or {}
+    if any(media.startswith("multipart/") for media in content):
+        wanted |= {413, 415}
+    if op.get("operationId") != "healthz_healthz_get":
+        wanted.add(503)
+    for status in sorted(wanted):
+        before = responses.get(str(status)) or {}
+        responses[str(status)] = _problem(before.get("description") or STATUS_TITLES.get(status, "错误"))
+    return responses
+
+
+def _unique_ids(doc: dict[str, Any], owners: dict[str, str]) -> None:
+    """An operationId two operations share (every service's dead-letter routes) gets the service's name in front."""
+    seen = Counter(op["operationId"] for _path, _method, op in _operations(doc) if "operationId" in op)
+    for path, _method, op in _operations(doc):
+        if "operationId" in op and seen[op["operationId"]] > 1:
+            op["operationId"] = f"{owners.get(path, 'gateway')}_{op['operationId']}"
 
 
 class OpenApiDocs:
@@ -144,10 +215,6 @@ class OpenApiDocs:
             await self.refresh()
         if self.merged is None or self.missing:
             merged = merge(own, self.services, self.upstreams.settings.upstream_prefix)
-            merged.setdefault("components", {})["securitySchemes"] = {
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-            }
             if self.missing:
                 merged.setdefault("info", {})["x-missing-services"] = self.missing
                 return merged

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.gateway.adapters.openapi import OpenApiDocs
 from services.gateway.adapters.upstream import Upstreams
@@ -37,7 +38,14 @@ def usecases(request: Request) -> RouteUseCases:
     return found
 
 
-async def authenticate(request: Request) -> Caller:
+# Documentation only (auto_error off: a missing or wrong token is the use case's 401 problem): every route that
+# authenticates its caller shows the bearer scheme in the OpenAPI document, so Swagger's "Authorize" sends the token.
+BEARER = HTTPBearer(auto_error=False, scheme_name="bearer", description="登录所得的访问令牌")
+
+
+async def authenticate(
+    request: Request, _token: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None
+) -> Caller:
     caller = await usecases(request).sessions.caller(
         request.headers.get("x-api-key"), request.headers.get("authorization", "")
     )

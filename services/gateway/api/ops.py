@@ -1,5 +1,6 @@
 """The operators' and readers' routes of the gateway itself: one OpenAPI document (the gateway's routes and every
-service's), its Swagger UI and ReDoc pages, readiness with the services' health, the gateway's own dead letters."""
+service's), its Swagger UI and ReDoc pages (their files served locally with the console), readiness with the
+services' health, the gateway's own dead letters."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from .deps import CallerDep, UseCasesDep
 
 PREFIX = "/api/v1"
 OPENAPI = "/openapi.json"
+# Swagger UI's and ReDoc's files, from the npm packages swagger-ui-dist and redoc, copied into the console's build
+# (web/dist/api-docs, `npm run build`) and served with it: the pages load nothing from a CDN.
+ASSETS = "/api-docs"
 router = APIRouter(tags=["运维"])
 
 
@@ -31,10 +35,14 @@ async def openapi(request: Request, uc: UseCasesDep) -> JSONResponse:
 
 @router.api_route("/docs", methods=["GET", "HEAD"], include_in_schema=False)
 async def swagger(request: Request) -> HTMLResponse:
+    assets = _root(request) + ASSETS
     return get_swagger_ui_html(
         openapi_url=_root(request) + OPENAPI,
         title=f"{request.app.title} - Swagger UI",
         oauth2_redirect_url=_root(request) + "/docs/oauth2-redirect",
+        swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+        swagger_css_url=f"{assets}/swagger-ui.css",
+        swagger_favicon_url=f"{assets}/favicon-32x32.png",
     )
 
 
@@ -45,7 +53,14 @@ async def swagger_redirect() -> HTMLResponse:
 
 @router.api_route("/redoc", methods=["GET", "HEAD"], include_in_schema=False)
 async def redoc(request: Request) -> HTMLResponse:
-    return get_redoc_html(openapi_url=_root(request) + OPENAPI, title=f"{request.app.title} - ReDoc")
+    assets = _root(request) + ASSETS
+    return get_redoc_html(
+        openapi_url=_root(request) + OPENAPI,
+        title=f"{request.app.title} - ReDoc",
+        redoc_js_url=f"{assets}/redoc.standalone.js",
+        redoc_favicon_url=f"{assets}/favicon-32x32.png",
+        with_google_fonts=False,
+    )
 
 
 @router.get(
