@@ -29,7 +29,8 @@ from benchmarks.harness import BenchContext
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import VolunteerJoinedUnit
 from shared.messaging.broker import make_broker
-from shared.messaging.outbox import Outbox, OutboxRelay, PendingEvent, _pending
+from shared.messaging.outbox import Outbox, PendingEvent, _pending
+from shared.messaging.relay import OutboxRelay
 from shared.messaging.topics import ensure_topics
 from shared.settings import ServiceSettings
 from shared.storage import Doc, mongo_client

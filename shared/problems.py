@@ -133,81 +133,88 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+async def _problem(request: Request, exc: Problem) -> JSONResponse:
+    return problem_response(exc, request.url.path)
+
+
+async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    if _body_not_json(request, exc):
+        return problem_response(
+            Problem(
+                415,
+                "json_expected",
+                "请求体应为 JSON：请以 Content-Type: application/json 发送（当前为 "
+                f"{request.headers.get('content-type') or '未注明'}）",
+            ),
+            request.url.path,
+        )
+    errors = validation_errors(exc)
+    fields = "、".join(sorted({e["field"] for e in errors if e["field"]})) or "请求"
+    return problem_response(
+        Problem(422, "validation", f"以下内容未通过校验：{fields}", errors=errors), request.url.path
+    )
+
+
+async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    detail = exc.detail if isinstance(exc.detail, str) and not exc.detail.isascii() else None
+    title = STATUS_TITLES.get(exc.status_code, "请求未能完成")
+    return problem_response(
+        Problem(
+            exc.status_code,
+            f"http_{exc.status_code}",
+            detail or title,
+            headers=dict(exc.headers) if exc.headers else None,
+        ),
+        request.url.path,
+    )
+
+
+async def _contended(request: Request, exc: Contended) -> JSONResponse:
+    log.warning("contended write on %s: %s", request.url.path, exc.collection)
+    return problem_response(
+        Problem(
+            503,
+            "contended",
+            "该记录正被多人同时修改，本次操作未保存，请稍后重试",
+            headers={"Retry-After": "1"},
+        ),
+        request.url.path,
+    )
+
+
+async def _db_down(request: Request, exc: ConnectionFailure) -> JSONResponse:
+    log.warning("database unreachable: %s", type(exc).__name__)
+    return problem_response(
+        Problem(
+            503,
+            "database_unavailable",
+            "数据库暂时不可用，本次操作未保存，请稍后重试",
+            headers={"Retry-After": "5"},
+        ),
+        request.url.path,
+    )
+
+
+async def _db_error(request: Request, exc: PyMongoError) -> JSONResponse:
+    # Type and code only: a server's message can quote the document (names, phone numbers) or the key it hit.
+    log.error("database error: %s code=%s", type(exc).__name__, getattr(exc, "code", None))
+    return problem_response(Problem(500, "database_error", "数据库操作失败，请稍后重试"), request.url.path)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(Problem(500, "internal", "服务器内部错误，已记录，请稍后重试"), request.url.path)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Map every error to a problem document, once."""
-
-    @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc, request.url.path)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        if _body_not_json(request, exc):
-            return problem_response(
-                Problem(
-                    415,
-                    "json_expected",
-                    "请求体应为 JSON：请以 Content-Type: application/json 发送（当前为 "
-                    f"{request.headers.get('content-type') or '未注明'}）",
-                ),
-                request.url.path,
-            )
-        errors = validation_errors(exc)
-        fields = "、".join(sorted({e["field"] for e in errors if e["field"]})) or "请求"
-        return problem_response(
-            Problem(422, "validation", f"以下内容未通过校验：{fields}", errors=errors), request.url.path
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail if isinstance(exc.detail, str) and not exc.detail.isascii() else None
-        title = STATUS_TITLES.get(exc.status_code, "请求未能完成")
-        return problem_response(
-            Problem(
-                exc.status_code,
-                f"http_{exc.status_code}",
-                detail or title,
-                headers=dict(exc.headers) if exc.headers else None,
-            ),
-            request.url.path,
-        )
-
-    @app.exception_handler(Contended)
-    async def _contended(request: Request, exc: Contended) -> JSONResponse:
-        log.warning("contended write on %s: %s", request.url.path, exc.collection)
-        return problem_response(
-            Problem(
-                503,
-                "contended",
-                "该记录正被多人同时修改，本次操作未保存，请稍后重试",
-                headers={"Retry-After": "1"},
-            ),
-            request.url.path,
-        )
-
-    @app.exception_handler(ConnectionFailure)
-    async def _db_down(request: Request, exc: ConnectionFailure) -> JSONResponse:
-        log.warning("database unreachable: %s", type(exc).__name__)
-        return problem_response(
-            Problem(
-                503,
-                "database_unavailable",
-                "数据库暂时不可用，本次操作未保存，请稍后重试",
-                headers={"Retry-After": "5"},
-            ),
-            request.url.path,
-        )
-
-    @app.exception_handler(PyMongoError)
-    async def _db_error(request: Request, exc: PyMongoError) -> JSONResponse:
-        # Type and code only: a server's message can quote the document (names, phone numbers) or the key it hit.
-        log.error("database error: %s code=%s", type(exc).__name__, getattr(exc, "code", None))
-        return problem_response(Problem(500, "database_error", "数据库操作失败，请稍后重试"), request.url.path)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(Problem(500, "internal", "服务器内部错误，已记录，请稍后重试"), request.url.path)
+    app.add_exception_handler(Problem, _problem)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(Contended, _contended)  # type: ignore[arg-type]
+    app.add_exception_handler(ConnectionFailure, _db_down)  # type: ignore[arg-type]
+    app.add_exception_handler(PyMongoError, _db_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)
 
 
 def out_of_scope(read: bool, headers: dict[str, str] | None = None) -> Problem:

@@ -31,7 +31,8 @@ from shared.lease import LEASES
 from shared.messaging.broker import make_broker
 from shared.messaging.consumer import PROCESSED, EventConsumer, processed_retention_s
 from shared.messaging.dlq import DeadLetter, list_dead_letters, replay_dead_letters
-from shared.messaging.outbox import OUTBOX_N, Outbox, OutboxRelay
+from shared.messaging.outbox import OUTBOX_N, Outbox
+from shared.messaging.relay import OutboxRelay
 from shared.metrics import HTTP_LATENCY
 from shared.problems import Problem, install_problem_handlers
 from shared.settings import ServiceSettings

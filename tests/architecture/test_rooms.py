@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-from tests.architecture.rooms import FRAMEWORKS, ROOT, _circles, bare_bodies, check_service
+from tests.architecture.rooms import FRAMEWORKS, ROOT, _circles, bare_bodies, check_service, imports, sizes
 
 # Services that follow the layout; a service joins the list in the change that moves it into its rooms.
 ROOMED: tuple[str, ...] = ("activities", "gateway", "notifier", "registry", "reporting")
@@ -65,3 +65,15 @@ def test_the_shared_rules_import_no_framework_and_no_driver(module: str) -> None
         for alias in node.names
     }
     assert not imported & set(FRAMEWORKS), imported & set(FRAMEWORKS)
+
+
+@pytest.mark.parametrize("folder", ["shared", "infra", "web/scripts"])
+def test_outside_the_services_no_module_or_function_is_too_long(folder: str) -> None:
+    """Issue 15's limits hold everywhere but in tests and benchmarks: modules ≤ 500 lines, functions ≤ 60."""
+    findings = sizes(ROOT / folder)
+    assert not findings, "\n".join(map(str, findings))
+
+
+def test_no_import_circle_and_no_hidden_import_across_services_and_shared() -> None:
+    findings = imports([ROOT / "services", ROOT / "shared"])
+    assert not findings, "\n".join(map(str, findings))

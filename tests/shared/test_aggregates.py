@@ -12,7 +12,8 @@ import pytest
 from shared.aggregates import Aggregates, Contended, Write, in_transaction
 from shared.contracts.envelope import Envelope, parse_envelope
 from shared.contracts.events import VOLUNTEERS, VolunteerJoinedUnit
-from shared.messaging.outbox import OUTBOX_N, Outbox, OutboxRelay
+from shared.messaging.outbox import OUTBOX_N, Outbox
+from shared.messaging.relay import OutboxRelay
 from shared.settings import ServiceSettings
 from shared.storage import apply_once, mongo_client
 from tests.fixtures import read_topic

@@ -9,7 +9,8 @@ from typing import Any
 from shared.contracts.envelope import Envelope, parse_envelope
 from shared.contracts.events import VOLUNTEERS, VolunteerJoinedUnit
 from shared.messaging.broker import make_broker
-from shared.messaging.outbox import OUTBOX, OUTBOX_N, Outbox, OutboxRelay
+from shared.messaging.outbox import OUTBOX, OUTBOX_N, Outbox
+from shared.messaging.relay import OutboxRelay
 from shared.settings import ServiceSettings
 from shared.storage import mongo_client
 from tests.fixtures import eventually, read_topic
